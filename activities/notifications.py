@@ -1,0 +1,128 @@
+"""Notifications: every message is rendered and written to the outbox before anything is sent.
+
+The outbox's unique (case_id, event_key) means a retried activity or a replayed workflow can
+never produce a second copy of the same message. `notify` is a *local* activity (short and
+idempotent: render + one insert), so an escalation storm does not pay two server round-trips
+per message; it answers with the row's id when the row still has to go out over SMTP, and the
+workflow then starts the regular `deliver` activity (activities/mail.py) in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+from temporalio import activity
+
+from core.settings import Settings
+from models.case import Case, Outbox
+from models.config import User
+from services.templates import (
+    load_case_data,
+    message_context,
+    render_message,
+    template_overrides,
+)
+from workflows.messages import ActivityName, Notification
+
+log = logging.getLogger(__name__)
+
+NO_RECIPIENT = "no recipient with an email address"
+
+
+def is_address(value: str | None) -> bool:
+    return bool(value) and "@" in (value or "") and not any(c in (value or "") for c in "\r\n,;")
+
+
+def smtp_configured(settings: Settings) -> bool:
+    return bool(settings.smtp_host)
+
+
+def _addresses(users: dict[str, User], ids: list[str]) -> list[str]:
+    out: list[str] = []
+    for uid in ids:
+        user = users.get(uid)
+        if user is not None and user.active and is_address(user.email) and user.email not in out:
+            out.append(user.email)
+    return out
+
+
+def build_row(
+    session: Session, n: Notification, base_url: str, survey: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The outbox row for one notification: recipients and the rendered message."""
+    case = session.get(Case, n.case_id)
+    if case is None:
+        raise RuntimeError(f"case {n.case_id} is not projected yet")
+    data = load_case_data(session, case, n.context, [*n.to_user_ids, *n.cc_user_ids])
+    to = _addresses(data.users, n.to_user_ids)
+    if n.to_customer and data.customer is not None and is_address(data.customer.email):
+        to.append(str(data.customer.email))
+    cc = [a for a in _addresses(data.users, n.cc_user_ids) if a not in to]
+    if not to and cc:  # nobody in To has an address: the first Cc takes their place
+        to, cc = cc[:1], cc[1:]
+    ctx = message_context(
+        session,
+        case,
+        kind=n.kind,
+        event=n.context,
+        base_url=base_url,
+        survey=survey,
+        data=data,
+    )
+    message = render_message(n.kind, ctx, template_overrides(data.program).get(n.kind))
+    row: dict[str, Any] = {
+        "case_id": n.case_id,
+        "event_key": n.event_key,
+        "kind": n.kind,
+        "to_addrs": to,
+        "cc_addrs": cc,
+        "subject": message.subject,
+        "body_text": message.text,
+        "body_html": message.html,
+    }
+    if not to:
+        row |= {"status": "failed", "last_error": NO_RECIPIENT}
+    elif message.fallbacks:
+        row["last_error"] = (
+            f"program template failed for {', '.join(message.fallbacks)}; default used"
+        )
+    return row
+
+
+class NotificationActivities:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def enqueue(self, n: Notification, survey: dict[str, str] | None = None) -> int | None:
+        """Write the message once; its id when it still has to be delivered over SMTP."""
+        with Session(self.engine) as session:
+            row = build_row(session, n, self.settings.public_base_url, survey)
+        table = Outbox.__table__  # type: ignore[attr-defined]
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        insert = (
+            dialect.insert(table)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["case_id", "event_key"])
+            .returning(table.c.id, table.c.status)
+        )
+        with self.engine.begin() as conn:
+            written = conn.execute(insert).first()
+            if written is None:  # a retry or a replay: the row is there already
+                written = conn.execute(
+                    select(table.c.id, table.c.status).where(
+                        table.c.case_id == n.case_id, table.c.event_key == n.event_key
+                    )
+                ).one()
+        outbox_id, status = written
+        if status != "pending" or not smtp_configured(self.settings):
+            return None  # sent already, undeliverable, or no SMTP: it stays in the outbox
+        return int(outbox_id)
+
+    @activity.defn(name=ActivityName.NOTIFY)
+    def notify(self, n: Notification) -> int | None:
+        return self.enqueue(n)

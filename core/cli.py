@@ -1,0 +1,75 @@
+"""Operator commands: `python -m core.cli --help`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from alembic import command
+from alembic.config import Config
+
+from core.settings import ROOT, get_settings
+from core.tokens_cli import app as token_app
+
+app = typer.Typer(help="Caseloop operator commands", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def migrate(
+    url: str | None = typer.Option(None, help="Database URL (default: DATABASE_URL)"),
+) -> None:
+    """Apply the database migrations."""
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", url or get_settings().database_url)
+    command.upgrade(cfg, "head")
+    typer.echo("database is at the latest migration")
+
+
+@app.command("load-config")
+def load_config(path: Path) -> None:
+    """Validate a YAML configuration file and apply it (all or nothing)."""
+    from models.db import make_engine
+    from services.config_file import ConfigError, load_config_file
+    from services.configuration import apply_config
+
+    try:
+        doc = load_config_file(path)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    counts = apply_config(make_engine(get_settings().database_url), doc)
+    typer.echo(", ".join(f"{n} {k}" for k, n in counts.items()) + " loaded")
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo program and a dozen demo cases (idempotent; needs Temporal and a worker)."""
+    from core.demo import DEMO_PASSWORD, seed_demo
+    from core.temporal import connect
+    from models.db import make_engine
+
+    settings = get_settings()
+
+    async def run() -> list[str]:
+        from services.tokens import ensure_bootstrap
+
+        client = await connect(settings)
+        engine = make_engine(settings.database_url)
+        if settings.bootstrap_token is not None:
+            ensure_bootstrap(engine, settings.bootstrap_token.get_secret_value())
+        return await seed_demo(engine, client, settings)
+
+    lines = asyncio.run(run())
+    typer.echo("Demo cases:")
+    for line in lines:
+        typer.echo(f"  {line}")
+    typer.echo(
+        "Sign in as olga / sam / kenji (owners), max / nora (managers), fiona (limited watcher), "
+        f"admin (admin); password: {DEMO_PASSWORD}"
+    )
+
+
+if __name__ == "__main__":
+    app()

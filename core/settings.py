@@ -1,0 +1,51 @@
+"""One Settings object for API, worker, CLI and tests; every operator knob is an env var."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / ".data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Read model. SQLite file by default; "postgresql+psycopg://user@host/db" for PostgreSQL.
+    database_url: str = f"sqlite:///{DATA_DIR / 'caseloop.db'}"
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "caseloop"
+    temporal_ui_url: str = "http://localhost:8233"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_base_url: str = "http://localhost:8000"
+
+    secret_key: SecretStr = SecretStr("dev-only-change-me")
+    # An admin API token ensured at start-up, so scripts can drive a fresh install.
+    bootstrap_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CASELOOP_BOOTSTRAP_TOKEN", "BOOTSTRAP_TOKEN")
+    )
+
+    # Outgoing mail; with no host every message stays in the outbox (admin page shows it).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "caseloop@localhost"
+
+    upload_dir: Path = DATA_DIR / "uploads"
+    upload_max_bytes: int = 10 * 1024 * 1024
+    request_max_bytes: int = 1024 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

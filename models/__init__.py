@@ -1,0 +1,22 @@
+"""SQL read model and reference data. Importing this registers every table on the metadata."""
+
+from models.case import Case, CaseEvent, CaseIntake, CaseWatcher, Customer, Document, Outbox
+from models.config import ApiClient, Program, Unit, User
+from models.intake import Fyi, RoutingCounter, SurveyResponse
+
+__all__ = [
+    "ApiClient",
+    "Case",
+    "CaseEvent",
+    "CaseIntake",
+    "CaseWatcher",
+    "Customer",
+    "Document",
+    "Fyi",
+    "Outbox",
+    "Program",
+    "RoutingCounter",
+    "SurveyResponse",
+    "Unit",
+    "User",
+]

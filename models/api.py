@@ -1,0 +1,269 @@
+"""API schemas (Base / Create / Public families) for cases and their actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+Channel = Literal[
+    "contact_center",
+    "location_survey",
+    "digital_contact_card",
+    "social_media",
+    "email",
+    "web_form",
+    "chat",
+    "phone",
+]
+PriorityIn = Literal["low", "normal", "high", "urgent"]
+FeedbackTypeIn = Literal["complaint", "suggestion", "question", "compliment"]
+
+
+class _In(BaseModel):
+    # Strict: a JSON 0 is not a boolean and "5" is not a number (the OpenAPI types mean it).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+
+class CustomerIn(_In):
+    name: str = Field(default="", max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9 +().-]{3,40}$")
+    external_ref: str | None = Field(default=None, max_length=200)
+
+
+class CaseBase(_In):
+    program_id: str = Field(min_length=1, max_length=64)
+    unit_id: str = Field(min_length=1, max_length=64)
+    channel: Channel
+    category: str = Field(default="", max_length=200)
+    priority: PriorityIn = "normal"
+    feedback_type: FeedbackTypeIn = Field(
+        default="complaint", description="Used by blended routing rules"
+    )
+    reason: str = Field(default="", max_length=5000)
+    verbatim: str = Field(default="", max_length=20000)
+
+
+class CaseCreate(CaseBase):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "program_id": "guest-recovery",
+                    "unit_id": "4723",
+                    "channel": "contact_center",
+                    "customer": {
+                        "name": "Kari Nordmann",
+                        "email": "kari@example.com",
+                        "phone": "+47 555 01 234",
+                    },
+                    "transaction": {"date": "2026-11-20", "type": "stay", "room": "412"},
+                    "category": "Housekeeping",
+                    "priority": "normal",
+                    "reason": "Room not cleaned on arrival",
+                    "verbatim": "The room smelled of smoke and nobody came.",
+                    "external_ref": "CC-2026-0042",
+                }
+            ]
+        }
+    )
+
+    customer: CustomerIn = Field(default_factory=CustomerIn)
+    transaction: dict[str, str] = Field(default_factory=dict, max_length=50)
+    external_ref: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+QuestionId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+AnswerValue = bool | int | Annotated[str, StringConstraints(max_length=5000)]
+
+
+class SurveyResponseIn(_In):
+    """A survey return; the program's alert rules decide whether it needs a case."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "program_id": "guest-recovery",
+                    "unit_id": "4723",
+                    "response_id": "SV-88412",
+                    "channel": "location_survey",
+                    "customer": {"name": "Ingrid Berg", "email": "ingrid@example.com"},
+                    "transaction": {"date": "2026-11-20", "type": "stay"},
+                    "answers": {
+                        "concern": "yes",
+                        "concern_details": "The shower was broken for two days",
+                        "recommend": 4,
+                    },
+                    "comments": "",
+                }
+            ]
+        }
+    )
+
+    program_id: str = Field(min_length=1, max_length=64)
+    unit_id: str = Field(min_length=1, max_length=64)
+    response_id: str = Field(
+        min_length=1, max_length=200, description="The survey platform's id: replays are no-ops"
+    )
+    channel: Channel = "location_survey"
+    customer: CustomerIn = Field(default_factory=CustomerIn)
+    transaction: dict[str, str] = Field(default_factory=dict, max_length=50)
+    answers: dict[QuestionId, AnswerValue] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Keyed by the program's question ids: yes/no, scores, or text",
+    )
+    comments: str = Field(default="", max_length=20000)
+
+
+class MatchedRulePublic(BaseModel):
+    id: str
+    kind: str
+    detail: str
+
+
+class SurveyOutcomePublic(BaseModel):
+    response_id: str
+    program_id: str
+    outcome: Literal["case", "fyi", "none"]
+    case_id: str | None
+    fyi_id: int | None
+    matched_rules: list[MatchedRulePublic]
+    replayed: bool = Field(description="True when this response id was already processed")
+    links: dict[str, str]
+
+
+class WatcherPublic(BaseModel):
+    user_id: str
+    access: Literal["full", "limited"]
+
+
+class CasePublic(BaseModel):
+    id: str
+    version: int
+    program_id: str
+    unit_id: str
+    channel: str
+    customer_id: int | None
+    customer_name: str
+    owner_id: str
+    watchers: list[WatcherPublic]
+    status: str
+    closing_status: str | None
+    priority: str
+    category: str
+    reason: str
+    verbatim: str
+    external_ref: str | None
+    transaction: dict[str, str]
+    created_at: datetime
+    open_due_at: datetime | None
+    resolve_due_at: datetime | None
+    escalation_level: int
+    went_overdue: bool
+    first_action_at: datetime | None
+    closed_at: datetime | None
+    root_causes: list[str]
+    resolution_methods: list[str]
+    final_note: str
+    reopened_count: int
+    remeasure_status: str
+    remeasure_score: int | None
+    remeasure_resolved: bool | None
+    recovery_failed: bool
+    links: dict[str, str]
+
+
+class TimelineEventPublic(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    summary: str
+    data: dict[str, object]
+
+
+class CaseSummaryPublic(BaseModel):
+    """A case in a customer's history."""
+
+    id: str
+    program_id: str
+    unit_id: str
+    channel: str
+    status: str
+    closing_status: str | None
+    reason: str
+    created_at: datetime
+    closed_at: datetime | None
+    links: dict[str, str]
+
+
+class CaseDetailPublic(CasePublic):
+    timeline: list[TimelineEventPublic]
+    earlier_cases: list[CaseSummaryPublic] = Field(
+        default_factory=list, description="The same customer's cases opened before this one"
+    )
+
+
+class CustomerPublic(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    external_ref: str | None
+    created_at: datetime
+    cases: list[CaseSummaryPublic]
+
+
+class CaseListPublic(BaseModel):
+    items: list[CasePublic]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- actions
+
+
+class ActionIn(_In):
+    acting_user: str = Field(min_length=1, max_length=64, description="On whose behalf")
+
+
+class NoteIn(ActionIn):
+    text: str = Field(min_length=1, max_length=20000)
+
+
+class ContactAttemptIn(ActionIn):
+    method: Literal["phone", "email", "sms", "in_person", "other"]
+    outcome: Literal["reached", "no_answer", "left_message", "wrong_number", "other"]
+    note: str = Field(default="", max_length=5000)
+
+
+class DocumentIn(ActionIn):
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=1, max_length=100)
+    size: int = Field(ge=0, le=100 * 1024 * 1024)
+
+
+class ReassignIn(ActionIn):
+    new_owner_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class WatcherIn(ActionIn):
+    user_id: str = Field(min_length=1, max_length=64)
+    access: Literal["full", "limited"] = "full"
+
+
+class CloseIn(ActionIn):
+    closing_status: Literal["resolved", "unresolved"]
+    root_causes: list[str] = Field(min_length=1, max_length=20)
+    resolution_methods: list[str] = Field(default_factory=list, max_length=20)
+    final_note: str = Field(min_length=1, max_length=20000)
+
+
+class RemeasurementIn(_In):
+    satisfaction: int = Field(ge=1, le=5)
+    resolved: bool
+    comment: str = Field(default="", max_length=5000)

@@ -1,0 +1,149 @@
+"""The case read model: written only by the workflow's projection activity (and intake)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import JSONType, UTCDateTime, utcnow
+
+
+class Customer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=320, index=True)
+    phone: str | None = Field(default=None, max_length=40, index=True)
+    external_ref: str | None = Field(default=None, max_length=200, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CaseIntake(SQLModel, table=True):
+    """Allocates case numbers; its unique keys make intake idempotent under races."""
+
+    __tablename__ = "case_intake"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_ref", name="uq_intake_channel_ref"),
+        UniqueConstraint("idempotency_key", name="uq_intake_idempotency_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=40)
+    external_ref: str | None = Field(default=None, max_length=200)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def case_id(self) -> str:
+        return case_id_for(self.id or 0)
+
+
+def case_id_for(number: int) -> str:
+    return f"C-{number:06d}"
+
+
+class Case(SQLModel, table=True):
+    __table_args__ = (
+        # "my open cases by urgency" and the inbox tabs
+        Index("ix_case_owner_open_due", "owner_id", "is_open", "next_due_at"),
+        Index("ix_case_unit_open_due", "unit_id", "is_open", "next_due_at"),
+        Index("ix_case_status_created", "status", "created_at"),
+        Index("ix_case_program_created", "program_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=20)
+    version: int = 0
+    program_id: str = Field(max_length=64)
+    unit_id: str = Field(max_length=64)
+    channel: str = Field(max_length=40, index=True)
+    customer_id: int | None = Field(default=None, index=True)
+    customer_name: str = Field(default="", max_length=200)
+    owner_id: str = Field(max_length=64)
+    status: str = Field(max_length=20)
+    is_open: bool = True
+    closing_status: str | None = Field(default=None, max_length=20)
+    priority: str = Field(default="normal", max_length=20)
+    category: str = Field(default="", max_length=200)
+    reason: str = ""
+    verbatim: str = ""
+    external_ref: str | None = Field(default=None, max_length=200)
+    # Written once by intake; the projection never touches it.
+    transaction: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    open_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolve_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The deadline that matters now (open while new, else resolve); the inbox sorts on it.
+    next_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalation_level: int = 0
+    went_overdue: bool = False
+    open_breached: bool = False
+    resolve_breached: bool = False
+    first_action_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    root_causes: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    resolution_methods: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    final_note: str = ""
+    reopened_count: int = 0
+    remeasure_status: str = Field(default="not_applicable", max_length=20)
+    remeasure_score: int | None = None
+    remeasure_resolved: bool | None = None
+    remeasure_comment: str = ""
+    recovery_failed: bool = False
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CaseWatcher(SQLModel, table=True):
+    __tablename__ = "case_watcher"
+
+    case_id: str = Field(primary_key=True, max_length=20)
+    user_id: str = Field(primary_key=True, max_length=64, index=True)
+    access: str = Field(default="full", max_length=10)
+
+
+class CaseEvent(SQLModel, table=True):
+    """The timeline; (case_id, seq) makes a retried projection a no-op."""
+
+    __tablename__ = "case_event"
+
+    case_id: str = Field(primary_key=True, max_length=20)
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=40)
+    actor: str = Field(max_length=64)
+    summary: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType))
+
+
+class Document(SQLModel, table=True):
+    """Upload metadata; the bytes live under a server-generated name."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    case_id: str = Field(max_length=20, index=True)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    uploaded_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Outbox(SQLModel, table=True):
+    """Every message is written here before it is sent; (case_id, event_key) forbids doubles."""
+
+    __table_args__ = (UniqueConstraint("case_id", "event_key", name="uq_outbox_case_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(max_length=20, index=True)
+    event_key: str = Field(max_length=120)
+    kind: str = Field(max_length=40)
+    to_addrs: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    cc_addrs: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    subject: str = ""
+    body_text: str = ""
+    body_html: str = ""
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempts: int = 0
+    last_error: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

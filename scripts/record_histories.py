@@ -1,0 +1,128 @@
+"""Record CaseWorkflow histories for the replay test (tests/histories/*.json).
+
+Run after a deliberate, versioned workflow change; never to make a failing replay pass.
+    python scripts/record_histories.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from core.settings import ROOT, Settings
+from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from workflows.case import CaseWorkflow
+from workflows.messages import (
+    Actor,
+    AddNote,
+    CloseCase,
+    ClosingStatus,
+    LogContactAttempt,
+    Reassign,
+    RemeasureAnswer,
+    SendReply,
+)
+
+OUT = ROOT / "tests" / "histories"
+
+
+async def record() -> None:
+    sys.path.insert(0, str(ROOT))  # the test factories live in tests/
+    from alembic import command
+    from alembic.config import Config
+
+    from models.db import make_engine
+    from tests.factories import running_worker, seed, start_case
+
+    tmp = Path(tempfile.mkdtemp())
+    url = f"sqlite:///{tmp / 'rec.db'}"
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "head")
+    engine = make_engine(url)
+    seed(engine, remeasure={"reopen_on_failure": True})
+    # A local SMTP sink, so the histories hold the `deliver` activities too.
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    settings = Settings(
+        database_url=url, task_queue="record", smtp_host="127.0.0.1", smtp_port=smtp_port
+    )
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=shutil.which("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    await ensure_search_attributes(env.client, env.client.namespace)
+    ole, mia, dora = Actor("ole"), Actor("mia"), Actor("dora")
+    async with running_worker(env.client, engine, settings):
+        # 1. escalation ladder to the top, closed unresolved
+        h = await start_case(env, engine, settings, "R-ladder")
+        await env.sleep(timedelta(days=3, minutes=5))
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(dora, ClosingStatus.UNRESOLVED, ["staff"], "No reply")
+        )
+        await h.result()
+        await save(h, "escalation_ladder")
+        # 2. worked, reassigned, resolved, failed recovery reopens, closed again
+        h = await start_case(env, engine, settings, "R-reopen")
+        await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called"))
+        await h.execute_update(
+            CaseWorkflow.log_contact_attempt, LogContactAttempt(ole, "phone", "reached")
+        )
+        await h.execute_update(CaseWorkflow.reassign, Reassign(mia, "alex", "billing"))
+        await h.execute_update(
+            CaseWorkflow.send_reply,
+            SendReply(Actor("alex"), "apology", "Our apologies", "Dear guest, we are sorry."),
+        )
+        await h.execute_update(
+            CaseWorkflow.close,
+            CloseCase(Actor("alex"), ClosingStatus.RESOLVED, ["billing"], "Refunded", ["refund"]),
+        )
+        await env.sleep(timedelta(minutes=5))
+        await h.signal(CaseWorkflow.remeasure_answer, RemeasureAnswer(1, False, "Still wrong"))
+        await env.sleep(timedelta(minutes=5))
+        await h.execute_update(
+            CaseWorkflow.close,
+            CloseCase(Actor("alex"), ClosingStatus.UNRESOLVED, ["billing"], "Gave up"),
+        )
+        await h.result()
+        await save(h, "reopened_after_failed_recovery")
+        # 3. resolved and the survey expires
+        h = await start_case(env, engine, settings, "R-expire")
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.RESOLVED, ["staff"], "Apologised")
+        )
+        for _ in range(8):  # day by day past the 3-day reminder and the 7-day expiry
+            await env.sleep(timedelta(days=1))
+        await h.result()
+        await save(h, "remeasure_expired")
+    await env.shutdown()
+    smtp.stop()
+    engine.dispose()
+    shutil.rmtree(tmp)
+
+
+async def save(handle: object, name: str) -> None:
+    history = await handle.fetch_history()  # type: ignore[attr-defined]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}: {len(history.events)} events")
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

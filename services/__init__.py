@@ -1,0 +1,1 @@
+"""Business services shared by the web/API layer and the CLI: configuration, intake, routing."""

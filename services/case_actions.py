@@ -1,0 +1,63 @@
+"""Owner actions go to the workflow as Updates; rejections become typed errors for any UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.config import User
+from workflows.case import CONFLICT, FORBIDDEN, CaseWorkflow
+from workflows.messages import Actor, CaseView, RemeasureAnswer, Role
+
+
+class ActionRejected(Exception):
+    """The workflow (or its absence) refused the action; `status` is the HTTP status to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+STATUS_FOR = {FORBIDDEN: 403, CONFLICT: 409}
+
+
+def actor_for(session: Session, user_id: str) -> Actor:
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise ActionRejected(422, f"Unknown or inactive user {user_id!r}")
+    return Actor(user.id, Role(user.role), user.name)
+
+
+async def run_update(
+    client: Client, case_id: str, update: Any, cmd: Any, *, idempotency_key: str | None = None
+) -> CaseView:
+    """Execute an update; the same idempotency key is the same update id (deduplicated)."""
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
+    update_id = f"{update.__name__}:{idempotency_key}" if idempotency_key else None
+    try:
+        result: CaseView = await handle.execute_update(update, cmd, id=update_id)
+        return result
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError):
+            raise ActionRejected(STATUS_FOR.get(cause.type or "", 422), cause.message) from err
+        raise
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ActionRejected(409, f"Case {case_id} no longer accepts changes") from err
+        raise
+
+
+async def send_remeasurement(client: Client, case_id: str, answer: RemeasureAnswer) -> None:
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
+    try:
+        await handle.signal(CaseWorkflow.remeasure_answer, answer)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ActionRejected(409, f"Case {case_id} is not waiting for a survey answer") from err
+        raise

@@ -1,0 +1,160 @@
+"""Shared fixtures: real Temporal servers, real databases (SQLite and PostgreSQL).
+
+In CI (env CI set) a missing PostgreSQL, Chromium or Temporal binary fails the run; on a
+developer machine the affected tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
+from temporalio.testing import WorkflowEnvironment
+
+from core.settings import ROOT, Settings
+from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from models.db import make_engine
+
+IN_CI = bool(os.environ.get("CI"))
+PG_ADMIN_URL = os.environ.get(
+    "TEST_DATABASE_URL_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def unavailable(reason: str) -> None:
+    """Fail in CI, skip elsewhere: CI must never pass by skipping."""
+    if IN_CI:
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        unavailable(f"{name} binary not found on PATH (pip install the project's dev extras)")
+    assert path is not None
+    return path
+
+
+def migrate(url: str) -> None:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "head")
+
+
+def _pg_database(prefix: str) -> Iterator[str]:
+    """A throw-away PostgreSQL database, so parallel runs never see each other's rows."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+        raise
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'caseloop.db'}"
+        migrate(url)
+        yield url
+    else:
+        for url in _pg_database("caseloop_test"):
+            migrate(url)
+            yield url
+
+
+@pytest.fixture
+def any_engine(any_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(any_db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'caseloop.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def engine(sqlite_url: str) -> Iterator[Engine]:
+    engine = make_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(sqlite_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=sqlite_url,
+        task_queue=f"caseloop-test-{uuid.uuid4().hex[:8]}",
+        upload_dir=tmp_path / "uploads",
+        public_base_url="http://testserver",
+    )
+
+
+@pytest.fixture(scope="module")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server: business days pass in milliseconds.
+
+    One per test module: a workflow left waiting by one module cannot stall another's clock.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    await ensure_search_attributes(env.client, env.client.namespace)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (same binary `make run` uses)."""
+    from workflows.messages import SEARCH_ATTRIBUTES
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        ui=False,
+    )
+    yield env
+    await env.shutdown()
+
+
+async def terminate_cases(env: WorkflowEnvironment, engine: Engine) -> None:
+    """Stop the cases a test opened: left running they stall the time-skipping clock."""
+    import contextlib
+
+    from sqlmodel import Session, select
+    from temporalio.service import RPCError
+
+    from models.case import Case
+
+    with Session(engine) as session:
+        ids = list(session.exec(select(Case.id)).all())
+    for case_id in ids:
+        with contextlib.suppress(RPCError):
+            await env.client.get_workflow_handle(case_id).terminate("test finished")

@@ -1,0 +1,177 @@
+"""The production-like topology (DESIGN §10): docker-compose.yml is valid and keeps its shape.
+
+No Docker engine is needed: `docker-compose config` only parses, validates and resolves the file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+EXPECTED_SERVICES = {
+    "postgresql",
+    "temporal",
+    "temporal-setup",
+    "temporal-ui",
+    "api",
+    "worker",
+    "mailcatcher",
+}
+
+
+def _docker_compose() -> str:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        message = "docker-compose is not installed (Debian: apt-get install -y docker-compose)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return exe
+
+
+def _compose(*args: str) -> subprocess.CompletedProcess[str]:
+    # A clean environment: the file's own defaults, not the caller's SECRET_KEY etc.
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL")}
+    return subprocess.run(
+        [_docker_compose(), "-f", str(COMPOSE_FILE), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _config() -> dict[str, Any]:
+    done = _compose("config")
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    assert isinstance(config, dict)
+    return config
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _depends_on(service: dict[str, Any]) -> dict[str, str]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {name: "service_started" for name in deps}
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
+
+
+def _ports(service: dict[str, Any]) -> set[tuple[int, int]]:
+    """(published, target) pairs, from the short ("8233:8080") or the long syntax."""
+    pairs = set()
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            pairs.add((int(port["published"]), int(port["target"])))
+        else:
+            published, target = str(port).rsplit(":", 2)[-2:]
+            pairs.add((int(published), int(target.split("/")[0])))
+    return pairs
+
+
+def test_compose_file_is_valid() -> None:
+    done = _compose("config", "-q")
+    assert done.returncode == 0, done.stderr
+
+
+def test_all_services_are_there() -> None:
+    services = _config()["services"]
+    assert set(services) >= EXPECTED_SERVICES
+
+
+def test_workers_scale_out() -> None:
+    worker = _config()["services"]["worker"]
+    replicas = (worker.get("deploy") or {}).get("replicas") or worker.get("scale") or 1
+    assert int(replicas) >= 2
+    # Scaling needs anonymous containers and no fixed host ports.
+    assert "container_name" not in worker
+    assert not worker.get("ports")
+    assert "worker.py" in " ".join(worker["command"])
+
+
+def test_app_services_share_one_environment() -> None:
+    services = _config()["services"]
+    api, worker = _environment(services["api"]), _environment(services["worker"])
+    assert api == worker
+    assert api["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert "@postgresql:5432/" in api["DATABASE_URL"]
+    assert api["TEMPORAL_ADDRESS"] == "temporal:7233"
+    # Mail goes to a service of this file.
+    assert api["SMTP_HOST"] in services
+    assert services[api["SMTP_HOST"]]["image"].startswith("axllent/mailpit")
+    assert api["SMTP_PORT"] == "1025"
+    assert (8000, 8000) in _ports(services["api"])
+    assert (8025, 8025) in _ports(services[api["SMTP_HOST"]])
+
+
+def test_api_migrates_before_serving_and_waits_for_its_dependencies() -> None:
+    services = _config()["services"]
+    api = services["api"]
+    command = " ".join(api["command"]) if isinstance(api["command"], list) else api["command"]
+    assert command.index("core.cli migrate") < command.index("uvicorn api:app")
+    assert "healthcheck" in api
+    deps = _depends_on(api)
+    assert deps["postgresql"] == "service_healthy"
+    assert deps["temporal-setup"] == "service_completed_successfully"
+    worker_deps = _depends_on(services["worker"])
+    assert worker_deps["temporal-setup"] == "service_completed_successfully"
+
+
+def test_temporal_persists_in_postgresql() -> None:
+    services = _config()["services"]
+    temporal = services["temporal"]
+    assert temporal["image"].startswith("temporalio/auto-setup")
+    env = _environment(temporal)
+    assert env["DB"] == "postgres12"
+    assert env["POSTGRES_SEEDS"] == "postgresql"
+    assert env["DB_PORT"] == "5432"
+    assert {"POSTGRES_USER", "POSTGRES_PWD"} <= set(env)
+    assert _depends_on(temporal)["postgresql"] == "service_healthy"
+    assert "healthcheck" in services["postgresql"]
+    assert services["postgresql"]["image"].startswith("postgres:16")
+    ui = services["temporal-ui"]
+    assert _environment(ui)["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert (8233, 8080) in _ports(ui)
+
+
+def test_temporal_setup_registers_the_search_attributes() -> None:
+    setup = _config()["services"]["temporal-setup"]
+    command = " ".join(setup["command"])
+    assert "register-search-attributes" in command
+    assert str(setup.get("restart", "no")) == "no"
+
+
+def test_search_attribute_flags_come_from_the_workflow_keys() -> None:
+    """scripts/run.py derives the dev server's flags (and compose's setup) from the code."""
+    from workflows.messages import SEARCH_ATTRIBUTES
+
+    spec = importlib.util.spec_from_file_location("caseloop_run_script", ROOT / "scripts/run.py")
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+
+    flags = run.search_attribute_flags()
+    pairs = flags[1::2]
+    assert flags[0::2] == ["--search-attribute"] * len(SEARCH_ATTRIBUTES)
+    assert [p.split("=")[0] for p in pairs] == [key.name for key in SEARCH_ATTRIBUTES]
+    assert "CaseStatus=Keyword" in pairs
+    assert "CaseOverdue=Bool" in pairs
+    assert "CaseEscalationLevel=Int" in pairs
+    assert "CaseResolveDue=Datetime" in pairs

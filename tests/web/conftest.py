@@ -1,0 +1,268 @@
+"""The real app served by uvicorn (a background thread) on the real Temporal dev server.
+
+Timers run on the wall clock, so the "fast" program's deadlines (seconds) really pass while a
+browser watches. One app, one worker and one SQLite file per test module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from core.settings import Settings
+from models.api import CaseCreate
+from models.db import make_engine
+from services.configuration import ProgramIn, UnitIn, apply_config
+from services.intake import open_case
+from tests.conftest import ARTIFACTS, migrate, terminate_cases, unavailable
+from tests.factories import config, running_worker
+from web.routes.pages import cases as case_routes
+from web.routes.pages import inbox as inbox_routes
+
+PASSWORD = "correct horse battery"
+UPLOAD_LIMIT = 256 * 1024
+
+# Deadlines in seconds: a case goes overdue after 3 s and escalates to the owner's manager after
+# 8 s; the designee then has an hour, and there is no second level.
+FAST_PROGRAM: dict[str, Any] = {
+    "id": "fast",
+    "name": "Fast Lane",
+    "calendar": {"always_open": True},
+    "sla": {"open_within": "PT3S", "resolve_within": "PT8S", "warn_before": None},
+    "escalation": {"max_level": 1, "reassign_resolve_within": "PT1H"},
+    "remeasure": {"enabled": False},
+    "root_causes": ["staff", "product"],
+    "resolution_methods": ["apology"],
+    "default_owner": "dora",
+}
+
+
+def seed_web(engine: Engine) -> None:
+    """Test users with passwords; unit 4723 (owner ole) and 9000 (owner alex, unrelated to ole)."""
+    doc = config()
+    for user in doc.users:
+        user.password = PASSWORD
+    doc.units.append(UnitIn(id="9000", name="Bergen Quay", frontline_owner="alex", manager="dora"))
+    doc.programs.append(ProgramIn.model_validate(FAST_PROGRAM))
+    apply_config(engine, doc)
+
+
+@dataclass
+class LiveApp:
+    base_url: str
+    engine: Engine
+    settings: Settings
+    client: Client
+
+    async def open_case(self, **fields: Any) -> str:
+        body: dict[str, Any] = {
+            "program_id": "recovery",
+            "unit_id": "4723",
+            "channel": "contact_center",
+            "customer": {"name": "Kari Nordmann", "email": "kari@example.com"},
+            "transaction": {"date": "2026-11-20", "room": "412"},
+            "category": "Housekeeping",
+            "reason": "Room not cleaned on arrival",
+            "verbatim": "The room smelled of smoke and nobody came.",
+        }
+        body.update(fields)
+        result = await open_case(
+            self.engine, self.client, self.settings, CaseCreate.model_validate(body)
+        )
+        return result.case_id
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ServerThread:
+    """uvicorn in a thread with its own event loop; the app connects its own Temporal client."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+async def live(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveApp]:
+    from api import create_app
+
+    tmp = tmp_path_factory.mktemp("web")
+    url = f"sqlite:///{tmp / 'caseloop.db'}"
+    migrate(url)
+    port = free_port()
+    settings = Settings(
+        database_url=url,
+        temporal_address=dev_env.client.service_client.config.target_host,
+        temporal_namespace=dev_env.client.namespace,
+        task_queue=f"caseloop-web-{uuid.uuid4().hex[:8]}",
+        upload_dir=tmp / "uploads",
+        upload_max_bytes=UPLOAD_LIMIT,
+        public_base_url=f"http://127.0.0.1:{port}",
+        secret_key=f"test-{uuid.uuid4().hex}",  # type: ignore[arg-type]
+    )
+    engine = make_engine(url)
+    seed_web(engine)
+    # Live pages look for changes every 2 s in production; quicker here, same code path.
+    polls = (inbox_routes.POLL_SECONDS, case_routes.POLL_SECONDS)
+    inbox_routes.POLL_SECONDS = case_routes.POLL_SECONDS = 0.5
+    server = ServerThread(create_app(settings, engine=engine), port)
+    async with running_worker(dev_env.client, engine, settings):
+        await asyncio.to_thread(server.start)
+        try:
+            yield LiveApp(f"http://127.0.0.1:{port}", engine, settings, dev_env.client)
+        finally:
+            await asyncio.to_thread(server.stop)
+            await terminate_cases(dev_env, engine)
+            inbox_routes.POLL_SECONDS, case_routes.POLL_SECONDS = polls
+    engine.dispose()
+
+
+# ---------------------------------------------------------------- HTTP helpers (no browser)
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF_INPUT.search(html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+@asynccontextmanager
+async def sign_in(
+    live: LiveApp, username: str, password: str = PASSWORD
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client with a signed-in session (cookie jar), as a browser would hold it."""
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
+        page = await client.get("/login")
+        r = await client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
+        )
+        assert r.status_code == 303, r.text
+        yield client
+
+
+async def page_token(client: httpx.AsyncClient, path: str = "/inbox") -> str:
+    r = await client.get(path)
+    assert r.status_code == 200, r.text
+    return csrf_of(r.text)
+
+
+# ---------------------------------------------------------------- the browser
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed (pip install the dev extras)")
+        raise
+    path = chromium_path()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=path,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def open_page(browser: Any, live: LiveApp) -> AsyncIterator[Any]:
+    """`await open_page(user, **context)`: a new browser context signed in as `user`."""
+    from playwright.async_api import expect
+
+    contexts: list[Any] = []
+
+    async def signed_in(user: str, **context: Any) -> Any:
+        ctx = await browser.new_context(base_url=live.base_url, **context)
+        contexts.append(ctx)
+        page = await ctx.new_page()
+        await page.goto("/inbox")
+        await page.wait_for_url("**/login?next=/inbox")
+        await page.get_by_label("User name").fill(user)
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/inbox")
+        await expect(page).to_have_title(re.compile("Inbox"))
+        return page
+
+    yield signed_in
+    for ctx in contexts:  # closes the pages' SSE streams before the server stops
+        await ctx.close()
+
+
+@pytest.fixture
+def artifacts() -> Iterator[Path]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield ARTIFACTS
+
+
+__all__ = [
+    "PASSWORD",
+    "UPLOAD_LIMIT",
+    "LiveApp",
+    "page_token",
+    "sign_in",
+]

@@ -1,0 +1,40 @@
+"""Wiring of the JSON API (/api/v1) onto the app: routers, body limit, bootstrap token."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from core.settings import Settings
+from web.limits import BodyLimit
+from web.routes import api_v1
+
+log = logging.getLogger(__name__)
+
+
+def ensure_bootstrap_client(app: FastAPI, settings: Settings) -> None:
+    """CASELOOP_BOOTSTRAP_TOKEN: an admin API client with that token exists once the app runs."""
+    from services.tokens import ensure_bootstrap
+
+    if settings.bootstrap_token is None:
+        return
+    client = ensure_bootstrap(app.state.engine, settings.bootstrap_token.get_secret_value())
+    if client is not None:
+        log.info("bootstrap admin API client: %s (id %s)", client.name, client.id)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.include_router(api_v1.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.request_max_bytes, prefix="/api/")
+
+    @asynccontextmanager
+    async def bootstrap(_: FastAPI) -> AsyncIterator[None]:
+        # Merged after api.py's lifespan, so the engine exists by now.
+        await asyncio.to_thread(ensure_bootstrap_client, app, settings)
+        yield
+
+    app.include_router(APIRouter(lifespan=bootstrap))

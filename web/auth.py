@@ -1,0 +1,211 @@
+"""Sign-in for the web pages: signed-cookie sessions, CSRF tokens, login rate limiting.
+
+The session is Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure behind TLS). It holds
+the user id, a fingerprint of the password hash (changing the password signs every other session
+out), and the CSRF token that every state-changing request must echo back — HTMX sends it in the
+`X-CSRF-Token` header (hx-headers on <body>), plain forms in a hidden `csrf_token` field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from models.config import User
+from services.access import Viewer, viewer_for
+from web.deps import EngineDep
+
+SESSION_USER = "uid"
+SESSION_FINGERPRINT = "pwf"
+SESSION_CSRF = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+_hasher = PasswordHasher()
+# Verified when the user does not exist, so an unknown name costs the same time as a bad password.
+_DUMMY_HASH = _hasher.hash("not-a-password-" + secrets.token_hex(8))
+
+
+class LoginRequired(Exception):
+    """No valid session: pages redirect to /login (HTMX gets an HX-Redirect)."""
+
+
+class PageError(Exception):
+    """Rendered as an HTML error page (or fragment for HTMX) with this status."""
+
+    def __init__(self, status: int, title: str, message: str = "") -> None:
+        super().__init__(message or title)
+        self.status, self.title, self.message = status, title, message
+
+
+def not_found(what: str = "This page") -> PageError:
+    return PageError(404, "Not found", f"{what} does not exist, or you have no access to it.")
+
+
+def not_allowed(message: str = "You are not allowed to do this.") -> PageError:
+    return PageError(403, "Not allowed", message)
+
+
+# ---------------------------------------------------------------- passwords and sessions
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the user exists (argon2 either way)."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def fingerprint(password_hash: str | None) -> str:
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use (anonymous sessions have one too)."""
+    token = request.session.get(SESSION_CSRF)
+    if not isinstance(token, str) or len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return token
+
+
+def sign_in(request: Request, user: User) -> None:
+    request.session.clear()
+    request.session[SESSION_USER] = user.id
+    request.session[SESSION_FINGERPRINT] = fingerprint(user.password_hash)
+    request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+
+
+def sign_out(request: Request) -> None:
+    request.session.clear()
+
+
+def load_viewer(request: Request, session: Session) -> Viewer | None:
+    user_id = request.session.get(SESSION_USER)
+    if not isinstance(user_id, str):
+        return None
+    user = session.get(User, user_id)
+    if (
+        user is None
+        or not user.active
+        or not hmac.compare_digest(
+            str(request.session.get(SESSION_FINGERPRINT, "")), fingerprint(user.password_hash)
+        )
+    ):
+        request.session.clear()
+        return None
+    return viewer_for(session, user)
+
+
+def current_viewer(request: Request, engine: EngineDep) -> Viewer:
+    """The signed-in user (page auth); a short session of its own, not held by the route."""
+    with Session(engine) as session:
+        viewer = load_viewer(request, session)
+    if viewer is None:
+        raise LoginRequired()
+    request.state.viewer = viewer
+    return viewer
+
+
+CurrentUser = Annotated[Viewer, Depends(current_viewer)]
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+def _same_origin(request: Request, origin: str, public_base_url: str) -> bool:
+    parts = urlsplit(origin)
+    here = f"{request.url.scheme}://{request.url.netloc}"
+    public = urlsplit(public_base_url)
+    return origin == here or (parts.scheme, parts.netloc) == (public.scheme, public.netloc)
+
+
+async def verify_csrf(request: Request) -> None:
+    """Router dependency: a state-changing request must carry the session's token.
+
+    Runs before the route body, so a refused request changes nothing. A foreign Origin header
+    is refused as well (defence in depth next to SameSite=Lax).
+    """
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    settings = request.app.state.settings
+    if origin and origin != "null" and not _same_origin(request, origin, settings.public_base_url):
+        raise not_allowed("This form was sent from another site. Reload the page and try again.")
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    expected = request.session.get(SESSION_CSRF)
+    if not sent or not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        raise not_allowed(
+            "The form's security token is missing or out of date. Reload the page and try again."
+        )
+
+
+# ---------------------------------------------------------------- login rate limiting
+
+
+@dataclass
+class LoginLimiter:
+    """In-process sliding window: N failures per (user, IP) — and a wider cap per IP — per window.
+
+    One process's memory: with several web processes each keeps its own count, which still
+    bounds guessing to N times the number of processes per window.
+    """
+
+    max_failures: int = 5
+    per_ip_failures: int = 50
+    window_seconds: float = 300.0
+    _failures: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        q = self._failures.setdefault(key, deque())
+        while q and q[0] <= now - self.window_seconds:
+            q.popleft()
+        return q
+
+    def retry_after(self, username: str, ip: str, now: float | None = None) -> int:
+        """Seconds until another attempt is allowed; 0 when allowed now."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            waits = []
+            for key, cap in (
+                ((username.lower(), ip), self.max_failures),
+                (("", ip), self.per_ip_failures),
+            ):
+                q = self._recent(key, now)
+                if len(q) >= cap:
+                    waits.append(q[len(q) - cap] + self.window_seconds - now)
+            return max(1, int(max(waits)) + 1) if waits else 0
+
+    def failed(self, username: str, ip: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._recent((username.lower(), ip), now).append(now)
+            self._recent(("", ip), now).append(now)
+            if len(self._failures) > 100_000:  # bound memory under a spraying attack
+                for key in [k for k, q in self._failures.items() if not q]:
+                    del self._failures[key]
+
+    def succeeded(self, username: str, ip: str) -> None:
+        with self._lock:
+            self._failures.pop((username.lower(), ip), None)

@@ -1,0 +1,423 @@
+"""JSON API for cases: intake, reading, and every owner action (as Temporal Updates)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BeforeValidator
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from models.api import (
+    CaseCreate,
+    CaseDetailPublic,
+    CaseListPublic,
+    CasePublic,
+    CloseIn,
+    ContactAttemptIn,
+    DocumentIn,
+    NoteIn,
+    ReassignIn,
+    RemeasurementIn,
+    WatcherIn,
+)
+from models.case import Case, Document
+from models.config import User
+from services.case_actions import ActionRejected, actor_for, run_update, send_remeasurement
+from services.case_queries import (
+    CaseFilters,
+    get_case,
+    list_cases,
+    public_from_row,
+    to_public,
+    watchers_of,
+)
+from services.intake import IntakeError, open_case
+from web.api_auth import AUTH_PROBLEMS, require_scope
+from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
+from web.problems import PROBLEM_JSON, Problem
+from workflows.case import CaseWorkflow
+from workflows.messages import (
+    Access,
+    Actor,
+    AddNote,
+    AddWatcher,
+    AttachDocument,
+    CloseCase,
+    ClosingStatus,
+    LogContactAttempt,
+    Reassign,
+    RemeasureAnswer,
+    RemoveWatcher,
+    Watcher,
+)
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **AUTH_PROBLEMS,
+    **{
+        code: {"description": desc, "content": {PROBLEM_JSON: {}}}
+        for code, desc in {
+            400: "The body is not JSON",
+            403: "Not allowed (token scope, or the acting user on this case)",
+            404: "No such case",
+            409: "The case does not accept this now",
+            413: "Request body too large",
+            422: "Invalid request",
+        }.items()
+    },
+}
+WRITE = [require_scope("cases:write")]
+READ = [require_scope("cases:read")]
+
+router = APIRouter(prefix="/cases", tags=["cases"], responses=PROBLEMS)
+
+T = TypeVar("T")
+
+
+def _iso_only(value: Any) -> Any:
+    """A date-time parameter is an ISO 8601 string, not a number of seconds."""
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-20T09:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def _detail(session: Session, case_id: str, settings: Any) -> CaseDetailPublic:
+    detail = get_case(session, case_id, settings)
+    if detail is None:
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    return detail
+
+
+async def _read(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
+    """Run a read-model function in a thread with its own short session (async routes)."""
+
+    def work() -> T:
+        with Session(engine) as session:
+            return fn(session, *args)
+
+    return await asyncio.to_thread(work)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CasePublic,
+    dependencies=WRITE,
+    responses={
+        200: {
+            "description": "The same (channel, external_ref) or Idempotency-Key was "
+            "seen before: the existing case",
+            "model": CasePublic,
+        }
+    },
+)
+async def create_case(
+    body: CaseCreate,
+    response: Response,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CasePublic:
+    """Open a case; the same (channel, external_ref) or Idempotency-Key returns the first one."""
+    try:
+        result = await open_case(engine, temporal, settings, body, idempotency_key=idempotency_key)
+    except IntakeError as exc:
+        raise Problem(422, "Invalid request", str(exc), field=exc.field) from exc
+    response.headers["Location"] = f"/api/v1/cases/{result.case_id}"
+    if result.created and result.row is not None:
+        # Answer from what intake just wrote (its version-0 row): no read-back.
+        row = dict(result.row)
+        return public_from_row(row, row.pop("watchers"), settings)
+    response.status_code = 200
+    return await _read(engine, _public, result.case_id, settings)
+
+
+def _public(session: Session, case_id: str, settings: Any) -> CasePublic:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    return to_public(case, watchers_of(session, [case_id])[case_id], settings)
+
+
+@router.get("", response_model=CaseListPublic, dependencies=READ)
+def read_cases(
+    session: SessionDep,
+    settings: SettingsDep,
+    status: Annotated[str | None, Query(pattern="^(new|in_progress|overdue|closed)$")] = None,
+    owner: Annotated[str | None, Query(max_length=64)] = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[str | None, Query(max_length=40)] = None,
+    program: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool | None = None,
+    created_from: IsoDateTime | None = None,
+    created_to: IsoDateTime | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> CaseListPublic:
+    """Newest first; `next_cursor` continues the list (keyset pagination).
+
+    `q` finds a case id, a customer name (part of it), an email or a phone number; dates
+    without a time zone are taken as UTC.
+    """
+    filters = CaseFilters(
+        status, owner, unit, channel, program, overdue, _utc(created_from), _utc(created_to), q
+    )
+    try:
+        rows, next_cursor = list_cases(session, filters, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise Problem(422, "Invalid request", str(exc), field="cursor") from exc
+    watchers = watchers_of(session, [c.id for c in rows])
+    return CaseListPublic(
+        items=[to_public(c, watchers[c.id], settings) for c in rows], next_cursor=next_cursor
+    )
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+@router.get("/{case_id}", response_model=CaseDetailPublic, dependencies=READ)
+def read_case(case_id: str, session: SessionDep, settings: SettingsDep) -> CaseDetailPublic:
+    return _detail(session, case_id, settings)
+
+
+async def _act(
+    engine: Engine,
+    temporal: Any,
+    settings: Any,
+    case_id: str,
+    update: Any,
+    build: Any,
+    acting_user: str,
+    key: str | None,
+) -> CaseDetailPublic:
+    try:
+        actor = await _read(engine, _actor_on_case, case_id, acting_user)
+        await run_update(temporal, case_id, update, build(actor), idempotency_key=key)
+    except ActionRejected as exc:
+        field = {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
+        extra = {"field": field} if field else {}
+        raise Problem(exc.status, "Action rejected", exc.message, **extra) from exc
+    return await _read(engine, _detail, case_id, settings)
+
+
+def _actor_on_case(session: Session, case_id: str, acting_user: str) -> Actor:
+    if session.get(Case, case_id) is None:
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    return actor_for(session, acting_user)
+
+
+def _require_user(session: Session, user_id: str, field: str) -> None:
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise Problem(422, "Invalid request", f"Unknown user {user_id!r}", field=field)
+
+
+@router.post("/{case_id}/notes", response_model=CaseDetailPublic, dependencies=WRITE)
+async def add_note(
+    case_id: str,
+    body: NoteIn,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseDetailPublic:
+    return await _act(
+        engine,
+        temporal,
+        settings,
+        case_id,
+        CaseWorkflow.add_note,
+        lambda a: AddNote(a, body.text),
+        body.acting_user,
+        idempotency_key,
+    )
+
+
+@router.post("/{case_id}/contact-attempts", response_model=CaseDetailPublic, dependencies=WRITE)
+async def log_contact_attempt(
+    case_id: str,
+    body: ContactAttemptIn,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseDetailPublic:
+    return await _act(
+        engine,
+        temporal,
+        settings,
+        case_id,
+        CaseWorkflow.log_contact_attempt,
+        lambda a: LogContactAttempt(a, body.method, body.outcome, body.note),
+        body.acting_user,
+        idempotency_key,
+    )
+
+
+@router.post("/{case_id}/documents", response_model=CaseDetailPublic, dependencies=WRITE)
+async def attach_document(
+    case_id: str,
+    body: DocumentIn,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseDetailPublic:
+    """Record a document's metadata (the bytes are uploaded through the web case page)."""
+    doc_id = (
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{case_id}/{idempotency_key}").hex
+        if (idempotency_key)
+        else uuid.uuid4().hex
+    )
+    detail = await _act(
+        engine,
+        temporal,
+        settings,
+        case_id,
+        CaseWorkflow.attach_document,
+        lambda a: AttachDocument(a, doc_id, body.filename, body.content_type, body.size),
+        body.acting_user,
+        idempotency_key,
+    )
+    doc = Document(
+        id=doc_id,
+        case_id=case_id,
+        filename=body.filename,
+        content_type=body.content_type,
+        size=body.size,
+        uploaded_by=body.acting_user,
+    )
+    await _read(engine, _store_document, doc)
+    return detail
+
+
+def _store_document(session: Session, doc: Document) -> None:
+    if session.get(Document, doc.id) is None:
+        session.add(doc)
+        session.commit()
+
+
+@router.post("/{case_id}/reassign", response_model=CaseDetailPublic, dependencies=WRITE)
+async def reassign(
+    case_id: str,
+    body: ReassignIn,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseDetailPublic:
+    await _read(engine, _require_user, body.new_owner_id, "new_owner_id")
+    return await _act(
+        engine,
+        temporal,
+        settings,
+        case_id,
+        CaseWorkflow.reassign,
+        lambda a: Reassign(a, body.new_owner_id, body.reason),
+        body.acting_user,
+        idempotency_key,
+    )
+
+
+@router.post("/{case_id}/watchers", response_model=CaseDetailPublic, dependencies=WRITE)
+async def add_watcher(
+    case_id: str,
+    body: WatcherIn,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseDetailPublic:
+    await _read(engine, _require_user, body.user_id, "user_id")
+    return await _act(
+        engine,
+        temporal,
+        settings,
+        case_id,
+        CaseWorkflow.add_watcher,
+        lambda a: AddWatcher(a, Watcher(body.user_id, Access(body.access))),
+        body.acting_user,
+        idempotency_key,
+    )
+
+
+@router.delete("/{case_id}/watchers/{user_id}", response_model=CaseDetailPublic, dependencies=WRITE)
+async def remove_watcher(
+    case_id: str,
+    user_id: str,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    acting_user: Annotated[str, Query(min_length=1, max_length=64)],
+    idempotency_key: IdempotencyKey = None,
+) -> CaseDetailPublic:
+    return await _act(
+        engine,
+        temporal,
+        settings,
+        case_id,
+        CaseWorkflow.remove_watcher,
+        lambda a: RemoveWatcher(a, user_id),
+        acting_user,
+        idempotency_key,
+    )
+
+
+@router.post("/{case_id}/close", response_model=CaseDetailPublic, dependencies=WRITE)
+async def close_case(
+    case_id: str,
+    body: CloseIn,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseDetailPublic:
+    return await _act(
+        engine,
+        temporal,
+        settings,
+        case_id,
+        CaseWorkflow.close,
+        lambda a: CloseCase(
+            a,
+            ClosingStatus(body.closing_status),
+            body.root_causes,
+            body.final_note,
+            body.resolution_methods,
+        ),
+        body.acting_user,
+        idempotency_key,
+    )
+
+
+@router.post("/{case_id}/remeasurement", status_code=202, dependencies=WRITE)
+async def remeasurement_answer(
+    case_id: str, body: RemeasurementIn, engine: EngineDep, temporal: TemporalDep
+) -> dict[str, str]:
+    """A survey platform reports the customer's answer; recorded if a survey is pending."""
+    case = await _read(engine, lambda s, cid: s.get(Case, cid), case_id)
+    if case is None:
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    if case.remeasure_status != "pending":
+        raise Problem(409, "No survey pending", f"Case {case_id} is not waiting for an answer")
+    try:
+        await send_remeasurement(
+            temporal,
+            case_id,
+            RemeasureAnswer(body.satisfaction, body.resolved, body.comment, source="api"),
+        )
+    except ActionRejected as exc:
+        raise Problem(exc.status, "Action rejected", exc.message) from exc
+    return {"status": "accepted"}

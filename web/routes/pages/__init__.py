@@ -1,0 +1,12 @@
+"""The HTML pages (HTMX): sign-in, the inbox and the case workspace."""
+
+from fastapi import APIRouter, Depends
+
+from web.auth import verify_csrf
+from web.routes.pages import auth, cases, inbox
+
+# Every page route checks the CSRF token on state-changing methods before its body runs.
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+router.include_router(auth.router)
+router.include_router(inbox.router)
+router.include_router(cases.router)

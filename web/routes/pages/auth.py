@@ -1,0 +1,99 @@
+"""Sign-in and sign-out pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from models.config import User
+from web.auth import LoginLimiter, load_viewer, sign_in, sign_out, verify_password
+from web.deps import EngineDep
+from web.templating import render
+
+router = APIRouter()
+
+
+def limiter(request: Request) -> LoginLimiter:
+    found: LoginLimiter | None = getattr(request.app.state, "login_limiter", None)
+    if found is None:
+        found = request.app.state.login_limiter = LoginLimiter()
+    return found
+
+
+def safe_next(target: str | None) -> str:
+    """Only a local path: never an open redirect to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/inbox"
+    return target
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/inbox", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, engine: EngineDep, next: str | None = None) -> Response:
+    with Session(engine) as session:
+        if load_viewer(request, session) is not None:
+            return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", {"next": safe_next(next), "username": "", "error": ""})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    engine: EngineDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/inbox",
+) -> Response:
+    username = username.strip()
+    ip = client_ip(request)
+    rate = limiter(request)
+    ctx = {"next": safe_next(next), "username": username}
+    wait = rate.retry_after(username, ip)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        error = (
+            "Too many failed sign-ins. For your account's safety, try again in "
+            f"{minutes} minute{'s' if minutes != 1 else ''}."
+        )
+        return render(
+            request,
+            "login.html",
+            {**ctx, "error": error},
+            status=429,
+            headers={"Retry-After": str(wait)},
+        )
+    with Session(engine) as session:
+        user = session.get(User, username) if username else None
+        ok = verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or not user.active:
+            rate.failed(username, ip)
+            error = "That user name and password do not match. Check them and try again."
+            return render(request, "login.html", {**ctx, "error": error}, status=401)
+        rate.succeeded(username, ip)
+        sign_in(request, user)
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    sign_out(request)
+    response = RedirectResponse("/login", status_code=303)
+    if request.headers.get("HX-Request") == "true":
+        response.headers["HX-Redirect"] = "/login"
+    return response
+
+
+def login_url(path: str) -> str:
+    return f"/login?next={quote(path, safe='/')}"

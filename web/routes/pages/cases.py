@@ -1,0 +1,602 @@
+"""The case workspace: read the case, act on it (Temporal Updates), upload and download documents.
+
+Every route first resolves the case through `services.access`: no relation → 404 (the case's
+existence is not revealed); a relation without the right to act → the case, read-only, and 403.
+Actions are Temporal Updates; the page re-renders from the read model that the update's
+projection has already written, so the user sees the authoritative state — or, when the workflow
+refuses (the case was escalated away a second ago), the reason next to the current state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from markupsafe import escape
+from sqlalchemy import Engine
+from sqlmodel import Session, col, delete, select
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.datastructures import FormData, UploadFile
+
+from core.settings import Settings
+from models.case import Case, CaseEvent, CaseWatcher, Customer, Document
+from models.config import Program, Unit, User
+from services import documents
+from services.access import CaseAccess, Viewer, access_to
+from services.case_actions import ActionRejected, run_update
+from services.case_queries import earlier_cases, links
+from web.auth import CurrentUser, PageError, not_found
+from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.templating import is_htmx, render
+from workflows.case import CaseWorkflow
+from workflows.messages import (
+    Access,
+    Actor,
+    AddNote,
+    AddWatcher,
+    AttachDocument,
+    CloseCase,
+    ClosingStatus,
+    LogContactAttempt,
+    Reassign,
+    RemoveWatcher,
+    Watcher,
+)
+
+router = APIRouter()
+
+CONTACT_METHODS = {
+    "phone": "Phone",
+    "email": "Email",
+    "sms": "Text message",
+    "in_person": "In person",
+    "other": "Other",
+}
+CONTACT_OUTCOMES = {
+    "reached": "Reached the customer",
+    "no_answer": "No answer",
+    "left_message": "Left a message",
+    "wrong_number": "Wrong number",
+    "other": "Other",
+}
+POLL_SECONDS = 2.0
+FLASH = "flash"
+
+
+@dataclass
+class FormState:
+    """What the user sent to one form, its field errors, and the outcome to announce."""
+
+    name: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    rejected: str = ""
+    flash: str = ""
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _case_and_access(session: Session, viewer: Viewer, case_id: str) -> tuple[Case, CaseAccess]:
+    case = session.get(Case, case_id) if len(case_id) <= 20 else None
+    access = access_to(session, viewer, case) if case is not None else None
+    if case is None or access is None:
+        raise not_found("This case")
+    return case, access
+
+
+def case_context(
+    session: Session, viewer: Viewer, case_id: str, settings: Settings
+) -> dict[str, Any]:
+    case, access = _case_and_access(session, viewer, case_id)
+    watchers = list(
+        session.exec(
+            select(CaseWatcher)
+            .where(col(CaseWatcher.case_id) == case_id)
+            .order_by(col(CaseWatcher.user_id))
+        ).all()
+    )
+    events = list(
+        session.exec(
+            select(CaseEvent)
+            .where(col(CaseEvent.case_id) == case_id)
+            .order_by(col(CaseEvent.seq).desc())
+        ).all()
+    )
+    docs = {
+        d.id: d
+        for d in session.exec(select(Document).where(col(Document.case_id) == case_id)).all()
+    }
+    can_act = access.can_act and case.is_open
+    # Names for display: owner, watchers, timeline actors (plain columns, no ORM objects).
+    shown = {case.owner_id, *(w.user_id for w in watchers), *(e.actor for e in events)}
+    people: dict[str, str] = dict(
+        session.exec(select(User.id, User.name).where(col(User.id).in_(shown))).all()
+    )
+    # Who the case can go to (reassign, add a watcher): every active user, by name.
+    candidates: list[tuple[str, str]] = (
+        list(
+            session.exec(
+                select(User.id, User.name)
+                .where(col(User.active) == True)  # noqa: E712
+                .order_by(col(User.name), col(User.id))
+            ).all()
+        )
+        if can_act
+        else []
+    )
+    customer = session.get(Customer, case.customer_id) if case.customer_id else None
+    return {
+        "case": case,
+        "access": access,
+        "can_act": can_act,
+        "watchers": watchers,
+        "watcher_ids": {w.user_id for w in watchers},
+        "events": events,
+        "documents": docs,
+        "people": people,
+        "candidates": candidates,
+        "candidate_ids": {uid for uid, _ in candidates},
+        "unit": session.get(Unit, case.unit_id),
+        "program": session.get(Program, case.program_id),
+        "customer": customer,
+        "earlier": earlier_cases(session, viewer, case),
+        "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
+        "contact_methods": CONTACT_METHODS,
+        "contact_outcomes": CONTACT_OUTCOMES,
+        "accept": documents.ACCEPT,
+        "max_upload_bytes": settings.upload_max_bytes,
+        "max_upload": documents.human_size(settings.upload_max_bytes),
+        "title": f"{case.id} · {case.customer_name or 'Case'}",
+        "events_url": f"/cases/{case.id}/events?version={case.version}",
+    }
+
+
+def _load(engine: Engine, viewer: Viewer, case_id: str, settings: Settings) -> dict[str, Any]:
+    with Session(engine) as session:
+        return case_context(session, viewer, case_id, settings)
+
+
+def _render_case(
+    request: Request, ctx: dict[str, Any], form: FormState, status: int = 200
+) -> Response:
+    ctx = {**ctx, "form": form}
+    return render(request, "case.html", ctx, block="case", status=status)
+
+
+@router.get("/cases/{case_id}")
+def case_page(
+    case_id: str, request: Request, viewer: CurrentUser, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    ctx = _load(engine, viewer, case_id, settings)
+    flash = request.session.pop(FLASH, None)
+    return _render_case(request, ctx, FormState(flash=flash if isinstance(flash, str) else ""))
+
+
+@router.get("/cases/{case_id}/events")
+async def case_events(
+    case_id: str, request: Request, viewer: CurrentUser, engine: EngineDep, version: int = 0
+) -> EventSourceResponse:
+    """`changed` (with a notice to show) when someone else changes the case."""
+
+    def current() -> tuple[int, str, str]:
+        with Session(engine) as session:
+            case, _ = _case_and_access(session, viewer, case_id)
+            last = session.exec(
+                select(CaseEvent)
+                .where(col(CaseEvent.case_id) == case_id)
+                .order_by(col(CaseEvent.seq).desc())
+            ).first()
+            return case.version, case.status, last.summary if last else ""
+
+    await asyncio.to_thread(current)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        seen = version
+        while not await request.is_disconnected():
+            now, _status, summary = await asyncio.to_thread(current)
+            if now > seen:
+                seen = now
+                html = _notice_html(case_id, summary)
+                yield ServerSentEvent(data=html, event="changed")
+            await asyncio.sleep(POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+def _notice_html(case_id: str, summary: str) -> str:
+    return (
+        f'<p class="notice" role="status">This case has just changed: {escape(summary)}. '
+        f'<a href="/cases/{escape(case_id)}">Show the latest state</a></p>'
+    )
+
+
+# ---------------------------------------------------------------- acting
+
+
+def _field(form: FormData, name: str, limit: int = 20_000) -> str:
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+async def _act(
+    request: Request,
+    viewer: Viewer,
+    engine: Engine,
+    temporal: Any,
+    settings: Settings,
+    case_id: str,
+    name: str,
+    build: Callable[[dict[str, Any], FormData, Actor, FormState], tuple[Any, Any] | None],
+    success: str,
+) -> Response:
+    """Shared path of every action: authorise, validate, update, re-render."""
+    form_data = await request.form()
+    ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+    state = FormState(name=name)
+    if not ctx["can_act"]:
+        state.rejected = _read_only_reason(ctx)
+        return _respond(request, ctx, state, 403 if ctx["case"].is_open else 409)
+    actor = Actor(viewer.user_id, viewer.role, viewer.name)
+    built = build(ctx, form_data, actor, state)
+    if built is None or state.errors:
+        state.rejected = state.rejected or "Please correct the marked fields."
+        return _respond(request, ctx, state, 422)
+    update, cmd = built
+    key = _field(form_data, "action_id", 100) or None
+    try:
+        await run_update(temporal, case_id, update, cmd, idempotency_key=key)
+    except ActionRejected as exc:
+        state.rejected = exc.message
+        ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+        return _respond(request, ctx, state, exc.status)
+    return await _after_success(request, viewer, engine, settings, case_id, success)
+
+
+async def _after_success(
+    request: Request,
+    viewer: Viewer,
+    engine: Engine,
+    settings: Settings,
+    case_id: str,
+    success: str,
+) -> Response:
+    """The case as it is now; or, when the action took it out of the viewer's reach (reassigned
+    to someone else), back to the inbox with the news."""
+    try:
+        ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+    except PageError as exc:
+        if exc.status != 404:
+            raise
+        request.session[FLASH] = f"{case_id}: {success} It is no longer in your inbox."
+        return _redirect(request, "/inbox")
+    if not is_htmx(request):
+        request.session[FLASH] = success
+        return _redirect(request, f"/cases/{case_id}")
+    return _render_case(request, ctx, FormState(flash=success))
+
+
+def _redirect(request: Request, url: str) -> Response:
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def _respond(request: Request, ctx: dict[str, Any], state: FormState, status: int) -> Response:
+    return _render_case(request, ctx, state, status)
+
+
+def _read_only_reason(ctx: dict[str, Any]) -> str:
+    case: Case = ctx["case"]
+    if not case.is_open:
+        return f"{case.id} is closed; it no longer accepts changes."
+    owner = ctx["people"].get(case.owner_id, case.owner_id)
+    return f"You have read-only access to {case.id}; it is owned by {owner}."
+
+
+@router.post("/cases/{case_id}/notes")
+async def add_note(
+    case_id: str,
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+        text = _field(f, "text", 20_001)
+        st.values = {"text": text}
+        if not text:
+            st.errors["text"] = "Write the note before adding it."
+        elif len(text) > 20_000:
+            st.errors["text"] = "A note is limited to 20,000 characters."
+        return CaseWorkflow.add_note, AddNote(actor, text)
+
+    return await _act(
+        request, viewer, engine, temporal, settings, case_id, "note", build, "Note added."
+    )
+
+
+@router.post("/cases/{case_id}/contact-attempts")
+async def log_contact(
+    case_id: str,
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+        method, outcome, note = _field(f, "method"), _field(f, "outcome"), _field(f, "note", 5001)
+        st.values = {"method": method, "outcome": outcome, "note": note}
+        if method not in CONTACT_METHODS:
+            st.errors["method"] = "Choose how you contacted the customer."
+        if outcome not in CONTACT_OUTCOMES:
+            st.errors["outcome"] = "Choose the outcome of the attempt."
+        if len(note) > 5000:
+            st.errors["note"] = "The note is limited to 5,000 characters."
+        return CaseWorkflow.log_contact_attempt, LogContactAttempt(actor, method, outcome, note)
+
+    return await _act(
+        request,
+        viewer,
+        engine,
+        temporal,
+        settings,
+        case_id,
+        "contact",
+        build,
+        "Contact attempt logged.",
+    )
+
+
+@router.post("/cases/{case_id}/reassign")
+async def reassign(
+    case_id: str,
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+        owner, reason = _field(f, "new_owner_id", 64), _field(f, "reason", 2001)
+        st.values = {"new_owner_id": owner, "reason": reason}
+        if owner not in ctx["candidate_ids"]:
+            st.errors["new_owner_id"] = "Choose the person who should own the case."
+        elif owner == ctx["case"].owner_id:
+            st.errors["new_owner_id"] = "The case already belongs to that person."
+        if not reason:
+            st.errors["reason"] = "Say why the case changes hands."
+        elif len(reason) > 2000:
+            st.errors["reason"] = "The reason is limited to 2,000 characters."
+        return CaseWorkflow.reassign, Reassign(actor, owner, reason)
+
+    return await _act(
+        request,
+        viewer,
+        engine,
+        temporal,
+        settings,
+        case_id,
+        "reassign",
+        build,
+        "Case reassigned.",
+    )
+
+
+@router.post("/cases/{case_id}/watchers")
+async def add_watcher(
+    case_id: str,
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+        user_id, access = _field(f, "user_id", 64), _field(f, "access", 10) or "full"
+        st.values = {"user_id": user_id, "access": access}
+        if user_id not in ctx["candidate_ids"]:
+            st.errors["user_id"] = "Choose who should watch the case."
+        elif user_id == ctx["case"].owner_id:
+            st.errors["user_id"] = "The owner already follows the case."
+        if access not in ("full", "limited"):
+            st.errors["access"] = "Choose full or read-only access."
+            access = "full"
+        return CaseWorkflow.add_watcher, AddWatcher(actor, Watcher(user_id, Access(access)))
+
+    return await _act(
+        request,
+        viewer,
+        engine,
+        temporal,
+        settings,
+        case_id,
+        "watchers",
+        build,
+        "Watcher added.",
+    )
+
+
+@router.post("/cases/{case_id}/watchers/remove")
+async def remove_watcher(
+    case_id: str,
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+        user_id = _field(f, "user_id", 64)
+        if user_id not in ctx["watcher_ids"]:
+            st.rejected = f"{user_id or 'That person'} is not watching this case."
+            st.errors["user_id"] = st.rejected
+        return CaseWorkflow.remove_watcher, RemoveWatcher(actor, user_id)
+
+    return await _act(
+        request,
+        viewer,
+        engine,
+        temporal,
+        settings,
+        case_id,
+        "watchers",
+        build,
+        "Watcher removed.",
+    )
+
+
+@router.post("/cases/{case_id}/close")
+async def close_case(
+    case_id: str,
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+        program: Program | None = ctx["program"]
+        allowed_causes = set(program.root_causes if program else [])
+        allowed_methods = set(program.resolution_methods if program else [])
+        status = _field(f, "closing_status", 20)
+        causes = [v for v in f.getlist("root_causes") if isinstance(v, str)]
+        methods = [v for v in f.getlist("resolution_methods") if isinstance(v, str)]
+        note = _field(f, "final_note", 20_001)
+        st.values = {
+            "closing_status": status,
+            "root_causes": causes,
+            "resolution_methods": methods,
+            "final_note": note,
+        }
+        if status not in ("resolved", "unresolved"):
+            st.errors["closing_status"] = "Choose whether the problem was resolved."
+        if not causes:
+            st.errors["root_causes"] = "Choose at least one root cause."
+        elif any(c not in allowed_causes for c in causes):
+            st.errors["root_causes"] = "Choose root causes from the program's list."
+        if any(m not in allowed_methods for m in methods):
+            st.errors["resolution_methods"] = "Choose resolution methods from the list."
+        if not note:
+            st.errors["final_note"] = "Write a final note: what was done and agreed."
+        elif len(note) > 20_000:
+            st.errors["final_note"] = "The final note is limited to 20,000 characters."
+        closing = ClosingStatus(status) if status in ("resolved", "unresolved") else None
+        if closing is None:
+            return None
+        return CaseWorkflow.close, CloseCase(actor, closing, causes, note, methods)
+
+    return await _act(
+        request, viewer, engine, temporal, settings, case_id, "close", build, "Case closed."
+    )
+
+
+# ---------------------------------------------------------------- documents
+
+
+@router.post("/cases/{case_id}/documents")
+async def upload_document(
+    case_id: str,
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    form_data = await request.form()
+    ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+    state = FormState(name="document")
+    if not ctx["can_act"]:
+        state.rejected = _read_only_reason(ctx)
+        return _respond(request, ctx, state, 403 if ctx["case"].is_open else 409)
+    upload = form_data.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        state.errors["file"] = "Choose a file to upload."
+        state.rejected = "Please correct the marked fields."
+        return _respond(request, ctx, state, 422)
+    data = await upload.read(settings.upload_max_bytes + 1)
+    try:
+        checked = documents.check_upload(upload.filename, data, settings.upload_max_bytes)
+    except documents.UploadRefused as exc:
+        state.errors["file"] = exc.message
+        state.rejected = exc.message
+        return _respond(request, ctx, state, exc.status)
+    doc_id = documents.new_document_id()
+    doc = Document(
+        id=doc_id,
+        case_id=case_id,
+        filename=checked.filename,
+        content_type=checked.content_type,
+        size=checked.size,
+        uploaded_by=viewer.user_id,
+    )
+    # The bytes and the row first, so the timeline's download link works the moment it shows.
+    await asyncio.to_thread(_save_document, engine, settings, doc, data)
+    actor = Actor(viewer.user_id, viewer.role, viewer.name)
+    cmd = AttachDocument(actor, doc_id, checked.filename, checked.content_type, checked.size)
+    try:
+        await run_update(
+            temporal, case_id, CaseWorkflow.attach_document, cmd, idempotency_key=doc_id
+        )
+    except ActionRejected as exc:
+        await asyncio.to_thread(_forget_document, engine, settings, doc_id)
+        state.rejected = exc.message
+        ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+        return _respond(request, ctx, state, exc.status)
+    except BaseException:
+        await asyncio.to_thread(_forget_document, engine, settings, doc_id)
+        raise
+    success = f"{checked.filename} uploaded."
+    return await _after_success(request, viewer, engine, settings, case_id, success)
+
+
+def _save_document(engine: Engine, settings: Settings, doc: Document, data: bytes) -> None:
+    documents.store(settings.upload_dir, doc.id, data)
+    with Session(engine) as session:
+        session.add(doc)
+        session.commit()
+
+
+def _forget_document(engine: Engine, settings: Settings, doc_id: str) -> None:
+    with Session(engine) as session:
+        session.execute(delete(Document).where(col(Document.id) == doc_id))
+        session.commit()
+    documents.stored_path(settings.upload_dir, doc_id).unlink(missing_ok=True)
+
+
+@router.get("/cases/{case_id}/documents/{document_id}")
+def download_document(
+    case_id: str,
+    document_id: str,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> Response:
+    with Session(engine) as session:
+        _case_and_access(session, viewer, case_id)
+        doc = session.get(Document, document_id) if len(document_id) <= 40 else None
+    if doc is None or doc.case_id != case_id:
+        raise not_found("This document")
+    try:
+        path = documents.stored_path(settings.upload_dir, doc.id)
+    except ValueError as exc:
+        raise not_found("This document") from exc
+    if not path.is_file():
+        raise not_found("This document")
+    return FileResponse(
+        path,
+        media_type=doc.content_type,
+        filename=doc.filename,
+        content_disposition_type="attachment",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, no-store",
+        },
+    )

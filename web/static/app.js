@@ -1,0 +1,44 @@
+// Caseloop page behaviour: live countdowns and an early check of the upload size.
+// Everything works without this file; it only makes the page friendlier.
+(function () {
+  "use strict";
+
+  function span(ms) {
+    var s = Math.abs(ms) / 1000;
+    if (s < 3600) {
+      var m = Math.max(1, Math.floor(s / 60));
+      return m + (m === 1 ? " minute" : " minutes");
+    }
+    var h = Math.floor(s / 3600);
+    return h + (h === 1 ? " hour" : " hours");
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-due]").forEach(function (el) {
+      var due = Date.parse(el.getAttribute("data-due"));
+      if (isNaN(due)) return;
+      var left = due - now;
+      el.textContent = left < 0 ? span(left) + " past due" : "in " + span(left);
+      el.classList.toggle("past", left < 0);
+    });
+  }
+
+  function checkUpload(event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) return;
+    var max = parseInt(input.getAttribute("data-max-bytes"), 10);
+    var file = input.files && input.files[0];
+    var message = "";
+    if (file && max && file.size > max) {
+      message = "The file is larger than the limit of " +
+        (input.getAttribute("data-max-text") || max + " bytes") + ".";
+    }
+    input.setCustomValidity(message);
+    if (message) input.reportValidity();
+  }
+
+  document.addEventListener("change", checkUpload);
+  setInterval(tick, 30000);
+  document.addEventListener("htmx:afterSettle", tick);
+})();

@@ -1,0 +1,156 @@
+"""Jinja2 (autoescaped) with jinja2-fragments: one template per page, named blocks for HTMX.
+
+`render` answers an HTMX request with the named block only and a normal request with the whole
+page; both carry `Vary: HX-Request` so no cache mixes them up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from jinja2_fragments.fastapi import Jinja2Blocks
+from markupsafe import Markup, escape
+from starlette.responses import Response
+
+from web.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
+
+WEB = Path(__file__).resolve().parent
+STATIC_DIR = WEB / "static"
+
+STATUS_LABELS = {
+    "new": "New",
+    "in_progress": "In progress",
+    "overdue": "Overdue",
+    "closed": "Closed",
+    "open": "Open",
+    "all": "All",
+}
+CHANNEL_LABELS = {
+    "contact_center": "Contact center",
+    "location_survey": "Location survey",
+    "digital_contact_card": "Contact card",
+    "social_media": "Social media",
+    "email": "Email",
+    "web_form": "Web form",
+    "chat": "Chat",
+    "phone": "Phone",
+}
+
+
+def _zone(tz: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz or "UTC")
+    except Exception:
+        return ZoneInfo("UTC")
+
+
+def when(value: datetime | None, tz: str | None = None) -> str:
+    """ "Mon 23 Nov 2026, 14:05 CET" in the given zone (the unit's, on the case page)."""
+    if value is None:
+        return "—"
+    local = value.astimezone(_zone(tz))
+    return local.strftime("%a %d %b %Y, %H:%M ") + (local.tzname() or "")
+
+
+def iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value else ""
+
+
+def span(delta: timedelta) -> str:
+    """A duration for people: minutes under an hour, else whole hours."""
+    seconds = abs(delta.total_seconds())
+    if seconds < 3600:
+        minutes = max(1, int(seconds // 60))
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = int(seconds // 3600)
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def due_text(case: Any, now: datetime | None = None) -> tuple[str, str]:
+    """("5 hours to resolve" | "2 hours past due" | "Closed …", css class) for a case row."""
+    now = now or datetime.now(UTC)
+    if not case.is_open:
+        how = (case.closing_status or "").replace("_", " ")
+        return (f"Closed{(' · ' + how) if how else ''}", "closed")
+    due = case.next_due_at
+    if due is None:
+        return ("No deadline", "none")
+    goal = "first contact" if case.status == "new" else "resolve"
+    if due <= now:
+        return (f"{span(now - due)} past due", "past")
+    soon = due - now <= timedelta(hours=4)
+    return (f"{span(due - now)} to {goal}", "soon" if soon else "ok")
+
+
+def options(
+    people: list[tuple[str, str]], selected: str | None, exclude: Iterable[str] = ()
+) -> Markup:
+    """<option>s for a person picker, built in one pass (organisations have many people)."""
+    skip = set(exclude)
+    parts = []
+    for uid, name in people:
+        if uid in skip:
+            continue
+        u = escape(uid)
+        chosen = " selected" if uid == selected else ""
+        parts.append(f'<option value="{u}"{chosen}>{escape(name)} ({u})</option>')
+    return Markup("".join(parts))
+
+
+def label(value: str | None) -> str:
+    if not value:
+        return ""
+    return STATUS_LABELS.get(value) or CHANNEL_LABELS.get(value) or value.replace("_", " ")
+
+
+def _context(request: Request) -> dict[str, Any]:
+    return {
+        "csrf_token": csrf_token(request),
+        "csrf_field": CSRF_FIELD,
+        "csrf_header": CSRF_HEADER,
+        "viewer": getattr(request.state, "viewer", None),
+        "now": datetime.now(UTC),
+    }
+
+
+templates = Jinja2Blocks(directory=str(WEB / "templates"), context_processors=[_context])
+templates.env.filters.update(when=when, iso=iso, label=label, span=span)
+templates.env.globals.update(due_text=due_text, options=options, new_id=lambda: uuid.uuid4().hex)
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+
+def is_htmx(request: Request) -> bool:
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    block: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The whole page, or only `block` when HTMX asks (HX-Request) and a block is named."""
+    partial = block if block and is_htmx(request) else None
+    all_headers = {"Vary": "HX-Request", "Cache-Control": "no-store", **(headers or {})}
+    if partial:
+        # HTMX takes a <title> from a partial response, so the page title follows the view.
+        context = {**context, "partial": True}
+        return templates.TemplateResponse(
+            request, name, context, status_code=status, headers=all_headers, block_name=partial
+        )
+    return templates.TemplateResponse(
+        request, name, context, status_code=status, headers=all_headers
+    )

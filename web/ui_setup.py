@@ -1,0 +1,173 @@
+"""Wiring of the HTML pages (sessions, CSRF, static files, page routers) onto the app."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.settings import Settings
+from services.documents import human_size
+from web.auth import LoginLimiter, LoginRequired, PageError
+from web.routes import dashboard, outbox, survey
+from web.routes.pages import router as pages_router
+from web.templating import STATIC_DIR, is_htmx, render
+
+SESSION_COOKIE = "caseloop_session"
+SESSION_MAX_AGE = 12 * 3600  # a working day; signing in again after that is expected
+
+# What the browser may load on our pages: only our own files (no inline script, no CDN).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+UPLOAD_PATH = re.compile(r"^/cases/[^/]+/documents$")
+MULTIPART_SLACK = 64 * 1024  # the other form fields and the multipart framing
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.state.login_limiter = LoginLimiter()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.public_base_url.startswith("https://"),
+    )
+    app.add_middleware(PageHeaders)
+    app.add_middleware(UploadLimit, max_bytes=settings.upload_max_bytes + MULTIPART_SLACK)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(pages_router)
+    app.include_router(dashboard.router)
+    app.include_router(outbox.router)
+    app.include_router(survey.router)  # public: the customer's signed link is the credential
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if is_htmx(request):
+            current = request.headers.get("HX-Current-URL", "")
+            path = "/" + current.split("/", 3)[3] if current.count("/") >= 3 else "/inbox"
+            url = f"/login?next={quote(path, safe='/?=&')}"
+            return Response(status_code=401, headers={"HX-Redirect": url})
+        if request.headers.get("accept", "").startswith("text/event-stream"):
+            return Response(status_code=401)
+        return RedirectResponse(f"/login?next={quote(target, safe='/?=&')}", status_code=303)
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        ctx = {"title": exc.title, "error": exc, "status": exc.status}
+        return render(request, "error.html", ctx, block="error", status=exc.status)
+
+
+class PageHeaders:
+    """Security headers on every page (not on the JSON API, which has its own rules)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = {
+                    b"x-content-type-options": b"nosniff",
+                    b"x-frame-options": b"DENY",
+                    b"referrer-policy": b"same-origin",
+                    b"content-security-policy": CSP.encode(),
+                }
+                headers += [(k, v) for k, v in extra.items() if k not in names]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class UploadLimit:
+    """Refuses an upload body past the limit while it streams in (not after buffering it)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not UPLOAD_PATH.match(scope["path"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._drain(receive)
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._drain(receive)
+                await self._refuse(send)
+
+    async def _drain(self, receive: Receive) -> None:
+        """Read (and drop) what the client still sends, up to a bound: a client that is cut off
+        mid-upload sees a reset instead of our answer. Past the bound the connection closes."""
+        budget = 8 * self.max_bytes
+        while budget > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            budget -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    async def _refuse(self, send: Send) -> None:
+        limit = human_size(self.max_bytes - MULTIPART_SLACK)
+        body = (
+            f'<p class="field-error" role="alert">The file is larger than the limit of {limit}.</p>'
+        ).encode()
+        headers: list[Any] = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            # HTMX puts the message next to the upload field instead of replacing the page.
+            (b"hx-retarget", b"#upload-error"),
+            (b"hx-reswap", b"innerHTML"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

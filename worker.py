@@ -1,0 +1,66 @@
+"""Temporal worker: runs CaseWorkflow and its activities. Stateless; run as many as needed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.calendar import CalendarActivities
+from activities.directory import DirectoryActivities
+from activities.mail import MailActivities
+from activities.notifications import NotificationActivities
+from activities.projection import ProjectionActivities
+from activities.remeasurement import RemeasurementActivities
+from core.settings import Settings, get_settings
+from core.temporal import connect
+from models.db import make_engine
+from workflows.case import CaseWorkflow
+
+
+def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
+    notifications = NotificationActivities(engine, settings)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[CaseWorkflow],
+        activities=[
+            CalendarActivities().compute_deadlines,
+            ProjectionActivities(engine).project_case,
+            DirectoryActivities(engine).find_designee,
+            notifications.notify,
+            MailActivities(engine, settings).deliver,
+            RemeasurementActivities(engine, settings).send_remeasurement,
+        ],
+        # Projection, notification and SMTP activities are sync (DB, smtplib): run them in threads.
+        activity_executor=ThreadPoolExecutor(max_workers=48),
+        # Regular activities (SMTP delivery, the survey) hold at most 16 of those threads, so a
+        # hanging mail server never starves the local activities that move the cases on.
+        max_concurrent_activities=16,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = get_settings()
+    client = await connect(settings)
+    engine = make_engine(settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with build_worker(client, engine, settings):
+        logging.info(
+            "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
+        )
+        await stop.wait()
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,776 @@
+"""CaseWorkflow: one durable workflow per case, the source of truth for its lifecycle.
+
+The workflow keeps the case's state, runs its deadlines as re-armable timers, validates every
+owner action (Temporal Updates) before it reaches history, and projects each change to the SQL
+read model through an idempotent, version-guarded activity.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.messages import (
+        SA_CHANNEL,
+        SA_ESCALATION,
+        SA_OVERDUE,
+        SA_OWNER,
+        SA_PRIORITY,
+        SA_PROGRAM,
+        SA_RESOLVE_DUE,
+        SA_STATUS,
+        SA_UNIT,
+        Access,
+        ActivityName,
+        Actor,
+        AddNote,
+        AddWatcher,
+        AttachDocument,
+        CaseInput,
+        CaseResult,
+        CaseState,
+        CaseStatus,
+        CaseView,
+        CloseCase,
+        ClosingStatus,
+        DeadlineRequest,
+        Deadlines,
+        DeliveryRequest,
+        DesigneeRequest,
+        LogContactAttempt,
+        Notification,
+        ProjectRequest,
+        Reassign,
+        RemeasureAnswer,
+        RemeasureRequest,
+        RemeasureSchedule,
+        RemeasureStatus,
+        RemoveWatcher,
+        Role,
+        SendReply,
+        TimelineEvent,
+        Watcher,
+        initial_view,
+    )
+
+# Validator rejections carry one of these types; the API maps them to HTTP statuses.
+FORBIDDEN = "Forbidden"
+INVALID = "Invalid"
+CONFLICT = "Conflict"
+
+SHORT = timedelta(seconds=30)
+# Calendar math, the designee look-up, the projection and the outbox insert are short,
+# idempotent steps: local activities (recorded in history as markers) spare each of them two
+# server round-trips, which is what keeps an escalation storm fast. Talking to the outside
+# world (SMTP delivery, the customer survey) stays in regular activities with their own retries.
+QUICK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+# SMTP delivery: a regular activity, started without blocking the case (the escalation storm
+# never waits on a mail server) and retried with backoff for as long as the server is down;
+# the workflow waits for outstanding deliveries only before it completes.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
+DELIVERY_ATTEMPT = timedelta(seconds=90)
+DELIVERY_GIVE_UP = timedelta(days=3)
+# A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
+PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
+
+
+@workflow.defn(name="CaseWorkflow")
+class CaseWorkflow:
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        self._inp = inp
+        self._policy = inp.policy
+        self._view = initial_view(inp)
+        self._timeline: list[TimelineEvent] = []
+        self._unprojected: list[TimelineEvent] = []
+        self._open_warn_at: datetime | None = None
+        self._resolve_warn_at: datetime | None = None
+        # Bumped whenever a new resolve deadline is set, so its warning can fire again.
+        self._deadline_gen = 0
+        self._fired: set[str] = set()
+        self._rearm = False
+        self._ready = False
+        self._answer: RemeasureAnswer | None = None
+        # SMTP deliveries started and not finished yet (awaited before the workflow completes).
+        self._deliveries = 0
+        if inp.initial_deadlines is not None:
+            self._apply_deadlines(inp.initial_deadlines)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseResult:
+        if inp.initial_deadlines is None:
+            self._apply_deadlines(
+                await self._compute_deadlines(inp.created_at, open=True, resolve=True)
+            )
+        self._record(
+            "opened",
+            inp.opened_by,
+            f"Case opened from {inp.details.channel}; owner {inp.owner_id}",
+            {"routing": inp.routing_reason, "owner": inp.owner_id},
+        )
+        self._ready = True
+        await self._project()
+        # Every watcher is copied on the alert: limited watchers monitor their organisation.
+        await self._notify(
+            "alert",
+            "alert",
+            [self._view.owner_id],
+            [w.user_id for w in self._view.watchers],
+            routing=inp.routing_reason,
+        )
+
+        while True:
+            await self._run_until_closed()
+            if (
+                self._view.closing_status == ClosingStatus.RESOLVED
+                and self._policy.remeasure.enabled
+                and await self._remeasure()
+            ):
+                continue  # reopened after a failed recovery
+            break
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: self._deliveries == 0)
+        return CaseResult(
+            case_id=self._view.case_id,
+            closing_status=self._view.closing_status,
+            remeasure_status=self._view.remeasure_status,
+            events=len(self._timeline),
+        )
+
+    async def _run_until_closed(self) -> None:
+        """Sleep until the next deadline; any state change re-arms the wait."""
+        while self._view.status != CaseStatus.CLOSED:
+            self._rearm = False
+            nxt = self._next_timer()
+            if nxt is None:
+                await workflow.wait_condition(lambda: self._rearm)
+                continue
+            key, at = nxt
+            delay = at - workflow.now()
+            if delay > timedelta(0):
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._rearm,
+                        timeout=delay,
+                        timeout_summary=f"{key.split(':')[0]} at {_fmt(at)}",
+                    )
+                    continue
+                except TimeoutError:
+                    pass
+            self._fired.add(key)
+            await self._fire(key)
+
+    def _next_timer(self) -> tuple[str, datetime] | None:
+        v = self._view
+        candidates: list[tuple[str, datetime | None]] = []
+        if v.status == CaseStatus.NEW and not v.open_breached:
+            candidates += [("open_warning", self._open_warn_at), ("open_due", v.open_due_at)]
+        if not v.resolve_breached:
+            gen = self._deadline_gen
+            candidates += [
+                (f"resolve_warning:{gen}", self._resolve_warn_at),
+                (f"resolve_due:{gen}", v.resolve_due_at),
+            ]
+        live = [(k, at) for k, at in candidates if at is not None and k not in self._fired]
+        return min(live, key=lambda c: c[1]) if live else None
+
+    async def _fire(self, key: str) -> None:
+        kind = key.split(":")[0]
+        v = self._view
+        if kind == "open_warning":
+            self._record("warning", "system", f"Open deadline approaching ({_fmt(v.open_due_at)})")
+            await self._project()
+            await self._notify(key, "warning", [v.owner_id], deadline="open")
+        elif kind == "open_due":
+            v.status = CaseStatus.OVERDUE
+            v.open_breached = v.went_overdue = True
+            self._record("overdue", "system", "Open deadline missed: no first action yet")
+            await self._project()
+            await self._notify(key, "overdue", [v.owner_id], self._full_watchers(), deadline="open")
+        elif kind == "resolve_warning":
+            self._record(
+                "warning", "system", f"Resolve deadline approaching ({_fmt(v.resolve_due_at)})"
+            )
+            await self._project()
+            await self._notify(key, "warning", [v.owner_id], deadline="resolve")
+        elif kind == "resolve_due":
+            await self._escalate(key)
+
+    async def _escalate(self, key: str) -> None:
+        v = self._view
+        v.went_overdue = True
+        v.status = CaseStatus.OVERDUE
+        designee: str | None = None
+        if v.escalation_level < self._policy.escalation.max_level:
+            designee = await workflow.execute_local_activity(
+                ActivityName.FIND_DESIGNEE,
+                DesigneeRequest(v.owner_id, self._policy.escalation.program_designee_id),
+                result_type=str,
+                start_to_close_timeout=SHORT,
+                retry_policy=QUICK_RETRY,
+                summary=f"designee of {v.owner_id}",
+            )
+        if not designee or designee == v.owner_id:
+            v.resolve_breached = True
+            why = (
+                "maximum escalation level reached"
+                if v.escalation_level >= self._policy.escalation.max_level
+                else "no designee above the owner"
+            )
+            self._record(
+                "overdue",
+                "system",
+                f"Resolve deadline missed; {why}",
+                {"level": v.escalation_level},
+            )
+            await self._project()
+            await self._notify(
+                key, "overdue", [v.owner_id], self._full_watchers(), deadline="resolve"
+            )
+            return
+        late_owner = v.owner_id
+        v.escalation_level += 1
+        self._hand_over(designee, keep_previous=Access.LIMITED)
+        self._apply_deadlines(
+            await self._compute_deadlines(workflow.now(), open=False, resolve=True, reassigned=True)
+        )
+        self._record(
+            "escalated",
+            "system",
+            f"Resolve deadline missed by {late_owner}; escalated to {designee} "
+            f"(level {v.escalation_level})",
+            {"from": late_owner, "to": designee, "level": v.escalation_level},
+        )
+        await self._project()
+        await self._notify(
+            key, "escalation", [designee], self._full_watchers(), late_owner=late_owner
+        )
+
+    async def _remeasure(self) -> bool:
+        """Ask the customer; True when a failed recovery reopened the case."""
+        v = self._view
+        round_ = v.reopened_count
+        self._answer = None
+        v.remeasure_status = RemeasureStatus.PENDING
+        self._record("remeasure_sent", "system", "Resolution survey sent to the customer")
+        await self._project()
+        schedule: RemeasureSchedule = await workflow.execute_activity(
+            ActivityName.SEND_REMEASUREMENT,
+            RemeasureRequest(
+                v.case_id,
+                workflow.now(),
+                self._policy.remeasure,
+                self._policy.calendar,
+                round=round_,
+            ),
+            result_type=RemeasureSchedule,
+            start_to_close_timeout=SHORT,
+            retry_policy=QUICK_RETRY,
+            summary="send resolution survey",
+        )
+        self._deliver(schedule.outbox_id, "remeasure")
+        for phase, until in (("reminder", schedule.reminder_at), ("expiry", schedule.expire_at)):
+            try:
+                await workflow.wait_condition(
+                    lambda: self._answer is not None,
+                    timeout=max(until - workflow.now(), timedelta(seconds=1)),
+                    timeout_summary=f"remeasure {phase}",
+                )
+                break
+            except TimeoutError:
+                if phase == "reminder":
+                    self._record("remeasure_reminder", "system", "Survey reminder sent")
+                    await self._project()
+                    reminder: RemeasureSchedule = await workflow.execute_activity(
+                        ActivityName.SEND_REMEASUREMENT,
+                        RemeasureRequest(
+                            v.case_id,
+                            workflow.now(),
+                            self._policy.remeasure,
+                            self._policy.calendar,
+                            reminder=True,
+                            round=round_,
+                        ),
+                        result_type=RemeasureSchedule,
+                        start_to_close_timeout=SHORT,
+                        retry_policy=QUICK_RETRY,
+                        summary="send survey reminder",
+                    )
+                    self._deliver(reminder.outbox_id, "remeasure_reminder")
+        answer = self._answer
+        if answer is None:
+            v.remeasure_status = RemeasureStatus.EXPIRED
+            self._record("remeasure_expired", "system", "Survey expired without an answer")
+            await self._project()
+            return False
+        v.remeasure_status = RemeasureStatus.ANSWERED
+        v.remeasure_score = answer.satisfaction
+        v.remeasure_resolved = answer.resolved
+        v.remeasure_comment = answer.comment
+        failed = (
+            answer.satisfaction <= self._policy.remeasure.low_score_threshold or not answer.resolved
+        )
+        v.recovery_failed = failed
+        self._record(
+            "remeasured",
+            f"customer ({answer.source})",
+            f"Customer rated the resolution {answer.satisfaction}/5; "
+            f"issue resolved: {'yes' if answer.resolved else 'no'}"
+            + ("; recovery failed" if failed else ""),
+            {"score": answer.satisfaction, "resolved": answer.resolved, "comment": answer.comment},
+        )
+        await self._project()
+        if not (failed and self._policy.remeasure.reopen_on_failure):
+            if failed:
+                await self._notify(f"recovery_failed:{round_}", "recovery_failed", [v.owner_id])
+            return False
+        v.status = CaseStatus.IN_PROGRESS
+        v.reopened_count += 1
+        v.closing_status = None
+        v.closed_at = None
+        v.resolve_breached = False
+        self._apply_deadlines(
+            await self._compute_deadlines(workflow.now(), open=False, resolve=True, reassigned=True)
+        )
+        self._record("reopened", "system", "Reopened: the customer says the recovery failed")
+        await self._project()
+        await self._notify(f"reopened:{round_}", "reopened", [v.owner_id], self._full_watchers())
+        return True
+
+    # ------------------------------------------------------------------ updates
+
+    @workflow.update
+    async def add_note(self, cmd: AddNote) -> CaseView:
+        await self._ready_for(cmd.actor)
+        return await self._owner_activity(cmd.actor, "note", cmd.text.strip(), {"text": cmd.text})
+
+    @add_note.validator
+    def _v_add_note(self, cmd: AddNote) -> None:
+        self._require_actor(cmd.actor)
+        _require(bool(cmd.text.strip()), "A note needs some text")
+        _require(len(cmd.text) <= 20_000, "A note is limited to 20,000 characters")
+
+    @workflow.update
+    async def log_contact_attempt(self, cmd: LogContactAttempt) -> CaseView:
+        await self._ready_for(cmd.actor)
+        summary = f"Contact attempt by {cmd.method}: {cmd.outcome.replace('_', ' ')}"
+        if cmd.note.strip():
+            summary += f" — {cmd.note.strip()}"
+        data = {"method": cmd.method, "outcome": cmd.outcome, "note": cmd.note}
+        return await self._owner_activity(cmd.actor, "contact_attempt", summary, data)
+
+    @log_contact_attempt.validator
+    def _v_contact(self, cmd: LogContactAttempt) -> None:
+        self._require_actor(cmd.actor)
+        _require(bool(cmd.method.strip()), "Say how the customer was contacted")
+        _require(bool(cmd.outcome.strip()), "Say what the outcome of the attempt was")
+
+    @workflow.update
+    async def attach_document(self, cmd: AttachDocument) -> CaseView:
+        await self._ready_for(cmd.actor)
+        data = {
+            "document_id": cmd.document_id,
+            "filename": cmd.filename,
+            "content_type": cmd.content_type,
+            "size": cmd.size,
+        }
+        return await self._owner_activity(cmd.actor, "document", f"Attached {cmd.filename}", data)
+
+    @attach_document.validator
+    def _v_attach(self, cmd: AttachDocument) -> None:
+        self._require_actor(cmd.actor)
+        _require(bool(cmd.document_id and cmd.filename), "A document needs an id and a file name")
+
+    @workflow.update
+    async def reassign(self, cmd: Reassign) -> CaseView:
+        await self._ready_for(cmd.actor)
+        v = self._view
+        previous = v.owner_id
+        self._hand_over(cmd.new_owner_id, keep_previous=None)
+        self._apply_deadlines(
+            await self._compute_deadlines(
+                workflow.now(), open=v.status == CaseStatus.NEW, resolve=True, reassigned=True
+            )
+        )
+        self._record(
+            "reassigned",
+            cmd.actor.user_id,
+            f"Reassigned from {previous} to {cmd.new_owner_id}: {cmd.reason.strip()}",
+            {"from": previous, "to": cmd.new_owner_id, "reason": cmd.reason},
+        )
+        self._rearm = True
+        await self._project()
+        await self._notify(
+            f"reassigned:{v.version}",
+            "reassignment",
+            [cmd.new_owner_id],
+            [previous],
+            reason=cmd.reason,
+            previous_owner=previous,
+            by=cmd.actor.user_id,
+        )
+        return self._snapshot()
+
+    @reassign.validator
+    def _v_reassign(self, cmd: Reassign) -> None:
+        self._require_actor(cmd.actor)
+        _require(bool(cmd.new_owner_id.strip()), "Choose the new owner")
+        _require(cmd.new_owner_id != self._view.owner_id, "The case already belongs to that person")
+        _require(bool(cmd.reason.strip()), "Give a reason for the reassignment")
+
+    @workflow.update
+    async def add_watcher(self, cmd: AddWatcher) -> CaseView:
+        await self._ready_for(cmd.actor)
+        w = cmd.watcher
+        self._view.watchers = [x for x in self._view.watchers if x.user_id != w.user_id] + [w]
+        self._record(
+            "watcher_added",
+            cmd.actor.user_id,
+            f"{w.user_id} now watches the case ({w.access.value} access)",
+            {"user_id": w.user_id, "access": w.access.value},
+        )
+        await self._project()
+        return self._snapshot()
+
+    @add_watcher.validator
+    def _v_add_watcher(self, cmd: AddWatcher) -> None:
+        self._require_actor(cmd.actor)
+        _require(bool(cmd.watcher.user_id.strip()), "Choose who should watch the case")
+        _require(cmd.watcher.user_id != self._view.owner_id, "The owner already follows the case")
+
+    @workflow.update
+    async def remove_watcher(self, cmd: RemoveWatcher) -> CaseView:
+        await self._ready_for(cmd.actor)
+        self._view.watchers = [x for x in self._view.watchers if x.user_id != cmd.user_id]
+        self._record(
+            "watcher_removed",
+            cmd.actor.user_id,
+            f"{cmd.user_id} no longer watches the case",
+            {"user_id": cmd.user_id},
+        )
+        await self._project()
+        return self._snapshot()
+
+    @remove_watcher.validator
+    def _v_remove_watcher(self, cmd: RemoveWatcher) -> None:
+        self._require_actor(cmd.actor)
+        _require(
+            any(w.user_id == cmd.user_id for w in self._view.watchers),
+            f"{cmd.user_id} is not watching this case",
+        )
+
+    @workflow.update
+    async def send_reply(self, cmd: SendReply) -> CaseView:
+        """A message to the customer: on the timeline, in the outbox, counts as owner activity."""
+        await self._ready_for(cmd.actor)
+        subject, text = cmd.subject.strip(), cmd.text.strip()
+        view = await self._owner_activity(
+            cmd.actor,
+            "reply",
+            f"Reply sent to the customer: {subject}",
+            {"template": cmd.template_key, "subject": subject, "text": text},
+        )
+        await self._notify(
+            f"reply:{view.version}",
+            "reply",
+            [],
+            to_customer=True,
+            sender=cmd.actor.user_id,
+            subject=subject,
+            text=text,
+        )
+        return view
+
+    @send_reply.validator
+    def _v_send_reply(self, cmd: SendReply) -> None:
+        self._require_actor(cmd.actor)
+        _require(bool(cmd.subject.strip()), "The reply needs a subject")
+        _require(len(cmd.subject) <= 200, "A subject is limited to 200 characters")
+        _require("\n" not in cmd.subject.strip(), "A subject is one line")
+        _require(bool(cmd.text.strip()), "The reply needs some text")
+        _require(len(cmd.text) <= 20_000, "A reply is limited to 20,000 characters")
+        left = PLACEHOLDER.search(cmd.text) or PLACEHOLDER.search(cmd.subject)
+        _require(left is None, f"Fill in {left.group(0) if left else ''} before sending")
+
+    @workflow.update
+    async def close(self, cmd: CloseCase) -> CaseView:
+        await self._ready_for(cmd.actor)
+        v = self._view
+        now = workflow.now()
+        if v.first_action_at is None:
+            v.first_action_at = now
+        v.status = CaseStatus.CLOSED
+        v.closing_status = cmd.closing_status
+        v.root_causes = list(dict.fromkeys(cmd.root_causes))
+        v.resolution_methods = list(dict.fromkeys(cmd.resolution_methods))
+        v.final_note = cmd.final_note.strip()
+        v.closed_at = now
+        self._record(
+            "closed",
+            cmd.actor.user_id,
+            f"Closed as {cmd.closing_status.value}; root causes: {', '.join(v.root_causes)}",
+            {
+                "closing_status": cmd.closing_status.value,
+                "root_causes": v.root_causes,
+                "resolution_methods": v.resolution_methods,
+                "final_note": v.final_note,
+            },
+        )
+        self._rearm = True
+        await self._project()
+        if self._policy.notify_watchers_on_close:
+            watchers = [w.user_id for w in v.watchers]
+            await self._notify(
+                f"closed:{v.reopened_count}",
+                "closing",
+                watchers or [v.owner_id],
+                closed_by=cmd.actor.user_id,
+            )
+        return self._snapshot()
+
+    @close.validator
+    def _v_close(self, cmd: CloseCase) -> None:
+        self._require_actor(cmd.actor)
+        allowed = set(self._policy.root_causes)
+        _require(bool(cmd.root_causes), "Choose at least one root cause")
+        unknown = [r for r in cmd.root_causes if r not in allowed]
+        _require(not unknown, f"Unknown root cause(s) for this program: {', '.join(unknown)}")
+        tags = set(self._policy.resolution_methods)
+        bad = [m for m in cmd.resolution_methods if m not in tags]
+        _require(not bad, f"Unknown resolution method(s): {', '.join(bad)}")
+        _require(bool(cmd.final_note.strip()), "A final note is required to close the case")
+
+    # ------------------------------------------------------------------ signal and query
+
+    @workflow.signal
+    def remeasure_answer(self, answer: RemeasureAnswer) -> None:
+        # Signals have no validator: late, duplicate or malformed answers are dropped here.
+        if self._view.remeasure_status != RemeasureStatus.PENDING or self._answer is not None:
+            workflow.logger.info("Ignoring remeasurement answer: no survey is pending")
+            return
+        if not 1 <= answer.satisfaction <= 5:
+            workflow.logger.warning(
+                "Ignoring remeasurement answer with score %s", answer.satisfaction
+            )
+            return
+        self._answer = answer
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return CaseState(view=self._snapshot(), timeline=list(self._timeline))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _require_actor(self, actor: Actor) -> None:
+        """Who may act: admins, the owner, full-access watchers (designees become owners)."""
+        v = self._view
+        if v.status == CaseStatus.CLOSED:
+            raise ApplicationError(f"Case {v.case_id} is closed", type=CONFLICT, non_retryable=True)
+        if actor.role == Role.ADMIN or actor.user_id == v.owner_id:
+            return
+        watcher = next((w for w in v.watchers if w.user_id == actor.user_id), None)
+        if watcher is None:
+            raise ApplicationError(
+                f"{actor.user_id} is neither the owner nor a watcher of {v.case_id} "
+                f"(owner now: {v.owner_id})",
+                type=FORBIDDEN,
+                non_retryable=True,
+            )
+        if watcher.access != Access.FULL:
+            raise ApplicationError(
+                f"{actor.user_id} has read-only (limited) access to {v.case_id}",
+                type=FORBIDDEN,
+                non_retryable=True,
+            )
+
+    async def _ready_for(self, actor: Actor) -> None:
+        # An update may arrive before the first deadlines are known; let intake finish first.
+        await workflow.wait_condition(lambda: self._ready)
+        self._require_actor(actor)
+
+    async def _owner_activity(
+        self, actor: Actor, kind: str, summary: str, data: dict[str, Any]
+    ) -> CaseView:
+        v = self._view
+        if v.first_action_at is None:
+            v.first_action_at = workflow.now()
+        if v.status in (CaseStatus.NEW, CaseStatus.OVERDUE):
+            v.status = CaseStatus.IN_PROGRESS
+        self._record(kind, actor.user_id, summary, data)
+        self._rearm = True
+        await self._project()
+        return self._snapshot()
+
+    def _hand_over(self, new_owner: str, keep_previous: Access | None) -> None:
+        v = self._view
+        previous = v.owner_id
+        watchers = [w for w in v.watchers if w.user_id != new_owner]
+        if keep_previous is not None and not any(w.user_id == previous for w in watchers):
+            watchers.append(Watcher(previous, keep_previous))
+        v.watchers = watchers
+        v.owner_id = new_owner
+        self._rearm = True
+
+    async def _compute_deadlines(
+        self, start: datetime, *, open: bool, resolve: bool, reassigned: bool = False
+    ) -> Deadlines:
+        return await workflow.execute_local_activity(
+            ActivityName.COMPUTE_DEADLINES,
+            DeadlineRequest(
+                start=start,
+                policy=self._policy,
+                priority=self._view.priority,
+                open=open,
+                resolve=resolve,
+                after_reassignment=reassigned,
+            ),
+            result_type=Deadlines,
+            start_to_close_timeout=SHORT,
+            retry_policy=QUICK_RETRY,
+            summary="compute deadlines",
+        )
+
+    def _apply_deadlines(self, d: Deadlines) -> None:
+        v = self._view
+        if d.open_due_at is not None:
+            v.open_due_at, self._open_warn_at = d.open_due_at, d.open_warn_at
+        if d.resolve_due_at is not None:
+            v.resolve_due_at, self._resolve_warn_at = d.resolve_due_at, d.resolve_warn_at
+            self._deadline_gen += 1
+        self._rearm = True
+
+    def _record(
+        self, kind: str, actor: str, summary: str, data: dict[str, Any] | None = None
+    ) -> None:
+        self._view.version += 1
+        event = TimelineEvent(
+            seq=self._view.version,
+            at=workflow.now(),
+            kind=kind,
+            actor=actor,
+            summary=summary,
+            data=data or {},
+        )
+        self._timeline.append(event)
+        self._unprojected.append(event)
+
+    def _snapshot(self) -> CaseView:
+        return copy.deepcopy(self._view)
+
+    def _full_watchers(self) -> list[str]:
+        return [w.user_id for w in self._view.watchers if w.access == Access.FULL]
+
+    async def _project(self) -> None:
+        """Write the current view and unwritten events; older snapshots lose on version."""
+        events, self._unprojected = self._unprojected, []
+        view = self._snapshot()
+        self._publish(view)
+        await workflow.execute_local_activity(
+            ActivityName.PROJECT_CASE,
+            ProjectRequest(view=view, events=events),
+            start_to_close_timeout=SHORT,
+            retry_policy=QUICK_RETRY,
+            summary=f"project v{view.version}: {', '.join(e.kind for e in events) or 'state'}",
+        )
+
+    def _publish(self, v: CaseView) -> None:
+        """Search attributes and current details for admins in the Temporal UI."""
+        workflow.upsert_search_attributes(
+            [
+                SA_STATUS.value_set(v.status.value),
+                SA_OWNER.value_set(v.owner_id),
+                SA_UNIT.value_set(v.unit_id),
+                SA_PROGRAM.value_set(v.program_id),
+                SA_CHANNEL.value_set(v.channel),
+                SA_PRIORITY.value_set(v.priority.value),
+                SA_OVERDUE.value_set(v.went_overdue),
+                SA_ESCALATION.value_set(v.escalation_level),
+                SA_RESOLVE_DUE.value_set(v.resolve_due_at)
+                if v.resolve_due_at and v.status != CaseStatus.CLOSED
+                else SA_RESOLVE_DUE.value_unset(),
+            ]
+        )
+        workflow.set_current_details(
+            f"**{v.case_id}** · {v.status.value}"
+            + (f" ({v.closing_status.value})" if v.closing_status else "")
+            + f"\n\nowner: {v.owner_id} · escalation level {v.escalation_level}"
+            + f"\n\nopen due: {_fmt(v.open_due_at)} · resolve due: {_fmt(v.resolve_due_at)}"
+        )
+
+    async def _notify(
+        self,
+        event_key: str,
+        kind: str,
+        to: list[str],
+        cc: list[str] | None = None,
+        *,
+        to_customer: bool = False,
+        **context: str,
+    ) -> None:
+        """Write the message to the outbox (local activity), then deliver it in the background."""
+        outbox_id = await workflow.execute_local_activity(
+            ActivityName.NOTIFY,
+            Notification(
+                case_id=self._view.case_id,
+                event_key=event_key,
+                kind=kind,
+                to_user_ids=to,
+                cc_user_ids=[u for u in (cc or []) if u not in to],
+                to_customer=to_customer,
+                context=context,
+            ),
+            result_type=int | None,  # type: ignore[arg-type]
+            start_to_close_timeout=SHORT,
+            retry_policy=QUICK_RETRY,
+            summary=f"notify {kind} → {', '.join(to) or 'customer'}",
+        )
+        self._deliver(outbox_id, kind)
+
+    def _deliver(self, outbox_id: int | None, kind: str) -> None:
+        """Start the SMTP delivery of an outbox row without waiting for it."""
+        if outbox_id is None:
+            return
+        handle = workflow.start_activity(
+            ActivityName.DELIVER,
+            DeliveryRequest(outbox_id=outbox_id, case_id=self._view.case_id, kind=kind),
+            start_to_close_timeout=DELIVERY_ATTEMPT,
+            schedule_to_close_timeout=DELIVERY_GIVE_UP,
+            retry_policy=DELIVERY_RETRY,
+            summary=f"deliver {kind} (outbox {outbox_id})",
+        )
+        self._deliveries += 1
+
+        def done(task: Any) -> None:
+            self._deliveries -= 1
+            if task.cancelled():
+                return
+            if (err := task.exception()) is not None:
+                # The row keeps its error for the admin outbox page; the case goes on.
+                workflow.logger.warning("Delivery of outbox %s gave up: %s", outbox_id, err)
+
+        handle.add_done_callback(done)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ApplicationError(message, type=INVALID, non_retryable=True)
+
+
+def _fmt(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "—"
