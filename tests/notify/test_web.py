@@ -374,8 +374,13 @@ async def test_scripted_reply_filled_edited_sent_and_on_the_timeline(live: Live)
     assert "Warm regards, and thank you again" in sent.part("plain")
     assert "Warm regards, and thank you again" in sent.part("html")
     assert f"Reference: {case_id}" in sent.part("plain")
-    [row] = [r for r in outbox_rows(live.engine, case_id) if r.kind == "reply"]
-    assert row.status == "sent"
+    # The SMTP server has the message before the activity marks the row sent: wait for that.
+    await eventually(
+        lambda: (
+            [r.status for r in outbox_rows(live.engine, case_id) if r.kind == "reply"] == ["sent"]
+        ),
+        what="the reply's outbox row marked sent",
+    )
     state = await live.env.client.get_workflow_handle_for(CaseWorkflow.run, case_id).query(
         CaseWorkflow.state
     )
