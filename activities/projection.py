@@ -6,6 +6,7 @@ and timeline events are keyed (case_id, seq), so a retried or late activity chan
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
@@ -69,19 +70,28 @@ def _insert(engine: Engine, table: Any) -> Any:
     return dialect.insert(table)
 
 
+@functools.cache
+def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
+    """The version-guarded upsert, built once per dialect (building it per call cost more CPU
+    than running it); the row's values are bound at execution."""
+    table = Case.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={k: excluded[k] for k in columns if k != "id"},
+        where=table.c.version < excluded.version,
+    ).returning(table.c.version)
+
+
 def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     """Apply one projection; True when the case row moved forward."""
     row = case_row(req.view)
-    table = Case.__table__  # type: ignore[attr-defined]
-    stmt = _insert(engine, table).values(**row)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={k: stmt.excluded[k] for k in row if k != "id"},
-        where=table.c.version < stmt.excluded.version,
-    ).returning(table.c.version)
+    stmt = _case_upsert(engine.dialect.name, tuple(row))
     with engine.begin() as conn:
         # RETURNING yields a row only when the insert or the guarded update happened.
-        applied = conn.execute(stmt).first() is not None
+        applied = conn.execute(stmt, row).first() is not None
         if applied:
             conn.execute(delete(CaseWatcher).where(col(CaseWatcher.case_id) == req.view.case_id))
             if req.view.watchers:

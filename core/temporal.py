@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
+from pydantic import TypeAdapter
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -9,15 +14,44 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from workflows.messages import SEARCH_ATTRIBUTES
 
+# One cache for the whole process. The workflow sandbox builds a new payload converter for every
+# workflow instance it creates (each replay after a cache eviction), so the stock per-converter
+# cache rebuilt the CaseInput schema every time: ~10 % of the worker's CPU in an escalation storm.
+_type_adapter = functools.lru_cache(maxsize=1024)(TypeAdapter)
+
+
+class _SharedAdapterJSON(PydanticJSONPlainPayloadConverter):
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        return _type_adapter(Any if type_hint is None else type_hint).validate_json(payload.data)
+
+
+class PayloadConverter(CompositePayloadConverter):
+    """temporalio.contrib.pydantic's converter, with type adapters shared across instances."""
+
+    def __init__(self) -> None:
+        json = _SharedAdapterJSON()
+        super().__init__(
+            *(
+                json if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
 # An encrypting PayloadCodec would be added here, once, for every process.
-DATA_CONVERTER: DataConverter = pydantic_data_converter
+DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
 
 
 async def connect(settings: Settings) -> Client:
