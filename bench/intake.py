@@ -41,6 +41,8 @@ class Result:
     latencies: list[float]
     errors: int
     cpu: float = 0.0  # CPU seconds of this process (bench client + app) during the phase
+    busy: float = 0.0  # machine CPU busy jiffies during the phase (all processes)
+    jiffies: float = 0.0  # machine CPU jiffies during the phase (busy + idle)
 
     @property
     def rate(self) -> float:
@@ -54,7 +56,7 @@ class Result:
         return (
             f"{self.name:<8} {self.rate:8.1f}/s   p50 {self.pct(0.5):7.1f} ms   "
             f"p95 {self.pct(0.95):7.1f} ms   cpu {self.cpu / self.n * 1000:5.1f} ms/req   "
-            f"errors {self.errors}"
+            f"errors {self.errors}   machine busy {100 * self.busy / max(self.jiffies, 1):3.0f} %"
         )
 
 
@@ -67,6 +69,13 @@ def rss_of(pid: int | str = "self") -> float:
     except OSError:
         pass
     return 0.0
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU jiffies of the whole machine, from /proc/stat."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def rss_mb() -> tuple[float, float]:
@@ -93,11 +102,12 @@ async def run_phase(
             errors += not ok
             bar.update()
 
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, (b0, j0) = time.perf_counter(), time.process_time(), machine_busy()
     await asyncio.gather(*(go(i) for i in range(n)))
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    b1, j1 = machine_busy()
     bar.close()
-    return Result(name, n, seconds, latencies, errors, cpu)
+    return Result(name, n, seconds, latencies, errors, cpu, b1 - b0, j1 - j0)
 
 
 def _shifted(fn: Callable[[int], Awaitable[bool]], offset: int) -> Callable[[int], Awaitable[bool]]:
@@ -125,7 +135,7 @@ async def drained(engine: Any, prefix: str, n: int, limit: float = 600) -> float
     return time.perf_counter() - t0
 
 
-async def main(n: int, concurrency: int, rounds: int) -> None:
+async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> None:
     sys.path.insert(0, str(ROOT))
     import httpx
     from alembic import command
@@ -147,7 +157,7 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
     from workflows.messages import SEARCH_ATTRIBUTES
 
     tmp = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    url = f"sqlite:///{tmp / 'bench.db'}"
+    url = db_url or f"sqlite:///{tmp / 'bench.db'}"
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("sqlalchemy.url", url)
     command.upgrade(cfg, "head")
@@ -159,7 +169,7 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
     temporal_bin = shutil.which("temporal")
     if temporal_bin is None:
         sys.exit("the `temporal` binary is not on PATH: run through make, or put .venv/bin on PATH")
-    print(f"starting the Temporal dev server; read model SQLite in {tmp}")
+    print(f"starting the Temporal dev server; read model {engine.dialect.name}")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_bin,
         search_attributes=list(SEARCH_ATTRIBUTES),
@@ -277,6 +287,7 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                 t = totals[name]
                 t.n, t.seconds, t.errors = t.n + r.n, t.seconds + r.seconds, t.errors + r.errors
                 t.cpu += r.cpu
+                t.busy, t.jiffies = t.busy + r.busy, t.jiffies + r.jiffies
                 t.latencies += r.latencies
                 done[name] += size
                 t0 = time.perf_counter()
@@ -291,6 +302,7 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
     await http.aclose()
     with Session(engine) as session:
         cases = session.exec(select(func.count()).select_from(Case)).one()
+    dialect = engine.dialect.name
     await env.shutdown()
     engine.dispose()
 
@@ -298,7 +310,8 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
     current, peak = rss_mb()
     print()
     print(
-        f"intake: {n} requests per phase, {concurrency} in flight; {cases} cases in the read model"
+        f"intake: {n} requests per phase, {concurrency} in flight; "
+        f"{cases} cases in the {dialect} read model"
     )
     for r in results:
         print(f"  {r.line()}   worker caught up in {drains[r.name]:5.1f} s more")
@@ -336,5 +349,8 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=500, help="requests per phase")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--rounds", type=int, default=5, help="turns the phases take")
+    parser.add_argument(
+        "--db", default=None, help="an empty read-model database URL (default: a temp SQLite file)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.concurrency, args.rounds))
+    asyncio.run(main(args.cases, args.concurrency, args.rounds, args.db))

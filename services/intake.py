@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from temporalio.common import (
 from activities.calendar import compute_deadlines
 from activities.projection import case_row
 from core.settings import Settings
+from core.threads import in_thread
 from models.api import CaseCreate
 from models.case import Case, CaseIntake, CaseWatcher, case_id_for
 from models.config import Program, Unit
@@ -103,7 +103,7 @@ async def open_case(
     the timeline's "opened" event records.
     """
     # DB work runs in a thread: blocking the event loop on a pool checkout can deadlock it.
-    prepared = await asyncio.to_thread(
+    prepared = await in_thread(
         _prepare,
         engine,
         body,
@@ -118,7 +118,7 @@ async def open_case(
     try:
         await start_case_workflow(client, settings, prepared)
     except Exception:
-        await asyncio.to_thread(_undo, engine, prepared.case_id)
+        await in_thread(_undo, engine, prepared.case_id)
         raise
     row = {
         **case_row(initial_view(prepared)),

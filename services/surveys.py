@@ -8,7 +8,6 @@ replay — or a request racing the first one — finds the same case instead of 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from core.settings import Settings
+from core.threads import in_thread
 from models.api import CaseCreate, SurveyResponseIn
 from models.case import Case, Outbox
 from models.config import Program, Unit, User
@@ -221,7 +221,7 @@ async def submit_survey(
     engine: Engine, client: Client, settings: Settings, body: SurveyResponseIn
 ) -> SurveyResult:
     """Process one survey return; the same response id again answers with the first result."""
-    claimed = await asyncio.to_thread(_claim, engine, body)
+    claimed = await in_thread(_claim, engine, body)
     if isinstance(claimed, SurveyResult):
         return claimed
     d = claimed.decision
@@ -251,9 +251,9 @@ async def submit_survey(
         )
     except Exception:
         if claimed.claimed_now:
-            await asyncio.to_thread(_forget, engine, claimed.row_id)
+            await in_thread(_forget, engine, claimed.row_id)
         raise
-    await asyncio.to_thread(_link_case, engine, claimed.row_id, result.case_id)
+    await in_thread(_link_case, engine, claimed.row_id, result.case_id)
     return SurveyResult(
         response_id=body.response_id,
         program_id=body.program_id,

@@ -7,12 +7,12 @@ without the scope a 403 problem, both naming the `Authorization` header.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from core.threads import in_thread
 from models.config import ApiClient
 from services.tokens import allows, authenticate_cached, recently_authenticated
 from web.problems import PROBLEM_JSON, Problem
@@ -43,7 +43,7 @@ async def api_client(
     token = credentials.credentials
     client = recently_authenticated(token)  # no thread hop for a token seen just now
     if client is None:
-        client = await asyncio.to_thread(authenticate_cached, request.app.state.engine, token)
+        client = await in_thread(authenticate_cached, request.app.state.engine, token)
     if client is None:
         raise Problem(
             401, "Invalid token", "The API token is unknown or revoked", field="Authorization"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from core.settings import Settings
+from core.threads import in_thread
 from web.limits import BodyLimit
 from web.routes import api_v1
 
@@ -34,7 +34,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     @asynccontextmanager
     async def bootstrap(_: FastAPI) -> AsyncIterator[None]:
         # Merged after api.py's lifespan, so the engine exists by now.
-        await asyncio.to_thread(ensure_bootstrap_client, app, settings)
+        await in_thread(ensure_bootstrap_client, app, settings)
         yield
 
     app.include_router(APIRouter(lifespan=bootstrap))

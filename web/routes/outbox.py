@@ -6,7 +6,6 @@ default install works without a mail server. Admins only; anyone else gets 403.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,6 +14,7 @@ from markupsafe import escape
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from core.threads import in_thread
 from models.case import Outbox
 from models.config import Program
 from services.access import Viewer
@@ -76,7 +76,7 @@ async def outbox_page(
 ) -> Response:
     _admin(viewer)
     status = status if status in STATUSES else None
-    data = await asyncio.to_thread(_list, engine, status, case or None, page)
+    data = await in_thread(_list, engine, status, case or None, page)
     ctx = {
         **data,
         "title": "Outbox",
@@ -102,7 +102,7 @@ async def outbox_message(
     outbox_id: int, request: Request, viewer: CurrentUser, engine: EngineDep, settings: SettingsDep
 ) -> Response:
     _admin(viewer)
-    row = await asyncio.to_thread(_row, engine, outbox_id)
+    row = await in_thread(_row, engine, outbox_id)
     ctx = {"title": f"Message {row.id}", "row": row, "smtp": settings.smtp_host}
     return render(request, "outbox_message.html", ctx)
 
@@ -110,7 +110,7 @@ async def outbox_message(
 @router.get("/admin/outbox/{outbox_id}/body.html")
 async def outbox_body(outbox_id: int, viewer: CurrentUser, engine: EngineDep) -> Response:
     _admin(viewer)
-    row = await asyncio.to_thread(_row, engine, outbox_id)
+    row = await in_thread(_row, engine, outbox_id)
     return Response(
         row.body_html or "<p>(no HTML part)</p>",
         media_type="text/html",
@@ -140,7 +140,7 @@ async def templates_page(
 ) -> Response:
     """The program's message templates (custom or default) with a demo-case preview each."""
     _admin(viewer)
-    program = await asyncio.to_thread(_program, engine, program_id)
+    program = await in_thread(_program, engine, program_id)
     kinds = effective_templates(program)
     previews: dict[str, Any] = {}
     for item in kinds:
@@ -167,7 +167,7 @@ async def template_preview_html(
     _admin(viewer)
     if kind not in KINDS:
         raise not_found("This message kind")
-    program = await asyncio.to_thread(_program, engine, program_id)
+    program = await in_thread(_program, engine, program_id)
     item = next(i for i in effective_templates(program) if i["kind"] == kind)
     source = {p: item[p]["source"] for p in ("subject", "text", "html") if item[p]["custom"]}
     try:

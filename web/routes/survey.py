@@ -10,7 +10,6 @@ per survey, so a link that races itself still records once.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +21,7 @@ from sqlmodel import Session
 
 from activities.remeasurement import expiry_seconds, read_survey_token
 from core.settings import Settings
+from core.threads import in_thread
 from models.case import Case
 from models.config import Program, Unit
 from services.case_actions import ActionRejected, send_remeasurement
@@ -142,7 +142,7 @@ def _form_page(
 async def survey_page(
     token: str, request: Request, engine: EngineDep, settings: SettingsDep
 ) -> Response:
-    state = await asyncio.to_thread(survey_state, engine, settings, token)
+    state = await in_thread(survey_state, engine, settings, token)
     if state.problem:
         return _closed_page(request, state)
     return _form_page(request, token, state, Answer())
@@ -177,7 +177,7 @@ async def survey_answer(
     settings: SettingsDep,
 ) -> Response:
     form = await request.form()
-    state = await asyncio.to_thread(survey_state, engine, settings, token)
+    state = await in_thread(survey_state, engine, settings, token)
     if state.problem:
         return _closed_page(request, state)
     answer, signal = _read_answer(form)

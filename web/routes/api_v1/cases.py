@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from pydantic import BeforeValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from core.threads import in_thread
 from models.api import (
     CaseCreate,
     CaseDetailPublic,
@@ -104,7 +104,7 @@ async def _read(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
         with Session(engine) as session:
             return fn(session, *args)
 
-    return await asyncio.to_thread(work)
+    return await in_thread(work)
 
 
 @router.post(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.threads import in_thread
 from services.tokens import SCOPES, TokenError, create_client, describe, list_clients, revoke
 from web.api_auth import Admin
 from web.deps import EngineDep
@@ -42,7 +42,7 @@ class ApiClientCreated(ApiClientPublic):
 
 @router.get("", response_model=list[ApiClientPublic])
 async def read_clients(_: Admin, engine: EngineDep) -> list[ApiClientPublic]:
-    clients = await asyncio.to_thread(list_clients, engine)
+    clients = await in_thread(list_clients, engine)
     return [ApiClientPublic.model_validate(describe(c)) for c in clients]
 
 
@@ -50,7 +50,7 @@ async def read_clients(_: Admin, engine: EngineDep) -> list[ApiClientPublic]:
 async def create(body: ApiClientIn, _: Admin, engine: EngineDep) -> ApiClientCreated:
     """Create a client; the response holds its token, which is never shown again."""
     try:
-        new = await asyncio.to_thread(create_client, engine, body.name, body.scopes)
+        new = await in_thread(create_client, engine, body.name, body.scopes)
     except TokenError as exc:
         raise Problem(422, "Invalid request", str(exc), field="scopes") from exc
     return ApiClientCreated(**describe(new.client), token=new.token)  # type: ignore[arg-type]
@@ -63,7 +63,7 @@ async def revoke_client(
     """Revoke a client's token at once (a client cannot revoke itself)."""
     if client_id == me.id:
         raise Problem(409, "Cannot revoke yourself", "Use another admin token", field="client_id")
-    revoked = await asyncio.to_thread(revoke, engine, client_id)
+    revoked = await in_thread(revoke, engine, client_id)
     if not revoked:
         raise Problem(
             404, "API client not found", f"No active client {client_id}", field="client_id"

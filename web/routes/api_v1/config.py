@@ -7,7 +7,6 @@ checked against what is stored), and is applied in one transaction.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from core.threads import in_thread
 from services.configuration import (
     ConfigDoc,
     ProgramIn,
@@ -103,61 +103,61 @@ def _same_id(path_id: str, body_id: str) -> None:
 @router.get("", response_model=ConfigDoc)
 async def read_config(engine: EngineDep) -> ConfigDoc:
     """The whole configuration (never any password)."""
-    return await asyncio.to_thread(_read, engine)
+    return await in_thread(_read, engine)
 
 
 @router.put("", response_model=Applied)
 async def write_config(body: ConfigDoc, engine: EngineDep) -> Applied:
     """Load a whole configuration document, exactly as `core.cli load-config` does."""
-    counts = await asyncio.to_thread(apply_config, engine, body)
+    counts = await in_thread(apply_config, engine, body)
     return Applied(**counts)
 
 
 @router.get("/programs", response_model=list[ProgramIn])
 async def read_programs(engine: EngineDep) -> list[ProgramIn]:
-    return (await asyncio.to_thread(_read, engine)).programs
+    return (await in_thread(_read, engine)).programs
 
 
 @router.get("/programs/{program_id}", response_model=ProgramIn)
 async def read_program(program_id: ItemId, engine: EngineDep) -> ProgramIn:
-    return _one((await asyncio.to_thread(_read, engine)).programs, program_id, "program")
+    return _one((await in_thread(_read, engine)).programs, program_id, "program")
 
 
 @router.put("/programs/{program_id}", response_model=Applied)
 async def write_program(program_id: ItemId, body: ProgramIn, engine: EngineDep) -> Applied:
     """Create or replace a program (SLA, calendar, alert and routing rules, ...)."""
     _same_id(program_id, body.id)
-    return await asyncio.to_thread(_write, engine, "programs", body)
+    return await in_thread(_write, engine, "programs", body)
 
 
 @router.get("/units", response_model=list[UnitIn])
 async def read_units(engine: EngineDep) -> list[UnitIn]:
-    return (await asyncio.to_thread(_read, engine)).units
+    return (await in_thread(_read, engine)).units
 
 
 @router.get("/units/{unit_id}", response_model=UnitIn)
 async def read_unit(unit_id: ItemId, engine: EngineDep) -> UnitIn:
-    return _one((await asyncio.to_thread(_read, engine)).units, unit_id, "unit")
+    return _one((await in_thread(_read, engine)).units, unit_id, "unit")
 
 
 @router.put("/units/{unit_id}", response_model=Applied)
 async def write_unit(unit_id: ItemId, body: UnitIn, engine: EngineDep) -> Applied:
     _same_id(unit_id, body.id)
-    return await asyncio.to_thread(_write, engine, "units", body)
+    return await in_thread(_write, engine, "units", body)
 
 
 @router.get("/users", response_model=list[UserIn])
 async def read_users(engine: EngineDep) -> list[UserIn]:
-    return (await asyncio.to_thread(_read, engine)).users
+    return (await in_thread(_read, engine)).users
 
 
 @router.get("/users/{user_id}", response_model=UserIn)
 async def read_user(user_id: ItemId, engine: EngineDep) -> UserIn:
-    return _one((await asyncio.to_thread(_read, engine)).users, user_id, "user")
+    return _one((await in_thread(_read, engine)).users, user_id, "user")
 
 
 @router.put("/users/{user_id}", response_model=Applied)
 async def write_user(user_id: ItemId, body: UserIn, engine: EngineDep) -> Applied:
     """Create or update a user; a password, when given, is stored argon2-hashed."""
     _same_id(user_id, body.id)
-    return await asyncio.to_thread(_write, engine, "users", body)
+    return await in_thread(_write, engine, "users", body)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from core.threads import in_thread
 from models.api import CaseDetailPublic
 from models.case import Case, Customer
 from models.config import Program, User
@@ -134,7 +134,7 @@ def _program_templates(engine: Engine, program_id: str) -> ProgramTemplates:
 @router.get("/templates/{program_id}", response_model=ProgramTemplates, dependencies=ADMIN)
 async def read_templates(program_id: ProgramId, engine: EngineDep) -> ProgramTemplates:
     """Every message kind's templates for the program: its overrides, else the defaults."""
-    return await asyncio.to_thread(_program_templates, engine, program_id)
+    return await in_thread(_program_templates, engine, program_id)
 
 
 def _save(engine: Engine, program_id: str, kind: str, body: TemplateIn | None) -> None:
@@ -157,8 +157,8 @@ async def write_template(
     stored; a syntax error, an unknown name, anything reaching Python internals, or a failure
     on the demo case is a 422 and nothing changes.
     """
-    await asyncio.to_thread(_save, engine, program_id, kind, body)
-    return await asyncio.to_thread(_program_templates, engine, program_id)
+    await in_thread(_save, engine, program_id, kind, body)
+    return await in_thread(_program_templates, engine, program_id)
 
 
 @router.delete(
@@ -168,8 +168,8 @@ async def reset_template(
     program_id: ProgramId, kind: MessageKind, engine: EngineDep
 ) -> ProgramTemplates:
     """Go back to the shipped default for one kind."""
-    await asyncio.to_thread(_save, engine, program_id, kind, None)
-    return await asyncio.to_thread(_program_templates, engine, program_id)
+    await in_thread(_save, engine, program_id, kind, None)
+    return await in_thread(_program_templates, engine, program_id)
 
 
 def _preview(engine: Engine, body: PreviewIn, base_url: str) -> RenderedOut:
@@ -205,7 +205,7 @@ async def preview_template(
     body: PreviewIn, engine: EngineDep, settings: SettingsDep
 ) -> RenderedOut:
     """Render a message as it would go out: the given parts, else the program's, else default."""
-    return await asyncio.to_thread(_preview, engine, body, settings.public_base_url)
+    return await in_thread(_preview, engine, body, settings.public_base_url)
 
 
 def _choices(engine: Engine, case_id: str, acting_user: str | None) -> list[ReplyChoiceOut]:
@@ -227,7 +227,7 @@ async def read_reply_templates(
     acting_user: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[ReplyChoiceOut]:
     """The program's scripted replies for this case, [[PLACEHOLDERS]] filled in from it."""
-    return await asyncio.to_thread(_choices, engine, case_id, acting_user)
+    return await in_thread(_choices, engine, case_id, acting_user)
 
 
 def _prepare_reply(engine: Engine, case_id: str, body: ReplyIn) -> Any:
@@ -261,7 +261,7 @@ async def send_reply(
     It is on the case's timeline, counts as the owner's activity, and goes out from the outbox
     (over SMTP when configured). Placeholders must be filled in before sending.
     """
-    actor = await asyncio.to_thread(_prepare_reply, engine, case_id, body)
+    actor = await in_thread(_prepare_reply, engine, case_id, body)
     cmd = SendReply(actor, body.template_key, body.subject, body.text)
     try:
         await run_update(
@@ -277,7 +277,7 @@ async def send_reply(
                 raise Problem(404, "Case not found", f"No case {case_id}")
             return found
 
-    return await asyncio.to_thread(detail)
+    return await in_thread(detail)
 
 
 __all__ = ["KINDS", "router"]

@@ -23,6 +23,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData, UploadFile
 
 from core.settings import Settings
+from core.threads import in_thread
 from models.case import Case, CaseEvent, CaseWatcher, Customer, Document
 from models.config import Program, Unit, User
 from services import documents
@@ -193,12 +194,12 @@ async def case_events(
             ).first()
             return case.version, case.status, last.summary if last else ""
 
-    await asyncio.to_thread(current)  # 404 before the stream starts
+    await in_thread(current)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         seen = version
         while not await request.is_disconnected():
-            now, _status, summary = await asyncio.to_thread(current)
+            now, _status, summary = await in_thread(current)
             if now > seen:
                 seen = now
                 html = _notice_html(case_id, summary)
@@ -236,7 +237,7 @@ async def _act(
 ) -> Response:
     """Shared path of every action: authorise, validate, update, re-render."""
     form_data = await request.form()
-    ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+    ctx = await in_thread(_load, engine, viewer, case_id, settings)
     state = FormState(name=name)
     if not ctx["can_act"]:
         state.rejected = _read_only_reason(ctx)
@@ -252,7 +253,7 @@ async def _act(
         await run_update(temporal, case_id, update, cmd, idempotency_key=key)
     except ActionRejected as exc:
         state.rejected = exc.message
-        ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+        ctx = await in_thread(_load, engine, viewer, case_id, settings)
         return _respond(request, ctx, state, exc.status)
     return await _after_success(request, viewer, engine, settings, case_id, success)
 
@@ -268,7 +269,7 @@ async def _after_success(
     """The case as it is now; or, when the action took it out of the viewer's reach (reassigned
     to someone else), back to the inbox with the news."""
     try:
-        ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+        ctx = await in_thread(_load, engine, viewer, case_id, settings)
     except PageError as exc:
         if exc.status != 404:
             raise
@@ -510,7 +511,7 @@ async def upload_document(
     settings: SettingsDep,
 ) -> Response:
     form_data = await request.form()
-    ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+    ctx = await in_thread(_load, engine, viewer, case_id, settings)
     state = FormState(name="document")
     if not ctx["can_act"]:
         state.rejected = _read_only_reason(ctx)
@@ -537,7 +538,7 @@ async def upload_document(
         uploaded_by=viewer.user_id,
     )
     # The bytes and the row first, so the timeline's download link works the moment it shows.
-    await asyncio.to_thread(_save_document, engine, settings, doc, data)
+    await in_thread(_save_document, engine, settings, doc, data)
     actor = Actor(viewer.user_id, viewer.role, viewer.name)
     cmd = AttachDocument(actor, doc_id, checked.filename, checked.content_type, checked.size)
     try:
@@ -545,12 +546,12 @@ async def upload_document(
             temporal, case_id, CaseWorkflow.attach_document, cmd, idempotency_key=doc_id
         )
     except ActionRejected as exc:
-        await asyncio.to_thread(_forget_document, engine, settings, doc_id)
+        await in_thread(_forget_document, engine, settings, doc_id)
         state.rejected = exc.message
-        ctx = await asyncio.to_thread(_load, engine, viewer, case_id, settings)
+        ctx = await in_thread(_load, engine, viewer, case_id, settings)
         return _respond(request, ctx, state, exc.status)
     except BaseException:
-        await asyncio.to_thread(_forget_document, engine, settings, doc_id)
+        await in_thread(_forget_document, engine, settings, doc_id)
         raise
     success = f"{checked.filename} uploaded."
     return await _after_success(request, viewer, engine, settings, case_id, success)

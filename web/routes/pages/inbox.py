@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from core.threads import in_thread
 from models.config import Unit, User
 from services.access import Viewer
 from services.case_queries import (
@@ -137,9 +138,9 @@ async def _changes(
         with Session(engine) as session:
             return _digest(inbox_signature(session, viewer, tab))
 
-    last = since or await asyncio.to_thread(digest)
+    last = since or await in_thread(digest)
     while not await request.is_disconnected():
-        now = await asyncio.to_thread(digest)
+        now = await in_thread(digest)
         if now != last:
             last = now
             yield ServerSentEvent(data="changed", event="changed")
