@@ -43,16 +43,15 @@ PASSWORD = "bench-password-1"
 TARGET_MS = 500.0
 
 # The indexes the dashboard needs at this size (see the closing note / services/reports.py).
-REPORT_INDEXES = {
-    "ix_case_created_at": 'CREATE INDEX IF NOT EXISTS ix_case_created_at ON "case" (created_at)',
-    "ix_case_unit_created": (
-        'CREATE INDEX IF NOT EXISTS ix_case_unit_created ON "case" (unit_id, created_at)'
-    ),
-    "ix_case_owner_created": (
-        'CREATE INDEX IF NOT EXISTS ix_case_owner_created ON "case" (owner_id, created_at)'
-    ),
-    "ix_fyi_created_at": "CREATE INDEX IF NOT EXISTS ix_fyi_created_at ON fyi (created_at)",
-}
+# The indexes the report queries lean on (migrations 0001 and 0004): checked, never made here,
+# so the figures are those of a database the migrations built.
+REPORT_INDEXES = (
+    "ix_case_created_at",
+    "ix_case_unit_created",
+    "ix_case_owner_created",
+    "ix_case_program_created",
+    "ix_fyi_created_at",
+)
 
 CHANNELS = [
     ("location_survey", 35),
@@ -533,10 +532,9 @@ def load(url: str, args: argparse.Namespace) -> None:
                     "SELECT indexname FROM pg_indexes WHERE tablename IN ('case', 'fyi')"
                 )
             }
-            for index, ddl in REPORT_INDEXES.items():
-                if index not in existing:
-                    print(f"creating {index} (not yet in the migrations)")
-                    cur.execute(ddl)
+            missing = [index for index in REPORT_INDEXES if index not in existing]
+            if missing:
+                sys.exit(f"the migrations did not create {', '.join(missing)}")
             print("VACUUM ANALYZE")
             cur.execute('VACUUM ANALYZE "case"')
             cur.execute("VACUUM ANALYZE fyi")

@@ -51,6 +51,10 @@ class Case(SQLModel, table=True):
         Index("ix_case_unit_open_due", "unit_id", "is_open", "next_due_at"),
         Index("ix_case_status_created", "status", "created_at"),
         Index("ix_case_program_created", "program_id", "created_at"),
+        # the dashboard: a date range, alone or per unit / owner (migration 0004)
+        Index("ix_case_created_at", "created_at"),
+        Index("ix_case_unit_created", "unit_id", "created_at"),
+        Index("ix_case_owner_created", "owner_id", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=20)

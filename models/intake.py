@@ -46,7 +46,7 @@ class Fyi(SQLModel, table=True):
     fyi_type: str = Field(max_length=20)  # compliment | suggestion
     text: str = ""
     rule_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
     @property
     def ref(self) -> str:
