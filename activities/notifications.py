@@ -18,7 +18,7 @@ from sqlmodel import Session
 from temporalio import activity
 
 from core.settings import Settings
-from models.case import Case, Outbox
+from models.case import Case, Notice, Outbox
 from models.config import User
 from services.templates import (
     load_case_data,
@@ -110,6 +110,17 @@ class NotificationActivities:
             .on_conflict_do_nothing(index_elements=["case_id", "event_key"])
             .returning(table.c.id, table.c.status)
         )
+        notices = [
+            {
+                "user_id": uid,
+                "case_id": n.case_id,
+                "event_key": n.event_key,
+                "kind": n.kind,
+                "subject": row["subject"],
+            }
+            for uid in dict.fromkeys([*n.to_user_ids, *n.cc_user_ids])
+            if uid
+        ]
         with self.engine.begin() as conn:
             written = conn.execute(insert).first()
             if written is None:  # a retry or a replay: the row is there already
@@ -118,6 +129,13 @@ class NotificationActivities:
                         table.c.case_id == n.case_id, table.c.event_key == n.event_key
                     )
                 ).one()
+            if notices:  # the header's badge: the same event, once per staff recipient
+                conn.execute(
+                    dialect.insert(Notice.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+                        index_elements=["user_id", "case_id", "event_key"]
+                    ),
+                    notices,
+                )
         outbox_id, status = written
         if status != "pending" or not smtp_configured(self.settings):
             return None  # sent already, undeliverable, or no SMTP: it stays in the outbox

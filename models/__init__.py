@@ -1,6 +1,15 @@
 """SQL read model and reference data. Importing this registers every table on the metadata."""
 
-from models.case import Case, CaseEvent, CaseIntake, CaseWatcher, Customer, Document, Outbox
+from models.case import (
+    Case,
+    CaseEvent,
+    CaseIntake,
+    CaseWatcher,
+    Customer,
+    Document,
+    Notice,
+    Outbox,
+)
 from models.config import ApiClient, Program, Unit, User
 from models.intake import Fyi, RoutingCounter, SurveyResponse
 
@@ -13,6 +22,7 @@ __all__ = [
     "Customer",
     "Document",
     "Fyi",
+    "Notice",
     "Outbox",
     "Program",
     "RoutingCounter",

@@ -151,3 +151,27 @@ class Outbox(SQLModel, table=True):
     last_error: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Notice(SQLModel, table=True):
+    """An in-app notification: the staff side of an outbox message, one row per recipient.
+
+    Written by the notify activity in the same transaction as the outbox row, keyed like it, so
+    the header's badge and the emails always tell of the same events, exactly once.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "case_id", "event_key", name="uq_notice_user_case_event"),
+        # the badge: a user's unseen notices; the list: a user's newest first
+        Index("ix_notice_user_seen", "user_id", "seen_at"),
+        Index("ix_notice_user_id", "user_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=64)
+    case_id: str = Field(max_length=20)
+    event_key: str = Field(max_length=120)
+    kind: str = Field(max_length=40)
+    subject: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,94 @@
+"""Notifications: the header's live badge and the list behind it (the signed-in user's only)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup, escape
+from sqlalchemy import Engine
+from sqlmodel import Session
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from core.threads import in_thread
+from services.access import Viewer
+from services.notices import latest, mark_seen, unseen_count
+from web.auth import CurrentUser
+from web.deps import EngineDep
+from web.templating import is_htmx, render
+
+router = APIRouter()
+
+# The badge looks for new notices as often as the live inbox looks for changed cases.
+POLL_SECONDS = 2.0
+
+
+def badge_html(count: int) -> Markup:
+    """What the badge shows: nothing at zero, else the count with words for screen readers."""
+    if count <= 0:
+        return Markup("")
+    shown = "99+" if count > 99 else str(count)
+    words = f"{count} unread notification{'s' if count != 1 else ''}"
+    return Markup(
+        '<span class="notice-count" title="{w}"><span aria-hidden="true">{n}</span>'
+        '<span class="visually-hidden">{w}</span></span>'
+    ).format(w=escape(words), n=escape(shown))
+
+
+@router.get("/notifications")
+def notifications(request: Request, viewer: CurrentUser, engine: EngineDep) -> Response:
+    with Session(engine) as session:
+        notices = latest(session, viewer.user_id)
+    ctx = {
+        "title": "Notifications",
+        "notices": notices,
+        "unseen": sum(1 for n in notices if n.seen_at is None),
+        "newest_id": notices[0].id if notices else 0,
+    }
+    return render(request, "notifications.html", ctx)
+
+
+@router.post("/notifications/seen")
+async def notifications_seen(
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    up_to: Annotated[int, Form(ge=0)],
+) -> Response:
+    """Mark what the page showed as seen (sent by the page on load, or by its button)."""
+
+    def mark() -> int:
+        with Session(engine) as session:
+            return mark_seen(session, viewer.user_id, up_to)
+
+    await in_thread(mark)
+    if is_htmx(request):
+        return Response(status_code=204)
+    return RedirectResponse("/notifications", status_code=303)
+
+
+@router.get("/notifications/events")
+async def notification_events(
+    request: Request, viewer: CurrentUser, engine: EngineDep
+) -> EventSourceResponse:
+    """Server-sent events: `badge` with the badge's HTML, at once and whenever the count moves."""
+    return EventSourceResponse(_badge_updates(request, engine, viewer), ping=15)
+
+
+async def _badge_updates(
+    request: Request, engine: Engine, viewer: Viewer
+) -> AsyncIterator[ServerSentEvent]:
+    def count() -> int:
+        with Session(engine) as session:
+            return unseen_count(session, viewer.user_id)
+
+    last: int | None = None
+    while not await request.is_disconnected():
+        now = await in_thread(count)
+        if now != last:
+            last = now
+            yield ServerSentEvent(data=str(badge_html(now)), event="badge")
+        await asyncio.sleep(POLL_SECONDS)
