@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,8 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    public_base_url: str = "http://localhost:8000"
+    # Base of links in emails and survey invitations; unset, it follows HTTP_PORT.
+    public_base_url: str = ""
 
     secret_key: SecretStr = SecretStr("dev-only-change-me")
     # An admin API token ensured at start-up, so scripts can drive a fresh install.
@@ -44,6 +45,12 @@ class Settings(BaseSettings):
     upload_dir: Path = DATA_DIR / "uploads"
     upload_max_bytes: int = 10 * 1024 * 1024
     request_max_bytes: int = 1024 * 1024
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_base_url:
+            self.public_base_url = f"http://localhost:{self.http_port}"
+        return self
 
 
 @lru_cache
