@@ -18,29 +18,15 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
+from services import reports
 from web.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 
 WEB = Path(__file__).resolve().parent
 STATIC_DIR = WEB / "static"
 
-STATUS_LABELS = {
-    "new": "New",
-    "in_progress": "In progress",
-    "overdue": "Overdue",
-    "closed": "Closed",
-    "open": "Open",
-    "all": "All",
-}
-CHANNEL_LABELS = {
-    "contact_center": "Contact center",
-    "location_survey": "Location survey",
-    "digital_contact_card": "Contact card",
-    "social_media": "Social media",
-    "email": "Email",
-    "web_form": "Web form",
-    "chat": "Chat",
-    "phone": "Phone",
-}
+# The report's labels, and the two filter choices the pages add.
+STATUS_LABELS = {**reports.STATUS_LABELS, "open": "Open", "all": "All"}
+CHANNEL_LABELS = reports.CHANNEL_LABELS
 
 
 def _zone(tz: str | None) -> ZoneInfo:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BeforeValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
+from temporalio.client import Client
 
+from core.settings import Settings
 from core.threads import in_thread
 from models.api import (
     CaseCreate,
@@ -192,24 +195,38 @@ def read_case(case_id: str, session: SessionDep, settings: SettingsDep) -> CaseD
     return _detail(session, case_id, settings)
 
 
-async def _act(
-    engine: Engine,
-    temporal: Any,
-    settings: Any,
-    case_id: str,
-    update: Any,
-    build: Any,
-    acting_user: str,
-    key: str | None,
-) -> CaseDetailPublic:
-    try:
-        actor = await _read(engine, _actor_on_case, case_id, acting_user)
-        await run_update(temporal, case_id, update, build(actor), idempotency_key=key)
-    except ActionRejected as exc:
-        field = {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
-        extra = {"field": field} if field else {}
-        raise Problem(exc.status, "Action rejected", exc.message, **extra) from exc
-    return await _read(engine, _detail, case_id, settings)
+@dataclass
+class CaseAction:
+    """What every action endpoint works with: the case in the path and the app's services."""
+
+    case_id: str
+    engine: Engine
+    temporal: Client
+    settings: Settings
+
+    async def run(
+        self, update: Any, build: Callable[[Actor], Any], acting_user: str, key: str | None
+    ) -> CaseDetailPublic:
+        """Send the command `build` makes for `acting_user` as the Update `update`; the case
+        as it is afterwards, or the workflow's refusal as a problem."""
+        case_id, engine = self.case_id, self.engine
+        try:
+            actor = await _read(engine, _actor_on_case, case_id, acting_user)
+            await run_update(self.temporal, case_id, update, build(actor), idempotency_key=key)
+        except ActionRejected as exc:
+            field = {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
+            extra = {"field": field} if field else {}
+            raise Problem(exc.status, "Action rejected", exc.message, **extra) from exc
+        return await _read(engine, _detail, case_id, self.settings)
+
+
+async def case_action(
+    case_id: str, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep
+) -> CaseAction:
+    return CaseAction(case_id, engine, temporal, settings)
+
+
+CaseActionDep = Annotated[CaseAction, Depends(case_action)]
 
 
 def _actor_on_case(session: Session, case_id: str, acting_user: str) -> Actor:
@@ -226,18 +243,9 @@ def _require_user(session: Session, user_id: str, field: str) -> None:
 
 @router.post("/{case_id}/notes", response_model=CaseDetailPublic, dependencies=WRITE)
 async def add_note(
-    case_id: str,
-    body: NoteIn,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    body: NoteIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
-    return await _act(
-        engine,
-        temporal,
-        settings,
-        case_id,
+    return await action.run(
         CaseWorkflow.add_note,
         lambda a: AddNote(a, body.text),
         body.acting_user,
@@ -247,18 +255,9 @@ async def add_note(
 
 @router.post("/{case_id}/contact-attempts", response_model=CaseDetailPublic, dependencies=WRITE)
 async def log_contact_attempt(
-    case_id: str,
-    body: ContactAttemptIn,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    body: ContactAttemptIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
-    return await _act(
-        engine,
-        temporal,
-        settings,
-        case_id,
+    return await action.run(
         CaseWorkflow.log_contact_attempt,
         lambda a: LogContactAttempt(a, body.method, body.outcome, body.note),
         body.acting_user,
@@ -268,24 +267,16 @@ async def log_contact_attempt(
 
 @router.post("/{case_id}/documents", response_model=CaseDetailPublic, dependencies=WRITE)
 async def attach_document(
-    case_id: str,
-    body: DocumentIn,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    body: DocumentIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
     """Record a document's metadata (the bytes are uploaded through the web case page)."""
+    case_id = action.case_id
     doc_id = (
         uuid.uuid5(uuid.NAMESPACE_URL, f"{case_id}/{idempotency_key}").hex
         if (idempotency_key)
         else uuid.uuid4().hex
     )
-    detail = await _act(
-        engine,
-        temporal,
-        settings,
-        case_id,
+    detail = await action.run(
         CaseWorkflow.attach_document,
         lambda a: AttachDocument(a, doc_id, body.filename, body.content_type, body.size),
         body.acting_user,
@@ -299,7 +290,7 @@ async def attach_document(
         size=body.size,
         uploaded_by=body.acting_user,
     )
-    await _read(engine, _store_document, doc)
+    await _read(action.engine, _store_document, doc)
     return detail
 
 
@@ -311,19 +302,10 @@ def _store_document(session: Session, doc: Document) -> None:
 
 @router.post("/{case_id}/reassign", response_model=CaseDetailPublic, dependencies=WRITE)
 async def reassign(
-    case_id: str,
-    body: ReassignIn,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    body: ReassignIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
-    await _read(engine, _require_user, body.new_owner_id, "new_owner_id")
-    return await _act(
-        engine,
-        temporal,
-        settings,
-        case_id,
+    await _read(action.engine, _require_user, body.new_owner_id, "new_owner_id")
+    return await action.run(
         CaseWorkflow.reassign,
         lambda a: Reassign(a, body.new_owner_id, body.reason),
         body.acting_user,
@@ -333,19 +315,10 @@ async def reassign(
 
 @router.post("/{case_id}/watchers", response_model=CaseDetailPublic, dependencies=WRITE)
 async def add_watcher(
-    case_id: str,
-    body: WatcherIn,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    body: WatcherIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
-    await _read(engine, _require_user, body.user_id, "user_id")
-    return await _act(
-        engine,
-        temporal,
-        settings,
-        case_id,
+    await _read(action.engine, _require_user, body.user_id, "user_id")
+    return await action.run(
         CaseWorkflow.add_watcher,
         lambda a: AddWatcher(a, Watcher(body.user_id, Access(body.access))),
         body.acting_user,
@@ -355,19 +328,13 @@ async def add_watcher(
 
 @router.delete("/{case_id}/watchers/{user_id}", response_model=CaseDetailPublic, dependencies=WRITE)
 async def remove_watcher(
-    case_id: str,
+    case_id: str,  # declared here too, so that it stays the first parameter in the OpenAPI
     user_id: str,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    action: CaseActionDep,
     acting_user: Annotated[str, Query(min_length=1, max_length=64)],
     idempotency_key: IdempotencyKey = None,
 ) -> CaseDetailPublic:
-    return await _act(
-        engine,
-        temporal,
-        settings,
-        case_id,
+    return await action.run(
         CaseWorkflow.remove_watcher,
         lambda a: RemoveWatcher(a, user_id),
         acting_user,
@@ -377,18 +344,9 @@ async def remove_watcher(
 
 @router.post("/{case_id}/close", response_model=CaseDetailPublic, dependencies=WRITE)
 async def close_case(
-    case_id: str,
-    body: CloseIn,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    body: CloseIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
-    return await _act(
-        engine,
-        temporal,
-        settings,
-        case_id,
+    return await action.run(
         CaseWorkflow.close,
         lambda a: CloseCase(
             a,

@@ -7,6 +7,8 @@ checked against what is stored), and is applied in one transaction.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path
@@ -113,51 +115,58 @@ async def write_config(body: ConfigDoc, engine: EngineDep) -> Applied:
     return Applied(**counts)
 
 
-@router.get("/programs", response_model=list[ProgramIn])
-async def read_programs(engine: EngineDep) -> list[ProgramIn]:
-    return (await in_thread(_read, engine)).programs
+WRITE_DOCS = {
+    "programs": "Create or replace a program (SLA, calendar, alert and routing rules, ...).",
+    "users": "Create or update a user; a password, when given, is stored argon2-hashed.",
+}
 
 
-@router.get("/programs/{program_id}", response_model=ProgramIn)
-async def read_program(program_id: ItemId, engine: EngineDep) -> ProgramIn:
-    return _one((await in_thread(_read, engine)).programs, program_id, "program")
+def _route(
+    method: str,
+    path: str,
+    fn: Callable[..., Any],
+    name: str,
+    response_model: Any,
+    doc: str | None = None,
+    /,
+    **params: Any,
+) -> None:
+    """`fn` as the endpoint `method path` named `name` (its operation id and summary), taking
+    the keyword parameters `params` (name: annotation) from the request, then the engine."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    kw = inspect.Parameter.KEYWORD_ONLY
+    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(p, kw, annotation=a) for p, a in {**params, "engine": EngineDep}.items()]
+    )
+    router.add_api_route(path, fn, methods=[method], response_model=response_model)
 
 
-@router.put("/programs/{program_id}", response_model=Applied)
-async def write_program(program_id: ItemId, body: ProgramIn, engine: EngineDep) -> Applied:
-    """Create or replace a program (SLA, calendar, alert and routing rules, ...)."""
-    _same_id(program_id, body.id)
-    return await in_thread(_write, engine, "programs", body)
+def _resource(kind: str, model: type[Item]) -> None:
+    """GET /config/{kind}, GET and PUT /config/{kind}/{<kind>_id}: the list of one kind of
+    item, one item, and an item created or replaced."""
+    one = kind.removesuffix("s")
+    id_name = f"{one}_id"
+
+    async def read_all(engine: Engine) -> list[Item]:
+        items: list[Item] = getattr(await in_thread(_read, engine), kind)
+        return items
+
+    async def read_one(engine: Engine, **path: str) -> Item:
+        return _one(await read_all(engine), path[id_name], one)
+
+    async def write_one(engine: Engine, body: Item, **path: str) -> Applied:
+        _same_id(path[id_name], body.id)
+        return await in_thread(_write, engine, kind, body)
+
+    item, path_id = f"/{kind}/{{{id_name}}}", {id_name: ItemId}
+    _route("GET", f"/{kind}", read_all, f"read_{kind}", list[model])  # type: ignore[valid-type]
+    _route("GET", item, read_one, f"read_{one}", model, **path_id)
+    _route(
+        "PUT", item, write_one, f"write_{one}", Applied, WRITE_DOCS.get(kind), **path_id, body=model
+    )
 
 
-@router.get("/units", response_model=list[UnitIn])
-async def read_units(engine: EngineDep) -> list[UnitIn]:
-    return (await in_thread(_read, engine)).units
-
-
-@router.get("/units/{unit_id}", response_model=UnitIn)
-async def read_unit(unit_id: ItemId, engine: EngineDep) -> UnitIn:
-    return _one((await in_thread(_read, engine)).units, unit_id, "unit")
-
-
-@router.put("/units/{unit_id}", response_model=Applied)
-async def write_unit(unit_id: ItemId, body: UnitIn, engine: EngineDep) -> Applied:
-    _same_id(unit_id, body.id)
-    return await in_thread(_write, engine, "units", body)
-
-
-@router.get("/users", response_model=list[UserIn])
-async def read_users(engine: EngineDep) -> list[UserIn]:
-    return (await in_thread(_read, engine)).users
-
-
-@router.get("/users/{user_id}", response_model=UserIn)
-async def read_user(user_id: ItemId, engine: EngineDep) -> UserIn:
-    return _one((await in_thread(_read, engine)).users, user_id, "user")
-
-
-@router.put("/users/{user_id}", response_model=Applied)
-async def write_user(user_id: ItemId, body: UserIn, engine: EngineDep) -> Applied:
-    """Create or update a user; a password, when given, is stored argon2-hashed."""
-    _same_id(user_id, body.id)
-    return await in_thread(_write, engine, "users", body)
+_resource("programs", ProgramIn)
+_resource("units", UnitIn)
+_resource("users", UserIn)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData, UploadFile
+from temporalio.client import Client
 
 from core.settings import Settings
 from core.threads import in_thread
@@ -224,71 +225,115 @@ def _field(form: FormData, name: str, limit: int = 20_000) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
-async def _act(
-    request: Request,
-    viewer: Viewer,
-    engine: Engine,
-    temporal: Any,
-    settings: Settings,
-    case_id: str,
-    name: str,
-    build: Callable[[dict[str, Any], FormData, Actor, FormState], tuple[Any, Any] | None],
-    success: str,
-) -> Response:
-    """Shared path of every action: authorise, validate, update, re-render."""
-    form_data = await request.form()
-    ctx = await in_thread(_load, engine, viewer, case_id, settings)
-    state = FormState(name=name)
-    if not ctx["can_act"]:
+Build = Callable[[dict[str, Any], FormData, Actor, FormState], tuple[Any, Any] | None]
+
+
+@dataclass
+class ActionContext:
+    """What every action on a case works with: the request, who acts, and the app's services."""
+
+    case_id: str
+    request: Request
+    viewer: Viewer
+    engine: Engine
+    temporal: Client
+    settings: Settings
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.viewer.user_id, self.viewer.role, self.viewer.name)
+
+    async def load(self) -> dict[str, Any]:
+        return await in_thread(_load, self.engine, self.viewer, self.case_id, self.settings)
+
+    def respond(self, ctx: dict[str, Any], state: FormState, status: int) -> Response:
+        return _render_case(self.request, ctx, state, status)
+
+    async def begin(self, name: str) -> tuple[FormData, dict[str, Any], FormState, Response | None]:
+        """The form, the case and a fresh form state; and the refusal (403, or 409 once the
+        case is closed) when the viewer may not act on the case."""
+        form_data = await self.request.form()
+        ctx = await self.load()
+        state = FormState(name=name)
+        if ctx["can_act"]:
+            return form_data, ctx, state, None
         state.rejected = _read_only_reason(ctx)
-        return _respond(request, ctx, state, 403 if ctx["case"].is_open else 409)
-    actor = Actor(viewer.user_id, viewer.role, viewer.name)
-    built = build(ctx, form_data, actor, state)
-    if built is None or state.errors:
-        state.rejected = state.rejected or "Please correct the marked fields."
-        return _respond(request, ctx, state, 422)
-    update, cmd = built
-    key = _field(form_data, "action_id", 100) or None
-    try:
-        await run_update(temporal, case_id, update, cmd, idempotency_key=key)
-    except ActionRejected as exc:
+        return form_data, ctx, state, self.respond(ctx, state, 403 if ctx["case"].is_open else 409)
+
+    async def rejected(self, state: FormState, exc: ActionRejected) -> Response:
+        """The workflow refused the update: its reason, next to the case as it is now."""
         state.rejected = exc.message
-        ctx = await in_thread(_load, engine, viewer, case_id, settings)
-        return _respond(request, ctx, state, exc.status)
-    return await _after_success(request, viewer, engine, settings, case_id, success)
+        return self.respond(await self.load(), state, exc.status)
+
+    async def perform(self, name: str, build: Build, success: str) -> Response:
+        """Shared path of every form action: authorise, validate, update, re-render."""
+        form_data, ctx, state, refused = await self.begin(name)
+        if refused is not None:
+            return refused
+        built = build(ctx, form_data, self.actor, state)
+        if built is None or state.errors:
+            state.rejected = state.rejected or "Please correct the marked fields."
+            return self.respond(ctx, state, 422)
+        update, cmd = built
+        key = _field(form_data, "action_id", 100) or None
+        try:
+            await run_update(self.temporal, self.case_id, update, cmd, idempotency_key=key)
+        except ActionRejected as exc:
+            return await self.rejected(state, exc)
+        return await self.after_success(success)
+
+    async def after_success(self, success: str) -> Response:
+        """The case as it is now; or, when the action took it out of the viewer's reach
+        (reassigned to someone else), back to the inbox with the news."""
+        request = self.request
+        try:
+            ctx = await self.load()
+        except PageError as exc:
+            if exc.status != 404:
+                raise
+            request.session[FLASH] = f"{self.case_id}: {success} It is no longer in your inbox."
+            return _redirect(request, "/inbox")
+        if not is_htmx(request):
+            request.session[FLASH] = success
+            return _redirect(request, f"/cases/{self.case_id}")
+        return _render_case(request, ctx, FormState(flash=success))
 
 
-async def _after_success(
-    request: Request,
-    viewer: Viewer,
-    engine: Engine,
-    settings: Settings,
+async def action_context(
     case_id: str,
-    success: str,
-) -> Response:
-    """The case as it is now; or, when the action took it out of the viewer's reach (reassigned
-    to someone else), back to the inbox with the news."""
-    try:
-        ctx = await in_thread(_load, engine, viewer, case_id, settings)
-    except PageError as exc:
-        if exc.status != 404:
-            raise
-        request.session[FLASH] = f"{case_id}: {success} It is no longer in your inbox."
-        return _redirect(request, "/inbox")
-    if not is_htmx(request):
-        request.session[FLASH] = success
-        return _redirect(request, f"/cases/{case_id}")
-    return _render_case(request, ctx, FormState(flash=success))
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> ActionContext:
+    return ActionContext(case_id, request, viewer, engine, temporal, settings)
+
+
+ActionDep = Annotated[ActionContext, Depends(action_context)]
+
+
+def _action(path: str, name: str, success: str) -> Callable[[Build], Build]:
+    """Register `build` (read and check the form `name`, choose the update) as the route
+    POST /cases/{case_id}`path`; `success` is announced once the workflow has applied it."""
+
+    def register(build: Build) -> Build:
+        async def route(action: ActionDep) -> Response:
+            return await action.perform(name, build, success)
+
+        route.__name__ = route.__qualname__ = getattr(build, "__name__", name)
+        router.add_api_route(
+            f"/cases/{{case_id}}{path}", route, methods=["POST"], name=route.__name__
+        )
+        return build
+
+    return register
 
 
 def _redirect(request: Request, url: str) -> Response:
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
-
-
-def _respond(request: Request, ctx: dict[str, Any], state: FormState, status: int) -> Response:
-    return _render_case(request, ctx, state, status)
 
 
 def _read_only_reason(ctx: dict[str, Any]) -> str:
@@ -299,235 +344,122 @@ def _read_only_reason(ctx: dict[str, Any]) -> str:
     return f"You have read-only access to {case.id}; it is owned by {owner}."
 
 
-@router.post("/cases/{case_id}/notes")
-async def add_note(
-    case_id: str,
-    request: Request,
-    viewer: CurrentUser,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
-    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
-        text = _field(f, "text", 20_001)
-        st.values = {"text": text}
-        if not text:
-            st.errors["text"] = "Write the note before adding it."
-        elif len(text) > 20_000:
-            st.errors["text"] = "A note is limited to 20,000 characters."
-        return CaseWorkflow.add_note, AddNote(actor, text)
-
-    return await _act(
-        request, viewer, engine, temporal, settings, case_id, "note", build, "Note added."
-    )
+@_action("/notes", "note", "Note added.")
+def add_note(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    text = _field(f, "text", 20_001)
+    st.values = {"text": text}
+    if not text:
+        st.errors["text"] = "Write the note before adding it."
+    elif len(text) > 20_000:
+        st.errors["text"] = "A note is limited to 20,000 characters."
+    return CaseWorkflow.add_note, AddNote(actor, text)
 
 
-@router.post("/cases/{case_id}/contact-attempts")
-async def log_contact(
-    case_id: str,
-    request: Request,
-    viewer: CurrentUser,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
-    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
-        method, outcome, note = _field(f, "method"), _field(f, "outcome"), _field(f, "note", 5001)
-        st.values = {"method": method, "outcome": outcome, "note": note}
-        if method not in CONTACT_METHODS:
-            st.errors["method"] = "Choose how you contacted the customer."
-        if outcome not in CONTACT_OUTCOMES:
-            st.errors["outcome"] = "Choose the outcome of the attempt."
-        if len(note) > 5000:
-            st.errors["note"] = "The note is limited to 5,000 characters."
-        return CaseWorkflow.log_contact_attempt, LogContactAttempt(actor, method, outcome, note)
-
-    return await _act(
-        request,
-        viewer,
-        engine,
-        temporal,
-        settings,
-        case_id,
-        "contact",
-        build,
-        "Contact attempt logged.",
-    )
+@_action("/contact-attempts", "contact", "Contact attempt logged.")
+def log_contact(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    method, outcome, note = _field(f, "method"), _field(f, "outcome"), _field(f, "note", 5001)
+    st.values = {"method": method, "outcome": outcome, "note": note}
+    if method not in CONTACT_METHODS:
+        st.errors["method"] = "Choose how you contacted the customer."
+    if outcome not in CONTACT_OUTCOMES:
+        st.errors["outcome"] = "Choose the outcome of the attempt."
+    if len(note) > 5000:
+        st.errors["note"] = "The note is limited to 5,000 characters."
+    return CaseWorkflow.log_contact_attempt, LogContactAttempt(actor, method, outcome, note)
 
 
-@router.post("/cases/{case_id}/reassign")
-async def reassign(
-    case_id: str,
-    request: Request,
-    viewer: CurrentUser,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
-    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
-        owner, reason = _field(f, "new_owner_id", 64), _field(f, "reason", 2001)
-        st.values = {"new_owner_id": owner, "reason": reason}
-        if owner not in ctx["candidate_ids"]:
-            st.errors["new_owner_id"] = "Choose the person who should own the case."
-        elif owner == ctx["case"].owner_id:
-            st.errors["new_owner_id"] = "The case already belongs to that person."
-        if not reason:
-            st.errors["reason"] = "Say why the case changes hands."
-        elif len(reason) > 2000:
-            st.errors["reason"] = "The reason is limited to 2,000 characters."
-        return CaseWorkflow.reassign, Reassign(actor, owner, reason)
-
-    return await _act(
-        request,
-        viewer,
-        engine,
-        temporal,
-        settings,
-        case_id,
-        "reassign",
-        build,
-        "Case reassigned.",
-    )
+@_action("/reassign", "reassign", "Case reassigned.")
+def reassign(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    owner, reason = _field(f, "new_owner_id", 64), _field(f, "reason", 2001)
+    st.values = {"new_owner_id": owner, "reason": reason}
+    if owner not in ctx["candidate_ids"]:
+        st.errors["new_owner_id"] = "Choose the person who should own the case."
+    elif owner == ctx["case"].owner_id:
+        st.errors["new_owner_id"] = "The case already belongs to that person."
+    if not reason:
+        st.errors["reason"] = "Say why the case changes hands."
+    elif len(reason) > 2000:
+        st.errors["reason"] = "The reason is limited to 2,000 characters."
+    return CaseWorkflow.reassign, Reassign(actor, owner, reason)
 
 
-@router.post("/cases/{case_id}/watchers")
-async def add_watcher(
-    case_id: str,
-    request: Request,
-    viewer: CurrentUser,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
-    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
-        user_id, access = _field(f, "user_id", 64), _field(f, "access", 10) or "full"
-        st.values = {"user_id": user_id, "access": access}
-        if user_id not in ctx["candidate_ids"]:
-            st.errors["user_id"] = "Choose who should watch the case."
-        elif user_id == ctx["case"].owner_id:
-            st.errors["user_id"] = "The owner already follows the case."
-        if access not in ("full", "limited"):
-            st.errors["access"] = "Choose full or read-only access."
-            access = "full"
-        return CaseWorkflow.add_watcher, AddWatcher(actor, Watcher(user_id, Access(access)))
-
-    return await _act(
-        request,
-        viewer,
-        engine,
-        temporal,
-        settings,
-        case_id,
-        "watchers",
-        build,
-        "Watcher added.",
-    )
+@_action("/watchers", "watchers", "Watcher added.")
+def add_watcher(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    user_id, access = _field(f, "user_id", 64), _field(f, "access", 10) or "full"
+    st.values = {"user_id": user_id, "access": access}
+    if user_id not in ctx["candidate_ids"]:
+        st.errors["user_id"] = "Choose who should watch the case."
+    elif user_id == ctx["case"].owner_id:
+        st.errors["user_id"] = "The owner already follows the case."
+    if access not in ("full", "limited"):
+        st.errors["access"] = "Choose full or read-only access."
+        access = "full"
+    return CaseWorkflow.add_watcher, AddWatcher(actor, Watcher(user_id, Access(access)))
 
 
-@router.post("/cases/{case_id}/watchers/remove")
-async def remove_watcher(
-    case_id: str,
-    request: Request,
-    viewer: CurrentUser,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
-    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
-        user_id = _field(f, "user_id", 64)
-        if user_id not in ctx["watcher_ids"]:
-            st.rejected = f"{user_id or 'That person'} is not watching this case."
-            st.errors["user_id"] = st.rejected
-        return CaseWorkflow.remove_watcher, RemoveWatcher(actor, user_id)
-
-    return await _act(
-        request,
-        viewer,
-        engine,
-        temporal,
-        settings,
-        case_id,
-        "watchers",
-        build,
-        "Watcher removed.",
-    )
+@_action("/watchers/remove", "watchers", "Watcher removed.")
+def remove_watcher(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    user_id = _field(f, "user_id", 64)
+    if user_id not in ctx["watcher_ids"]:
+        st.rejected = f"{user_id or 'That person'} is not watching this case."
+        st.errors["user_id"] = st.rejected
+    return CaseWorkflow.remove_watcher, RemoveWatcher(actor, user_id)
 
 
-@router.post("/cases/{case_id}/close")
-async def close_case(
-    case_id: str,
-    request: Request,
-    viewer: CurrentUser,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
-    def build(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
-        program: Program | None = ctx["program"]
-        allowed_causes = set(program.root_causes if program else [])
-        allowed_methods = set(program.resolution_methods if program else [])
-        status = _field(f, "closing_status", 20)
-        causes = [v for v in f.getlist("root_causes") if isinstance(v, str)]
-        methods = [v for v in f.getlist("resolution_methods") if isinstance(v, str)]
-        note = _field(f, "final_note", 20_001)
-        st.values = {
-            "closing_status": status,
-            "root_causes": causes,
-            "resolution_methods": methods,
-            "final_note": note,
-        }
-        if status not in ("resolved", "unresolved"):
-            st.errors["closing_status"] = "Choose whether the problem was resolved."
-        if not causes:
-            st.errors["root_causes"] = "Choose at least one root cause."
-        elif any(c not in allowed_causes for c in causes):
-            st.errors["root_causes"] = "Choose root causes from the program's list."
-        if any(m not in allowed_methods for m in methods):
-            st.errors["resolution_methods"] = "Choose resolution methods from the list."
-        if not note:
-            st.errors["final_note"] = "Write a final note: what was done and agreed."
-        elif len(note) > 20_000:
-            st.errors["final_note"] = "The final note is limited to 20,000 characters."
-        closing = ClosingStatus(status) if status in ("resolved", "unresolved") else None
-        if closing is None:
-            return None
-        return CaseWorkflow.close, CloseCase(actor, closing, causes, note, methods)
-
-    return await _act(
-        request, viewer, engine, temporal, settings, case_id, "close", build, "Case closed."
-    )
+@_action("/close", "close", "Case closed.")
+def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    program: Program | None = ctx["program"]
+    allowed_causes = set(program.root_causes if program else [])
+    allowed_methods = set(program.resolution_methods if program else [])
+    status = _field(f, "closing_status", 20)
+    causes = [v for v in f.getlist("root_causes") if isinstance(v, str)]
+    methods = [v for v in f.getlist("resolution_methods") if isinstance(v, str)]
+    note = _field(f, "final_note", 20_001)
+    st.values = {
+        "closing_status": status,
+        "root_causes": causes,
+        "resolution_methods": methods,
+        "final_note": note,
+    }
+    if status not in ("resolved", "unresolved"):
+        st.errors["closing_status"] = "Choose whether the problem was resolved."
+    if not causes:
+        st.errors["root_causes"] = "Choose at least one root cause."
+    elif any(c not in allowed_causes for c in causes):
+        st.errors["root_causes"] = "Choose root causes from the program's list."
+    if any(m not in allowed_methods for m in methods):
+        st.errors["resolution_methods"] = "Choose resolution methods from the list."
+    if not note:
+        st.errors["final_note"] = "Write a final note: what was done and agreed."
+    elif len(note) > 20_000:
+        st.errors["final_note"] = "The final note is limited to 20,000 characters."
+    closing = ClosingStatus(status) if status in ("resolved", "unresolved") else None
+    if closing is None:
+        return None
+    return CaseWorkflow.close, CloseCase(actor, closing, causes, note, methods)
 
 
 # ---------------------------------------------------------------- documents
 
 
 @router.post("/cases/{case_id}/documents")
-async def upload_document(
-    case_id: str,
-    request: Request,
-    viewer: CurrentUser,
-    engine: EngineDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-) -> Response:
-    form_data = await request.form()
-    ctx = await in_thread(_load, engine, viewer, case_id, settings)
-    state = FormState(name="document")
-    if not ctx["can_act"]:
-        state.rejected = _read_only_reason(ctx)
-        return _respond(request, ctx, state, 403 if ctx["case"].is_open else 409)
+async def upload_document(action: ActionDep) -> Response:
+    form_data, ctx, state, refused = await action.begin("document")
+    if refused is not None:
+        return refused
+    engine, settings, case_id = action.engine, action.settings, action.case_id
     upload = form_data.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         state.errors["file"] = "Choose a file to upload."
         state.rejected = "Please correct the marked fields."
-        return _respond(request, ctx, state, 422)
+        return action.respond(ctx, state, 422)
     data = await upload.read(settings.upload_max_bytes + 1)
     try:
         checked = documents.check_upload(upload.filename, data, settings.upload_max_bytes)
     except documents.UploadRefused as exc:
         state.errors["file"] = exc.message
         state.rejected = exc.message
-        return _respond(request, ctx, state, exc.status)
+        return action.respond(ctx, state, exc.status)
     doc_id = documents.new_document_id()
     doc = Document(
         id=doc_id,
@@ -535,26 +467,22 @@ async def upload_document(
         filename=checked.filename,
         content_type=checked.content_type,
         size=checked.size,
-        uploaded_by=viewer.user_id,
+        uploaded_by=action.viewer.user_id,
     )
     # The bytes and the row first, so the timeline's download link works the moment it shows.
     await in_thread(_save_document, engine, settings, doc, data)
-    actor = Actor(viewer.user_id, viewer.role, viewer.name)
-    cmd = AttachDocument(actor, doc_id, checked.filename, checked.content_type, checked.size)
+    cmd = AttachDocument(action.actor, doc_id, checked.filename, checked.content_type, checked.size)
     try:
         await run_update(
-            temporal, case_id, CaseWorkflow.attach_document, cmd, idempotency_key=doc_id
+            action.temporal, case_id, CaseWorkflow.attach_document, cmd, idempotency_key=doc_id
         )
     except ActionRejected as exc:
         await in_thread(_forget_document, engine, settings, doc_id)
-        state.rejected = exc.message
-        ctx = await in_thread(_load, engine, viewer, case_id, settings)
-        return _respond(request, ctx, state, exc.status)
+        return await action.rejected(state, exc)
     except BaseException:
         await in_thread(_forget_document, engine, settings, doc_id)
         raise
-    success = f"{checked.filename} uploaded."
-    return await _after_success(request, viewer, engine, settings, case_id, success)
+    return await action.after_success(f"{checked.filename} uploaded.")
 
 
 def _save_document(engine: Engine, settings: Settings, doc: Document, data: bytes) -> None:
