@@ -10,7 +10,9 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -70,38 +72,48 @@ def _pg_database(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated database on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'caseloop.db'}"
-        migrate(url)
-        yield url
-    else:
-        for url in _pg_database("caseloop_test"):
-            migrate(url)
-            yield url
-
-
-@pytest.fixture
-def any_engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'caseloop.db'}"
+def sqlite_db(directory: Path) -> str:
+    """A freshly migrated SQLite file in `directory`."""
+    url = f"sqlite:///{directory / 'caseloop.db'}"
     migrate(url)
     return url
 
 
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    engine = make_engine(sqlite_url)
+def migrated_db(backend: str, directory: Path, prefix: str) -> Iterator[str]:
+    """A freshly migrated database on `backend` ("sqlite" or "postgresql"), dropped afterwards."""
+    if backend == "sqlite":
+        yield sqlite_db(directory)
+    else:
+        for url in _pg_database(prefix):
+            migrate(url)
+            yield url
+
+
+def _engine(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database on each backend."""
+    yield from migrated_db(request.param, tmp_path, "caseloop_test")
+
+
+@pytest.fixture
+def any_engine(any_db_url: str) -> Iterator[Engine]:
+    yield from _engine(any_db_url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return sqlite_db(tmp_path)
+
+
+@pytest.fixture
+def engine(sqlite_url: str) -> Iterator[Engine]:
+    yield from _engine(sqlite_url)
 
 
 @pytest.fixture
@@ -114,19 +126,28 @@ def settings(sqlite_url: str, tmp_path: Path) -> Settings:
     )
 
 
+@asynccontextmanager
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping test server with the search attributes the workflows set."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    try:
+        await ensure_search_attributes(env.client, env.client.namespace)
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @pytest.fixture(scope="module")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server: business days pass in milliseconds.
 
     One per test module: a workflow left waiting by one module cannot stall another's clock.
     """
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"),
-        data_converter=DATA_CONVERTER,
-    )
-    await ensure_search_attributes(env.client, env.client.namespace)
-    yield env
-    await env.shutdown()
+    async with time_skipping_env() as env:
+        yield env
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +163,22 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium under Playwright, one per test module."""
+    from tests.live import chromium
+
+    async with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go (kept by CI as test artifacts)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
 
 
 async def terminate_cases(env: WorkflowEnvironment, engine: Engine) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,9 +15,11 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
+from models.case import Case
 from models.config import Program, Unit
 from services.configuration import ConfigDoc, apply_config, policy_for
 from services.intake import start_case_workflow
+from tests.live import eventually
 from worker import build_worker
 from workflows.case import CaseWorkflow
 from workflows.messages import CaseDetails, CaseInput, Priority, Watcher
@@ -39,6 +40,35 @@ USERS = [
     {"id": "root", "name": "Ada Admin", "email": "admin@example.com", "role": "admin"},
 ]
 
+# Survey questions and the FYI rules on them (a compliment for a high score, any suggestion).
+LTR_QUESTION = {
+    "id": "ltr",
+    "text": "How likely are you to recommend us?",
+    "type": "score",
+    "max": 10,
+}
+SUGGESTION_QUESTION = {"id": "suggestion", "text": "Anything we could do better?", "type": "text"}
+FYI_RULES: list[dict[str, Any]] = [
+    {
+        "id": "praise",
+        "kind": "fyi",
+        "fyi_type": "compliment",
+        "score_question": "ltr",
+        "min_score": 9,
+    },
+    {"id": "idea", "kind": "fyi", "fyi_type": "suggestion", "question": "suggestion"},
+]
+
+# Unit 4723: owner ole, manager mia, field manager fred.
+OSLO_HARBOUR: dict[str, Any] = {
+    "id": "4723",
+    "name": "Oslo Harbour",
+    "timezone": "Europe/Oslo",
+    "frontline_owner": "ole",
+    "manager": "mia",
+    "field_manager": "fred",
+}
+
 
 def config(**program: Any) -> ConfigDoc:
     base: dict[str, Any] = {
@@ -56,23 +86,30 @@ def config(**program: Any) -> ConfigDoc:
     return ConfigDoc.model_validate(
         {
             "users": USERS,
-            "units": [
-                {
-                    "id": "4723",
-                    "name": "Oslo Harbour",
-                    "timezone": "Europe/Oslo",
-                    "frontline_owner": "ole",
-                    "manager": "mia",
-                    "field_manager": "fred",
-                },
-            ],
+            "units": [dict(OSLO_HARBOUR)],
             "programs": [base],
         }
     )
 
 
+def config_with_passwords(password: str, **program: Any) -> ConfigDoc:
+    """`config()` with every user able to sign in with `password`."""
+    doc = config(**program)
+    for user in doc.users:
+        user.password = password
+    return doc
+
+
 def seed(engine: Engine, **program: Any) -> None:
     apply_config(engine, config(**program))
+
+
+def case_row(engine: Engine, case_id: str) -> Case:
+    """The case's row in the read model (which must exist)."""
+    with Session(engine) as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        return case
 
 
 def case_input(engine: Engine, case_id: str, created_at: datetime, **details: Any) -> CaseInput:
@@ -125,8 +162,9 @@ async def start_case(
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
     _started.append(handle)
     # Wait for the first projection, as the API does before anyone can see the case.
-    for _ in range(200):
-        if (await handle.query(CaseWorkflow.state)).view.version >= 1:
-            break
-        await asyncio.sleep(0.02)
+
+    async def projected() -> bool:
+        return (await handle.query(CaseWorkflow.state)).view.version >= 1
+
+    await eventually(projected, within=10, what=f"{case_id}'s first projection", every=0.02)
     return handle

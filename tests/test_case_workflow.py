@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +56,16 @@ def outbox(engine: Engine, case_id: str) -> list[Outbox]:
         return list(s.exec(select(Outbox).where(Outbox.case_id == case_id)).all())
 
 
+@asynccontextmanager
+async def new_case(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, **program: Any
+) -> AsyncIterator[Handle]:
+    """Seed the program (with `program`'s changes), run the worker and start one case."""
+    seed(engine, **program)
+    async with running_worker(env.client, engine, settings):
+        yield await start_case(env, engine, settings, new_id())
+
+
 def close_cmd(status: ClosingStatus = ClosingStatus.RESOLVED, actor: Actor = OLE) -> CloseCase:
     return CloseCase(actor, status, ["staff", "billing"], "Apologised and refunded", ["refund"])
 
@@ -61,9 +73,7 @@ def close_cmd(status: ClosingStatus = ClosingStatus.RESOLVED, actor: Actor = OLE
 async def test_open_deadline_missed_makes_case_overdue(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
-    seed(engine)
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(ts_env, engine, settings) as h:
         await ts_env.sleep(timedelta(hours=4, minutes=1))
         v = await view(h)
         assert v.status == CaseStatus.OVERDUE
@@ -81,9 +91,7 @@ async def test_open_deadline_missed_makes_case_overdue(
 async def test_pre_breach_warning_fires_before_the_deadline(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
-    seed(engine)
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(ts_env, engine, settings) as h:
         await ts_env.sleep(timedelta(hours=3, minutes=5))
         v = await view(h)
         assert v.status == CaseStatus.NEW
@@ -96,9 +104,7 @@ async def test_pre_breach_warning_fires_before_the_deadline(
 async def test_resolve_deadline_escalates_up_a_two_level_ladder(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
-    seed(engine)
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(ts_env, engine, settings) as h:
         await h.execute_update(CaseWorkflow.add_note, AddNote(OLE, "Looking into it"))
         await ts_env.sleep(timedelta(days=1, minutes=1))
         v = await view(h)
@@ -134,9 +140,9 @@ async def test_resolve_deadline_escalates_up_a_two_level_ladder(
 async def test_reassignment_rearms_the_resolve_deadline(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
-    seed(engine, escalation={"max_level": 2, "reassign_resolve_within": "P1D"})
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(
+        ts_env, engine, settings, escalation={"max_level": 2, "reassign_resolve_within": "P1D"}
+    ) as h:
         first_due = (await view(h)).resolve_due_at
         await ts_env.sleep(timedelta(hours=20))
         v = await h.execute_update(
@@ -154,9 +160,7 @@ async def test_reassignment_rearms_the_resolve_deadline(
 async def test_resolved_close_then_remeasurement_answered(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
-    seed(engine)
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(ts_env, engine, settings) as h:
         v = await h.execute_update(CaseWorkflow.close, close_cmd())
         assert v.status == CaseStatus.CLOSED and v.root_causes == ["staff", "billing"]
         await ts_env.sleep(timedelta(hours=1))
@@ -175,9 +179,7 @@ async def test_resolved_close_then_remeasurement_answered(
 async def test_resolved_close_then_remeasurement_expires(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
-    seed(engine)
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(ts_env, engine, settings) as h:
         await h.execute_update(CaseWorkflow.close, close_cmd())
         await ts_env.sleep(timedelta(days=2, minutes=1))
         assert "remeasure_reminder" in kinds(engine, h.id)
@@ -196,9 +198,9 @@ async def test_resolved_close_then_remeasurement_expires(
 async def test_failed_recovery_reopens_when_the_program_says_so(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
-    seed(engine, remeasure={"reopen_on_failure": True, "low_score_threshold": 2})
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(
+        ts_env, engine, settings, remeasure={"reopen_on_failure": True, "low_score_threshold": 2}
+    ) as h:
         await h.execute_update(CaseWorkflow.close, close_cmd())
         await ts_env.sleep(timedelta(minutes=5))
         await h.signal(CaseWorkflow.remeasure_answer, RemeasureAnswer(1, False, "Still broken"))
@@ -213,9 +215,7 @@ async def test_failed_recovery_reopens_when_the_program_says_so(
 async def test_unresolved_close_completes_at_once(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
-    seed(engine)
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(ts_env, engine, settings) as h:
         await h.execute_update(CaseWorkflow.close, close_cmd(ClosingStatus.UNRESOLVED))
         result = await h.result()
     assert result.closing_status == ClosingStatus.UNRESOLVED
@@ -251,9 +251,7 @@ async def test_validators_reject_before_history(
     kind: str,
     message: str,
 ) -> None:
-    seed(engine)
-    async with running_worker(ts_env.client, engine, settings):
-        h = await start_case(ts_env, engine, settings, new_id())
+    async with new_case(ts_env, engine, settings) as h:
         update = CaseWorkflow.close if isinstance(cmd, CloseCase) else CaseWorkflow.add_note
         with pytest.raises(WorkflowUpdateFailedError) as err:
             await h.execute_update(update, cmd)

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from core.settings import ROOT, Settings
 from models.case import CaseEvent
 from services.intake import start_case_workflow
 from tests.factories import case_input, seed
+from tests.live import eventually
 from workflows.case import CaseWorkflow
 from workflows.messages import Actor, CloseCase, ClosingStatus
 
@@ -59,14 +59,6 @@ def events(engine: Engine, case_id: str) -> list[CaseEvent]:
         )
 
 
-async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    for _ in range(int(seconds / 0.1)):
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_killed_worker_resumes_without_lost_or_doubled_events(
     dev_env: WorkflowEnvironment, engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
@@ -77,7 +69,7 @@ async def test_killed_worker_resumes_without_lost_or_doubled_events(
     try:
         inp = case_input(engine, case_id, datetime.now(UTC))
         await start_case_workflow(dev_env.client, settings, inp)
-        await until(lambda: len(events(engine, case_id)) >= 2, 30, "the first warning")
+        await eventually(lambda: len(events(engine, case_id)) >= 2, 30, "the first warning")
         worker.send_signal(signal.SIGKILL)  # mid-case: timers keep running on the server
         worker.wait()
         await asyncio.sleep(5)
@@ -87,7 +79,7 @@ async def test_killed_worker_resumes_without_lost_or_doubled_events(
         def escalated_twice() -> bool:
             return [e.kind for e in events(engine, case_id)].count("escalated") == 2
 
-        await until(escalated_twice, 60, "two escalations after the restart")
+        await eventually(escalated_twice, 60, "two escalations after the restart")
         handle = dev_env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
         await handle.execute_update(
             CaseWorkflow.close,
@@ -107,14 +99,9 @@ async def test_killed_worker_resumes_without_lost_or_doubled_events(
     assert kinds[0] == "opened" and kinds[-1] == "closed"
     assert kinds.count("overdue") == 1 and kinds.count("escalated") == 2
     # The search attributes tell admins the same story.
-    count = await dev_env.client.count_workflows(
-        f"WorkflowId = '{case_id}' AND CaseStatus = 'closed' AND CaseEscalationLevel = 2"
-    )
-    for _ in range(50):
-        if count.count == 1:
-            break
-        await asyncio.sleep(0.2)
-        count = await dev_env.client.count_workflows(
-            f"WorkflowId = '{case_id}' AND CaseStatus = 'closed' AND CaseEscalationLevel = 2"
-        )
-    assert count.count == 1
+    query = f"WorkflowId = '{case_id}' AND CaseStatus = 'closed' AND CaseEscalationLevel = 2"
+
+    async def listed_once() -> bool:
+        return (await dev_env.client.count_workflows(query)).count == 1
+
+    await eventually(listed_once, 10, "the closed case in the visibility store", every=0.2)

@@ -13,7 +13,7 @@ from core.settings import Settings
 from services.configuration import ConfigDoc, apply_config
 from services.tokens import create_client
 from tests.conftest import terminate_cases
-from tests.factories import config
+from tests.factories import FYI_RULES, LTR_QUESTION, SUGGESTION_QUESTION, config
 
 # Who gets which scopes; every test module can ask for any of these tokens.
 CLIENTS: dict[str, list[str]] = {
@@ -27,9 +27,9 @@ CLIENTS: dict[str, list[str]] = {
 QUESTIONS = [
     {"id": "concern", "text": "Did you have a concern during your stay?", "type": "yes_no"},
     {"id": "concern_text", "text": "Tell us what happened", "type": "text"},
-    {"id": "ltr", "text": "How likely are you to recommend us?", "type": "score", "max": 10},
+    LTR_QUESTION,
     {"id": "clean", "text": "Cleanliness of your room", "type": "score", "min": 1, "max": 5},
-    {"id": "suggestion", "text": "Anything we could do better?", "type": "text"},
+    SUGGESTION_QUESTION,
 ]
 ALERT_RULES = [
     {"id": "concern-yes", "kind": "concern", "question": "concern", "explanation": "concern_text"},
@@ -42,14 +42,7 @@ ALERT_RULES = [
         "priority": "high",
         "category": "Housekeeping",
     },
-    {
-        "id": "praise",
-        "kind": "fyi",
-        "fyi_type": "compliment",
-        "score_question": "ltr",
-        "min_score": 9,
-    },
-    {"id": "idea", "kind": "fyi", "fyi_type": "suggestion", "question": "suggestion"},
+    *FYI_RULES,
 ]
 ROUTING_RULES = [
     {"id": "urgent-to-director", "priorities": ["urgent"], "route_to": "user", "user": "dora"},

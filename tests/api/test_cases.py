@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from core.settings import Settings
+from tests.live import eventually
 
 BODY: dict[str, Any] = {
     "program_id": "recovery",
@@ -21,13 +23,23 @@ BODY: dict[str, Any] = {
 }
 
 
-async def wait_version(api: httpx.AsyncClient, case_id: str, at_least: int) -> dict[str, Any]:
-    for _ in range(200):
+async def wait_for_case(
+    api: httpx.AsyncClient, case_id: str, holds: Callable[[dict[str, Any]], bool], what: str
+) -> dict[str, Any]:
+    """The case as the API returns it, once `holds` is true of it."""
+
+    async def current() -> dict[str, Any] | None:
         case: dict[str, Any] = (await api.get(f"/api/v1/cases/{case_id}")).json()
-        if case["version"] >= at_least:
-            return case
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{case_id} never reached version {at_least}")
+        return case if holds(case) else None
+
+    found: dict[str, Any] = await eventually(current, within=10, what=what, every=0.02)
+    return found
+
+
+async def wait_version(api: httpx.AsyncClient, case_id: str, at_least: int) -> dict[str, Any]:
+    return await wait_for_case(
+        api, case_id, lambda c: c["version"] >= at_least, f"{case_id} at version {at_least}"
+    )
 
 
 async def test_create_list_and_read_a_case(api: httpx.AsyncClient, settings: Settings) -> None:
@@ -131,11 +143,9 @@ async def test_owner_actions_and_rejections(api: httpx.AsyncClient) -> None:
     r = await api.post(f"{url}/remeasurement", json={"satisfaction": 4, "resolved": True})
     assert r.status_code == 202
     case = await wait_version(api, case_id, r.json() and 0)
-    for _ in range(100):
-        case = (await api.get(url)).json()
-        if case["remeasure_status"] == "answered":
-            break
-        await asyncio.sleep(0.02)
+    case = await wait_for_case(
+        api, case_id, lambda c: c["remeasure_status"] == "answered", "the answer recorded"
+    )
     assert case["remeasure_score"] == 4
 
 

@@ -12,11 +12,10 @@ import contextlib
 import email
 import email.policy
 import re
-import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -37,17 +36,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from models.api import CaseCreate
-from models.case import Case, Outbox
+from models.case import Outbox
 from services.intake import open_case
 from tests.conftest import unavailable
 from tests.factories import running_worker
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.live import free_port
 
 
 @dataclass
@@ -163,6 +156,11 @@ _opened: list[tuple[Client, str]] = []
 @pytest.fixture(autouse=True)
 async def _terminate_opened_cases() -> AsyncIterator[None]:
     yield
+    await terminate_opened()
+
+
+async def terminate_opened() -> None:
+    """Let the cases opened so far settle, then terminate them."""
     while _opened:
         client, case_id = _opened.pop()
         await settle(client, case_id)
@@ -215,11 +213,7 @@ async def notify_worker(
         try:
             yield
         finally:
-            while _opened:
-                client, case_id = _opened.pop()
-                await settle(client, case_id)
-                with contextlib.suppress(RPCError):
-                    await client.get_workflow_handle(case_id).terminate("test finished")
+            await terminate_opened()
 
 
 async def open_test_case(
@@ -260,26 +254,6 @@ def outbox_rows(engine: Engine, case_id: str | None = None) -> list[Outbox]:
         return list(s.exec(query).all())
 
 
-def case_row(engine: Engine, case_id: str) -> Case:
-    with Session(engine) as s:
-        case = s.get(Case, case_id)
-        assert case is not None
-        return case
-
-
-async def eventually(
-    check: Callable[[], Any], within: float = 30.0, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await asyncio.to_thread(check)
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} not reached in {within}s (last: {last!r})")
-
-
 def with_notify_routes(app: FastAPI) -> FastAPI:
     """The app with this issue's routers, whether or not the lead has wired them in yet."""
     from web.routes import outbox, survey
@@ -293,36 +267,6 @@ def with_notify_routes(app: FastAPI) -> FastAPI:
     if "/api/v1/templates/preview" not in paths:
         app.include_router(notifications.router, prefix="/api/v1")
     return app
-
-
-class ServerThread:
-    """uvicorn in a thread with its own event loop (the app connects its own Temporal client)."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
 
 
 def make_settings(tmp: Path, url: str, **extra: Any) -> Settings:

@@ -7,25 +7,27 @@ the regular `deliver` activity sends it; nothing is mocked.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from markupsafe import escape
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import MailActivities, message_id
 from core.settings import Settings
 from services.case_actions import run_update
 from services.templates import local_time
-from tests.factories import seed
+from tests.factories import case_row, seed
+from tests.live import eventually
 from tests.notify.conftest import (
     CUSTOMER,
     TRANSACTION,
     SmtpSink,
-    case_row,
-    eventually,
     notify_worker,
     open_test_case,
     outbox_rows,
@@ -34,6 +36,31 @@ from workflows.case import CaseWorkflow
 from workflows.messages import Actor, AddNote, CloseCase, ClosingStatus, Reassign
 
 OSLO = "Europe/Oslo"
+
+
+@asynccontextmanager
+async def alerted_case(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, smtp: SmtpSink, **program: Any
+) -> AsyncIterator[str]:
+    """Seed the program, run the worker, open a case and wait for its alert email."""
+    seed(engine, **program)
+    async with notify_worker(env, engine, settings):
+        case_id = await open_test_case(env, engine, settings)
+        await smtp.wait_for(rf"^New case {case_id}\b")
+        yield case_id
+
+
+async def close_unresolved(env: WorkflowEnvironment, case_id: str) -> WorkflowHandle[Any, Any]:
+    """The owner closes the case unresolved; returns once the workflow has completed."""
+    await run_update(
+        env.client,
+        case_id,
+        CaseWorkflow.close,
+        CloseCase(Actor("ole"), ClosingStatus.UNRESOLVED, ["staff"], "No answer"),
+    )
+    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
+    await handle.result()
+    return handle
 
 
 async def test_alert_email_carries_every_field_owner_to_watchers_cc(
@@ -95,10 +122,7 @@ async def test_alert_email_carries_every_field_owner_to_watchers_cc(
 async def test_escalation_notice_exactly_once_when_delivery_is_retried(
     ts_env: WorkflowEnvironment, engine: Engine, mail_settings: Settings, smtp: SmtpSink
 ) -> None:
-    seed(engine)
-    async with notify_worker(ts_env, engine, mail_settings):
-        case_id = await open_test_case(ts_env, engine, mail_settings)
-        await smtp.wait_for(rf"^New case {case_id}\b")
+    async with alerted_case(ts_env, engine, mail_settings, smtp) as case_id:
         handle = ts_env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
         await handle.execute_update(CaseWorkflow.add_note, AddNote(Actor("ole"), "On it"))
         # The first DATA of the escalation notice is answered 451: the sender must retry.
@@ -190,14 +214,7 @@ async def test_without_smtp_messages_stay_pending_and_no_delivery_is_started(
     seed(engine)
     async with notify_worker(ts_env, engine, settings):
         case_id = await open_test_case(ts_env, engine, settings)
-        handle = ts_env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
-        await run_update(
-            ts_env.client,
-            case_id,
-            CaseWorkflow.close,
-            CloseCase(Actor("ole"), ClosingStatus.UNRESOLVED, ["staff"], "No answer"),
-        )
-        await handle.result()
+        handle = await close_unresolved(ts_env, case_id)
         history = await handle.fetch_history()
     rows = outbox_rows(engine, case_id)
     assert {r.kind for r in rows} == {"alert", "closing"}
@@ -211,19 +228,11 @@ async def test_without_smtp_messages_stay_pending_and_no_delivery_is_started(
 async def test_workflow_completes_only_after_its_deliveries(
     ts_env: WorkflowEnvironment, engine: Engine, mail_settings: Settings, smtp: SmtpSink
 ) -> None:
-    seed(engine, notifications={"notify_watchers_on_close": True})
-    async with notify_worker(ts_env, engine, mail_settings):
-        case_id = await open_test_case(ts_env, engine, mail_settings)
-        await smtp.wait_for(rf"^New case {case_id}\b")
+    async with alerted_case(
+        ts_env, engine, mail_settings, smtp, notifications={"notify_watchers_on_close": True}
+    ) as case_id:
         smtp.fail_next(rf"^Closed \(Unresolved\): case {case_id}\b", times=2)
-        handle = ts_env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
-        await run_update(
-            ts_env.client,
-            case_id,
-            CaseWorkflow.close,
-            CloseCase(Actor("ole"), ClosingStatus.UNRESOLVED, ["staff"], "No answer"),
-        )
-        await handle.result()
+        await close_unresolved(ts_env, case_id)
     # The closing summary (to the watchers) was retried and sent before the case completed.
     [summary] = smtp.with_subject(rf"^Closed \(Unresolved\): case {case_id}\b")
     assert summary.rcpt_tos == ["mia@example.com", "fred@example.com"]
@@ -239,24 +248,14 @@ async def test_closing_summary_is_a_program_setting(
     seed(engine, notifications={"notify_watchers_on_close": False})
     async with notify_worker(ts_env, engine, settings):
         case_id = await open_test_case(ts_env, engine, settings)
-        handle = ts_env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
-        await run_update(
-            ts_env.client,
-            case_id,
-            CaseWorkflow.close,
-            CloseCase(Actor("ole"), ClosingStatus.UNRESOLVED, ["staff"], "No answer"),
-        )
-        await handle.result()
+        await close_unresolved(ts_env, case_id)
     assert {r.kind for r in outbox_rows(engine, case_id)} == {"alert"}
 
 
 async def test_warning_overdue_and_reassignment_notices(
     ts_env: WorkflowEnvironment, engine: Engine, mail_settings: Settings, smtp: SmtpSink
 ) -> None:
-    seed(engine)
-    async with notify_worker(ts_env, engine, mail_settings):
-        case_id = await open_test_case(ts_env, engine, mail_settings)
-        await smtp.wait_for(rf"^New case {case_id}\b")
+    async with alerted_case(ts_env, engine, mail_settings, smtp) as case_id:
         await ts_env.sleep(timedelta(hours=4, minutes=1))  # warning at 3 h, overdue at 4 h
         [warning] = await smtp.wait_for(rf"^Deadline approaching: case {case_id}\b")
         [overdue] = await smtp.wait_for(rf"^Overdue: case {case_id}\b")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,14 +31,11 @@ from models.db import make_engine
 from services.case_actions import run_update
 from services.configuration import apply_config
 from services.tokens import create_client
-from tests.conftest import ARTIFACTS, migrate, unavailable
-from tests.factories import config, running_worker
+from tests.conftest import sqlite_db
+from tests.factories import case_row, config_with_passwords, running_worker
+from tests.live import CSRF_INPUT, ServerThread, eventually, free_port, log_in
 from tests.notify.conftest import (
-    ServerThread,
     SmtpSink,
-    case_row,
-    eventually,
-    free_port,
     make_settings,
     open_test_case,
     outbox_rows,
@@ -49,7 +46,6 @@ from workflows.messages import Actor, CloseCase, ClosingStatus
 
 PASSWORD = "correct horse battery"
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/survey/[A-Za-z0-9_.\-]+)")
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass
@@ -91,12 +87,9 @@ async def live(
     from api import create_app
 
     tmp = tmp_path_factory.mktemp("notify-web")
-    url = f"sqlite:///{tmp / 'caseloop.db'}"
-    migrate(url)
+    url = sqlite_db(tmp)
     engine = make_engine(url)
-    doc = config()
-    for user in doc.users:
-        user.password = PASSWORD
+    doc = config_with_passwords(PASSWORD)
     apply_config(engine, doc)
     smtp = SmtpSink(free_port())
     smtp.start()
@@ -123,32 +116,6 @@ async def live(
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed (pip install the dev extras)")
-        raise
-    path = shutil.which("chromium")
-    if path is None:
-        unavailable("Debian's chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=path,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        await browser.close()
-
-
 @asynccontextmanager
 async def http(live: Live) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
@@ -158,11 +125,11 @@ async def http(live: Live) -> AsyncIterator[httpx.AsyncClient]:
 async def form_token(client: httpx.AsyncClient, path: str) -> tuple[int, str]:
     """Status and the CSRF token of a page (the anonymous session's token if no form)."""
     r = await client.get(path)
-    found = CSRF.search(r.text)
+    found = CSRF_INPUT.search(r.text)
     if found:
         return r.status_code, found.group(1)
     page = await client.get("/login")
-    login = CSRF.search(page.text)
+    login = CSRF_INPUT.search(page.text)
     assert login, "no CSRF token on /login"
     return r.status_code, login.group(1)
 
@@ -190,7 +157,9 @@ async def still_pending(live: Live, case_id: str) -> None:
 # ---------------------------------------------------------------- the survey, in Chromium
 
 
-async def test_survey_link_from_the_email_answered_in_chromium(live: Live, browser: Any) -> None:
+async def test_survey_link_from_the_email_answered_in_chromium(
+    live: Live, browser: Any, artifacts: Path
+) -> None:
     from playwright.async_api import expect
 
     case_id = await live.resolved_case()
@@ -204,8 +173,7 @@ async def test_survey_link_from_the_email_answered_in_chromium(live: Live, brows
         assert response is not None and response.status == 200
         await expect(page.get_by_role("heading", name="How did we do?")).to_be_visible()
         await expect(page).to_have_title(re.compile("How did we do"))
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(ARTIFACTS / "survey.png"), full_page=True)
+        await page.screenshot(path=str(artifacts / "survey.png"), full_page=True)
         # Every control has a label; the scale reads in words.
         await page.get_by_role("button", name="Send my answer").click()
         await expect(page.get_by_role("alert")).to_contain_text("Choose how satisfied you are")
@@ -316,6 +284,12 @@ async def test_the_survey_link_dies_with_the_survey(live: Live) -> None:
 # ---------------------------------------------------------------- scripted replies (API)
 
 
+async def post_reply(
+    client: httpx.AsyncClient, case_id: str, headers: dict[str, str], **body: str
+) -> httpx.Response:
+    return await client.post(f"/api/v1/cases/{case_id}/replies", json=body, headers=headers)
+
+
 async def test_scripted_reply_filled_edited_sent_and_on_the_timeline(live: Live) -> None:
     case_id = await open_test_case(live.env, live.engine, live.settings)
     await live.smtp.wait_for(rf"^New case {case_id}\b")
@@ -336,35 +310,31 @@ async def test_scripted_reply_filled_edited_sent_and_on_the_timeline(live: Live)
         assert f"reference {case_id}" in body and "Ole Owner" in body and "[[" not in body
 
         # A placeholder left in is refused before anything is sent.
-        r = await client.post(
-            f"/api/v1/cases/{case_id}/replies",
-            json={
-                "acting_user": "ole",
-                "template_key": "apology",
-                "subject": "Our apologies",
-                "text": "Dear [[CUSTOMER NAME]], sorry.",
-            },
-            headers=headers,
+        r = await post_reply(
+            client,
+            case_id,
+            headers,
+            acting_user="ole",
+            template_key="apology",
+            subject="Our apologies",
+            text="Dear [[CUSTOMER NAME]], sorry.",
         )
         assert r.status_code == 422 and "[[CUSTOMER NAME]]" in r.json()["detail"]
         # A read-only watcher may not reply (the workflow's validator says so too).
-        r = await client.post(
-            f"/api/v1/cases/{case_id}/replies",
-            json={"acting_user": "fred", "subject": "Hi", "text": "Hello"},
-            headers=headers,
+        r = await post_reply(
+            client, case_id, headers, acting_user="fred", subject="Hi", text="Hello"
         )
         assert r.status_code == 403, r.text
 
         edited = body.replace("Kind regards", "Warm regards, and thank you again")
-        r = await client.post(
-            f"/api/v1/cases/{case_id}/replies",
-            json={
-                "acting_user": "ole",
-                "template_key": "apology",
-                "subject": "Our apologies",
-                "text": edited,
-            },
-            headers={**headers, "Idempotency-Key": "reply-1"},
+        r = await post_reply(
+            client,
+            case_id,
+            {**headers, "Idempotency-Key": "reply-1"},
+            acting_user="ole",
+            template_key="apology",
+            subject="Our apologies",
+            text=edited,
         )
         assert r.status_code == 200, r.text
         detail = r.json()
@@ -397,10 +367,13 @@ async def test_reply_needs_a_customer_email(live: Live) -> None:
         customer = s.get(Customer, case_row(live.engine, case_id).customer_id)
         assert customer is not None and customer.email is None
     async with http(live) as client:
-        r = await client.post(
-            f"/api/v1/cases/{case_id}/replies",
-            json={"acting_user": "ole", "subject": "Hello", "text": "Hello"},
-            headers={"Authorization": f"Bearer {live.api_token}"},
+        r = await post_reply(
+            client,
+            case_id,
+            {"Authorization": f"Bearer {live.api_token}"},
+            acting_user="ole",
+            subject="Hello",
+            text="Hello",
         )
     assert r.status_code == 422 and r.json()["field"] == "customer"
 
@@ -408,20 +381,12 @@ async def test_reply_needs_a_customer_email(live: Live) -> None:
 # ---------------------------------------------------------------- the admin outbox page
 
 
-async def sign_in(client: httpx.AsyncClient, user: str) -> None:
-    _, csrf = await form_token(client, "/login")
-    r = await client.post(
-        "/login", data={"username": user, "password": PASSWORD, "csrf_token": csrf}
-    )
-    assert r.status_code == 303, r.text
-
-
 async def test_admin_outbox_lists_messages_with_their_bodies(live: Live) -> None:
     case_id = await open_test_case(live.env, live.engine, live.settings)
     await live.smtp.wait_for(rf"^New case {case_id}\b")
     [row] = [r for r in outbox_rows(live.engine, case_id) if r.kind == "alert"]
     async with http(live) as client:
-        await sign_in(client, "root")
+        await log_in(client, "root", PASSWORD)
         r = await client.get("/admin/outbox", params={"case": case_id})
         assert r.status_code == 200, r.text
         assert row.subject.split(":")[0] in r.text and "ole@example.com" in r.text
@@ -434,7 +399,7 @@ async def test_admin_outbox_lists_messages_with_their_bodies(live: Live) -> None
         r = await client.get("/admin/templates/recovery")
         assert r.status_code == 200 and "Escalation" in r.text
     async with http(live) as client:
-        await sign_in(client, "ole")
+        await log_in(client, "ole", PASSWORD)
         r = await client.get("/admin/outbox")
         assert r.status_code == 403
         r = await client.get(f"/admin/outbox/{row.id}/body.html")

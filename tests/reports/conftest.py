@@ -27,8 +27,6 @@ compliment.
 
 from __future__ import annotations
 
-import asyncio
-import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -45,7 +43,6 @@ from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER, ensure_search_attributes
 from models.api import CaseCreate, SurveyResponseIn
 from models.case import Case
 from models.db import make_engine
@@ -54,8 +51,16 @@ from services.configuration import ConfigDoc, apply_config
 from services.intake import open_case
 from services.reports import ReportFilters
 from services.surveys import submit_survey
-from tests.conftest import _pg_database, binary, migrate, terminate_cases
-from tests.factories import USERS, running_worker
+from tests.conftest import migrated_db, terminate_cases, time_skipping_env
+from tests.factories import (
+    FYI_RULES,
+    LTR_QUESTION,
+    OSLO_HARBOUR,
+    SUGGESTION_QUESTION,
+    USERS,
+    running_worker,
+)
+from tests.live import eventually, log_in
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     Actor,
@@ -83,20 +88,8 @@ RECOVERY: dict[str, Any] = {
     "root_causes": ["staff", "product", "billing", "wait time"],
     "resolution_methods": ["apology", "refund", "discount"],
     "default_owner": "dora",
-    "questions": [
-        {"id": "ltr", "text": "How likely are you to recommend us?", "type": "score", "max": 10},
-        {"id": "suggestion", "text": "Anything we could do better?", "type": "text"},
-    ],
-    "alert_rules": [
-        {
-            "id": "praise",
-            "kind": "fyi",
-            "fyi_type": "compliment",
-            "score_question": "ltr",
-            "min_score": 9,
-        },
-        {"id": "idea", "kind": "fyi", "fyi_type": "suggestion", "question": "suggestion"},
-    ],
+    "questions": [LTR_QUESTION, SUGGESTION_QUESTION],
+    "alert_rules": FYI_RULES,
 }
 CARE: dict[str, Any] = {
     **{k: v for k, v in RECOVERY.items() if k not in ("questions", "alert_rules")},
@@ -112,14 +105,7 @@ def report_config() -> ConfigDoc:
         {
             "users": users,
             "units": [
-                {
-                    "id": "4723",
-                    "name": "Oslo Harbour",
-                    "timezone": "Europe/Oslo",
-                    "frontline_owner": "ole",
-                    "manager": "mia",
-                    "field_manager": "fred",
-                },
+                OSLO_HARBOUR,
                 {
                     "id": "9000",
                     "name": "Bergen Quay",
@@ -190,14 +176,14 @@ def _body(program: str, unit: str, channel: str, n: int, **extra: Any) -> CaseCr
 async def _projected(env: WorkflowEnvironment, engine: Engine, case_id: str) -> None:
     """Wait until the read model holds the workflow's latest version of the case."""
     handle = env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
-    for _ in range(300):
+
+    async def caught_up() -> bool:
         version = (await handle.query(CaseWorkflow.state)).view.version
         with Session(engine) as session:
             row = session.get(Case, case_id)
-            if row is not None and row.version >= version >= 1:
-                return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{case_id} was not projected")
+            return row is not None and row.version >= version >= 1
+
+    await eventually(caught_up, within=15, what=f"{case_id} projected", every=0.02)
 
 
 async def play_story(env: WorkflowEnvironment, pop: Population) -> None:
@@ -305,27 +291,15 @@ async def play_story(env: WorkflowEnvironment, pop: Population) -> None:
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """One time-skipping server for this package: the story is played once per backend and
     shared by the figure and the HTTP tests (every module terminates the cases it opened)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"),
-        data_converter=DATA_CONVERTER,
-    )
-    await ensure_search_attributes(env.client, env.client.namespace)
-    yield env
-    await env.shutdown()
+    async with time_skipping_env() as env:
+        yield env
 
 
 @pytest.fixture(scope="package", params=["sqlite", "postgresql"])
 def report_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('reports') / 'caseloop.db'}"
-        migrate(url)
-        yield url
-    else:
-        for url in _pg_database("caseloop_reports"):
-            migrate(url)
-            yield url
+    yield from migrated_db(request.param, tmp_path_factory.mktemp("reports"), "caseloop_reports")
 
 
 @pytest.fixture(scope="package")
@@ -376,11 +350,5 @@ async def signed_in(app: FastAPI, user: str) -> AsyncIterator[httpx.AsyncClient]
     """An HTTP client over ASGI with a session cookie, as a browser would hold it."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        page = await client.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, page.text
-        r = await client.post(
-            "/login", data={"username": user, "password": PASSWORD, "csrf_token": token.group(1)}
-        )
-        assert r.status_code == 303, r.text
+        await log_in(client, user, PASSWORD)
         yield client

@@ -10,11 +10,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from services.reports import EVERYTHING, summary
 from services.tokens import create_client
 from tests.reports.conftest import Population, report_app, signed_in
+
+
+@pytest.fixture
+def app(population: Population, ts_env: WorkflowEnvironment) -> FastAPI:
+    """The app with the dashboard over the story's read model."""
+    return report_app(population, ts_env.client)
+
 
 LIST_TOTAL = re.compile(r'<h1 id="list-title" class="page-title">([\d,]+) cases?</h1>')
 
@@ -57,9 +66,8 @@ class Links(HTMLParser):
 
 
 async def test_dashboard_page_shows_the_figures_with_charts(
-    population: Population, ts_env: WorkflowEnvironment
+    population: Population, app: FastAPI
 ) -> None:
-    app = report_app(population, ts_env.client)
     async with signed_in(app, "root") as client:
         r = await client.get("/dashboard", params=query(population))
     assert r.status_code == 200, r.text
@@ -84,9 +92,8 @@ async def test_dashboard_page_shows_the_figures_with_charts(
 
 
 async def test_an_htmx_filter_change_returns_only_the_report(
-    population: Population, ts_env: WorkflowEnvironment
+    population: Population, app: FastAPI
 ) -> None:
-    app = report_app(population, ts_env.client)
     async with signed_in(app, "root") as client:
         r = await client.get(
             "/dashboard", params=query(population, unit="9000"), headers={"HX-Request": "true"}
@@ -99,9 +106,8 @@ async def test_an_htmx_filter_change_returns_only_the_report(
 
 
 async def test_every_number_links_to_a_list_of_exactly_that_many_cases(
-    population: Population, ts_env: WorkflowEnvironment
+    population: Population, app: FastAPI
 ) -> None:
-    app = report_app(population, ts_env.client)
     async with signed_in(app, "root") as client:
         page = await client.get("/dashboard", params=query(population))
         parser = Links()
@@ -126,12 +132,11 @@ async def test_every_number_links_to_a_list_of_exactly_that_many_cases(
 
 
 async def test_case_list_pages_with_a_keyset_cursor(
-    population: Population, ts_env: WorkflowEnvironment, monkeypatch: Any
+    population: Population, app: FastAPI, monkeypatch: Any
 ) -> None:
     import web.routes.dashboard as dashboard
 
     monkeypatch.setattr(dashboard, "PAGE_SIZE", 4)
-    app = report_app(population, ts_env.client)
     seen: list[str] = []
     async with signed_in(app, "root") as client:
         url: str | None = "/dashboard/cases?" + httpx.QueryParams(query(population)).__str__()
@@ -145,9 +150,8 @@ async def test_case_list_pages_with_a_keyset_cursor(
 
 
 async def test_managers_see_only_their_units_and_agents_nothing(
-    population: Population, ts_env: WorkflowEnvironment
+    population: Population, app: FastAPI
 ) -> None:
-    app = report_app(population, ts_env.client)
     async with signed_in(app, "mia") as client:
         r = await client.get("/dashboard", params=query(population))
         assert r.status_code == 200 and "8 cases created" in r.text
@@ -172,9 +176,8 @@ async def test_managers_see_only_their_units_and_agents_nothing(
 
 
 async def test_csv_exports_stream_the_case_list_and_each_table(
-    population: Population, ts_env: WorkflowEnvironment
+    population: Population, app: FastAPI
 ) -> None:
-    app = report_app(population, ts_env.client)
     async with signed_in(app, "root") as client:
         async with client.stream(
             "GET", "/dashboard/cases.csv", params=query(population, closing="resolved")
@@ -233,9 +236,8 @@ def test_csv_cells_never_become_formulas() -> None:
 
 
 async def test_reports_api_returns_the_same_figures_as_json(
-    population: Population, ts_env: WorkflowEnvironment
+    population: Population, app: FastAPI
 ) -> None:
-    app = report_app(population, ts_env.client)
     reports = create_client(population.engine, "bi", ["reports:read"]).token
     cases_only = create_client(population.engine, "crm", ["cases:read"]).token
     params = query(population)

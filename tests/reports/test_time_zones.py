@@ -8,6 +8,7 @@ show.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -30,21 +31,20 @@ INSTANTS = [
 ]
 
 
-def seed(engine: Engine) -> None:
+def add_cases(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Rows straight into the read model: program p, unit u, email, owner o unless given."""
+    defaults = {"program_id": "p", "unit_id": "u", "channel": "email", "owner_id": "o"}
     with Session(engine) as session:
-        for n, at in enumerate(INSTANTS):
-            session.add(
-                Case(
-                    id=f"Z-{n:03d}",
-                    program_id="p",
-                    unit_id="u",
-                    channel="email",
-                    owner_id="o",
-                    status="new",
-                    created_at=at,
-                )
-            )
+        for row in rows:
+            session.add(Case(**(defaults | row)))
         session.commit()
+
+
+def seed(engine: Engine) -> None:
+    add_cases(
+        engine,
+        [{"id": f"Z-{n:03d}", "status": "new", "created_at": at} for n, at in enumerate(INSTANTS)],
+    )
 
 
 def opened(engine: Engine, f: ReportFilters) -> dict[str, int]:
@@ -87,25 +87,22 @@ def test_business_minutes_for_the_projection() -> None:
 def test_root_cause_filter_with_awkward_names(any_engine: Engine) -> None:
     """The root-cause filter's text pre-match never loses a case (quotes, %, _, accents)."""
     odd = ['Café "Le Coin"', "50% off_list", "back\\slash"]
-    with Session(any_engine) as session:
-        for n, causes in enumerate(
-            [[odd[0]], [odd[1], "staff"], [odd[2]], ["Cafe"], ["50x off list"]]
-        ):
-            session.add(
-                Case(
-                    id=f"R-{n:03d}",
-                    program_id="p",
-                    unit_id="u",
-                    channel="email",
-                    owner_id="o",
-                    status="closed",
-                    is_open=False,
-                    closing_status="resolved",
-                    root_causes=causes,
-                    created_at=INSTANTS[0],
-                )
+    add_cases(
+        any_engine,
+        [
+            {
+                "id": f"R-{n:03d}",
+                "status": "closed",
+                "is_open": False,
+                "closing_status": "resolved",
+                "root_causes": causes,
+                "created_at": INSTANTS[0],
+            }
+            for n, causes in enumerate(
+                [[odd[0]], [odd[1], "staff"], [odd[2]], ["Cafe"], ["50x off list"]]
             )
-        session.commit()
+        ],
+    )
     day = INSTANTS[0].date()
     for cause in odd:
         f = ReportFilters(day, day, root_causes=(cause,))

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-import socket
-import threading
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,8 +25,9 @@ from models.api import CaseCreate
 from models.db import make_engine
 from services.configuration import ProgramIn, UnitIn, apply_config
 from services.intake import open_case
-from tests.conftest import ARTIFACTS, migrate, terminate_cases, unavailable
-from tests.factories import config, running_worker
+from tests.conftest import sqlite_db, terminate_cases
+from tests.factories import config_with_passwords, running_worker
+from tests.live import ServerThread, csrf_of, fill_login_form, free_port, log_in
 from web.routes.pages import cases as case_routes
 from web.routes.pages import inbox as inbox_routes
 
@@ -55,9 +51,7 @@ FAST_PROGRAM: dict[str, Any] = {
 
 def seed_web(engine: Engine) -> None:
     """Test users with passwords; unit 4723 (owner ole) and 9000 (owner alex, unrelated to ole)."""
-    doc = config()
-    for user in doc.users:
-        user.password = PASSWORD
+    doc = config_with_passwords(PASSWORD)
     doc.units.append(UnitIn(id="9000", name="Bergen Quay", frontline_owner="alex", manager="dora"))
     doc.programs.append(ProgramIn.model_validate(FAST_PROGRAM))
     apply_config(engine, doc)
@@ -88,43 +82,6 @@ class LiveApp:
         return result.case_id
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class ServerThread:
-    """uvicorn in a thread with its own event loop; the app connects its own Temporal client."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-
 @pytest.fixture(scope="module")
 async def live(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
@@ -132,8 +89,7 @@ async def live(
     from api import create_app
 
     tmp = tmp_path_factory.mktemp("web")
-    url = f"sqlite:///{tmp / 'caseloop.db'}"
-    migrate(url)
+    url = sqlite_db(tmp)
     port = free_port()
     settings = Settings(
         database_url=url,
@@ -164,14 +120,6 @@ async def live(
 
 # ---------------------------------------------------------------- HTTP helpers (no browser)
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_of(html: str) -> str:
-    found = CSRF_INPUT.search(html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
 
 @asynccontextmanager
 async def sign_in(
@@ -179,12 +127,7 @@ async def sign_in(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client with a signed-in session (cookie jar), as a browser would hold it."""
     async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
-        page = await client.get("/login")
-        r = await client.post(
-            "/login",
-            data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
-        )
-        assert r.status_code == 303, r.text
+        await log_in(client, username, password)
         yield client
 
 
@@ -195,37 +138,6 @@ async def page_token(client: httpx.AsyncClient, path: str = "/inbox") -> str:
 
 
 # ---------------------------------------------------------------- the browser
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        unavailable("Debian's chromium is not installed (apt-get install chromium)")
-    return path
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed (pip install the dev extras)")
-        raise
-    path = chromium_path()
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=path,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture
@@ -241,9 +153,7 @@ async def open_page(browser: Any, live: LiveApp) -> AsyncIterator[Any]:
         page = await ctx.new_page()
         await page.goto("/inbox")
         await page.wait_for_url("**/login?next=/inbox")
-        await page.get_by_label("User name").fill(user)
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await fill_login_form(page, user, PASSWORD)
         await page.wait_for_url("**/inbox")
         await expect(page).to_have_title(re.compile("Inbox"))
         return page
@@ -253,16 +163,11 @@ async def open_page(browser: Any, live: LiveApp) -> AsyncIterator[Any]:
         await ctx.close()
 
 
-@pytest.fixture
-def artifacts() -> Iterator[Path]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    yield ARTIFACTS
-
-
 __all__ = [
     "PASSWORD",
     "UPLOAD_LIMIT",
     "LiveApp",
+    "csrf_of",
     "page_token",
     "sign_in",
 ]

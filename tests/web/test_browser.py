@@ -9,20 +9,14 @@ from typing import Any
 
 from sqlmodel import Session
 
-from models.case import Case, Document
+from models.case import Document
 from services.case_actions import run_update
+from tests.factories import case_row
 from tests.web.conftest import LiveApp, page_token, sign_in
 from workflows.case import CaseWorkflow
 from workflows.messages import Actor, CloseCase, ClosingStatus
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-
-
-def case_row(engine: Any, case_id: str) -> Case:
-    with Session(engine) as session:
-        case = session.get(Case, case_id)
-        assert case is not None
-        return case
 
 
 async def test_owner_sees_a_case_arrive_works_it_and_closes_it(

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 from sqlmodel import Session, col, select
 
-from models.case import Case, CaseEvent, Document
+from models.case import CaseEvent, Document
+from tests.factories import case_row
+from tests.live import eventually
 from tests.web.conftest import PASSWORD, UPLOAD_LIMIT, LiveApp, csrf_of, page_token, sign_in
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\n%%EOF\n"
@@ -27,10 +29,7 @@ def events_of(live: LiveApp, case_id: str) -> list[str]:
 
 
 def version_of(live: LiveApp, case_id: str) -> int:
-    with Session(live.engine) as session:
-        case = session.get(Case, case_id)
-        assert case is not None
-        return case.version
+    return case_row(live.engine, case_id).version
 
 
 def documents_of(live: LiveApp, case_id: str) -> list[Document]:
@@ -40,10 +39,7 @@ def documents_of(live: LiveApp, case_id: str) -> list[Document]:
 
 async def settled(live: LiveApp, case_id: str) -> None:
     """Wait for the workflow's first projection, so later version checks compare like with like."""
-    for _ in range(100):
-        if version_of(live, case_id) >= 1:
-            return
-        await asyncio.sleep(0.05)
+    await eventually(lambda: version_of(live, case_id) >= 1, what=f"{case_id} projected")
 
 
 # ---------------------------------------------------------------- CSRF
