@@ -18,10 +18,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import Engine
+from sqlalchemy import JSON, Engine, Text, bindparam, cast
+from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 
 from activities.calendar import BusinessCalendar, validate_duration
+from models.api import Channel, FeedbackTypeIn, PriorityIn
 from models.config import Program, Unit, User
 from services.templates import NotificationsIn
 from workflows.messages import (
@@ -33,18 +35,10 @@ from workflows.messages import (
     SlaPolicy,
 )
 
-PriorityName = Literal["low", "normal", "high", "urgent"]
-ChannelName = Literal[
-    "contact_center",
-    "location_survey",
-    "digital_contact_card",
-    "social_media",
-    "email",
-    "web_form",
-    "chat",
-    "phone",
-]
-FeedbackType = Literal["complaint", "suggestion", "question", "compliment"]
+# One list of channels, priorities and feedback types: the API's (models.api).
+PriorityName = PriorityIn
+ChannelName = Channel
+FeedbackType = FeedbackTypeIn
 PRIORITY_ORDER: tuple[PriorityName, ...] = ("low", "normal", "high", "urgent")
 
 
@@ -503,22 +497,92 @@ def export_config(session: Session) -> ConfigDoc:
     return ConfigDoc.model_construct(users=users, units=units, programs=programs)
 
 
-_parsed: dict[str, Any] = {}
+_parsed: dict[Any, Any] = {}
+# Objects handed out by `load_program` / `load_unit`, by id(): shared and read-only, so what
+# is derived from them (parsed rules, policy) can be found by identity, without a key dump.
+_shared: dict[int, object] = {}
+_derived: dict[tuple[Any, ...], tuple[tuple[object, ...], Any]] = {}
+_MEMO_MAX = 256
 
 
-def _memo(key: str, make: Any) -> Any:
+def _memo(key: Any, make: Any) -> Any:
     """Parsed configuration by its stored content: re-validating per request costs more than
     the intake itself. Keyed by the content, so any writer (API, YAML, admin pages) is seen."""
     found = _parsed.get(key)
     if found is None:
-        if len(_parsed) > 256:
+        if len(_parsed) > _MEMO_MAX or len(_derived) > _MEMO_MAX:
             _parsed.clear()
+            _shared.clear()
+            _derived.clear()
         found = _parsed[key] = make()
     return found
 
 
-def program_config(program: Program) -> ProgramIn:
-    """The stored program's intake rules (questions, alert and routing rules, team), parsed."""
+def _by_identity(kind: str, objs: tuple[object, ...], make: Any) -> Any:
+    """`make()`, remembered for `objs` when they are all shared objects from the loaders."""
+    if not all(_shared.get(id(o)) is o for o in objs):
+        return make()
+    key = (kind, *map(id, objs))
+    hit = _derived.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objs, strict=True)):
+        return hit[1]
+    value = make()
+    _derived[key] = (objs, value)
+    return value
+
+
+_P = Program.__table__.c  # type: ignore[attr-defined]
+_U = Unit.__table__.c  # type: ignore[attr-defined]
+# The JSON columns as their stored text: the content key, with no JSON decoding per request.
+_PROGRAM_ROW = select_core(
+    *[
+        cast(c, Text).label(c.name) if isinstance(c.type, JSON) else c
+        for c in _P
+        if c.name != "updated_at"
+    ]
+).where(_P.id == bindparam("id"))
+_UNIT_ROW = select_core(*_U).where(_U.id == bindparam("id"))
+
+
+def _share(key: tuple[Any, ...], make: Any) -> Any:
+    def made() -> object:
+        obj = make()
+        _shared[id(obj)] = obj
+        return obj
+
+    return _memo(key, made)
+
+
+def load_program(session: Session, program_id: str) -> Program | None:
+    """The program, read with one Core select and parsed once per stored content.
+
+    The object is shared between requests: read it, never change it.
+    """
+    row = session.connection().execute(_PROGRAM_ROW, {"id": program_id}).first()
+    if row is None:
+        return None
+    data = row._asdict()
+
+    def make() -> Program:
+        for c in _P:
+            if isinstance(c.type, JSON) and data.get(c.name) is not None:
+                data[c.name] = json.loads(data[c.name])
+        return Program(**data)
+
+    program: Program = _share(("program-row", *row), make)
+    return program
+
+
+def load_unit(session: Session, unit_id: str) -> Unit | None:
+    """The unit (one Core select), shared between requests like `load_program`'s."""
+    row = session.connection().execute(_UNIT_ROW, {"id": unit_id}).first()
+    if row is None:
+        return None
+    unit: Unit = _share(("unit-row", *row), lambda: Unit(**row._asdict()))
+    return unit
+
+
+def _program_config(program: Program) -> ProgramIn:
     data = {
         "id": program.id,
         "name": program.name,
@@ -535,11 +599,22 @@ def program_config(program: Program) -> ProgramIn:
     return result
 
 
+def program_config(program: Program) -> ProgramIn:
+    """The stored program's intake rules (questions, alert and routing rules, team), parsed."""
+    result: ProgramIn = _by_identity("config", (program,), lambda: _program_config(program))
+    return result
+
+
 def policy_for(program: Program, unit: Unit) -> CasePolicy:
     """The case's policy snapshot: the program's rules on the unit's calendar by default.
 
     Shared between cases with the same configuration: treat it as read-only.
     """
+    policy: CasePolicy = _by_identity("policy", (program, unit), lambda: _policy_key(program, unit))
+    return policy
+
+
+def _policy_key(program: Program, unit: Unit) -> CasePolicy:
     parts = [
         program.id,
         program.name,

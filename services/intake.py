@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, delete, insert
+from sqlalchemy import Engine, bindparam, delete, insert
+from sqlalchemy import select as select_core
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -24,8 +26,8 @@ from core.threads import in_thread
 from models.api import CaseCreate
 from models.case import Case, CaseIntake, CaseWatcher, case_id_for
 from models.config import Program, Unit
-from services.configuration import policy_for
-from services.customers import find_or_create
+from services.configuration import load_program, load_unit, policy_for
+from services.customers import customer_for
 from services.routing import RoutingError, RoutingRequest, route
 from services.writer import writer_for
 from workflows.case import CaseWorkflow
@@ -69,20 +71,34 @@ class IntakeResult:
     row: dict[str, Any] | None = None
 
 
+def program_and_unit(session: Session, program_id: str, unit_id: str) -> tuple[Program, Unit]:
+    """The request's program and unit (shared, read-only objects); IntakeError if unknown."""
+    program = load_program(session, program_id)
+    if program is None:
+        raise IntakeError("program_id", f"Unknown program {program_id!r}")
+    unit = load_unit(session, unit_id)
+    if unit is None:
+        raise IntakeError("unit_id", f"Unknown unit {unit_id!r}")
+    return program, unit
+
+
+_I = CaseIntake.__table__.c  # type: ignore[attr-defined]
+# Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
+_BY_REF = select_core(_I.id).where(
+    (_I.channel == bindparam("channel")) & (_I.external_ref == bindparam("external_ref"))
+)
+_BY_KEY = select_core(_I.id).where(_I.idempotency_key == bindparam("key"))
+
+
 def _existing(session: Session, body: CaseCreate, idempotency_key: str | None) -> str | None:
-    clauses: list[ColumnElement[bool]] = []
+    number = None
     if body.external_ref:
-        clauses.append(
-            (col(CaseIntake.channel) == body.channel)
-            & (col(CaseIntake.external_ref) == body.external_ref)
-        )
-    if idempotency_key:
-        clauses.append(col(CaseIntake.idempotency_key) == idempotency_key)
-    for clause in clauses:
-        number = session.execute(select(col(CaseIntake.id)).where(clause)).scalar()
-        if number is not None:
-            return case_id_for(number)
-    return None
+        number = session.execute(
+            _BY_REF, {"channel": body.channel, "external_ref": body.external_ref}
+        ).scalar()
+    if number is None and idempotency_key:
+        number = session.execute(_BY_KEY, {"key": idempotency_key}).scalar()
+    return None if number is None else case_id_for(number)
 
 
 async def open_case(
@@ -102,17 +118,18 @@ async def open_case(
     `origin` (e.g. the survey response and alert rules) is added to the routing reason that
     the timeline's "opened" event records.
     """
-    # DB work runs in a thread: blocking the event loop on a pool checkout can deadlock it.
-    prepared = await in_thread(
-        _prepare,
-        engine,
-        body,
-        idempotency_key,
-        routing_reason,
-        opened_by,
-        created_at,
-        origin,
+    # DB reads run in a thread: blocking the event loop on a pool checkout can deadlock it.
+    job = await in_thread(
+        _plan, engine, body, idempotency_key, routing_reason, opened_by, created_at, origin
     )
+    try:
+        # The writes: awaited from the loop, no thread parked while the batch writer runs them.
+        prepared = await writer_for(engine).run_async(job)
+    except IntegrityError:
+        won = await in_thread(_race_lost, engine, body, idempotency_key)
+        if won is None:
+            raise
+        prepared = won
     if isinstance(prepared, IntakeResult):
         return prepared
     try:
@@ -144,6 +161,34 @@ _INSERT_WATCHER = insert(CaseWatcher.__table__)  # type: ignore[attr-defined]
 
 
 def _prepare(
+    engine: Engine, body: CaseCreate, idempotency_key: str | None, *plan: Any
+) -> CaseInput | IntakeResult:
+    """Allocate the case number and write version 0; an existing case answers instead.
+
+    Reads and the deadline arithmetic come first; the writes (case number, routing turn,
+    customer, version-0 row) are one job for the batch writer (`services.writer`). `plan` is
+    the rest of `_plan`'s arguments. (Blocking; `open_case` does the same from the loop.)
+    """
+    job = _plan(engine, body, idempotency_key, *plan)
+    try:
+        return writer_for(engine).run(job)
+    except IntegrityError:
+        if (won := _race_lost(engine, body, idempotency_key)) is None:
+            raise
+        return won
+
+
+def _race_lost(
+    engine: Engine, body: CaseCreate, idempotency_key: str | None
+) -> IntakeResult | None:
+    """After an IntegrityError: the case of the concurrent request (another process) with the
+    same key, which won; None if there is none (the error was something else)."""
+    with Session(engine) as session:
+        case_id = _existing(session, body, idempotency_key)
+    return None if case_id is None else IntakeResult(case_id, created=False)
+
+
+def _plan(
     engine: Engine,
     body: CaseCreate,
     idempotency_key: str | None,
@@ -151,20 +196,10 @@ def _prepare(
     opened_by: str,
     created_at: datetime | None,
     origin: str = "",
-) -> CaseInput | IntakeResult:
-    """Allocate the case number and write version 0; an existing case answers instead.
-
-    Reads and the deadline arithmetic come first; the writes (case number, routing turn,
-    customer, version-0 row) are one job for the batch writer (`services.writer`).
-    """
+) -> Callable[[Session], CaseInput | IntakeResult]:
+    """The reads and the deadline arithmetic; returns the write job for the batch writer."""
     with Session(engine) as session:
-        program = session.get(Program, body.program_id)
-        if program is None:
-            raise IntakeError("program_id", f"Unknown program {body.program_id!r}")
-        unit = session.get(Unit, body.unit_id)
-        if unit is None:
-            raise IntakeError("unit_id", f"Unknown unit {body.unit_id!r}")
-        session.expunge_all()
+        program, unit = program_and_unit(session, body.program_id, body.unit_id)
     created_at = created_at or datetime.now(UTC)
     priority = Priority(body.priority)
     try:
@@ -200,13 +235,7 @@ def _prepare(
             )
         except RoutingError as exc:
             raise IntakeError("unit_id", str(exc)) from exc
-        customer = find_or_create(
-            session,
-            name=body.customer.name,
-            email=str(body.customer.email) if body.customer.email else None,
-            phone=body.customer.phone,
-            external_ref=body.customer.external_ref,
-        )
+        customer = customer_for(session, body.customer)
         details = CaseDetails(
             channel=body.channel,
             unit_id=unit.id,
@@ -244,15 +273,7 @@ def _prepare(
             )
         return inp
 
-    try:
-        return writer_for(engine).run(write)
-    except IntegrityError:
-        # A concurrent request (another process) with the same key won: answer with its case.
-        with Session(engine) as session:
-            case_id = _existing(session, body, idempotency_key)
-        if case_id is None:
-            raise
-        return IntakeResult(case_id, created=False)
+    return write
 
 
 async def start_case_workflow(client: Client, settings: Settings, inp: CaseInput) -> None:

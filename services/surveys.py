@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, Row, bindparam, delete, insert, update
+from sqlalchemy import select as select_core
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
@@ -24,8 +27,8 @@ from models.config import Program, Unit, User
 from models.intake import Fyi, SurveyResponse
 from services.alerts import AnswerError, Decision, MatchedRule, evaluate, normalise_answers
 from services.configuration import program_config
-from services.customers import find_or_create
-from services.intake import IntakeError, open_case
+from services.customers import customer_for
+from services.intake import IntakeError, open_case, program_and_unit
 from services.writer import writer_for
 
 
@@ -54,7 +57,7 @@ def intake_key(program_id: str, response_id: str) -> str:
     return f"survey:{digest}"
 
 
-def _stored(row: SurveyResponse, replayed: bool) -> SurveyResult:
+def _stored(row: Row[Any], replayed: bool) -> SurveyResult:
     return SurveyResult(
         response_id=row.response_id,
         program_id=row.program_id,
@@ -66,22 +69,37 @@ def _stored(row: SurveyResponse, replayed: bool) -> SurveyResult:
     )
 
 
-def _find(session: Session, body: SurveyResponseIn) -> SurveyResponse | None:
-    return session.exec(
-        select(SurveyResponse).where(
-            col(SurveyResponse.program_id) == body.program_id,
-            col(SurveyResponse.response_id) == body.response_id,
-        )
+_R = SurveyResponse.__table__.c  # type: ignore[attr-defined]
+# Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
+_FIND = select_core(
+    _R.id, _R.response_id, _R.program_id, _R.outcome, _R.case_id, _R.fyi_id, _R.matched_rules
+).where((_R.program_id == bindparam("program_id")) & (_R.response_id == bindparam("response_id")))
+_INSERT = insert(SurveyResponse.__table__).returning(_R.id)  # type: ignore[attr-defined]
+_SET_FYI = (
+    update(SurveyResponse.__table__)  # type: ignore[attr-defined]
+    .where(_R.id == bindparam("row_id"))
+    .values(fyi_id=bindparam("fyi_id"), customer_id=bindparam("customer_id"))
+)
+_LINK_CASE = (
+    update(SurveyResponse.__table__)  # type: ignore[attr-defined]
+    .where(_R.id == bindparam("row_id"))
+    .values(
+        case_id=bindparam("case_id"),
+        customer_id=select_core(Case.__table__.c.customer_id)  # type: ignore[attr-defined]
+        .where(Case.__table__.c.id == bindparam("case_id"))  # type: ignore[attr-defined]
+        .scalar_subquery(),
+    )
+)
+
+
+def _find(session: Session, body: SurveyResponseIn) -> Row[Any] | None:
+    return session.execute(
+        _FIND, {"program_id": body.program_id, "response_id": body.response_id}
     ).first()
 
 
 def _decide(session: Session, body: SurveyResponseIn) -> tuple[Program, Unit, Decision]:
-    program = session.get(Program, body.program_id)
-    if program is None:
-        raise IntakeError("program_id", f"Unknown program {body.program_id!r}")
-    unit = session.get(Unit, body.unit_id)
-    if unit is None:
-        raise IntakeError("unit_id", f"Unknown unit {body.unit_id!r}")
+    program, unit = program_and_unit(session, body.program_id, body.unit_id)
     config = program_config(program)
     try:
         answers = normalise_answers(config.questions, dict(body.answers))
@@ -96,39 +114,42 @@ def _claim(engine: Engine, body: SurveyResponseIn) -> SurveyResult | _OpenCase:
         existing = _find(session, body)
         if existing is not None:
             return _replay(existing, decision)
-        session.expunge_all()
 
     def write(session: Session) -> SurveyResult | _OpenCase:
         # Checked again here: an earlier job of the same batch may have taken the id.
         if (found := _find(session, body)) is not None:
             return _replay(found, decision)
-        row = SurveyResponse(
-            program_id=program.id,
-            unit_id=unit.id,
-            response_id=body.response_id,
-            channel=body.channel,
-            answers=dict(body.answers),
-            comments=body.comments,
-            outcome=decision.outcome,
-            matched_rules=[m.__dict__ for m in decision.matched],
-        )
-        session.add(row)
-        session.flush()
-        assert row.id is not None
+        row_id: int = session.execute(
+            _INSERT,
+            {
+                "program_id": program.id,
+                "unit_id": unit.id,
+                "response_id": body.response_id,
+                "channel": body.channel,
+                "customer_id": None,
+                "answers": dict(body.answers),
+                "comments": body.comments,
+                "outcome": decision.outcome,
+                "case_id": None,
+                "fyi_id": None,
+                "matched_rules": [m.__dict__ for m in decision.matched],
+                "created_at": datetime.now(UTC),
+            },
+        ).scalar_one()
         if decision.outcome == "case":
-            return _OpenCase(row.id, claimed_now=True, decision=decision)
+            return _OpenCase(row_id, claimed_now=True, decision=decision)
+        result = SurveyResult(
+            response_id=body.response_id,
+            program_id=program.id,
+            outcome=decision.outcome,
+            matched=list(decision.matched),
+        )
         if decision.outcome == "fyi":
-            customer = find_or_create(
-                session,
-                name=body.customer.name,
-                email=str(body.customer.email) if body.customer.email else None,
-                phone=body.customer.phone,
-                external_ref=body.customer.external_ref,
-            )
+            customer = customer_for(session, body.customer)
             fyi = Fyi(
                 program_id=program.id,
                 unit_id=unit.id,
-                survey_response_id=row.id,
+                survey_response_id=row_id,
                 customer_id=customer.id,
                 customer_name=customer.name,
                 fyi_type=decision.fyi_type or "compliment",
@@ -137,11 +158,13 @@ def _claim(engine: Engine, body: SurveyResponseIn) -> SurveyResult | _OpenCase:
             )
             session.add(fyi)
             session.flush()
-            row.fyi_id, row.customer_id = fyi.id, customer.id
-            session.add(row)
+            session.execute(
+                _SET_FYI, {"row_id": row_id, "fyi_id": fyi.id, "customer_id": customer.id}
+            )
             session.add(_fyi_message(session, program, unit, fyi, body))
             session.flush()
-        return _stored(row, replayed=False)
+            result.fyi_id = fyi.id
+        return result
 
     try:
         return writer_for(engine).run(write)
@@ -154,7 +177,7 @@ def _claim(engine: Engine, body: SurveyResponseIn) -> SurveyResult | _OpenCase:
             return _replay(existing, decision)
 
 
-def _replay(row: SurveyResponse, decision: Decision) -> SurveyResult | _OpenCase:
+def _replay(row: Row[Any], decision: Decision) -> SurveyResult | _OpenCase:
     if row.outcome == "case" and row.case_id is None and row.id is not None:
         # The first request is still opening its case (or died doing so): the intake's
         # idempotency key makes finishing it here safe.
@@ -205,16 +228,11 @@ def _forget(engine: Engine, row_id: int) -> None:
         session.commit()
 
 
-def _link_case(engine: Engine, row_id: int, case_id: str) -> None:
+async def _link_case(engine: Engine, row_id: int, case_id: str) -> None:
     def write(session: Session) -> None:
-        customer = select(Case.customer_id).where(col(Case.id) == case_id).scalar_subquery()
-        session.execute(
-            update(SurveyResponse)
-            .where(col(SurveyResponse.id) == row_id)
-            .values(case_id=case_id, customer_id=customer)
-        )
+        session.execute(_LINK_CASE, {"row_id": row_id, "case_id": case_id})
 
-    writer_for(engine).run(write)
+    await writer_for(engine).run_async(write)
 
 
 async def submit_survey(
@@ -253,7 +271,7 @@ async def submit_survey(
         if claimed.claimed_now:
             await in_thread(_forget, engine, claimed.row_id)
         raise
-    await in_thread(_link_case, engine, claimed.row_id, result.case_id)
+    await _link_case(engine, claimed.row_id, result.case_id)
     return SurveyResult(
         response_id=body.response_id,
         program_id=body.program_id,

@@ -15,6 +15,7 @@ in the calling thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -25,6 +26,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
+
+from core.threads import in_thread
 
 T = TypeVar("T")
 Job = Callable[[Session], Any]
@@ -50,6 +53,17 @@ class BatchWriter:
         self._jobs.put((job, done))
         self._ensure_thread()
         return done.result()
+
+    async def run_async(self, job: Callable[[Session], T]) -> T:
+        """`run` from the event loop: on SQLite no thread waits for the writer meanwhile."""
+        if not self._sqlite:
+            return await in_thread(_alone, self._live_engine(), job)
+        done: Future[T] = Future()
+        self._jobs.put((job, done))
+        self._ensure_thread()
+        # Shielded: a cancelled caller must not cancel a job the writer may be running (as with
+        # a thread, the job still completes; only its answer is dropped).
+        return await asyncio.shield(asyncio.wrap_future(done))
 
     def _live_engine(self) -> Engine:
         engine = self._engine()
