@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -42,6 +43,11 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
         # Regular activities (SMTP delivery, the survey) hold at most 16 of those threads, so a
         # hanging mail server never starves the local activities that move the cases on.
         max_concurrent_activities=16,
+        # When deadlines pass together (an escalation storm), a busy worker's sticky queue backs
+        # up. Past this wait the server hands the task to the normal queue, and the worker must
+        # rebuild the case from its whole history (a new sandbox, a replay): more work exactly
+        # when there is no time for it. 10 s (the default) did that in bench/escalation_storm.py.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=30),
     )
 
 
