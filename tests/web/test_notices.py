@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -118,7 +119,9 @@ async def test_signed_out_visitors_get_no_notifications(live: LiveApp) -> None:
             assert r.status_code in (302, 303, 401) and "login" in r.headers.get("location", "")
 
 
-async def test_the_badge_updates_live_in_the_browser(open_page: Any, live: LiveApp) -> None:
+async def test_the_badge_updates_live_in_the_browser(
+    open_page: Any, live: LiveApp, artifacts: Path
+) -> None:
     from playwright.async_api import expect
 
     page = await open_page("ole")
@@ -131,10 +134,12 @@ async def test_the_badge_updates_live_in_the_browser(open_page: Any, live: LiveA
     case_id = await live.open_case()
     await expect(badge.locator(".notice-count")).to_be_visible(timeout=15_000)
     await expect(badge).to_contain_text("1 unread notification")
+    await page.screenshot(path=str(artifacts / "notification-badge.png"))
 
     await page.get_by_role("link", name=re.compile("^Notifications")).click()
     await page.wait_for_url("**/notifications")
     await expect(page.locator(".notice-new")).to_contain_text(case_id)
     await expect(badge).to_have_text("", timeout=15_000)
+    await page.screenshot(path=str(artifacts / "notifications.png"), full_page=True)
     await page.locator(".notice-new a").first.click()
     await page.wait_for_url(f"**/cases/{case_id}")
