@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -25,6 +24,7 @@ from services.case_queries import (
 )
 from web.auth import CurrentUser, PageError
 from web.deps import EngineDep
+from web.polling import changes
 from web.templating import is_htmx, render
 
 router = APIRouter()
@@ -138,13 +138,6 @@ async def _changes(
         with Session(engine) as session:
             return _digest(inbox_signature(session, viewer, tab))
 
-    last = since or await in_thread(digest)
-    while not await request.is_disconnected():
-        now = await in_thread(digest)
-        if now != last:
-            last = now
-            yield ServerSentEvent(data="changed", event="changed")
-        await asyncio.sleep(POLL_SECONDS)
-
-
-__all__ = ["TAB_LABELS", "router", "tabs_for"]
+    shown = since or await in_thread(digest)
+    async for _ in changes(request, digest, POLL_SECONDS, shown):
+        yield ServerSentEvent(data="changed", event="changed")

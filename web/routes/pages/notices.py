@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from services.access import Viewer
 from services.notices import latest, mark_seen, unseen_count
 from web.auth import CurrentUser
 from web.deps import EngineDep
+from web.polling import changes
 from web.templating import is_htmx, render
 
 router = APIRouter()
@@ -85,10 +85,5 @@ async def _badge_updates(
         with Session(engine) as session:
             return unseen_count(session, viewer.user_id)
 
-    last: int | None = None
-    while not await request.is_disconnected():
-        now = await in_thread(count)
-        if now != last:
-            last = now
-            yield ServerSentEvent(data=str(badge_html(now)), event="badge")
-        await asyncio.sleep(POLL_SECONDS)
+    async for now in changes(request, count, POLL_SECONDS):
+        yield ServerSentEvent(data=str(badge_html(now)), event="badge")
