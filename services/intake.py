@@ -160,24 +160,6 @@ _INSERT_CASE = insert(Case.__table__)  # type: ignore[attr-defined]
 _INSERT_WATCHER = insert(CaseWatcher.__table__)  # type: ignore[attr-defined]
 
 
-def _prepare(
-    engine: Engine, body: CaseCreate, idempotency_key: str | None, *plan: Any
-) -> CaseInput | IntakeResult:
-    """Allocate the case number and write version 0; an existing case answers instead.
-
-    Reads and the deadline arithmetic come first; the writes (case number, routing turn,
-    customer, version-0 row) are one job for the batch writer (`services.writer`). `plan` is
-    the rest of `_plan`'s arguments. (Blocking; `open_case` does the same from the loop.)
-    """
-    job = _plan(engine, body, idempotency_key, *plan)
-    try:
-        return writer_for(engine).run(job)
-    except IntegrityError:
-        if (won := _race_lost(engine, body, idempotency_key)) is None:
-            raise
-        return won
-
-
 def _race_lost(
     engine: Engine, body: CaseCreate, idempotency_key: str | None
 ) -> IntakeResult | None:

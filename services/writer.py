@@ -49,21 +49,22 @@ class BatchWriter:
         """Run `job` in a write transaction and return its result (blocks: call from a thread)."""
         if not self._sqlite:
             return _alone(self._live_engine(), job)
-        done: Future[T] = Future()
-        self._jobs.put((job, done))
-        self._ensure_thread()
-        return done.result()
+        return self._submit(job).result()
 
     async def run_async(self, job: Callable[[Session], T]) -> T:
         """`run` from the event loop: on SQLite no thread waits for the writer meanwhile."""
         if not self._sqlite:
             return await in_thread(_alone, self._live_engine(), job)
+        # Shielded: a cancelled caller must not cancel a job the writer may be running (as with
+        # a thread, the job still completes; only its answer is dropped).
+        return await asyncio.shield(asyncio.wrap_future(self._submit(job)))
+
+    def _submit(self, job: Callable[[Session], T]) -> Future[T]:
+        """Queue `job` for the writer thread; its future holds the result."""
         done: Future[T] = Future()
         self._jobs.put((job, done))
         self._ensure_thread()
-        # Shielded: a cancelled caller must not cancel a job the writer may be running (as with
-        # a thread, the job still completes; only its answer is dropped).
-        return await asyncio.shield(asyncio.wrap_future(done))
+        return done
 
     def _live_engine(self) -> Engine:
         engine = self._engine()

@@ -15,10 +15,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
+from models.api import CaseCreate
 from models.case import Case
 from models.config import Program, Unit
 from services.configuration import ConfigDoc, apply_config, policy_for
-from services.intake import start_case_workflow
+from services.intake import _plan, start_case_workflow
+from services.writer import writer_for
 from tests.live import eventually
 from worker import build_worker
 from workflows.case import CaseWorkflow
@@ -168,3 +170,10 @@ async def start_case(
 
     await eventually(projected, within=10, what=f"{case_id}'s first projection", every=0.02)
     return handle
+
+
+def version0_case(engine: Engine, body: CaseCreate) -> CaseInput:
+    """Intake's database step alone (case number, customer, version-0 row): no workflow."""
+    inp = writer_for(engine).run(_plan(engine, body, None, None, "intake", None))
+    assert isinstance(inp, CaseInput)
+    return inp

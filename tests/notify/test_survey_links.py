@@ -21,10 +21,8 @@ from activities.remeasurement import (
 from core.settings import Settings
 from models.api import CaseCreate
 from models.case import Case
-from services.intake import _prepare
-from tests.factories import seed
+from tests.factories import seed, version0_case
 from web.routes.survey import survey_state
-from workflows.messages import CaseInput
 
 
 def a_case(engine: Engine, **row: object) -> str:
@@ -37,8 +35,7 @@ def a_case(engine: Engine, **row: object) -> str:
             "reason": "Late delivery",
         }
     )
-    inp = _prepare(engine, body, None, None, "intake", None)
-    assert isinstance(inp, CaseInput)
+    inp = version0_case(engine, body)
     with Session(engine) as session:
         case = session.get(Case, inp.case_id)
         assert case is not None

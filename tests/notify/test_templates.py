@@ -24,7 +24,6 @@ from models.case import Case, Outbox
 from models.config import Program
 from services.config_file import ConfigError, parse_config
 from services.configuration import ProgramIn
-from services.intake import _prepare
 from services.templates import (
     KINDS,
     PARTS,
@@ -39,9 +38,9 @@ from services.templates import (
     save_template,
 )
 from services.tokens import create_client
-from tests.factories import config, seed
+from tests.factories import config, seed, version0_case
 from tests.notify.conftest import CUSTOMER, TRANSACTION, with_notify_routes
-from workflows.messages import CaseInput, Notification
+from workflows.messages import Notification
 
 # Each reaches for Python internals, the settings or the environment; each must be refused.
 UNSAFE = {
@@ -227,8 +226,7 @@ def written_case(engine: Engine, settings: Settings) -> str:
             "verbatim": "Smoke {{ case.__class__ }} <script>alert(1)</script>",
         }
     )
-    inp = _prepare(engine, body, None, None, "intake", None)
-    assert isinstance(inp, CaseInput)
+    inp = version0_case(engine, body)
     return inp.case_id
 
 
