@@ -582,7 +582,7 @@ def load_unit(session: Session, unit_id: str) -> Unit | None:
     return unit
 
 
-def _program_config(program: Program) -> ProgramIn:
+def _program_config_by_content(program: Program) -> ProgramIn:
     data = {
         "id": program.id,
         "name": program.name,
@@ -601,7 +601,9 @@ def _program_config(program: Program) -> ProgramIn:
 
 def program_config(program: Program) -> ProgramIn:
     """The stored program's intake rules (questions, alert and routing rules, team), parsed."""
-    result: ProgramIn = _by_identity("config", (program,), lambda: _program_config(program))
+    result: ProgramIn = _by_identity(
+        "config", (program,), lambda: _program_config_by_content(program)
+    )
     return result
 
 
@@ -610,11 +612,13 @@ def policy_for(program: Program, unit: Unit) -> CasePolicy:
 
     Shared between cases with the same configuration: treat it as read-only.
     """
-    policy: CasePolicy = _by_identity("policy", (program, unit), lambda: _policy_key(program, unit))
+    policy: CasePolicy = _by_identity(
+        "policy", (program, unit), lambda: _policy_by_content(program, unit)
+    )
     return policy
 
 
-def _policy_key(program: Program, unit: Unit) -> CasePolicy:
+def _policy_by_content(program: Program, unit: Unit) -> CasePolicy:
     parts = [
         program.id,
         program.name,
