@@ -34,7 +34,12 @@ _type_adapter = functools.lru_cache(maxsize=1024)(TypeAdapter)
 
 class _SharedAdapterJSON(PydanticJSONPlainPayloadConverter):
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
-        return _type_adapter(Any if type_hint is None else type_hint).validate_json(payload.data)
+        hint = Any if type_hint is None else type_hint
+        try:
+            adapter = _type_adapter(hint)
+        except TypeError:  # an unhashable hint cannot be cached: build it (as the stock one does)
+            adapter = TypeAdapter(hint)
+        return adapter.validate_json(payload.data)
 
 
 class PayloadConverter(CompositePayloadConverter):
