@@ -383,6 +383,17 @@ class BusinessCalendar:
         raise AssertionError("unreachable: _intervals is infinite or raises")
 
 
+def business_minutes(calendar: CalendarSpec, start: datetime, end: datetime | None) -> int | None:
+    """Whole business minutes from `start` to `end` on a case's calendar.
+
+    The projection stores them (time to first action, time to close), so the dashboard's
+    business-hour averages and medians are plain SQL aggregates over columns.
+    """
+    if end is None:
+        return None
+    return round(BusinessCalendar(calendar).business_seconds_between(start, end) / 60)
+
+
 def _warning(
     calendar: BusinessCalendar, start: datetime, due: datetime, warn_before: str | None
 ) -> datetime | None:

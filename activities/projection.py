@@ -14,13 +14,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from temporalio import activity
 
+from activities.calendar import business_minutes
 from models.case import Case, CaseEvent, CaseWatcher
 from models.types import utcnow
-from workflows.messages import ActivityName, CaseStatus, CaseView, ProjectRequest
+from workflows.messages import ActivityName, CalendarSpec, CaseStatus, CaseView, ProjectRequest
 
 
-def case_row(view: CaseView) -> dict[str, Any]:
-    """The projection's column values for one view."""
+def case_row(view: CaseView, calendar: CalendarSpec | None = None) -> dict[str, Any]:
+    """The projection's column values for one view (business time on `calendar`, when given)."""
     is_open = view.status != CaseStatus.CLOSED
     next_due = None
     if is_open:
@@ -52,6 +53,12 @@ def case_row(view: CaseView) -> dict[str, Any]:
         "resolve_breached": view.resolve_breached,
         "first_action_at": view.first_action_at,
         "closed_at": view.closed_at,
+        "business_minutes_to_first_action": (
+            business_minutes(calendar, view.created_at, view.first_action_at) if calendar else None
+        ),
+        "business_minutes_to_close": (
+            business_minutes(calendar, view.created_at, view.closed_at) if calendar else None
+        ),
         "root_causes": view.root_causes,
         "resolution_methods": view.resolution_methods,
         "final_note": view.final_note,
@@ -87,7 +94,7 @@ def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 
 def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     """Apply one projection; True when the case row moved forward."""
-    row = case_row(req.view)
+    row = case_row(req.view, req.calendar)
     stmt = _case_upsert(engine.dialect.name, tuple(row))
     with engine.begin() as conn:
         # RETURNING yields a row only when the insert or the guarded update happened.

@@ -86,6 +86,10 @@ class Case(SQLModel, table=True):
     resolve_breached: bool = False
     first_action_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # On the case's own business calendar (the projection computes them); the dashboard's
+    # business-hour figures aggregate these.
+    business_minutes_to_first_action: int | None = None
+    business_minutes_to_close: int | None = None
     root_causes: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
     resolution_methods: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
     final_note: str = ""

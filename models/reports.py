@@ -69,7 +69,7 @@ class DurationStats(BaseModel):
     median_hours: float | None = None
     avg_business_hours: float | None = Field(
         default=None,
-        description="On each case's business calendar; null until the projection writes it",
+        description="On each case's own business calendar (opening hours, holidays, time zone)",
     )
     median_business_hours: float | None = None
 

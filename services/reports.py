@@ -44,8 +44,8 @@ always agree — see `Segment`):
   root cause).
 
 Business hours come from the projection's `business_minutes_to_close` and
-`business_minutes_to_first_action` columns (computed on each case's own calendar, see
-`business_minutes`); until the read model has them, the business-hour figures are `None`.
+`business_minutes_to_first_action` columns, computed on each case's own calendar (opening hours,
+holidays, time zone) by `activities.calendar.business_minutes`.
 """
 
 from __future__ import annotations
@@ -85,7 +85,6 @@ from sqlalchemy import (
     tuple_,
 )
 
-from activities.calendar import BusinessCalendar
 from models.case import Case
 from models.config import Unit, User
 from models.intake import Fyi
@@ -108,7 +107,7 @@ from models.reports import (
     TrendPoint,
 )
 from services.access import Viewer
-from workflows.messages import CalendarSpec, Role
+from workflows.messages import Role
 
 CASES: Table = Case.__table__  # type: ignore[attr-defined]
 FYIS: Table = Fyi.__table__  # type: ignore[attr-defined]
@@ -513,21 +512,6 @@ def _business_hours(minutes: float | None) -> float | None:
     return None if minutes is None else round(minutes / 60.0, 2)
 
 
-def business_columns() -> tuple[Any, Any] | tuple[None, None]:
-    """The projection's business-minute columns, when the read model has them."""
-    cols = CASES.c
-    if "business_minutes_to_close" in cols and "business_minutes_to_first_action" in cols:
-        return cols.business_minutes_to_close, cols.business_minutes_to_first_action
-    return None, None
-
-
-def business_minutes(calendar: CalendarSpec, start: datetime, end: datetime | None) -> int | None:
-    """Whole business minutes from `start` to `end` on a case's calendar (for the projection)."""
-    if end is None:
-        return None
-    return round(BusinessCalendar(calendar).business_seconds_between(start, end) / 60)
-
-
 @dataclass
 class Tally:
     """The figures of a group of cases: one row of `_figure_columns`."""
@@ -649,14 +633,13 @@ def _figure_columns(d: _Dialect, *, durations: bool) -> list[Any]:
         n(has_first_action()).label("first_n"),
         func.sum(d.seconds(c.created_at, c.first_action_at)).label("first_sum"),
     ]
-    biz_close, biz_first = business_columns()
-    if biz_close is not None and biz_first is not None:
-        cols += [
-            func.count(biz_close).filter(closed_with_time).label("biz_close_n"),
-            func.sum(biz_close).filter(closed_with_time).label("biz_close_sum"),
-            func.count(biz_first).label("biz_first_n"),
-            func.sum(biz_first).label("biz_first_sum"),
-        ]
+    biz_close, biz_first = c.business_minutes_to_close, c.business_minutes_to_first_action
+    cols += [
+        func.count(biz_close).filter(closed_with_time).label("biz_close_n"),
+        func.sum(biz_close).filter(closed_with_time).label("biz_close_sum"),
+        func.count(biz_first).label("biz_first_n"),
+        func.sum(biz_first).label("biz_first_sum"),
+    ]
     return cols
 
 
@@ -742,7 +725,6 @@ def summary(engine: Engine, f: ReportFilters, scope: Scope) -> ReportSummary:
     check_scope(f, scope)
     d = _Dialect(engine.dialect.name)
     where = base_conditions(d, f, scope)
-    biz_close, biz_first = business_columns()
     closed_with_time = and_(is_closed(), c.closed_at.is_not(None))
     secs_close = d.seconds(c.created_at, c.closed_at)
     secs_first = d.seconds(c.created_at, c.first_action_at)
@@ -807,12 +789,9 @@ def summary(engine: Engine, f: ReportFilters, scope: Scope) -> ReportSummary:
     medians: list[tuple[str, Any, ColumnElement[bool]]] = [
         ("close", secs_close, closed_with_time),
         ("first", secs_first, has_first_action()),
+        ("biz_close", cast(c.business_minutes_to_close, Float), closed_with_time),
+        ("biz_first", cast(c.business_minutes_to_first_action, Float), has_first_action()),
     ]
-    if biz_close is not None:
-        medians += [
-            ("biz_close", cast(biz_close, Float), closed_with_time),
-            ("biz_first", cast(biz_first, Float), has_first_action()),
-        ]
 
     # Longest first: they start first on the parallel connections.
     jobs: dict[str, Job] = {
@@ -843,21 +822,20 @@ def summary(engine: Engine, f: ReportFilters, scope: Scope) -> ReportSummary:
         cases=o.close_n,
         avg_hours=_hours(o.close_sum / o.close_n) if o.close_n else None,
         median_hours=_hours(med.get("close")),
+        avg_business_hours=(
+            _business_hours(o.biz_close_sum / o.biz_close_n) if o.biz_close_n else None
+        ),
+        median_business_hours=_business_hours(med.get("biz_close")),
     )
     time_to_first = DurationStats(
         cases=o.first_n,
         avg_hours=_hours(o.first_sum / o.first_n) if o.first_n else None,
         median_hours=_hours(med.get("first")),
-    )
-    if biz_close is not None:
-        time_to_close.avg_business_hours = (
-            _business_hours(o.biz_close_sum / o.biz_close_n) if o.biz_close_n else None
-        )
-        time_to_close.median_business_hours = _business_hours(med.get("biz_close"))
-        time_to_first.avg_business_hours = (
+        avg_business_hours=(
             _business_hours(o.biz_first_sum / o.biz_first_n) if o.biz_first_n else None
-        )
-        time_to_first.median_business_hours = _business_hours(med.get("biz_first"))
+        ),
+        median_business_hours=_business_hours(med.get("biz_first")),
+    )
 
     closed = o.closed
     return ReportSummary(

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from activities.projection import apply_projection
 from models.case import Case, CaseEvent, CaseWatcher
+from services.reports import EVERYTHING, ReportFilters, summary
 from workflows.messages import (
     Access,
+    CalendarSpec,
     CaseStatus,
     CaseView,
+    ClosingStatus,
     Priority,
     ProjectRequest,
     TimelineEvent,
@@ -100,3 +103,30 @@ def test_datetimes_come_back_as_aware_utc(any_engine: Engine) -> None:
         assert row is not None and row.open_due_at == T0 + timedelta(days=1)
         assert row.open_due_at.tzinfo is not None
         assert row.next_due_at == row.open_due_at  # new: the open deadline is the urgent one
+
+
+def test_business_time_is_measured_on_the_case_calendar(any_engine: Engine) -> None:
+    """Mon-Fri 09-17 Oslo: opened Friday 10:00, first action 16:30, closed Monday 11:00."""
+    oslo = CalendarSpec(timezone="Europe/Oslo")
+    closed = view(
+        5,
+        status=CaseStatus.CLOSED,
+        closing_status=ClosingStatus.RESOLVED,
+        first_action_at=T0 + timedelta(hours=6, minutes=30),
+        closed_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+    )
+    apply_projection(any_engine, ProjectRequest(closed, [], calendar=oslo))
+    data = snapshot(any_engine)[0]
+    assert data["business_minutes_to_first_action"] == 6 * 60 + 30
+    assert data["business_minutes_to_close"] == 7 * 60 + 2 * 60  # not the 73 wall-clock hours
+    day = ReportFilters(date(2026, 11, 20), date(2026, 11, 20))
+    s = summary(any_engine, day, EVERYTHING)
+    assert (s.time_to_close.avg_hours, s.time_to_close.avg_business_hours) == (73.0, 9.0)
+    assert s.time_to_close.median_business_hours == 9.0
+    assert s.time_to_first_action.avg_business_hours == 6.5
+    # Reopened after a failed recovery: no close, so no business time to close.
+    reopened = view(6, status=CaseStatus.IN_PROGRESS, first_action_at=closed.first_action_at)
+    apply_projection(any_engine, ProjectRequest(reopened, [], calendar=oslo))
+    data = snapshot(any_engine)[0]
+    assert data["business_minutes_to_close"] is None
+    assert data["business_minutes_to_first_action"] == 390

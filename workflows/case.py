@@ -683,7 +683,7 @@ class CaseWorkflow:
         self._publish(view)
         await workflow.execute_local_activity(
             ActivityName.PROJECT_CASE,
-            ProjectRequest(view=view, events=events),
+            ProjectRequest(view=view, events=events, calendar=self._policy.calendar),
             start_to_close_timeout=SHORT,
             retry_policy=QUICK_RETRY,
             summary=f"project v{view.version}: {', '.join(e.kind for e in events) or 'state'}",

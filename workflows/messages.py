@@ -405,6 +405,8 @@ class Deadlines:
 class ProjectRequest:
     view: CaseView
     events: list[TimelineEvent]
+    # The case's business calendar: the projection measures business time with it.
+    calendar: CalendarSpec | None = None
 
 
 @dataclass

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from activities.calendar import business_minutes
 from models.case import Case
-from services.reports import EVERYTHING, ReportFilters, business_minutes, summary
+from services.reports import EVERYTHING, ReportFilters, summary
 from workflows.messages import CalendarSpec
 
 INSTANTS = [
