@@ -8,6 +8,8 @@ measures through the real app (in process, over ASGI — server time, no network
   filters (the default: last 30 days, every unit), with filters (a unit and a channel; a program
   and a root cause over 90 days), for a manager (20 units), and over a year / the whole history;
 - the full CSV export of the whole history: time to first byte, to the first case row, total.
+- the engine's own limit on each scenario's rows: one aggregate pass (`count`, `sum`) and one
+  exact median (`percentile_cont`), timed on the driver after the requests.
 
     python bench/dashboard.py                   # 1,000,000 cases, scratch database dropped after
     python bench/dashboard.py --cases 200000 --keep
