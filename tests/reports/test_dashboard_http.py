@@ -89,6 +89,12 @@ async def test_dashboard_page_shows_the_figures_with_charts(
     ):
         assert heading in html
     assert "80%" in html  # resolved share / SLA met
+    # Business hours beside the wall-clock ones, average and median, for both durations.
+    s = summary(population.engine, population.filters(), EVERYTHING)
+    for d in (s.time_to_close, s.time_to_first_action):
+        assert d.avg_business_hours is not None and d.median_business_hours is not None
+        shown = f"business {d.avg_business_hours:,.1f} h (median {d.median_business_hours:,.1f} h)"
+        assert shown in html
 
 
 async def test_an_htmx_filter_change_returns_only_the_report(
