@@ -574,10 +574,12 @@ def engine_floor(engine: Any, params: dict[str, Any], today: date) -> tuple[int,
     from web.routes.dashboard import auto_zone
 
     c = reports.CASES.c
+    d = reports._Dialect("postgresql")
     tz = auto_zone(engine, reports.EVERYTHING, params.get("unit"))
+    default = reports.default_filters(tz, today=today)
     f = reports.ReportFilters(
-        date_from=date.fromisoformat(params["from"]) if "from" in params else today - timedelta(29),
-        date_to=date.fromisoformat(params["to"]) if "to" in params else today,
+        date_from=date.fromisoformat(params["from"]) if "from" in params else default.date_from,
+        date_to=date.fromisoformat(params["to"]) if "to" in params else default.date_to,
         tz=tz,
         program_id=params.get("program"),
         unit_id=params.get("unit"),
@@ -585,8 +587,8 @@ def engine_floor(engine: Any, params: dict[str, Any], today: date) -> tuple[int,
         owner_id=params.get("owner"),
         root_causes=(params["cause"],) if "cause" in params else (),
     )
-    where = reports.base_conditions(reports._Dialect("postgresql"), f, reports.EVERYTHING)
-    secs = func.date_part("epoch", c.closed_at) - func.date_part("epoch", c.created_at)
+    where = reports.base_conditions(d, f, reports.EVERYTHING)
+    secs = d.seconds(c.created_at, c.closed_at)
     one_pass = select(func.count(), func.sum(c.escalation_level)).where(*where)
     median = select(func.percentile_cont(0.5).within_group(secs)).where(
         *where, c.closed_at.is_not(None)
