@@ -27,7 +27,7 @@ from models.db import make_engine
 
 IN_CI = bool(os.environ.get("CI"))
 # Every Settings() of the suite (and its subprocesses) signs with a proper random key.
-os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
 PG_ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
