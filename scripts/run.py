@@ -651,6 +651,12 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
         f"API docs      {public_url}/docs",
         f"Temporal UI   {temporal_ui}",
         "Logs          .data/logs/{temporal,worker,api}.log",
+        "Secret key    "
+        + (
+            "from SECRET_KEY"
+            if configured_secret_key()
+            else ".data/secret_key (kept; delete to rotate)"
+        ),
     ]
     if seed_lines:
         lines += ["", "From seed-demo:"] + [f"  {line}" for line in seed_lines]
