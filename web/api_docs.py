@@ -30,6 +30,8 @@ def docs_page(openapi_url: str, title: str) -> tuple[bytes, str]:
         swagger_css_url=f"{VENDOR}/swagger-ui.css",
         swagger_favicon_url=f"{VENDOR}/favicon-32x32.png",
         oauth2_redirect_url=None,
+        # No badge image from validator.swagger.io: it would send our spec's URL off-site.
+        swagger_ui_parameters={"validatorUrl": None},
     ).body
     html = bytes(page).decode()
     hashes = [

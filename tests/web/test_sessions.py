@@ -204,6 +204,7 @@ async def test_docs_render_from_vendored_swagger_ui_under_our_csp(
         r = await page.goto("/docs")
         assert r is not None and r.status == 200
         assert "script-src 'self' 'sha256-" in r.headers["content-security-policy"]
+        assert '"validatorUrl": null' in await r.text()  # no off-site badge on a public host
         await page.locator(".opblock").first.wait_for(timeout=20_000)
         paths = await page.locator(".opblock-summary-path").all_inner_texts()
         assert "/api/v1/cases" in {p.strip().replace("\u200b", "") for p in paths}, paths[:5]
