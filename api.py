@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from temporalio.client import Client
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from core.settings import Settings, get_settings
 from core.temporal import connect
@@ -23,6 +24,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; tests pass their own Temporal client and engine."""
     settings = settings or get_settings()
+    settings.require_secret_key()  # never serve with a key anyone could sign cookies with
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,12 +41,16 @@ def create_app(
         version="0.1.0",
         summary="Closed-loop customer case management",
         lifespan=lifespan,
+        docs_url=None,  # web.api_docs serves /docs from vendored files (our CSP blocks CDNs)
+        redoc_url=None,
     )
     # Given dependencies are usable at once (tests drive the app without a lifespan).
     app.state.settings, app.state.engine, app.state.temporal = settings, engine, temporal
     problems.install(app)
     api_setup.install(app, settings)
     ui_setup.install(app, settings)
+    # Outermost: X-Forwarded-* count only from TRUSTED_PROXIES (uvicorn runs --no-proxy-headers).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -55,4 +61,10 @@ def create_app(
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`uvicorn api:app` builds the app from the environment on first use, not on import: a
+    bad SECRET_KEY stops the server, while `from api import create_app` needs no environment."""
+    if name != "app":
+        raise AttributeError(name)
+    globals()["app"] = built = create_app()
+    return built

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ from activities.mail import MailActivities
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from activities.remeasurement import RemeasurementActivities
-from core.settings import Settings, get_settings
+from core.settings import InsecureSecretKey, Settings, get_settings
 from core.temporal import connect
 from models.db import make_engine
 from workflows.case import CaseWorkflow
@@ -54,6 +55,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = get_settings()
+    settings.require_secret_key()  # it signs the survey links
     client = await connect(settings)
     engine = make_engine(settings.database_url)
     stop = asyncio.Event()
@@ -69,4 +71,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except InsecureSecretKey as exc:
+        sys.exit(f"worker not started: {exc}")

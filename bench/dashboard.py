@@ -618,7 +618,9 @@ def run_bench(url: str, args: argparse.Namespace) -> None:
     engine = make_engine(url)
     with engine.connect() as conn:
         cases = conn.execute(text('SELECT count(*) FROM "case"')).scalar()
-    settings = Settings(database_url=url, public_base_url="http://bench", bootstrap_token=None)
+    settings = Settings(
+        database_url=url, public_base_url="http://bench", bootstrap_token=None, demo_mode=True
+    )
     token = create_client(engine, f"bench-{uuid.uuid4().hex[:6]}", ["reports:read"]).token
     load_before = os.getloadavg()
     today = datetime.now(UTC).date()

@@ -341,7 +341,7 @@ async def measure(url: str, data: Data, requests: int) -> dict[str, tuple[float,
     from models.db import make_engine
 
     engine = make_engine(url)
-    settings = Settings(database_url=url, public_base_url="http://bench")
+    settings = Settings(database_url=url, public_base_url="http://bench", demo_mode=True)
     app = create_app(settings, engine=engine)  # no Temporal needed to read pages
     results: dict[str, tuple[float, float, float]] = {}
     rnd = random.Random(3)

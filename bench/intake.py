@@ -164,7 +164,9 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     engine = make_engine(url)
     apply_config(engine, load_config_file(ROOT / "config" / "demo.yaml"))
     token = create_client(engine, "bench", ["cases:write", "cases:read"]).token
-    settings = Settings(database_url=url, task_queue=f"bench-{uuid.uuid4().hex[:6]}")
+    settings = Settings(
+        database_url=url, task_queue=f"bench-{uuid.uuid4().hex[:6]}", demo_mode=True
+    )
 
     temporal_bin = shutil.which("temporal")
     if temporal_bin is None:

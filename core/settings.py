@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / ".data"
+DEFAULT_SECRET_KEY = "dev-only-change-me"
+MIN_SECRET_BYTES = 32
+# Keys seen in examples: as good as public.
+KNOWN_KEYS = frozenset({DEFAULT_SECRET_KEY, "change-me-before-going-live", "change-me"})
+
+
+class InsecureSecretKey(RuntimeError):
+    """The API and the worker refuse to start with a key anyone could forge cookies with."""
 
 
 class Settings(BaseSettings):
@@ -28,7 +38,12 @@ class Settings(BaseSettings):
     # Base of links in emails and survey invitations; unset, it follows HTTP_PORT.
     public_base_url: str = ""
 
-    secret_key: SecretStr = SecretStr("dev-only-change-me")
+    # Signs session cookies and survey links: at least 32 random bytes (`make run` makes one
+    # into .data/secret_key). The default or a short key is refused unless DEMO_MODE is on.
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    demo_mode: bool = False
+    # Reverse proxies whose X-Forwarded-For/-Proto are believed (IPs or CIDRs; "*" for any).
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     # An admin API token ensured at start-up, so scripts can drive a fresh install.
     bootstrap_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("CASELOOP_BOOTSTRAP_TOKEN", "BOOTSTRAP_TOKEN")
@@ -46,11 +61,38 @@ class Settings(BaseSettings):
     upload_max_bytes: int = 10 * 1024 * 1024
     request_max_bytes: int = 1024 * 1024
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        """TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16 (a list works too)."""
+        return [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:
         if not self.public_base_url:
             self.public_base_url = f"http://localhost:{self.http_port}"
         return self
+
+    def require_secret_key(self) -> None:
+        """Raise InsecureSecretKey for the default/known or a short key, unless in demo mode."""
+        key = self.secret_key.get_secret_value()
+        if key in KNOWN_KEYS:
+            problem = "is the built-in default (or a published example)"
+        elif len(key.encode()) < MIN_SECRET_BYTES:
+            problem = f"is shorter than {MIN_SECRET_BYTES} bytes"
+        else:
+            return
+        if self.demo_mode:
+            log = logging.getLogger(__name__)
+            log.warning("DEMO_MODE: SECRET_KEY %s; never expose this instance", problem)
+            return
+        raise InsecureSecretKey(
+            f"SECRET_KEY {problem}: anyone could forge sign-in cookies and survey links. Set "
+            "SECRET_KEY to a random value, e.g. "
+            '`python -c "import secrets; print(secrets.token_urlsafe(48))"` '
+            "(`make run` makes and keeps one in .data/secret_key), or DEMO_MODE=1 for a "
+            "throw-away demo."
+        )
 
 
 @lru_cache

@@ -12,6 +12,7 @@ from models.case import (
 )
 from models.config import ApiClient, Program, Unit, User
 from models.intake import Fyi, RoutingCounter, SurveyResponse
+from models.sessions import WebSession
 
 __all__ = [
     "ApiClient",
@@ -29,4 +30,5 @@ __all__ = [
     "SurveyResponse",
     "Unit",
     "User",
+    "WebSession",
 ]

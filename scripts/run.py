@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -479,6 +480,38 @@ def app_settings() -> tuple[str, int, str]:
         return host, port, os.environ.get("PUBLIC_BASE_URL", f"http://localhost:{port}")
 
 
+def configured_secret_key() -> str | None:
+    """SECRET_KEY from the environment or .env when it is strong enough to use as it is."""
+    try:
+        from core.settings import InsecureSecretKey, get_settings
+
+        settings = get_settings()
+        settings.model_copy(update={"demo_mode": False}).require_secret_key()
+        return settings.secret_key.get_secret_value()
+    except (ImportError, InsecureSecretKey):
+        return None
+
+
+def ensure_secret_key(data_dir: Path = DATA_DIR) -> str:
+    """The key in `data_dir`/secret_key, made (random, owner-only) on the first run, then kept:
+    sign-ins and survey links survive restarts. Delete the file to rotate it."""
+    path = data_dir / "secret_key"
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if len(key.encode()) >= 32:
+        return key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    os.replace(tmp, path)
+    return key
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
@@ -487,6 +520,7 @@ def child_env() -> dict[str, str]:
     env["TEMPORAL_ADDRESS"] = f"{TEMPORAL_IP}:{TEMPORAL_PORT}"
     env["TEMPORAL_NAMESPACE"] = TEMPORAL_NAMESPACE
     env["PYTHONUNBUFFERED"] = "1"
+    env["SECRET_KEY"] = configured_secret_key() or ensure_secret_key()
     return env
 
 
@@ -593,6 +627,7 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
         Child("worker", [py, "worker.py"], env=env, echo=True, stop_signal=signal.SIGINT, color=0)
     )
     uvicorn = [py, "-m", "uvicorn", "api:app", "--host", http_host, "--port", str(http_port)]
+    uvicorn.append("--no-proxy-headers")  # X-Forwarded-* only from TRUSTED_PROXIES (the app)
     sup.start_service(Child("api", uvicorn, env=env, echo=True, stop_signal=signal.SIGINT, color=1))
     sup.wait_for(
         f"the web app on {check_host}:{http_port}",
@@ -616,6 +651,12 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
         f"API docs      {public_url}/docs",
         f"Temporal UI   {temporal_ui}",
         "Logs          .data/logs/{temporal,worker,api}.log",
+        "Secret key    "
+        + (
+            "from SECRET_KEY"
+            if configured_secret_key()
+            else ".data/secret_key (kept; delete to rotate)"
+        ),
     ]
     if seed_lines:
         lines += ["", "From seed-demo:"] + [f"  {line}" for line in seed_lines]

@@ -394,10 +394,20 @@ def error_location(err: Any) -> tuple[tuple[Any, ...], str]:
     return loc, msg.removeprefix("Value error, ")
 
 
-def _hash_password(password: str) -> str:
+def _hash_password(password: str, current: str | None = None) -> str:
+    """A new hash only for a new password: re-loading the same configuration keeps the hash,
+    so it does not sign everyone out (sessions end when the password hash changes)."""
     from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
 
-    return PasswordHasher().hash(password)
+    hasher = PasswordHasher()
+    if current:
+        try:
+            if hasher.verify(current, password):
+                return current
+        except (VerificationError, InvalidHashError):
+            pass
+    return hasher.hash(password)
 
 
 def apply_config(engine: Engine, doc: ConfigDoc) -> dict[str, int]:
@@ -408,7 +418,7 @@ def apply_config(engine: Engine, doc: ConfigDoc) -> dict[str, int]:
             user.name, user.email, user.role = u.name, u.email, u.role
             user.manager_id, user.active = u.manager, u.active
             if u.password:
-                user.password_hash = _hash_password(u.password)
+                user.password_hash = _hash_password(u.password, user.password_hash)
             session.add(user)
         for un in doc.units:
             unit = session.get(Unit, un.id) or Unit(id=un.id, name=un.name)

@@ -28,10 +28,11 @@ _MARKUP = (b"<!doctype html", b"<html", b"<script", b"<svg", b"<?xml", b"<iframe
 class UploadRefused(ValueError):
     """Why the file cannot be accepted, in words for the uploader."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
+    def __init__(self, message: str, status: int = 422, field: str = "file") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.field = field
 
 
 def sniff(data: bytes) -> str | None:
@@ -98,6 +99,32 @@ def check_upload(filename: str | None, data: bytes, max_bytes: int) -> Checked:
             f"{_kind_name(kind)}. Rename it or upload the right file."
         )
     return Checked(name, kind, len(data))
+
+
+def check_metadata(filename: str, content_type: str) -> tuple[str, str]:
+    """A document described without its bytes (the API): (clean name, allowed type).
+
+    The type must be one of the allowed kinds (parameters such as `; charset=` are dropped) and
+    the name's extension must agree with it, as for an upload checked by its content.
+    """
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind not in ALLOWED:
+        raise UploadRefused(
+            f"content_type must be one of {', '.join(sorted(ALLOWED))}.", field="content_type"
+        )
+    name = clean_filename(filename)
+    ext = os.path.splitext(name)[1].lower()
+    if ext not in ALLOWED[kind]:
+        raise UploadRefused(
+            f"The file name ends in {ext or 'nothing'}, which does not fit {kind}.",
+            field="filename",
+        )
+    return name, kind
+
+
+def download_type(content_type: str) -> str:
+    """What a download is served as: the stored type if allowed, else opaque bytes."""
+    return content_type if content_type in ALLOWED else "application/octet-stream"
 
 
 def human_size(n: int) -> str:

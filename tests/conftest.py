@@ -7,6 +7,7 @@ developer machine the affected tests are skipped with the reason.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,8 @@ from core.temporal import DATA_CONVERTER, ensure_search_attributes
 from models.db import make_engine
 
 IN_CI = bool(os.environ.get("CI"))
+# Every Settings() of the suite (and its subprocesses) signs with a proper random key.
+os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
 PG_ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

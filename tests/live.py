@@ -47,6 +47,7 @@ class ServerThread:
             port=self.port,
             log_level="warning",
             lifespan="on",
+            proxy_headers=False,  # as deployed: the app trusts only TRUSTED_PROXIES
             timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)

@@ -1,9 +1,11 @@
 """Sign-in for the web pages: signed-cookie sessions, CSRF tokens, login rate limiting.
 
 The session is Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure behind TLS). It holds
-the user id, a fingerprint of the password hash (changing the password signs every other session
-out), and the CSRF token that every state-changing request must echo back — HTMX sends it in the
-`X-CSRF-Token` header (hx-headers on <body>), plain forms in a hidden `csrf_token` field.
+a random session token, checked against the server-side session table on every request (signing
+out deletes the row, so a replayed cookie is signed out; the row keeps a fingerprint of the
+password hash, so a new password ends the older sessions), and the CSRF token that every
+state-changing request must echo back — HTMX sends it in the `X-CSRF-Token` header
+(hx-headers on <body>), plain forms in a hidden `csrf_token` field.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from urllib.parse import urlsplit
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from models.config import User
+from services import sessions
 from services.access import Viewer, viewer_for
 from web.deps import EngineDep
 
-SESSION_USER = "uid"
-SESSION_FINGERPRINT = "pwf"
+SESSION_TOKEN = "sid"
+SESSION_MAX_AGE = 12 * 3600  # a working day; signing in again after that is expected
 SESSION_CSRF = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -83,28 +87,32 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def sign_in(request: Request, user: User) -> None:
+def sign_in(request: Request, session: Session, user: User) -> None:
+    """A fresh server-side session (and CSRF token): nothing of an earlier cookie carries over."""
     request.session.clear()
-    request.session[SESSION_USER] = user.id
-    request.session[SESSION_FINGERPRINT] = fingerprint(user.password_hash)
+    token = sessions.start(session, user.id, fingerprint(user.password_hash), SESSION_MAX_AGE)
+    request.session[SESSION_TOKEN] = token
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
 
 
-def sign_out(request: Request) -> None:
+def sign_out(request: Request, engine: Engine) -> None:
+    """Ends the session on the server too: the same cookie, replayed, is signed out."""
+    sessions.end(engine, request.session.get(SESSION_TOKEN))
     request.session.clear()
 
 
 def load_viewer(request: Request, session: Session) -> Viewer | None:
-    user_id = request.session.get(SESSION_USER)
-    if not isinstance(user_id, str):
+    """The session's user, if the session is live and the user may still sign in."""
+    if SESSION_TOKEN not in request.session:
         return None
-    user = session.get(User, user_id)
+    live = sessions.find(session, request.session.get(SESSION_TOKEN))
+    user = session.get(User, live.user_id) if live is not None else None
     if (
-        user is None
+        live is None
+        or user is None
         or not user.active
-        or not hmac.compare_digest(
-            str(request.session.get(SESSION_FINGERPRINT, "")), fingerprint(user.password_hash)
-        )
+        or not user.password_hash  # no password, no sign-in
+        or not hmac.compare_digest(live.password_fingerprint, fingerprint(user.password_hash))
     ):
         request.session.clear()
         return None
@@ -165,19 +173,33 @@ async def verify_csrf(request: Request) -> None:
 
 @dataclass
 class LoginLimiter:
-    """In-process sliding window: N failures per (user, IP) — and a wider cap per IP — per window.
+    """In-process sliding window of failed sign-ins, counted three ways per window:
 
-    One process's memory: with several web processes each keeps its own count, which still
-    bounds guessing to N times the number of processes per window.
+    - per account and address (`max_failures`): a typo-prone user is slowed, nobody else;
+    - per account from anywhere (`per_account_failures`): guessing one account's password from
+      many addresses (or with made-up X-Forwarded-For headers) stops at this count;
+    - per address (`per_ip_failures`): one address spraying many accounts.
+
+    The address is the TCP peer, or what a TRUSTED_PROXIES proxy forwarded. One process's
+    memory: with several web processes each keeps its own count.
     """
 
     max_failures: int = 5
+    per_account_failures: int = 10
     per_ip_failures: int = 50
     window_seconds: float = 300.0
-    _failures: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    _failures: dict[tuple[str, ...], deque[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+    def _keys(self, username: str, ip: str) -> list[tuple[tuple[str, ...], int]]:
+        user = username.lower()
+        return [
+            (("pair", user, ip), self.max_failures),
+            (("account", user), self.per_account_failures),
+            (("ip", ip), self.per_ip_failures),
+        ]
+
+    def _recent(self, key: tuple[str, ...], now: float) -> deque[float]:
         q = self._failures.setdefault(key, deque())
         while q and q[0] <= now - self.window_seconds:
             q.popleft()
@@ -188,10 +210,7 @@ class LoginLimiter:
         now = time.monotonic() if now is None else now
         with self._lock:
             waits = []
-            for key, cap in (
-                ((username.lower(), ip), self.max_failures),
-                (("", ip), self.per_ip_failures),
-            ):
+            for key, cap in self._keys(username, ip):
                 q = self._recent(key, now)
                 if len(q) >= cap:
                     waits.append(q[len(q) - cap] + self.window_seconds - now)
@@ -200,12 +219,13 @@ class LoginLimiter:
     def failed(self, username: str, ip: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
-            self._recent((username.lower(), ip), now).append(now)
-            self._recent(("", ip), now).append(now)
+            for key, _cap in self._keys(username, ip):
+                self._recent(key, now).append(now)
             if len(self._failures) > 100_000:  # bound memory under a spraying attack
                 for key in [k for k, q in self._failures.items() if not q]:
                     del self._failures[key]
 
     def succeeded(self, username: str, ip: str) -> None:
+        """Clears this address's count for the account; the account-wide count stays."""
         with self._lock:
-            self._failures.pop((username.lower(), ip), None)
+            self._failures.pop(("pair", username.lower(), ip), None)

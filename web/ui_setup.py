@@ -14,13 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
 from services.documents import human_size
-from web.auth import LoginLimiter, LoginRequired, PageError
+from web import access_log
+from web.auth import SESSION_MAX_AGE, LoginLimiter, LoginRequired, PageError
 from web.routes import dashboard, outbox, survey
 from web.routes.pages import router as pages_router
 from web.templating import STATIC_DIR, is_htmx, render
 
 SESSION_COOKIE = "caseloop_session"
-SESSION_MAX_AGE = 12 * 3600  # a working day; signing in again after that is expected
 
 # What the browser may load on our pages: only our own files (no inline script, no CDN).
 CSP = (
@@ -49,6 +49,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(dashboard.router)
     app.include_router(outbox.router)
     app.include_router(survey.router)  # public: the customer's signed link is the credential
+    access_log.install()  # ...so that link never reaches the access log
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _exc: LoginRequired) -> Response:
@@ -89,6 +90,8 @@ class PageHeaders:
                     b"referrer-policy": b"same-origin",
                     b"content-security-policy": CSP.encode(),
                 }
+                if not scope["path"].startswith("/static/"):
+                    extra[b"cache-control"] = b"no-store"  # pages show personal data
                 headers += [(k, v) for k, v in extra.items() if k not in names]
                 message["headers"] = headers
             await send(message)

@@ -31,6 +31,7 @@ from models.api import (
 )
 from models.case import Case, Document
 from models.config import User
+from services import documents
 from services.case_actions import ActionRejected, actor_for, run_update, send_remeasurement
 from services.case_queries import (
     CaseFilters,
@@ -269,7 +270,15 @@ async def log_contact_attempt(
 async def attach_document(
     body: DocumentIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
-    """Record a document's metadata (the bytes are uploaded through the web case page)."""
+    """Record a document's metadata (the bytes are uploaded through the web case page).
+
+    The name is cleaned (last path component, no control characters, at most 255 characters);
+    the content type must be an allowed kind that the name's extension agrees with.
+    """
+    try:
+        filename, content_type = documents.check_metadata(body.filename, body.content_type)
+    except documents.UploadRefused as exc:
+        raise Problem(422, "Invalid document", exc.message, field=exc.field) from exc
     case_id = action.case_id
     doc_id = (
         uuid.uuid5(uuid.NAMESPACE_URL, f"{case_id}/{idempotency_key}").hex
@@ -278,15 +287,15 @@ async def attach_document(
     )
     detail = await action.run(
         CaseWorkflow.attach_document,
-        lambda a: AttachDocument(a, doc_id, body.filename, body.content_type, body.size),
+        lambda a: AttachDocument(a, doc_id, filename, content_type, body.size),
         body.acting_user,
         idempotency_key,
     )
     doc = Document(
         id=doc_id,
         case_id=case_id,
-        filename=body.filename,
-        content_type=body.content_type,
+        filename=filename,
+        content_type=content_type,
         size=body.size,
         uploaded_by=body.acting_user,
     )

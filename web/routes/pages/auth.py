@@ -82,13 +82,13 @@ def login(
             error = "That user name and password do not match. Check them and try again."
             return render(request, "login.html", {**ctx, "error": error}, status=401)
         rate.succeeded(username, ip)
-        sign_in(request, user)
+        sign_in(request, session, user)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    sign_out(request)
+def logout(request: Request, engine: EngineDep) -> Response:
+    sign_out(request, engine)
     response = RedirectResponse("/login", status_code=303)
     if request.headers.get("HX-Request") == "true":
         response.headers["HX-Redirect"] = "/login"

@@ -520,8 +520,8 @@ def download_document(
         raise not_found("This document")
     return FileResponse(
         path,
-        media_type=doc.content_type,
-        filename=doc.filename,
+        media_type=documents.download_type(doc.content_type),
+        filename=documents.clean_filename(doc.filename),  # rows from before names were cleaned
         content_disposition_type="attachment",
         headers={
             "X-Content-Type-Options": "nosniff",

@@ -1,0 +1,61 @@
+"""Server-side sign-in sessions: start one, find it again from the cookie's token, end it.
+
+The token is 32 random bytes held only by the browser (inside the signed session cookie); the
+table keeps its SHA-256. Ending a session deletes the row, so a copy of the cookie taken before
+signing out (a shared computer, a proxy log) is worth nothing afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, col
+
+from models.sessions import WebSession
+from models.types import utcnow
+
+
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start(session: Session, user_id: str, fingerprint: str, max_age: float) -> str:
+    """A new session for `user_id`; returns the token for the cookie. Prunes expired rows."""
+    now = utcnow()
+    session.exec(delete(WebSession).where(col(WebSession.expires_at) < now))
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            id=_key(token),
+            user_id=user_id,
+            password_fingerprint=fingerprint,
+            created_at=now,
+            expires_at=now + timedelta(seconds=max_age),
+        )
+    )
+    session.commit()
+    return token
+
+
+def find(session: Session, token: object) -> WebSession | None:
+    """The live session this cookie token names; None when unknown, ended or expired."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return None
+    found = session.get(WebSession, _key(token))
+    if found is None:
+        return None
+    expires = found.expires_at
+    expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+    return found if expires > datetime.now(UTC) else None
+
+
+def end(engine: Engine, token: object) -> None:
+    """Sign this session out (idempotent: ending an ended session changes nothing)."""
+    if not isinstance(token, str):
+        return
+    with Session(engine) as session:
+        session.exec(delete(WebSession).where(col(WebSession.id) == _key(token)))
+        session.commit()
