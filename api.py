@@ -9,10 +9,12 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from temporalio.client import Client
 
+from core.logging import configure_logging
 from core.settings import Settings, get_settings
+from core.telemetry import instrument_fastapi, setup_tracing
 from core.temporal import connect
 from models.db import make_engine
-from web import api_setup, problems, ui_setup
+from web import api_setup, metrics, problems, request_context, ui_setup
 
 
 def create_app(
@@ -45,6 +47,9 @@ def create_app(
     problems.install(app)
     api_setup.install(app, settings)
     ui_setup.install(app, settings)
+    request_context.install(app)
+    metrics.install(app, settings)
+    instrument_fastapi(app, settings)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -55,4 +60,6 @@ def create_app(
     return app
 
 
+configure_logging(get_settings())
+setup_tracing(get_settings(), "api")
 app = create_app()

@@ -1,0 +1,159 @@
+"""One log format for API, worker and CLI: structlog renders every stdlib record as one JSON line.
+
+Our `logging.getLogger(__name__)` loggers, uvicorn's, the Temporal SDK's (`workflow.logger`,
+`activity.logger`, Core's forwarded logs) all reach the root handler installed here, which
+renders through structlog's `ProcessorFormatter`: timestamp, level, logger, event, plus the
+context bound with `structlog.contextvars` (request id, API client, case id) and, inside a
+Temporal activity or workflow, its workflow id, case id and activity type.
+
+Personal data stays out: code logs ids, never names, emails or texts; as a second line of
+defence e-mail addresses in any message or traceback are masked, and query strings (which carry
+searches for customer names) are cut from uvicorn's access lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any, TextIO
+
+import structlog
+from structlog.types import EventDict, Processor, WrappedLogger
+from temporalio import activity, workflow
+
+from core.settings import Settings
+
+# The workflow type whose workflow id is a case id.
+CASE_WORKFLOW = "CaseWorkflow"
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def bind(**values: Any) -> None:
+    """Add values (ids only) to every later log line of this request or task."""
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def _temporal_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Workflow id, case id and activity type of the Temporal activity or workflow logging."""
+    details: dict[str, Any] = {}
+    for key in ("temporal_workflow", "temporal_activity"):
+        found = event.pop(key, None)
+        if isinstance(found, dict):
+            details.update(found)
+    if activity.in_activity():
+        info = activity.info()
+        details.update(
+            activity_type=info.activity_type,
+            activity_id=info.activity_id,
+            attempt=info.attempt,
+            workflow_id=info.workflow_id,
+            workflow_type=info.workflow_type,
+        )
+    for key in ("workflow_id", "workflow_type", "run_id", "activity_type", "activity_id"):
+        if details.get(key) is not None:
+            event.setdefault(key, details[key])
+    if "attempt" in details:
+        event.setdefault("attempt", details["attempt"])
+    if event.get("workflow_type") == CASE_WORKFLOW and "workflow_id" in event:
+        event.setdefault("case_id", event["workflow_id"])
+    return event
+
+
+def _strip_query(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """uvicorn's access line without the query string (`?q=` searches hold customer names)."""
+    record = event.get("_record")
+    if record is not None and record.name == "uvicorn.access" and isinstance(record.args, tuple):
+        args = list(record.args)
+        if len(args) >= 3 and isinstance(args[2], str):
+            args[2] = args[2].split("?", 1)[0]
+            event["event"] = record.msg % tuple(args)
+            event["path"] = args[2]
+            event["method"], event["status"] = args[1], args[-1]
+    return event
+
+
+def _mask(value: str) -> str:
+    return EMAIL.sub("<email>", value)
+
+
+def _mask_emails(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    for key, value in event.items():
+        if isinstance(value, str) and "@" in value:
+            event[key] = _mask(value)
+    return event
+
+
+def _shared(timestamper: Processor) -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        timestamper,
+        structlog.stdlib.ExtraAdder(),
+        _temporal_context,
+    ]
+
+
+def formatter(log_format: str = "json", *, colors: bool = False) -> logging.Formatter:
+    """The formatter of the root handler (tests attach it to their own handler too)."""
+    renderer: Processor
+    if log_format == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=colors)
+    else:
+        renderer = structlog.processors.JSONRenderer()
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_shared(structlog.processors.TimeStamper(fmt="iso", utc=True))],
+        processors=[
+            _strip_query,
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _mask_emails,
+            renderer,
+        ],
+    )
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time (pytest swaps it per test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
+def configure_logging(settings: Settings) -> None:
+    """Route all stdlib logging through structlog; safe to call again (replaces our handler)."""
+    structlog.configure(
+        processors=[
+            *_shared(structlog.processors.TimeStamper(fmt="iso", utc=True)),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = _StderrHandler()
+    handler.set_name("caseloop")
+    handler.setFormatter(formatter(settings.log_format, colors=sys.stderr.isatty()))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "caseloop"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    # uvicorn installs its own plain-text handlers before it imports the app: hand them to root.
+    for name in _UVICORN:
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    # The ids travel as fields (see _temporal_context), not glued onto the message text.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
