@@ -28,6 +28,9 @@ from core.settings import Settings
 CASE_WORKFLOW = "CaseWorkflow"
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# Record attributes that are not worth a field: uvicorn's ANSI copy of the message, Core's raw
+# entry (its fields are on the message already).
+_DROPPED = ("color_message", "temporal_log")
 
 
 def bind(**values: Any) -> None:
@@ -38,6 +41,8 @@ def bind(**values: Any) -> None:
 def _temporal_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """Workflow id, case id and activity type of the Temporal activity or workflow logging."""
     details: dict[str, Any] = {}
+    for key in _DROPPED:
+        event.pop(key, None)
     for key in ("temporal_workflow", "temporal_activity"):
         found = event.pop(key, None)
         if isinstance(found, dict):
@@ -51,11 +56,18 @@ def _temporal_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
             workflow_id=info.workflow_id,
             workflow_type=info.workflow_type,
         )
-    for key in ("workflow_id", "workflow_type", "run_id", "activity_type", "activity_id"):
+    if "workflow_run_id" in details:
+        details.setdefault("run_id", details["workflow_run_id"])
+    for key in (
+        "workflow_id",
+        "workflow_type",
+        "run_id",
+        "activity_type",
+        "activity_id",
+        "attempt",
+    ):
         if details.get(key) is not None:
             event.setdefault(key, details[key])
-    if "attempt" in details:
-        event.setdefault("attempt", details["attempt"])
     if event.get("workflow_type") == CASE_WORKFLOW and "workflow_id" in event:
         event.setdefault("case_id", event["workflow_id"])
     return event
@@ -63,14 +75,14 @@ def _temporal_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
 
 def _strip_query(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """uvicorn's access line without the query string (`?q=` searches hold customer names)."""
+    args = event.pop("positional_args", None)
     record = event.get("_record")
-    if record is not None and record.name == "uvicorn.access" and isinstance(record.args, tuple):
-        args = list(record.args)
-        if len(args) >= 3 and isinstance(args[2], str):
-            args[2] = args[2].split("?", 1)[0]
-            event["event"] = record.msg % tuple(args)
-            event["path"] = args[2]
-            event["method"], event["status"] = args[1], args[-1]
+    access = record is not None and record.name == "uvicorn.access"
+    if access and isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+        client, method, path, version, status = args
+        path = path.split("?", 1)[0]
+        event["event"] = f'{client} - "{method} {path} HTTP/{version}" {status}'
+        event.update(method=method, path=path, status=status)
     return event
 
 
@@ -104,6 +116,7 @@ def formatter(log_format: str = "json", *, colors: bool = False) -> logging.Form
     else:
         renderer = structlog.processors.JSONRenderer()
     return structlog.stdlib.ProcessorFormatter(
+        pass_foreign_args=True,
         foreign_pre_chain=[*_shared(structlog.processors.TimeStamper(fmt="iso", utc=True))],
         processors=[
             _strip_query,
@@ -149,6 +162,7 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    logging.captureWarnings(True)  # warnings become log lines too, not stray text
     # uvicorn installs its own plain-text handlers before it imports the app: hand them to root.
     for name in _UVICORN:
         uvicorn_logger = logging.getLogger(name)

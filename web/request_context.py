@@ -15,6 +15,7 @@ from collections.abc import Callable
 import structlog
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
+from starlette.routing import replace_params
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logging import bind
@@ -35,10 +36,25 @@ def request_id_from(scope: Scope) -> str:
 
 
 def route_template(scope: Scope) -> str | None:
-    """The matched route's path template ("/api/v1/cases/{case_id}"); None before routing."""
+    """The matched route's full path template ("/api/v1/cases/{case_id}"); None before routing.
+
+    FastAPI keeps an included router's outer prefix out of the route it puts in the scope, so
+    the prefix is what the request path has before the route's own part.
+    """
     route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else None
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    path: str = scope.get("path", "")
+    convertors = getattr(route, "param_convertors", None)
+    params = scope.get("path_params") or {}
+    try:
+        own, _ = replace_params(template, convertors or {}, dict(params))
+    except (KeyError, TypeError, ValueError, AssertionError):
+        return template
+    if own != path and path.endswith(own) and "{" not in own:
+        return path[: -len(own)] + template
+    return template
 
 
 class RequestContext:
