@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -72,7 +73,10 @@ def connect_config(settings: Settings) -> ClientConnectConfig:
     Caseloop's own TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE settings, when set (env, .env or given
     to Settings), win; with neither, localhost:7233 and "default".
     """
-    config = ClientConfigProfile.load().to_client_connect_config()
+    # An empty variable counts as unset (compose passes `${TEMPORAL_API_KEY:-}`; an empty key
+    # would still switch TLS on).
+    environ = {k: v for k, v in os.environ.items() if v != ""}
+    config = ClientConfigProfile.load(override_env_vars=environ).to_client_connect_config()
     given = settings.model_fields_set
     if "temporal_address" in given or "target_host" not in config:
         config["target_host"] = settings.temporal_address

@@ -100,7 +100,8 @@ async def test_api_key_and_tls_come_from_the_profile(
     monkeypatch.setenv("TEMPORAL_API_KEY", "cloud-key")
     cloud = connect_config(Settings(temporal_address="ns.acct.tmprl.cloud:7233"))
     assert cloud["api_key"] == "cloud-key" and cloud["tls"] is True  # an API key means TLS
-    monkeypatch.delenv("TEMPORAL_API_KEY")
+    monkeypatch.setenv("TEMPORAL_API_KEY", "")  # as compose passes an unset one: no key, no TLS
+    assert "tls" not in connect_config(Settings()) and "api_key" not in connect_config(Settings())
     address = dev_env.client.service_client.config.target_host
     path = _profile(
         tmp_path,
