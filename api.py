@@ -47,9 +47,10 @@ def create_app(
     problems.install(app)
     api_setup.install(app, settings)
     ui_setup.install(app, settings)
+    # Tracing first: the request-id and metrics wrappers go around the instrumented stack.
+    instrument_fastapi(app, settings)
     request_context.install(app)
     metrics.install(app, settings)
-    instrument_fastapi(app, settings)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -66,12 +66,28 @@ def temporal_interceptors(settings: Settings) -> list[Any]:
     return [TracingInterceptor()]
 
 
+def _without_query(span: Any, _scope: dict[str, Any]) -> None:
+    """HTTP spans keep the path, not the query string (`?q=` searches hold customer names)."""
+    if span is None or not span.is_recording():
+        return
+    for key, value in dict(getattr(span, "attributes", None) or {}).items():
+        if key in _URL_ATTRIBUTES and isinstance(value, str) and "?" in value:
+            span.set_attribute(key, value.split("?", 1)[0])
+    if "url.query" in (getattr(span, "attributes", None) or {}):
+        span.set_attribute("url.query", "")
+
+
+_URL_ATTRIBUTES = {"http.url", "http.target", "url.full"}
+
+
 def instrument_fastapi(app: Any, settings: Settings) -> None:
     if not tracing_enabled(settings):
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=UNTRACED_URLS)
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=UNTRACED_URLS, server_request_hook=_without_query
+    )
 
 
 def temporal_runtime(metrics_address: str = "") -> Runtime:

@@ -50,6 +50,7 @@ async def main(address: str, url: str, task_queue: str, token: str) -> None:
             if (await http.get(f"/api/v1/cases/{case_id}", headers=headers)).json()["version"]:
                 break
             await asyncio.sleep(0.05)
+        await http.get("/api/v1/cases", params={"q": "Nordmann"})
         await client.get_workflow_handle(case_id).terminate("probe finished")
     engine.dispose()
     spans: list[dict[str, Any]] = [
