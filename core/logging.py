@@ -7,8 +7,8 @@ context bound with `structlog.contextvars` (request id, API client, case id) and
 Temporal activity or workflow, its workflow id, case id and activity type.
 
 Personal data stays out: code logs ids, never names, emails or texts; as a second line of
-defence e-mail addresses in any message or traceback are masked, and query strings (which carry
-searches for customer names) are cut from uvicorn's access lines.
+defence e-mail addresses in any message or traceback are masked, and uvicorn's access lines show
+the route template instead of the path (no survey tokens, no `?q=` searches for names).
 """
 
 from __future__ import annotations
@@ -73,14 +73,16 @@ def _temporal_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def _strip_query(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
-    """uvicorn's access line without the query string (`?q=` searches hold customer names)."""
+def _access_line(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """uvicorn's access line with the route template for the path ("/survey/{token}") and no
+    query string: paths carry survey tokens, `?q=` searches carry customer names. The ids are
+    fields of their own (case_id, request_id)."""
     args = event.pop("positional_args", None)
     record = event.get("_record")
     access = record is not None and record.name == "uvicorn.access"
     if access and isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
         client, method, path, version, status = args
-        path = path.split("?", 1)[0]
+        path = event.get("route") or path.split("?", 1)[0]
         event["event"] = f'{client} - "{method} {path} HTTP/{version}" {status}'
         event.update(method=method, path=path, status=status)
     return event
@@ -119,7 +121,7 @@ def formatter(log_format: str = "json", *, colors: bool = False) -> logging.Form
         pass_foreign_args=True,
         foreign_pre_chain=[*_shared(structlog.processors.TimeStamper(fmt="iso", utc=True))],
         processors=[
-            _strip_query,
+            _access_line,
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             _mask_emails,

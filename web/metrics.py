@@ -44,6 +44,8 @@ from web.request_context import route_template, wrap_outermost
 UNSENT = ("pending", "failed")
 PROJECTION_WINDOW = timedelta(hours=24)
 INTAKE_ROUTE = "/api/v1/cases"
+# Label values stay a small set whatever a client sends.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ReadModelCollector(Collector):
@@ -151,7 +153,7 @@ class HttpMetrics:
             await self.app(scope, receive, send_timed)
         finally:
             route = route_template(scope) or "unmatched"
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
             self.metrics.latency.labels(method, route, str(status)).observe(
                 time.perf_counter() - started
             )

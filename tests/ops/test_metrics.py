@@ -63,6 +63,7 @@ async def test_requests_intake_and_backlogs_are_counted(
     assert (first.status_code, again.status_code, bad.status_code) == (201, 200, 422)
     await api.get("/api/v1/cases/C-999999")  # a 404 on a route template
     await api.get("/no/such/page")
+    await api.request("BREW", "/no/such/pot")
     with Session(engine) as s:
         s.add(Outbox(case_id="C-000001", event_key="manual", kind="test", to_addrs=["x@y.z"]))
         s.commit()
@@ -75,7 +76,8 @@ async def test_requests_intake_and_backlogs_are_counted(
     assert _value(text, f'{count}{{method="POST",route="/api/v1/cases",status="201"}}') == 1
     assert _value(text, f'{count}{{method="GET",route="/api/v1/cases/{{case_id}}",status="404"}}')
     assert _value(text, f'{count}{{method="GET",route="unmatched",status="404"}}') == 1
-    assert "/no/such/page" not in text  # no raw paths as label values
+    assert "/no/such/page" not in text and "BREW" not in text  # bounded label values
+    assert _value(text, f'{count}{{method="OTHER",route="unmatched",status="404"}}') == 1
     assert _value(text, 'caseloop_outbox_unsent{status="pending"}') == 1
     assert _value(text, "caseloop_outbox_oldest_unsent_age_seconds") >= 0
     assert _value(text, "caseloop_projection_pending_cases") == 1

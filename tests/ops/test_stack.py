@@ -44,6 +44,7 @@ PII = [
     "refund to",
 ]
 CLIENT_NAME = "crm-sync"
+SURVEY_TOKEN = "sv-forged-token-4711"
 
 
 @dataclass
@@ -101,6 +102,7 @@ async def _run_a_case(base: str, token: str, stack: Stack) -> None:
             f"{url}/remeasurement", json={"satisfaction": 4, "resolved": True, "comment": NOTE}
         )
         stack.answers["bad_id"] = await api.get(url, headers={"X-Request-ID": "no spaces <>"})
+        stack.answers["survey"] = await api.get(f"/survey/{SURVEY_TOKEN}")
         stack.app_metrics = (await api.get("/metrics")).text
 
 
@@ -198,6 +200,9 @@ def test_every_log_line_is_json_with_the_ids(stack: Stack) -> None:
     assert intake["route"] == "/api/v1/cases" and intake["status"] == 201
     on_case = [r for r in access if r.get("route") == "/api/v1/cases/{case_id}"]
     assert on_case and all(r["case_id"] == stack.case_id for r in on_case)
+    # The access line names the route template, not the path (survey tokens, searches).
+    assert '"GET /api/v1/cases/{case_id} HTTP/1.1" 200' in on_case[0]["event"]
+    assert on_case[0]["path"] == "/api/v1/cases/{case_id}"
     assert len({r["request_id"] for r in access}) == len(access)  # one id per request
     # The workflow's own log line (workflow.logger) and the SDK's activity failure.
     ignored = next(r for r in worker if "Ignoring remeasurement answer" in r["event"])
@@ -217,9 +222,10 @@ def test_the_request_id_is_echoed_or_made(stack: Stack) -> None:
 
 def test_no_personal_data_in_any_log_line(stack: Stack) -> None:
     assert stack.answers["search"].json()["items"]  # the search for the name did run
+    assert stack.answers["survey"].status_code < 500
     assert stack.answers["note"].status_code == 200, stack.answers["note"].text
     text = "\n".join(stack.api_log + stack.worker_log)
-    leaks = [word for word in PII if word.lower() in text.lower()]
+    leaks = [word for word in [*PII, SURVEY_TOKEN] if word.lower() in text.lower()]
     assert not leaks, leaks
 
 
