@@ -1,4 +1,4 @@
-# Caseloop image: the web/API service, the worker and the temporal-setup step (docker-compose.yml).
+# Caseloop image: the web/API service and the worker (docker-compose.yml).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -23,5 +23,5 @@ RUN pip install --no-deps . \
     && chown -R caseloop:caseloop /app/.data /data
 
 USER caseloop
-EXPOSE 8000
+EXPOSE 8000 9464
 CMD ["uvicorn", "api:app", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
+from starlette.types import ASGIApp
 from temporalio.client import Client
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from core.logging import configure_logging
 from core.settings import Settings, get_settings
+from core.telemetry import instrument_fastapi, setup_tracing
 from core.temporal import connect
 from models.db import make_engine
-from web import api_setup, problems, ui_setup
+from web import api_setup, metrics, problems, request_context, ui_setup
 
 
 def create_app(
@@ -49,8 +53,17 @@ def create_app(
     problems.install(app)
     api_setup.install(app, settings)
     ui_setup.install(app, settings)
+    # Tracing first: the request-id and metrics wrappers go around the instrumented stack.
+    instrument_fastapi(app, settings)
+    request_context.install(app)
+    metrics.install(app, settings)
     # Outermost: X-Forwarded-* count only from TRUSTED_PROXIES (uvicorn runs --no-proxy-headers).
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    request_context.wrap_outermost(
+        app,
+        lambda inner: cast(
+            ASGIApp, ProxyHeadersMiddleware(cast(Any, inner), settings.trusted_proxies)
+        ),
+    )
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -66,5 +79,8 @@ def __getattr__(name: str) -> FastAPI:
     bad SECRET_KEY stops the server, while `from api import create_app` needs no environment."""
     if name != "app":
         raise AttributeError(name)
-    globals()["app"] = built = create_app()
+    settings = get_settings()
+    configure_logging(settings)
+    setup_tracing(settings, "api")
+    globals()["app"] = built = create_app(settings)
     return built

@@ -19,10 +19,14 @@ from activities.mail import MailActivities
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from activities.remeasurement import RemeasurementActivities
+from core.logging import configure_logging
 from core.settings import InsecureSecretKey, Settings, get_settings
+from core.telemetry import setup_tracing, temporal_runtime
 from core.temporal import connect
 from models.db import make_engine
 from workflows.case import CaseWorkflow
+
+log = logging.getLogger("worker")
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
@@ -53,18 +57,22 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = get_settings()
+    configure_logging(settings)
     settings.require_secret_key()  # it signs the survey links
-    client = await connect(settings)
+    setup_tracing(settings, "worker")
+    client = await connect(settings, runtime=temporal_runtime(settings.worker_metrics_address))
     engine = make_engine(settings.database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with build_worker(client, engine, settings):
-        logging.info(
-            "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
+        log.info(
+            "worker polling task queue %r on %s (namespace %s)",
+            settings.task_queue,
+            client.service_client.config.target_host,
+            client.namespace,
         )
         await stop.wait()
     engine.dispose()

@@ -9,11 +9,18 @@ import typer
 from alembic import command
 from alembic.config import Config
 
+from core.logging import configure_logging
 from core.settings import ROOT, get_settings
 from core.tokens_cli import app as token_app
 
 app = typer.Typer(help="Caseloop operator commands", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+
+
+@app.callback()
+def _logging() -> None:
+    """Log lines (not the commands' own output) in the one format (core/logging.py)."""
+    configure_logging(get_settings())
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Read model. SQLite file by default; "postgresql+psycopg://user@host/db" for PostgreSQL.
     database_url: str = f"sqlite:///{DATA_DIR / 'caseloop.db'}"
 
+    # Set (env, .env or here), they win over the Temporal profile (TEMPORAL_PROFILE,
+    # TEMPORAL_CONFIG_FILE, TEMPORAL_API_KEY, TEMPORAL_TLS_*: see core/temporal.py); unset, the
+    # profile's address and namespace apply, else these defaults.
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "caseloop"
@@ -56,6 +59,16 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     mail_from: str = "caseloop@localhost"
+
+    # Operability (README "Operating Caseloop"). Logs: one JSON object per line, or "console".
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    # The worker's Prometheus endpoint for Temporal SDK metrics ("127.0.0.1:9464"); empty: off.
+    worker_metrics_address: str = ""
+    # Who may read the app's /metrics without a token (an admin or metrics:read token always may).
+    metrics_allow_networks: str = "127.0.0.0/8,::1/128"
+    # OTLP/HTTP collector (e.g. http://otel-collector:4318): set, traces are exported there.
+    otel_exporter_otlp_endpoint: str = ""
 
     upload_dir: Path = DATA_DIR / "uploads"
     upload_max_bytes: int = 10 * 1024 * 1024

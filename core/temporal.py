@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -21,9 +22,12 @@ from temporalio.converter import (
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
+from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
+from core.telemetry import temporal_interceptors, temporal_runtime
 from workflows.messages import SEARCH_ATTRIBUTES
 
 # One cache for the whole process. The workflow sandbox builds a new payload converter for every
@@ -59,11 +63,37 @@ class PayloadConverter(CompositePayloadConverter):
 DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
 
 
-async def connect(settings: Settings) -> Client:
+def connect_config(settings: Settings) -> ClientConnectConfig:
+    """Where and how to connect, through Temporal's environment configuration.
+
+    The profile (TEMPORAL_PROFILE, default "default") comes from the TOML file at
+    TEMPORAL_CONFIG_FILE (or the user's temporal.toml) overlaid with TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS, TEMPORAL_TLS_* and TEMPORAL_GRPC_META_*:
+    one build runs on a self-hosted cluster or Temporal Cloud. An API key turns TLS on.
+    Caseloop's own TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE settings, when set (env, .env or given
+    to Settings), win; with neither, localhost:7233 and "default".
+    """
+    # An empty variable counts as unset (compose passes `${TEMPORAL_API_KEY:-}`; an empty key
+    # would still switch TLS on).
+    environ = {k: v for k, v in os.environ.items() if v != ""}
+    config = ClientConfigProfile.load(override_env_vars=environ).to_client_connect_config()
+    given = settings.model_fields_set
+    if "temporal_address" in given or "target_host" not in config:
+        config["target_host"] = settings.temporal_address
+    if "temporal_namespace" in given or "namespace" not in config:
+        config["namespace"] = settings.temporal_namespace
+    return config
+
+
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """The one way to a Temporal client: the one data converter, tracing when it is on, and
+    the process's runtime (Core logs through Python logging; a worker passes one that serves
+    Prometheus metrics)."""
     return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
+        **connect_config(settings),
         data_converter=DATA_CONVERTER,
+        interceptors=temporal_interceptors(settings),
+        runtime=runtime or temporal_runtime(),
     )
 
 

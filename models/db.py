@@ -13,6 +13,8 @@ import models  # noqa: F401  (registers tables)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # A failed statement's error (logged, traced) never shows its values: they hold customer data.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

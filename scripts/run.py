@@ -7,7 +7,7 @@ data and prints where to go. Ctrl-C stops everything cleanly; .data/ is kept for
     python scripts/run.py                             # everything (what `make run` does)
     python scripts/run.py --no-seed                   # everything but the demo data
     python scripts/run.py temporal                    # only the Temporal dev server
-    python scripts/run.py register-search-attributes  # on any server (docker-compose uses it)
+    python scripts/run.py register-search-attributes  # on any server (idempotent)
 
 Standard library only (plus the project's own `workflows.messages` for the search attributes).
 """
@@ -516,11 +516,18 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    # The worker and the app talk to the dev server this script starts, whatever .env says.
+    # The worker and the app talk to the dev server this script starts, whatever .env says,
+    # and no Temporal profile of the user's (an API key, TLS) applies to it.
+    for name in [n for n in env if n.startswith("TEMPORAL_") and n != "TEMPORAL_UI_URL"]:
+        del env[name]
+    env["TEMPORAL_CONFIG_FILE"] = os.devnull
     env["TEMPORAL_ADDRESS"] = f"{TEMPORAL_IP}:{TEMPORAL_PORT}"
     env["TEMPORAL_NAMESPACE"] = TEMPORAL_NAMESPACE
     env["PYTHONUNBUFFERED"] = "1"
     env["SECRET_KEY"] = configured_secret_key() or ensure_secret_key()
+    # Log lines for people on the console (and in .data/logs/); LOG_FORMAT=json for the real
+    # thing.
+    env.setdefault("LOG_FORMAT", "console")
     return env
 
 

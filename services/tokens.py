@@ -27,6 +27,7 @@ SCOPES: dict[str, str] = {
     "cases:write": "open cases, submit survey returns, act on cases",
     "cases:read": "read cases and customers",
     "reports:read": "read reports",
+    "metrics:read": "scrape /metrics (Prometheus)",
     "admin": "everything, including configuration and API clients",
 }
 TOKEN_PREFIX = "clp_"

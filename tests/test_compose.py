@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 EXPECTED_SERVICES = {
     "postgresql",
+    "temporal-schema",
     "temporal",
     "temporal-setup",
     "temporal-ui",
@@ -137,37 +138,121 @@ def test_api_migrates_before_serving_and_waits_for_its_dependencies() -> None:
 def test_temporal_persists_in_postgresql() -> None:
     services = _config()["services"]
     temporal = services["temporal"]
-    assert temporal["image"].startswith("temporalio/auto-setup")
+    assert temporal["image"].startswith("temporalio/server:")
     env = _environment(temporal)
     assert env["DB"] == "postgres12"
     assert env["POSTGRES_SEEDS"] == "postgresql"
     assert env["DB_PORT"] == "5432"
+    assert (env["DBNAME"], env["VISIBILITY_DBNAME"]) == ("temporal", "temporal_visibility")
     assert {"POSTGRES_USER", "POSTGRES_PWD"} <= set(env)
-    assert _depends_on(temporal)["postgresql"] == "service_healthy"
+    deps = _depends_on(temporal)
+    assert deps["postgresql"] == "service_healthy"
+    assert deps["temporal-schema"] == "service_completed_successfully"
+    assert "healthcheck" in temporal
     assert "healthcheck" in services["postgresql"]
     assert services["postgresql"]["image"].startswith("postgres:16")
     ui = services["temporal-ui"]
     assert _environment(ui)["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert _depends_on(ui)["temporal"] == "service_healthy"
     assert (8233, 8080) in _ports(ui)
 
 
+def test_no_deprecated_auto_setup_image() -> None:
+    images = {name: s.get("image", "") for name, s in _config()["services"].items()}
+    assert not [name for name, image in images.items() if "auto-setup" in image]
+    # Server and admin tools come from one release.
+    tag = images["temporal"].split(":", 1)[1]
+    assert images["temporal-schema"] == images["temporal-setup"] == f"temporalio/admin-tools:{tag}"
+
+
+def _script(service: dict[str, Any]) -> str:
+    """The one-shot's shell script, as the container's shell gets it (compose un-doubles $$)."""
+    assert service["entrypoint"] == ["/bin/sh", "-c"]
+    command = service["command"]
+    script = command[0] if isinstance(command, list) else command
+    return str(script).replace("$$", "$")
+
+
+def test_temporal_schema_sets_up_both_databases_once() -> None:
+    schema = _config()["services"]["temporal-schema"]
+    script = _script(schema)
+    assert "temporal-sql-tool --plugin postgres12 --ep postgresql" in script
+    for step in ("create", "setup-schema -v 0.0", "update-schema -d"):
+        assert step in script
+    assert "temporal:temporal temporal_visibility:visibility" in script
+    assert "/etc/temporal/schema/postgresql/v12" in script
+    assert _depends_on(schema)["postgresql"] == "service_healthy"
+    assert str(schema.get("restart", "no")) == "no"
+    done = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_temporal_setup_registers_the_search_attributes() -> None:
+    """The admin-tools one-shot registers exactly the search attributes the code defines."""
+    from workflows.messages import SEARCH_ATTRIBUTES
+
     setup = _config()["services"]["temporal-setup"]
-    command = " ".join(setup["command"])
-    assert "register-search-attributes" in command
+    env = _environment(setup)
+    pairs = dict(pair.split("=") for pair in env["SEARCH_ATTRIBUTES"].split())
+    assert pairs == _run_script().search_attributes()
+    assert list(pairs) == [key.name for key in SEARCH_ATTRIBUTES]
+    assert env["TEMPORAL_ADDRESS"] == "temporal:7233" and env["NAMESPACE"] == "default"
+    assert _depends_on(setup)["temporal"] == "service_healthy"
     assert str(setup.get("restart", "no")) == "no"
+
+
+async def test_the_setup_script_works_on_a_real_server(dev_env: Any) -> None:
+    """temporal-setup's own script, run with the same `temporal` CLI against the dev server,
+    creates a namespace and its search attributes, and a second run changes nothing."""
+    import asyncio
+    import uuid
+
+    setup = _config()["services"]["temporal-setup"]
+    namespace = f"compose-{uuid.uuid4().hex[:6]}"
+    env = {
+        **os.environ,
+        **_environment(setup),
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "NAMESPACE": namespace,
+    }
+    run = ["sh", "-c", _script(setup)]
+    for _ in range(2):
+        done = await asyncio.to_thread(
+            subprocess.run, run, env=env, capture_output=True, text=True, timeout=180, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"namespace {namespace} and its search attributes are registered" in done.stdout
+    listed = _run_script().list_search_attributes(env["TEMPORAL_ADDRESS"], namespace)
+    assert listed is not None
+    assert {k: v for k, v in listed.items() if k.startswith("Case")} == (
+        _run_script().search_attributes()
+    )
+
+
+def test_app_services_get_the_operability_settings() -> None:
+    services = _config()["services"]
+    env = _environment(services["api"])
+    assert env["LOG_FORMAT"] == "json"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""  # tracing off unless a collector is named
+    assert env["TEMPORAL_API_KEY"] == ""  # empty counts as unset (no TLS to the local server)
+    host, port = env["WORKER_METRICS_ADDRESS"].rsplit(":", 1)
+    assert host == "0.0.0.0" and port in [str(p) for p in services["worker"]["expose"]]
+    assert not services["worker"].get("ports")  # metrics stay inside the network
+
+
+def _run_script() -> Any:
+    spec = importlib.util.spec_from_file_location("caseloop_run_script", ROOT / "scripts/run.py")
+    assert spec is not None and spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    return run
 
 
 def test_search_attribute_flags_come_from_the_workflow_keys() -> None:
     """scripts/run.py derives the dev server's flags (and compose's setup) from the code."""
     from workflows.messages import SEARCH_ATTRIBUTES
 
-    spec = importlib.util.spec_from_file_location("caseloop_run_script", ROOT / "scripts/run.py")
-    assert spec is not None and spec.loader is not None
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
-
-    flags = run.search_attribute_flags()
+    flags = _run_script().search_attribute_flags()
     pairs = flags[1::2]
     assert flags[0::2] == ["--search-attribute"] * len(SEARCH_ATTRIBUTES)
     assert [p.split("=")[0] for p in pairs] == [key.name for key in SEARCH_ATTRIBUTES]

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from core.logging import bind
 from core.threads import in_thread
 from models.config import ApiClient
 from services.tokens import allows, authenticate_cached, recently_authenticated
@@ -49,6 +50,7 @@ async def api_client(
             401, "Invalid token", "The API token is unknown or revoked", field="Authorization"
         )
     request.state.api_client = client.name
+    bind(api_client=client.name, api_client_id=client.id)
     return client
 
 

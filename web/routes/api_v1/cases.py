@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from core.logging import bind
 from core.settings import Settings
 from core.threads import in_thread
 from models.api import (
@@ -137,6 +138,7 @@ async def create_case(
         result = await open_case(engine, temporal, settings, body, idempotency_key=idempotency_key)
     except IntakeError as exc:
         raise Problem(422, "Invalid request", str(exc), field=exc.field) from exc
+    bind(case_id=result.case_id)
     response.headers["Location"] = f"/api/v1/cases/{result.case_id}"
     if result.created and result.row is not None:
         # Answer from what intake just wrote (its version-0 row): no read-back.
