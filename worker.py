@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from activities.remeasurement import RemeasurementActivities
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from models.db import make_engine
+from services.reconciler import Reconciler
 from workflows.case import CaseWorkflow
 
 
@@ -64,7 +66,12 @@ async def main() -> None:
         logging.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
         )
+        # With the worker polling (the reconciler queries workflows): at once, then on a timer.
+        reconciling = asyncio.create_task(Reconciler(engine, client, settings).run_forever(stop))
         await stop.wait()
+        reconciling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciling
     engine.dispose()
 
 
