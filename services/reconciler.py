@@ -2,6 +2,8 @@
 
 - An intake row without a workflow (the API died, or Temporal was down, between the commit and
   the start) gets its workflow started from the input stored on the row.
+- A survey response whose case was opened but never linked to it (the request died between)
+  is linked.
 - A running case workflow without its read-model row (a restored or damaged database) is
   projected from its own state (the `state` query), through the projection's upsert.
 
@@ -27,8 +29,10 @@ from temporalio.service import RPCError
 from activities.projection import apply_projection
 from core.settings import Settings
 from core.threads import in_thread
-from models.case import Case, CaseIntake
+from models.case import Case, CaseIntake, case_id_for
+from models.intake import SurveyResponse
 from services.case_start import input_from_json, mark_started, start_case_workflow
+from services.surveys import intake_key, link_case
 from workflows.case import CaseWorkflow
 from workflows.messages import CaseInput, ProjectRequest
 
@@ -49,6 +53,14 @@ _UNSTARTED = (
     .order_by(_I.id)
     .limit(BATCH)
 )
+_R = SurveyResponse.__table__.c  # type: ignore[attr-defined]
+_UNLINKED = (
+    select(_R.id, _R.program_id, _R.response_id)
+    .where((_R.outcome == "case") & _R.case_id.is_(None) & (_R.created_at < bindparam("before")))
+    .order_by(_R.id)
+    .limit(BATCH)
+)
+_BY_KEY = select(_I.id).where((_I.client_id == "") & (_I.idempotency_key == bindparam("key")))
 _KNOWN = select(_C.id).where(_C.id.in_(bindparam("ids", expanding=True)))
 _SET_TRANSACTION = (
     update(Case.__table__)  # type: ignore[attr-defined]
@@ -61,6 +73,7 @@ _SET_TRANSACTION = (
 class Report:
     started: list[str] = field(default_factory=list)
     projected: list[str] = field(default_factory=list)
+    linked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
 
@@ -71,13 +84,17 @@ class Reconciler:
     async def run_once(self) -> Report:
         report = Report()
         await self.start_missing_workflows(report)
+        await self.link_survey_responses(report)
         await self.project_missing_cases(report)
-        if report.started or report.projected or report.failed:
+        if report.started or report.linked or report.projected or report.failed:
             # Case ids only: no personal data in logs.
             log.info(
-                "reconciled: started %d workflow(s) %s, projected %d case(s) %s, failed %s",
+                "reconciled: started %d workflow(s) %s, linked %d survey response(s) %s, "
+                "projected %d case(s) %s, failed %s",
                 len(report.started),
                 report.started[:20],
+                len(report.linked),
+                report.linked[:20],
                 len(report.projected),
                 report.projected[:20],
                 report.failed[:20],
@@ -117,6 +134,25 @@ class Reconciler:
                 report.started.append(inp.case_id)
             await mark_started(self.engine, started)
             after = batch[-1][0]
+
+    # ------------------------------------------------------------ survey response -> case
+
+    def _unlinked(self, before: datetime) -> list[tuple[int, str]]:
+        """Unlinked "case" responses whose intake row exists: (response row, case id)."""
+        found = []
+        with Session(self.engine) as session:
+            for row in session.execute(_UNLINKED, {"before": before}).all():
+                key = intake_key(row.program_id, row.response_id)
+                number = session.execute(_BY_KEY, {"key": key}).scalar()
+                if number is not None:
+                    found.append((row.id, case_id_for(number)))
+        return found
+
+    async def link_survey_responses(self, report: Report) -> None:
+        before = datetime.now(UTC) - timedelta(seconds=self.settings.reconcile_grace_seconds)
+        for row_id, case_id in await in_thread(self._unlinked, before):
+            await link_case(self.engine, row_id, case_id)
+            report.linked.append(case_id)
 
     # ------------------------------------------------------------ workflow -> read model
 

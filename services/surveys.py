@@ -228,7 +228,9 @@ def _forget(engine: Engine, row_id: int) -> None:
         session.commit()
 
 
-async def _link_case(engine: Engine, row_id: int, case_id: str) -> None:
+async def link_case(engine: Engine, row_id: int, case_id: str) -> None:
+    """Record the response's case (also the reconciler's, for a request that died before)."""
+
     def write(session: Session) -> None:
         session.execute(_LINK_CASE, {"row_id": row_id, "case_id": case_id})
 
@@ -274,7 +276,7 @@ async def submit_survey(
         raise
     # Any other failure (Temporal down, a crash) keeps the claimed row: a replay finishes the
     # same case through the intake key, and the reconciler starts its workflow meanwhile.
-    await _link_case(engine, claimed.row_id, result.case_id)
+    await link_case(engine, claimed.row_id, result.case_id)
     return SurveyResult(
         response_id=body.response_id,
         program_id=body.program_id,

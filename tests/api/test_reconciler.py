@@ -10,23 +10,29 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
+from core.temporal import DATA_CONVERTER
 from models.api import CaseCreate
 from models.case import Case, CaseEvent, CaseIntake, CaseWatcher
+from models.intake import SurveyResponse
 from services.case_start import start_case_workflow
 from services.configuration import apply_config
 from services.reconciler import Reconciler
-from tests.api.conftest import api_config
+from services.tokens import create_client
+from tests.api.conftest import api_config, bearer
 from tests.api.test_cases import BODY
+from tests.api.test_surveys import SURVEY
 from tests.conftest import terminate_cases
 from tests.factories import running_worker, version0_case
 from tests.live import eventually
@@ -158,3 +164,42 @@ async def test_a_workflow_without_its_read_model_rows_is_projected(
             assert (await reconciler.run_once()).projected == []
         finally:
             await handle.terminate("test finished")
+
+
+async def test_cases_left_by_an_outage_are_started_and_linked_on_each_backend(
+    dev_env: WorkflowEnvironment, any_db_url: str, any_engine: Engine, tmp_path: Path
+) -> None:
+    """The API answered 503 (Temporal down) and the clients never came back: the reconciler
+    starts both cases and links the survey response to its case (SQLite and PostgreSQL)."""
+    from api import create_app
+
+    apply_config(any_engine, api_config())
+    settings = Settings(
+        database_url=any_db_url,
+        task_queue=f"reconcile-{uuid.uuid4().hex[:8]}",
+        upload_dir=tmp_path / "uploads",
+        reconcile_grace_seconds=0,
+    )
+    token = create_client(any_engine, "outage", ["cases:write"]).token
+    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
+    app = create_app(settings, temporal=down, engine=any_engine)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer(token)
+    ) as client:
+        r = await client.post("/api/v1/cases", json=BODY, headers={"Idempotency-Key": "o-1"})
+        s = await client.post("/api/v1/survey-responses", json={**SURVEY, "answers": {"ltr": 1}})
+    assert (r.status_code, s.status_code) == (503, 503)
+    with Session(any_engine) as session:
+        ids = [row.case_id for row in session.exec(select(CaseIntake).order_by(col(CaseIntake.id)))]
+    try:
+        report = await Reconciler(any_engine, dev_env.client, settings).run_once()
+        assert (report.started, report.linked, report.failed) == (ids, ids[1:], [])
+        assert [await running(dev_env, i) for i in ids] == [True, True]
+        assert all(started_at(any_engine, i) is not None for i in ids)
+        with Session(any_engine) as session:
+            assert session.exec(select(SurveyResponse.case_id)).one() == ids[1]
+        # Done is done: the next round finds nothing.
+        again = await Reconciler(any_engine, dev_env.client, settings).run_once()
+        assert (again.started, again.linked) == ([], [])
+    finally:
+        await terminate_cases(dev_env, any_engine)
