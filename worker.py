@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -69,9 +68,9 @@ async def main() -> None:
         # With the worker polling (the reconciler queries workflows): at once, then on a timer.
         reconciling = asyncio.create_task(Reconciler(engine, client, settings).run_forever(stop))
         await stop.wait()
-        reconciling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reconciling
+        # Let a round in progress finish, with the worker still answering its queries: a
+        # Temporal call cancelled mid-flight can call back into an interpreter shutting down.
+        await reconciling
     engine.dispose()
 
 

@@ -1,4 +1,5 @@
-"""schemathesis against the app's own OpenAPI document: every operation, 100 examples each.
+"""schemathesis against the app's own OpenAPI document: every operation, 100 examples each,
+then stateful scenarios along the links schemathesis infers between the operations.
 
 The app runs with a real worker (in its own process) on Temporal's time-skipping server and
 SQLite, seeded with the demo configuration (config/demo.yaml, which the OpenAPI examples use).
