@@ -11,9 +11,10 @@ from models.case import (
     Outbox,
 )
 from models.config import ApiClient, Program, Unit, User
-from models.intake import Fyi, RoutingCounter, SurveyResponse
+from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
 
 __all__ = [
+    "ActionKey",
     "ApiClient",
     "Case",
     "CaseEvent",

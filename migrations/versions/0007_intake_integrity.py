@@ -1,4 +1,5 @@
-"""case_intake: the workflow's input and start marker; idempotency keys per client, with a hash
+"""case_intake: the workflow's input and start marker; idempotency keys per client, with a hash;
+action_key: the Idempotency-Keys of case actions, per client, with a hash
 
 Revision ID: 0007
 Revises: 0006
@@ -45,9 +46,19 @@ def upgrade() -> None:
     op.execute("UPDATE case_intake SET workflow_started_at = created_at")
     with op.batch_alter_table("case_intake") as batch:
         batch.alter_column("client_id", server_default=None)
+    op.create_table(
+        "action_key",
+        sa.Column("client_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("case_id", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("request_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("client_id", "case_id", "idempotency_key"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("action_key")
     with op.batch_alter_table("case_intake") as batch:
         batch.drop_index("ix_case_intake_workflow_started_at")
         batch.drop_constraint("uq_intake_client_key", type_="unique")

@@ -127,3 +127,23 @@ async def test_temporal_down_answers_503_and_keeps_the_case_for_the_retry(
     with Session(engine) as session:
         assert all(p.workflow_started_at for p in session.exec(select(CaseIntake)))
     assert count(engine, Case) == 2
+
+
+async def test_case_action_keys_are_per_client_and_refuse_another_body(
+    api: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    case_id = (await api.post("/api/v1/cases", json=BODY)).json()["id"]
+    await wait_version(api, case_id, 1)
+    url = f"/api/v1/cases/{case_id}/notes"
+    note = {"acting_user": "ole", "text": "Called the guest"}
+    first = await api.post(url, json=note, headers=key("n-1"))
+    again = await api.post(url, json=note, headers=key("n-1"))
+    assert (first.status_code, again.status_code) == (200, 200), again.text
+    other = await api.post(url, json={**note, "text": "Something else"}, headers=key("n-1"))
+    assert other.status_code == 422, other.text
+    assert other.json()["field"] == "Idempotency-Key"
+    # Another client's "n-1" is its own request.
+    theirs = await api.post(url, json=note, headers={**key("n-1"), **bearer(tokens["writer"])})
+    assert theirs.status_code == 200, theirs.text
+    timeline = (await api.get(f"/api/v1/cases/{case_id}")).json()["timeline"]
+    assert [e["kind"] for e in timeline].count("note") == 2

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -34,7 +34,13 @@ from models.api import (
 )
 from models.case import Case, Document
 from models.config import User
-from services.case_actions import ActionRejected, actor_for, run_update, send_remeasurement
+from services.case_actions import (
+    ActionRejected,
+    actor_for,
+    claim_action_key,
+    run_update,
+    send_remeasurement,
+)
 from services.case_queries import (
     CaseFilters,
     get_case,
@@ -114,10 +120,29 @@ IdempotencyKey = Annotated[
 RETRY_AFTER_SECONDS = 5
 
 
-def _fingerprint(body: CaseCreate) -> str:
-    """SHA-256 of the body's canonical JSON: the same request, however it was formatted."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def fingerprint(request: BaseModel | dict[str, Any]) -> str:
+    """SHA-256 of the request's canonical JSON: the same request, however it was formatted."""
+    data = request.model_dump(mode="json") if isinstance(request, BaseModel) else request
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def scoped_key(
+    engine: Engine,
+    client_id: int | None,
+    case_id: str,
+    operation: str,
+    key: str | None,
+    request: BaseModel | dict[str, Any],
+) -> str | None:
+    """A case action's Idempotency-Key as its update id, scoped to the API client; refused
+    (ActionRejected, 422) when the client used it on this case for another request."""
+    if key is None:
+        return None
+    client = f"api:{client_id}"
+    digest = fingerprint({"operation": operation, "request": fingerprint(request)})
+    await in_thread(claim_action_key, engine, client, case_id, key, digest)
+    return f"{client}:{key}"
 
 
 def unavailable(exc: Exception) -> JSONResponse:
@@ -176,7 +201,7 @@ async def create_case(
     """
     key = None
     if idempotency_key is not None:
-        key = IntakeKey(idempotency_key, f"api:{client.id}", _fingerprint(body))
+        key = IntakeKey(idempotency_key, f"api:{client.id}", fingerprint(body))
     try:
         result = await open_case(engine, temporal, settings, body, idempotency_key=key)
     except IntakeError as exc:
@@ -254,17 +279,27 @@ class CaseAction:
     client_id: int | None
 
     async def run(
-        self, update: Any, build: Callable[[Actor], Any], acting_user: str, key: str | None
+        self,
+        update: Any,
+        build: Callable[[Actor], Any],
+        acting_user: str,
+        key: str | None,
+        request: BaseModel | dict[str, Any],
     ) -> CaseDetailPublic:
         """Send the command `build` makes for `acting_user` as the Update `update`; the case
-        as it is afterwards, or the workflow's refusal as a problem."""
+        as it is afterwards, or the workflow's refusal as a problem. `request` is what the
+        client sent (an Idempotency-Key reused with another one is refused)."""
         case_id, engine = self.case_id, self.engine
         try:
             actor = await _read(engine, _actor_on_case, case_id, acting_user)
-            scoped = f"api:{self.client_id}:{key}" if key else None
+            scoped = await scoped_key(
+                engine, self.client_id, case_id, update.__name__, key, request
+            )
             await run_update(self.temporal, case_id, update, build(actor), idempotency_key=scoped)
         except ActionRejected as exc:
-            field = {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
+            field = exc.field or (
+                {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
+            )
             extra = {"field": field} if field else {}
             raise Problem(exc.status, "Action rejected", exc.message, **extra) from exc
         return await _read(engine, _detail, case_id, self.settings)
@@ -304,6 +339,7 @@ async def add_note(
         lambda a: AddNote(a, body.text),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
@@ -316,6 +352,7 @@ async def log_contact_attempt(
         lambda a: LogContactAttempt(a, body.method, body.outcome, body.note),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
@@ -335,6 +372,7 @@ async def attach_document(
         lambda a: AttachDocument(a, doc_id, body.filename, body.content_type, body.size),
         body.acting_user,
         idempotency_key,
+        body,
     )
     doc = Document(
         id=doc_id,
@@ -364,6 +402,7 @@ async def reassign(
         lambda a: Reassign(a, body.new_owner_id, body.reason),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
@@ -377,6 +416,7 @@ async def add_watcher(
         lambda a: AddWatcher(a, Watcher(body.user_id, Access(body.access))),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
@@ -393,6 +433,7 @@ async def remove_watcher(
         lambda a: RemoveWatcher(a, user_id),
         acting_user,
         idempotency_key,
+        {"user_id": user_id, "acting_user": acting_user},
     )
 
 
@@ -411,6 +452,7 @@ async def close_case(
         ),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
