@@ -24,6 +24,7 @@ from core.settings import InsecureSecretKey, Settings, get_settings
 from core.telemetry import setup_tracing, temporal_runtime
 from core.temporal import connect
 from models.db import make_engine
+from services.reconciler import Reconciler
 from workflows.case import CaseWorkflow
 
 log = logging.getLogger("worker")
@@ -74,7 +75,12 @@ async def main() -> None:
             client.service_client.config.target_host,
             client.namespace,
         )
+        # With the worker polling (the reconciler queries workflows): at once, then on a timer.
+        reconciling = asyncio.create_task(Reconciler(engine, client, settings).run_forever(stop))
         await stop.wait()
+        # Let a round in progress finish, with the worker still answering its queries: a
+        # Temporal call cancelled mid-flight can call back into an interpreter shutting down.
+        await reconciling
     engine.dispose()
 
 

@@ -57,7 +57,7 @@ async def main(n: int, concurrency: int, db_url: str | None) -> None:
     from core.temporal import DATA_CONVERTER
     from models.case import Case, Outbox
     from models.db import make_engine
-    from services.intake import start_case_workflow
+    from services.case_start import start_case_workflow
     from tests.factories import case_input, seed
     from worker import build_worker
     from workflows.messages import SEARCH_ATTRIBUTES, Deadlines

@@ -150,9 +150,9 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     from models.case import Case
     from models.config import Program, Unit
     from models.db import make_engine
+    from services.case_start import start_case_workflow
     from services.config_file import load_config_file
     from services.configuration import apply_config
-    from services.intake import start_case_workflow
     from services.tokens import create_client
     from workflows.messages import SEARCH_ATTRIBUTES
 

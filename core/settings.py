@@ -80,6 +80,17 @@ class Settings(BaseSettings):
         """TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16 (a list works too)."""
         return [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else v
 
+    # The worker's reconciler: how often it starts workflows missing for intake rows (and
+    # projects cases missing from the read model), and how old a row must be to count as
+    # abandoned by its request.
+    reconcile_interval_seconds: float = 60.0
+    reconcile_grace_seconds: float = 30.0
+    # Intake answers 503 (the case kept, for a retry) when Temporal takes longer to start it.
+    intake_start_timeout_seconds: float = 10.0
+    # Fault injection for tests only: the API process exits between intake's commit and the
+    # workflow start.
+    fault_exit_after_intake_commit: bool = False
+
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:
         if not self.public_base_url:

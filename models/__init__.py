@@ -11,10 +11,11 @@ from models.case import (
     Outbox,
 )
 from models.config import ApiClient, Program, Unit, User
-from models.intake import Fyi, RoutingCounter, SurveyResponse
+from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
 from models.sessions import WebSession
 
 __all__ = [
+    "ActionKey",
     "ApiClient",
     "Case",
     "CaseEvent",

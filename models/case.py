@@ -21,18 +21,32 @@ class Customer(SQLModel, table=True):
 
 
 class CaseIntake(SQLModel, table=True):
-    """Allocates case numbers; its unique keys make intake idempotent under races."""
+    """Allocates case numbers; its unique keys make intake idempotent under races.
+
+    It also holds what starting the case's workflow needs (`case_input`), so a retry or the
+    reconciler can start a workflow that a crash or an outage left unstarted.
+    """
 
     __tablename__ = "case_intake"
     __table_args__ = (
         UniqueConstraint("channel", "external_ref", name="uq_intake_channel_ref"),
-        UniqueConstraint("idempotency_key", name="uq_intake_idempotency_key"),
+        # Idempotency keys are scoped per API client ("" for keys made by Caseloop itself).
+        UniqueConstraint("client_id", "idempotency_key", name="uq_intake_client_key"),
+        Index("ix_case_intake_workflow_started_at", "workflow_started_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=40)
     external_ref: str | None = Field(default=None, max_length=200)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    client_id: str = Field(default="", max_length=64)
+    # SHA-256 of the request body sent with the idempotency key: a reuse with another body is
+    # refused.
+    request_hash: str | None = Field(default=None, max_length=64)
+    # The workflow's input as JSON (personal data: the read model may hold it).
+    case_input: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    # Set once the workflow is known to exist; NULL rows are the reconciler's work.
+    workflow_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     @property

@@ -61,3 +61,20 @@ class RoutingCounter(SQLModel, table=True):
 
     program_id: str = Field(primary_key=True, max_length=64)
     value: int = 0
+
+
+class ActionKey(SQLModel, table=True):
+    """An Idempotency-Key an API client sent with a case action, and what the request was.
+
+    The key is the client's own (per client and case); the same key with another request is
+    refused, the same request again is the same Temporal update (deduplicated by its id).
+    """
+
+    __tablename__ = "action_key"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    case_id: str = Field(primary_key=True, max_length=20)
+    idempotency_key: str = Field(primary_key=True, max_length=200)
+    # SHA-256 of the operation and its request body.
+    request_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.config import User
+from models.intake import ActionKey
+from models.types import utcnow
+from services.writer import writer_for
 from workflows.case import CONFLICT, FORBIDDEN, CaseWorkflow
 from workflows.messages import Actor, CaseView, RemeasureAnswer, Role
 
@@ -17,10 +22,11 @@ from workflows.messages import Actor, CaseView, RemeasureAnswer, Role
 class ActionRejected(Exception):
     """The workflow (or its absence) refused the action; `status` is the HTTP status to show."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.field = field
 
 
 STATUS_FOR = {FORBIDDEN: 403, CONFLICT: 409}
@@ -51,6 +57,50 @@ async def run_update(
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ActionRejected(409, f"Case {case_id} no longer accepts changes") from err
         raise
+
+
+_K = ActionKey.__table__.c  # type: ignore[attr-defined]
+_KEY_HASH = select(_K.request_hash).where(
+    (_K.client_id == bindparam("client_id"))
+    & (_K.case_id == bindparam("case_id"))
+    & (_K.idempotency_key == bindparam("key"))
+)
+_INSERT_KEY = insert(ActionKey.__table__)  # type: ignore[attr-defined]
+
+
+def claim_action_key(
+    engine: Engine, client_id: str, case_id: str, key: str, request_hash: str
+) -> None:
+    """Record the client's key for this case with its request's hash; ActionRejected (422) if
+    the key came before with another request (the IETF idempotency-key draft's rule)."""
+    params = {"client_id": client_id, "case_id": case_id, "key": key}
+
+    def write(session: Session) -> str | None:
+        found: str | None = session.execute(_KEY_HASH, params).scalar()
+        if found is None:
+            session.execute(
+                _INSERT_KEY,
+                {
+                    "client_id": client_id,
+                    "case_id": case_id,
+                    "idempotency_key": key,
+                    "request_hash": request_hash,
+                    "created_at": utcnow(),
+                },
+            )
+        return found
+
+    try:
+        found = writer_for(engine).run(write)
+    except IntegrityError:  # the same key, sent at the same moment through another process
+        with Session(engine) as session:
+            found = session.execute(_KEY_HASH, params).scalar()
+    if found is not None and found != request_hash:
+        raise ActionRejected(
+            422,
+            "This Idempotency-Key was used before with a different request",
+            field="Idempotency-Key",
+        )
 
 
 async def send_remeasurement(client: Client, case_id: str, answer: RemeasureAnswer) -> None:

@@ -1,23 +1,26 @@
-"""Intake: turn a channel contact into a case — exactly once, even when requests race."""
+"""Intake: turn a channel contact into a case — exactly once, even when requests race.
+
+The intake rows (case number, version-0 case row, watchers) and the workflow's input are
+committed together; the workflow is started after the commit. A request is answered only once
+the workflow exists, so a crash or an outage in between leaves rows that the client's retry
+(same key or reference) or the reconciler (services/reconciler.py) starts — never a case that
+was acknowledged without its workflow.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert
+from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy import select as select_core
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
 
 from activities.calendar import compute_deadlines
 from activities.projection import case_row
@@ -26,33 +29,20 @@ from core.threads import in_thread
 from models.api import CaseCreate
 from models.case import Case, CaseIntake, CaseWatcher, case_id_for
 from models.config import Program, Unit
+from services.case_start import ensure_started, input_from_json, input_json
 from services.configuration import load_program, load_unit, policy_for
 from services.customers import customer_for
 from services.routing import RoutingError, RoutingRequest, route
 from services.writer import writer_for
-from workflows.case import CaseWorkflow
 from workflows.messages import (
-    SA_CHANNEL,
-    SA_OWNER,
-    SA_PRIORITY,
-    SA_PROGRAM,
-    SA_STATUS,
-    SA_UNIT,
     CaseDetails,
     CaseInput,
-    CaseStatus,
     DeadlineRequest,
     Priority,
     initial_view,
 )
 
 log = logging.getLogger(__name__)
-
-
-def _cut(text: str, max_bytes: int) -> str:
-    """Temporal limits the size of a workflow's summary and details (in bytes)."""
-    raw = text.encode("utf-8")
-    return text if len(raw) <= max_bytes else raw[: max_bytes - 3].decode("utf-8", "ignore") + "…"
 
 
 class IntakeError(ValueError):
@@ -69,6 +59,8 @@ class IntakeResult:
     created: bool
     # What was written for a new case (its version-0 row), so callers need not read it back.
     row: dict[str, Any] | None = None
+    # The same idempotency key and body again: `row` is the first answer, to be replayed.
+    replayed: bool = False
 
 
 def program_and_unit(session: Session, program_id: str, unit_id: str) -> tuple[Program, Unit]:
@@ -82,23 +74,70 @@ def program_and_unit(session: Session, program_id: str, unit_id: str) -> tuple[P
     return program, unit
 
 
+@dataclass(frozen=True)
+class IntakeKey:
+    """An idempotency key, scoped to the API client that sent it ("" for Caseloop's own keys).
+
+    `request_hash` fingerprints the request body; a key reused with another body is refused.
+    None (keys Caseloop derives itself, e.g. from a survey response id) checks nothing.
+    """
+
+    key: str
+    client_id: str = ""
+    request_hash: str | None = None
+
+
+class IdempotencyKeyReused(IntakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Idempotency-Key",
+            "This Idempotency-Key was used before with a different request body",
+        )
+
+
+@dataclass
+class _Found:
+    """An intake row the request matches: by its idempotency key, or by (channel, ref)."""
+
+    number: int
+    by_key: bool
+    case_input: dict[str, Any] | None
+    started: bool
+
+
 _I = CaseIntake.__table__.c  # type: ignore[attr-defined]
+_COLUMNS = (_I.id, _I.request_hash, _I.case_input, _I.workflow_started_at)
 # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
-_BY_REF = select_core(_I.id).where(
+_BY_REF = select_core(*_COLUMNS).where(
     (_I.channel == bindparam("channel")) & (_I.external_ref == bindparam("external_ref"))
 )
-_BY_KEY = select_core(_I.id).where(_I.idempotency_key == bindparam("key"))
+_BY_KEY = select_core(*_COLUMNS).where(
+    (_I.client_id == bindparam("client_id")) & (_I.idempotency_key == bindparam("key"))
+)
+_SET_INPUT = (
+    update(CaseIntake.__table__)  # type: ignore[attr-defined]
+    .where(_I.id == bindparam("number"))
+    .values(case_input=bindparam("case_input"))
+)
 
 
-def _existing(session: Session, body: CaseCreate, idempotency_key: str | None) -> str | None:
-    number = None
-    if body.external_ref:
-        number = session.execute(
+def _existing(session: Session, body: CaseCreate, key: IntakeKey | None) -> _Found | None:
+    """The key first (a reuse with another body is refused), then (channel, external_ref)."""
+    if key is not None:
+        row = session.execute(_BY_KEY, {"client_id": key.client_id, "key": key.key}).first()
+        if row is not None:
+            if None not in (row.request_hash, key.request_hash) and (
+                row.request_hash != key.request_hash
+            ):
+                raise IdempotencyKeyReused()
+            return _Found(row.id, True, row.case_input, row.workflow_started_at is not None)
+    if body.external_ref is not None:
+        row = session.execute(
             _BY_REF, {"channel": body.channel, "external_ref": body.external_ref}
-        ).scalar()
-    if number is None and idempotency_key:
-        number = session.execute(_BY_KEY, {"key": idempotency_key}).scalar()
-    return None if number is None else case_id_for(number)
+        ).first()
+        if row is not None:
+            return _Found(row.id, False, row.case_input, row.workflow_started_at is not None)
+    return None
 
 
 async def open_case(
@@ -107,7 +146,7 @@ async def open_case(
     settings: Settings,
     body: CaseCreate,
     *,
-    idempotency_key: str | None = None,
+    idempotency_key: IntakeKey | None = None,
     routing_reason: str | None = None,
     opened_by: str = "intake",
     created_at: datetime | None = None,
@@ -116,43 +155,58 @@ async def open_case(
     """Open a case; `created_at` in the past is for back-filled history (demo, imports).
 
     `origin` (e.g. the survey response and alert rules) is added to the routing reason that
-    the timeline's "opened" event records.
+    the timeline's "opened" event records. A case is answered only once its workflow exists:
+    if Temporal does not take the start, WorkflowUnavailable is raised and the rows stay, for
+    the client's retry or the reconciler to start it.
     """
+    key = idempotency_key
     # DB reads run in a thread: blocking the event loop on a pool checkout can deadlock it.
-    job = await in_thread(
-        _plan, engine, body, idempotency_key, routing_reason, opened_by, created_at, origin
-    )
+    job = await in_thread(_plan, engine, body, key, routing_reason, opened_by, created_at, origin)
     try:
         # The writes: awaited from the loop, no thread parked while the batch writer runs them.
         prepared = await writer_for(engine).run_async(job)
     except IntegrityError:
-        won = await in_thread(_race_lost, engine, body, idempotency_key)
+        won = await in_thread(_race_lost, engine, body, key)
         if won is None:
             raise
         prepared = won
-    if isinstance(prepared, IntakeResult):
-        return prepared
-    try:
-        await start_case_workflow(client, settings, prepared)
-    except Exception:
-        await in_thread(_undo, engine, prepared.case_id)
-        raise
-    row = {
-        **case_row(initial_view(prepared)),
-        "transaction": dict(prepared.details.transaction),
-        "watchers": [(w.user_id, w.access.value) for w in prepared.watchers],
+    if isinstance(prepared, _Found):
+        return await _answer_existing(engine, client, settings, prepared)
+    number, inp = prepared
+    if settings.fault_exit_after_intake_commit:
+        # Fault injection for the crash test: die exactly between the commit and the start.
+        os._exit(70)
+    await ensure_started(engine, client, settings, number, inp)
+    return IntakeResult(inp.case_id, created=True, row=_first_answer(inp))
+
+
+def _first_answer(inp: CaseInput) -> dict[str, Any]:
+    """The version-0 row intake wrote, as a new case is answered (and a key replays it)."""
+    return {
+        **case_row(initial_view(inp)),
+        "transaction": dict(inp.details.transaction),
+        "watchers": [(w.user_id, w.access.value) for w in inp.watchers],
     }
-    return IntakeResult(prepared.case_id, created=True, row=row)
 
 
-def _undo(engine: Engine, case_id: str) -> None:
-    """Leave nothing half-written: the caller may retry and get a clean new case."""
-    number = int(case_id.split("-", 1)[1])
+async def _answer_existing(
+    engine: Engine, client: Client, settings: Settings, found: _Found
+) -> IntakeResult:
+    """A retry: start the workflow if the first request could not; replay a key's answer."""
+    inp = input_from_json(found.case_input) if found.case_input is not None else None
+    if not found.started and inp is not None:
+        await ensure_started(engine, client, settings, found.number, inp)
+    case_id = case_id_for(found.number)
+    if found.by_key and inp is not None:
+        return IntakeResult(case_id, created=False, row=_first_answer(inp), replayed=True)
+    return IntakeResult(case_id, created=False)
+
+
+def _race_lost(engine: Engine, body: CaseCreate, key: IntakeKey | None) -> _Found | None:
+    """After an IntegrityError: the row of the concurrent request (another process) with the
+    same key or reference, which won; None if there is none (the error was something else)."""
     with Session(engine) as session:
-        session.execute(delete(CaseWatcher).where(col(CaseWatcher.case_id) == case_id))
-        session.execute(delete(Case).where(col(Case.id) == case_id))
-        session.execute(delete(CaseIntake).where(col(CaseIntake.id) == number))
-        session.commit()
+        return _existing(session, body, key)
 
 
 _INSERT_INTAKE = insert(CaseIntake.__table__).returning(CaseIntake.__table__.c.id)  # type: ignore[attr-defined]
@@ -160,25 +214,15 @@ _INSERT_CASE = insert(Case.__table__)  # type: ignore[attr-defined]
 _INSERT_WATCHER = insert(CaseWatcher.__table__)  # type: ignore[attr-defined]
 
 
-def _race_lost(
-    engine: Engine, body: CaseCreate, idempotency_key: str | None
-) -> IntakeResult | None:
-    """After an IntegrityError: the case of the concurrent request (another process) with the
-    same key, which won; None if there is none (the error was something else)."""
-    with Session(engine) as session:
-        case_id = _existing(session, body, idempotency_key)
-    return None if case_id is None else IntakeResult(case_id, created=False)
-
-
 def _plan(
     engine: Engine,
     body: CaseCreate,
-    idempotency_key: str | None,
+    key: IntakeKey | None,
     routing_reason: str | None,
     opened_by: str,
     created_at: datetime | None,
     origin: str = "",
-) -> Callable[[Session], CaseInput | IntakeResult]:
+) -> Callable[[Session], tuple[int, CaseInput] | _Found]:
     """The reads and the deadline arithmetic; returns the write job for the batch writer."""
     with Session(engine) as session:
         program, unit = program_and_unit(session, body.program_id, body.unit_id)
@@ -194,16 +238,20 @@ def _plan(
             "program_id", f"Program {program.id!r} cannot compute deadlines: {exc}"
         ) from exc
 
-    def write(session: Session) -> CaseInput | IntakeResult:
+    def write(session: Session) -> tuple[int, CaseInput] | _Found:
         # Checked again here: an earlier job of the same batch may have taken the key.
-        if (found := _existing(session, body, idempotency_key)) is not None:
-            return IntakeResult(found, created=False)
-        number = session.execute(
+        if (found := _existing(session, body, key)) is not None:
+            return found
+        number: int = session.execute(
             _INSERT_INTAKE,
             {
                 "channel": body.channel,
                 "external_ref": body.external_ref,
-                "idempotency_key": idempotency_key,
+                "idempotency_key": key.key if key else None,
+                "client_id": key.client_id if key else "",
+                "request_hash": key.request_hash if key else None,
+                "case_input": None,
+                "workflow_started_at": None,
                 "created_at": datetime.now(UTC),
             },
         ).scalar_one()
@@ -241,6 +289,8 @@ def _plan(
             opened_by=opened_by,
             initial_deadlines=deadlines,
         )
+        # What a retry or the reconciler needs to start the workflow, committed with the rows.
+        session.execute(_SET_INPUT, {"number": number, "case_input": input_json(inp)})
         # Version 0: visible in lists at once; the workflow's first projection supersedes it.
         row = case_row(initial_view(inp))
         # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
@@ -253,33 +303,6 @@ def _plan(
                     for w in routing.watchers
                 ],
             )
-        return inp
+        return number, inp
 
     return write
-
-
-async def start_case_workflow(client: Client, settings: Settings, inp: CaseInput) -> None:
-    d = inp.details
-    await client.start_workflow(
-        CaseWorkflow.run,
-        inp,
-        id=inp.case_id,
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(SA_STATUS, CaseStatus.NEW.value),
-                SearchAttributePair(SA_OWNER, inp.owner_id),
-                SearchAttributePair(SA_UNIT, d.unit_id),
-                SearchAttributePair(SA_PROGRAM, inp.policy.program_id),
-                SearchAttributePair(SA_CHANNEL, d.channel),
-                SearchAttributePair(SA_PRIORITY, d.priority.value),
-            ]
-        ),
-        static_summary=_cut(f"{inp.policy.program_name} · unit {d.unit_id} · {d.channel}", 380),
-        static_details=_cut(
-            f"Category: {d.category or '—'}  \nPriority: {d.priority.value}  \n"
-            f"Routing: {inp.routing_reason}",
-            4000,
-        ),
-    )

@@ -28,7 +28,7 @@ from models.intake import Fyi, SurveyResponse
 from services.alerts import AnswerError, Decision, MatchedRule, evaluate, normalise_answers
 from services.configuration import program_config
 from services.customers import customer_for
-from services.intake import IntakeError, open_case, program_and_unit
+from services.intake import IntakeError, IntakeKey, open_case, program_and_unit
 from services.writer import writer_for
 
 
@@ -228,7 +228,9 @@ def _forget(engine: Engine, row_id: int) -> None:
         session.commit()
 
 
-async def _link_case(engine: Engine, row_id: int, case_id: str) -> None:
+async def link_case(engine: Engine, row_id: int, case_id: str) -> None:
+    """Record the response's case (also the reconciler's, for a request that died before)."""
+
     def write(session: Session) -> None:
         session.execute(_LINK_CASE, {"row_id": row_id, "case_id": case_id})
 
@@ -263,15 +265,18 @@ async def submit_survey(
             client,
             settings,
             case_body,
-            idempotency_key=intake_key(body.program_id, body.response_id),
+            idempotency_key=IntakeKey(intake_key(body.program_id, body.response_id)),
             opened_by="survey",
             origin=f"survey response {body.response_id[:80]}; alert rules: {rules}",
         )
-    except Exception:
+    except IntakeError:
+        # Nothing was written for the case: the response id may come again with good data.
         if claimed.claimed_now:
             await in_thread(_forget, engine, claimed.row_id)
         raise
-    await _link_case(engine, claimed.row_id, result.case_id)
+    # Any other failure (Temporal down, a crash) keeps the claimed row: a replay finishes the
+    # same case through the intake key, and the reconciler starts its workflow meanwhile.
+    await link_case(engine, claimed.row_id, result.case_id)
     return SurveyResult(
         response_id=body.response_id,
         program_id=body.program_id,

@@ -18,8 +18,9 @@ from core.settings import Settings
 from models.api import CaseCreate
 from models.case import Case
 from models.config import Program, Unit
+from services.case_start import start_case_workflow
 from services.configuration import ConfigDoc, apply_config, policy_for
-from services.intake import _plan, start_case_workflow
+from services.intake import _plan
 from services.writer import writer_for
 from tests.live import eventually
 from worker import build_worker
@@ -174,6 +175,6 @@ async def start_case(
 
 def version0_case(engine: Engine, body: CaseCreate) -> CaseInput:
     """Intake's database step alone (case number, customer, version-0 row): no workflow."""
-    inp = writer_for(engine).run(_plan(engine, body, None, None, "intake", None))
-    assert isinstance(inp, CaseInput)
-    return inp
+    planned = writer_for(engine).run(_plan(engine, body, None, None, "intake", None))
+    assert isinstance(planned, tuple)
+    return planned[1]

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
 from models.case import CaseEvent
-from services.intake import start_case_workflow
+from services.case_start import start_case_workflow
 from tests.factories import case_input, seed
 from tests.live import eventually
 from workflows.case import CaseWorkflow

@@ -1,4 +1,5 @@
-"""schemathesis against the app's own OpenAPI document: every operation, 100 examples each.
+"""schemathesis against the app's own OpenAPI document: every operation, 100 examples each,
+then stateful scenarios along the links schemathesis infers between the operations.
 
 The app runs with a real worker (in its own process) on Temporal's time-skipping server and
 SQLite, seeded with the demo configuration (config/demo.yaml, which the OpenAPI examples use).
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from schemathesis.config import SchemathesisConfig
 from temporalio.testing import WorkflowEnvironment
 
@@ -135,3 +136,34 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 )
 def test_api_conforms_to_its_openapi(case: schemathesis.Case, live: Live) -> None:
     case.call_and_validate(app=live.app)
+
+
+# The stateful run: schemathesis follows the links it infers between operations (a case made by
+# POST /cases is read, noted, closed ...), from a fixed seed, bounded to keep the suite quick.
+STATEFUL_SEED = 20261202
+STATEFUL_SCENARIOS = 40
+STATEFUL_STEPS = 12
+
+
+def test_stateful_scenarios_never_answer_5xx(live: Live) -> None:
+    called: dict[str, int] = {}
+
+    @seed(STATEFUL_SEED)
+    class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"app": live.app}
+
+        def after_call(self, response: Any, case: schemathesis.Case) -> None:
+            label = f"{case.method} {case.path}"
+            called[label] = called.get(label, 0) + 1
+
+    Scenarios.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    print(f"{sum(called.values())} calls over {len(called)} operations: {sorted(called.items())}")

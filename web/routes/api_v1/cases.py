@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import BeforeValidator
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -33,7 +36,13 @@ from models.api import (
 from models.case import Case, Document
 from models.config import User
 from services import documents
-from services.case_actions import ActionRejected, actor_for, run_update, send_remeasurement
+from services.case_actions import (
+    ActionRejected,
+    actor_for,
+    claim_action_key,
+    run_update,
+    send_remeasurement,
+)
 from services.case_queries import (
     CaseFilters,
     get_case,
@@ -42,10 +51,11 @@ from services.case_queries import (
     to_public,
     watchers_of,
 )
-from services.intake import IntakeError, open_case
-from web.api_auth import AUTH_PROBLEMS, require_scope
+from services.case_start import WorkflowUnavailable
+from services.intake import IntakeError, IntakeKey, open_case
+from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesWrite, require_scope
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
-from web.problems import PROBLEM_JSON, Problem
+from web.problems import PROBLEM_JSON, Problem, problem_response
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     Access,
@@ -72,7 +82,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
             404: "No such case",
             409: "The case does not accept this now",
             413: "Request body too large",
-            422: "Invalid request",
+            422: "Invalid request (also: an Idempotency-Key reused with another body)",
+            503: "Temporal is unavailable: retry after Retry-After seconds (nothing is lost)",
         }.items()
     },
 }
@@ -92,7 +103,59 @@ def _iso_only(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def _sf_string(value: str | None) -> str | None:
+    """The key as the IETF draft writes it (a quoted structured-field string) or bare."""
+    if value is not None and len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if value is not None and not value.strip():
+        raise ValueError("an Idempotency-Key must not be empty")
+    return value
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200),
+    AfterValidator(_sf_string),
+]
+RETRY_AFTER_SECONDS = 5
+
+
+def fingerprint(request: BaseModel | dict[str, Any]) -> str:
+    """SHA-256 of the request's canonical JSON: the same request, however it was formatted."""
+    data = request.model_dump(mode="json") if isinstance(request, BaseModel) else request
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def scoped_key(
+    engine: Engine,
+    client_id: int | None,
+    case_id: str,
+    operation: str,
+    key: str | None,
+    request: BaseModel | dict[str, Any],
+) -> str | None:
+    """A case action's Idempotency-Key as its update id, scoped to the API client; refused
+    (ActionRejected, 422) when the client used it on this case for another request."""
+    if key is None:
+        return None
+    client = f"api:{client_id}"
+    digest = fingerprint({"operation": operation, "request": fingerprint(request)})
+    await in_thread(claim_action_key, engine, client, case_id, key, digest)
+    return f"{client}:{key}"
+
+
+def unavailable(exc: Exception) -> JSONResponse:
+    """503 problem with Retry-After: the request may be repeated as it is."""
+    response = problem_response(
+        503,
+        "Temporarily unavailable",
+        f"{exc}; nothing is lost: repeat the request (same body and key) to finish it",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _detail(session: Session, case_id: str, settings: Any) -> CaseDetailPublic:
@@ -116,11 +179,9 @@ async def _read(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
     "",
     status_code=201,
     response_model=CasePublic,
-    dependencies=WRITE,
     responses={
         200: {
-            "description": "The same (channel, external_ref) or Idempotency-Key was "
-            "seen before: the existing case",
+            "description": "The same (channel, external_ref) was seen before: the existing case",
             "model": CasePublic,
         }
     },
@@ -128,19 +189,30 @@ async def _read(engine: Engine, fn: Callable[..., T], *args: Any) -> T:
 async def create_case(
     body: CaseCreate,
     response: Response,
+    client: CasesWrite,
     engine: EngineDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> CasePublic:
-    """Open a case; the same (channel, external_ref) or Idempotency-Key returns the first one."""
+) -> CasePublic | JSONResponse:
+    """Open a case, answered once its workflow runs.
+
+    An `Idempotency-Key` (per API client) sent again with the same body replays the first
+    answer (201, same body); with another body it is refused (422). The same
+    (channel, external_ref) answers 200 with the existing case.
+    """
+    key = None
+    if idempotency_key is not None:
+        key = IntakeKey(idempotency_key, f"api:{client.id}", fingerprint(body))
     try:
-        result = await open_case(engine, temporal, settings, body, idempotency_key=idempotency_key)
+        result = await open_case(engine, temporal, settings, body, idempotency_key=key)
     except IntakeError as exc:
         raise Problem(422, "Invalid request", str(exc), field=exc.field) from exc
+    except WorkflowUnavailable as exc:
+        return unavailable(exc)
     bind(case_id=result.case_id)
     response.headers["Location"] = f"/api/v1/cases/{result.case_id}"
-    if result.created and result.row is not None:
+    if result.row is not None:
         # Answer from what intake just wrote (its version-0 row): no read-back.
         row = dict(result.row)
         return public_from_row(row, row.pop("watchers"), settings)
@@ -206,27 +278,44 @@ class CaseAction:
     engine: Engine
     temporal: Client
     settings: Settings
+    # Idempotency keys are the API client's own: two clients may use the same one.
+    client_id: int | None
 
     async def run(
-        self, update: Any, build: Callable[[Actor], Any], acting_user: str, key: str | None
+        self,
+        update: Any,
+        build: Callable[[Actor], Any],
+        acting_user: str,
+        key: str | None,
+        request: BaseModel | dict[str, Any],
     ) -> CaseDetailPublic:
         """Send the command `build` makes for `acting_user` as the Update `update`; the case
-        as it is afterwards, or the workflow's refusal as a problem."""
+        as it is afterwards, or the workflow's refusal as a problem. `request` is what the
+        client sent (an Idempotency-Key reused with another one is refused)."""
         case_id, engine = self.case_id, self.engine
         try:
             actor = await _read(engine, _actor_on_case, case_id, acting_user)
-            await run_update(self.temporal, case_id, update, build(actor), idempotency_key=key)
+            scoped = await scoped_key(
+                engine, self.client_id, case_id, update.__name__, key, request
+            )
+            await run_update(self.temporal, case_id, update, build(actor), idempotency_key=scoped)
         except ActionRejected as exc:
-            field = {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
+            field = exc.field or (
+                {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
+            )
             extra = {"field": field} if field else {}
             raise Problem(exc.status, "Action rejected", exc.message, **extra) from exc
         return await _read(engine, _detail, case_id, self.settings)
 
 
 async def case_action(
-    case_id: str, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep
+    case_id: str,
+    client: ApiClientDep,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
 ) -> CaseAction:
-    return CaseAction(case_id, engine, temporal, settings)
+    return CaseAction(case_id, engine, temporal, settings, client.id)
 
 
 CaseActionDep = Annotated[CaseAction, Depends(case_action)]
@@ -253,6 +342,7 @@ async def add_note(
         lambda a: AddNote(a, body.text),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
@@ -265,6 +355,7 @@ async def log_contact_attempt(
         lambda a: LogContactAttempt(a, body.method, body.outcome, body.note),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
@@ -283,7 +374,7 @@ async def attach_document(
         raise Problem(422, "Invalid document", exc.message, field=exc.field) from exc
     case_id = action.case_id
     doc_id = (
-        uuid.uuid5(uuid.NAMESPACE_URL, f"{case_id}/{idempotency_key}").hex
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{case_id}/{action.client_id}/{idempotency_key}").hex
         if (idempotency_key)
         else uuid.uuid4().hex
     )
@@ -292,6 +383,7 @@ async def attach_document(
         lambda a: AttachDocument(a, doc_id, filename, content_type, body.size),
         body.acting_user,
         idempotency_key,
+        body,
     )
     doc = Document(
         id=doc_id,
@@ -321,6 +413,7 @@ async def reassign(
         lambda a: Reassign(a, body.new_owner_id, body.reason),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
@@ -334,6 +427,7 @@ async def add_watcher(
         lambda a: AddWatcher(a, Watcher(body.user_id, Access(body.access))),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 
@@ -350,6 +444,7 @@ async def remove_watcher(
         lambda a: RemoveWatcher(a, user_id),
         acting_user,
         idempotency_key,
+        {"user_id": user_id, "acting_user": acting_user},
     )
 
 
@@ -368,6 +463,7 @@ async def close_case(
         ),
         body.acting_user,
         idempotency_key,
+        body,
     )
 
 

@@ -39,10 +39,10 @@ from services.templates import (
     reply_choices,
     save_template,
 )
-from web.api_auth import require_scope
+from web.api_auth import ApiClientDep, require_scope
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.problems import Problem
-from web.routes.api_v1.cases import PROBLEMS, IdempotencyKey
+from web.routes.api_v1.cases import PROBLEMS, IdempotencyKey, scoped_key
 from workflows.case import CaseWorkflow
 from workflows.messages import SendReply
 
@@ -254,6 +254,7 @@ async def send_reply(
     engine: EngineDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    client: ApiClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CaseDetailPublic:
     """Send a (scripted, edited) reply to the customer from the platform.
@@ -264,11 +265,11 @@ async def send_reply(
     actor = await in_thread(_prepare_reply, engine, case_id, body)
     cmd = SendReply(actor, body.template_key, body.subject, body.text)
     try:
-        await run_update(
-            temporal, case_id, CaseWorkflow.send_reply, cmd, idempotency_key=idempotency_key
-        )
+        key = await scoped_key(engine, client.id, case_id, "send_reply", idempotency_key, body)
+        await run_update(temporal, case_id, CaseWorkflow.send_reply, cmd, idempotency_key=key)
     except ActionRejected as exc:
-        raise Problem(exc.status, "Action rejected", exc.message) from exc
+        extra = {"field": exc.field} if exc.field else {}
+        raise Problem(exc.status, "Action rejected", exc.message, **extra) from exc
 
     def detail() -> CaseDetailPublic:
         with Session(engine) as session:
