@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine, text
 from temporalio.client import Client
 
@@ -13,6 +13,7 @@ from core.settings import Settings, get_settings
 from core.temporal import connect
 from models.db import make_engine
 from web import api_setup, problems, ui_setup
+from web.storable import refuse_unstorable_url
 
 
 def create_app(
@@ -39,6 +40,8 @@ def create_app(
         version="0.1.0",
         summary="Closed-loop customer case management",
         lifespan=lifespan,
+        # Text the databases cannot store never gets past the URL or the headers (422).
+        dependencies=[Depends(refuse_unstorable_url)],
     )
     # Given dependencies are usable at once (tests drive the app without a lifespan).
     app.state.settings, app.state.engine, app.state.temporal = settings, engine, temporal

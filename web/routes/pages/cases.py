@@ -33,6 +33,7 @@ from services.case_actions import ActionRejected, run_update
 from services.case_queries import earlier_cases, links
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.storable import form_problems
 from web.templating import is_htmx, render
 from workflows.case import CaseWorkflow
 from workflows.messages import (
@@ -255,10 +256,15 @@ class ActionContext:
         form_data = await self.request.form()
         ctx = await self.load()
         state = FormState(name=name)
-        if ctx["can_act"]:
-            return form_data, ctx, state, None
-        state.rejected = _read_only_reason(ctx)
-        return form_data, ctx, state, self.respond(ctx, state, 403 if ctx["case"].is_open else 409)
+        if not ctx["can_act"]:
+            state.rejected = _read_only_reason(ctx)
+            status = 403 if ctx["case"].is_open else 409
+            return form_data, ctx, state, self.respond(ctx, state, status)
+        if unstorable := form_problems(form_data):  # before any field is read: nothing written
+            state.errors = unstorable
+            state.rejected = " ".join(unstorable.values())
+            return form_data, ctx, state, self.respond(ctx, state, 422)
+        return form_data, ctx, state, None
 
     async def rejected(self, state: FormState, exc: ActionRejected) -> Response:
         """The workflow refused the update: its reason, next to the case as it is now."""
