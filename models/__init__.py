@@ -3,6 +3,7 @@
 from models.case import (
     Case,
     CaseEvent,
+    CaseFailure,
     CaseIntake,
     CaseWatcher,
     Customer,
@@ -17,6 +18,7 @@ __all__ = [
     "ApiClient",
     "Case",
     "CaseEvent",
+    "CaseFailure",
     "CaseIntake",
     "CaseWatcher",
     "Customer",
