@@ -13,10 +13,12 @@ import httpx
 import pytest
 from sqlmodel import Session
 
+from activities.failures import record_failure
 from activities.remeasurement import make_survey_token
 from models.case import Case
 from tests.web.conftest import PASSWORD, LiveApp, page_token, sign_in
 from tests.web.test_security import PDF, events_of, settled, version_of
+from workflows.messages import StepFailure
 
 NUL = "\x00"
 MESSAGE = "cannot be stored"
@@ -142,3 +144,18 @@ async def test_a_poisoned_search_or_address_is_refused_not_a_500(live: LiveApp, 
     assert r.status_code == 422, (r.status_code, r.text[:300])
     assert r.headers["content-type"].startswith("text/html")
     assert MESSAGE in r.text
+
+
+async def test_admins_see_a_flagged_case_on_the_outbox_and_case_pages(live: LiveApp) -> None:
+    case_id = await live.open_case()
+    await settled(live, case_id)
+    # What the workflow's flag activity writes when a projection fails for good.
+    record_failure(live.engine, StepFailure(case_id, "projection", 2, "DataError"))
+    line = "Projection failed: DataError (version 2"
+    async with sign_in(live, "root") as admin, sign_in(live, "ole") as ole:
+        outbox = await admin.get("/admin/outbox")
+        assert f"{case_id}</a>: projection failed: DataError (version 2" in outbox.text
+        assert line in (await admin.get(f"/cases/{case_id}")).text
+        notices = await admin.get("/notifications")
+        assert f"{case_id}: projection failed (DataError)" in notices.text
+        assert "failed: DataError" not in (await ole.get(f"/cases/{case_id}")).text

@@ -31,6 +31,7 @@ from services import documents
 from services.access import CaseAccess, Viewer, access_to
 from services.case_actions import ActionRejected, run_update
 from services.case_queries import earlier_cases, links
+from services.failures import failures_of
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.storable import form_problems
@@ -149,6 +150,7 @@ def case_context(
         "customer": customer,
         "earlier": earlier_cases(session, viewer, case),
         "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
+        "failures": failures_of(session, case.id) if viewer.is_admin else [],
         "contact_methods": CONTACT_METHODS,
         "contact_outcomes": CONTACT_OUTCOMES,
         "accept": documents.ACCEPT,
