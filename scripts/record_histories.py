@@ -15,8 +15,8 @@ import os
 import shutil
 import socket
 import sys
-import uuid
 import tempfile
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
