@@ -55,6 +55,10 @@ def classified(exc: BaseException, step: str) -> ApplicationError:
     cause = getattr(exc, "orig", None)
     detail = f" ({type(cause).__module__}.{type(cause).__name__})" if cause is not None else ""
     final = is_deterministic(exc)
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) and cause is not None:
+        # The server's own words ("connection refused", "database is locked") help an
+        # operator and hold no row data; other errors' texts may quote a value.
+        detail += f": {str(cause).strip().splitlines()[0][:200]}" if str(cause).strip() else ""
     verdict = "repeating cannot help" if final else "will be retried"
     return ApplicationError(
         f"{step} failed: {kind}{detail}; {verdict}", type=kind, non_retryable=final

@@ -158,6 +158,7 @@ def test_deterministic_errors_are_non_retryable_and_outages_are_not(pg_engine: E
     with pytest.raises(ApplicationError) as outage:
         ProjectionActivities(down).project_case(_request(pg_engine, "P-down", "Kari"))
     assert not outage.value.non_retryable and outage.value.type == "OperationalError"
+    assert "refused" in str(outage.value)  # the server's words, for the operator
     down.dispose()
     with Session(pg_engine) as s:
         assert s.get(Case, "P-nul") is None and s.get(Case, "P-sur") is None
