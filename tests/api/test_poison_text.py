@@ -11,6 +11,7 @@ import copy
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +27,7 @@ from services.templates import NotificationsIn
 from services.tokens import create_client
 from tests.api.conftest import api_config, bearer
 from tests.api.test_cases import BODY
-from tests.conftest import sqlite_db, terminate_cases
+from tests.conftest import migrated_db, sqlite_db, terminate_cases
 from tests.live import eventually
 
 NUL, SURROGATE = "\x00", "\ud800"
@@ -429,3 +430,39 @@ async def test_unstorable_text_is_refused_with_422_naming_the_field(
         problem,
     )
     assert fingerprint(poison_app.engine) == before, "a refused request wrote something"
+
+
+@pytest.fixture
+async def pg_client(
+    ts_env: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, Engine]]:
+    """The app on PostgreSQL, where the reported 500s came from (it refuses NUL in text)."""
+    from api import create_app
+
+    for url in migrated_db("postgresql", tmp_path, "caseloop_poison_api"):
+        engine = make_engine(url)
+        apply_config(engine, api_config())
+        token = create_client(engine, "rw", ["cases:write", "cases:read"]).token
+        settings = Settings(database_url=url, public_base_url="http://testserver")
+        app = create_app(settings, temporal=ts_env.client, engine=engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=bearer(token)
+        ) as client:
+            yield client, engine
+        engine.dispose()
+
+
+@pytest.mark.parametrize("field", ["customer.name", "verbatim", "q"])
+async def test_nul_on_postgresql_is_a_422_not_a_500(
+    pg_client: tuple[httpx.AsyncClient, Engine], field: str
+) -> None:
+    client, engine = pg_client
+    if field == "q":
+        r = await client.get("/api/v1/cases", params={"q": "Kari\x00"})
+    else:
+        body = _set({**BODY, "external_ref": "PG-1"}, tuple(field.split(".")), NUL)
+        r = await client.post("/api/v1/cases", json=body)
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    assert r.json()["field"] == field
+    assert fingerprint(engine)["case_intake"] == 0
