@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine, text
 from starlette.types import ASGIApp
 from temporalio.client import Client
@@ -18,6 +18,7 @@ from core.telemetry import instrument_fastapi, setup_tracing
 from core.temporal import connect
 from models.db import make_engine
 from web import api_setup, metrics, problems, request_context, ui_setup
+from web.storable import refuse_unstorable_url
 
 
 def create_app(
@@ -47,6 +48,8 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # web.api_docs serves /docs from vendored files (our CSP blocks CDNs)
         redoc_url=None,
+        # Text the databases cannot store never gets past the URL or the headers (422).
+        dependencies=[Depends(refuse_unstorable_url)],
     )
     # Given dependencies are usable at once (tests drive the app without a lifespan).
     app.state.settings, app.state.engine, app.state.temporal = settings, engine, temporal

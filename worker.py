@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from activities.directory import DirectoryActivities
+from activities.failures import FailureActivities
 from activities.mail import MailActivities
 from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
@@ -43,6 +44,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
             notifications.notify,
             MailActivities(engine, settings).deliver,
             RemeasurementActivities(engine, settings).send_remeasurement,
+            FailureActivities(engine).record_failure,
         ],
         # Projection, notification and SMTP activities are sync (DB, smtplib): run them in threads.
         activity_executor=ThreadPoolExecutor(max_workers=48),

@@ -32,6 +32,7 @@ from sqlmodel import Session, col
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import classify_errors
 from core.settings import Settings
 from models.case import Outbox
 from workflows.messages import ActivityName, DeliveryRequest
@@ -156,7 +157,12 @@ class MailActivities:
         if not recipients:
             self._record(outbox_id, status="failed", last_error="no recipient address")
             raise ApplicationError("no recipient address", type=PERMANENT, non_retryable=True)
-        msg = build_message(row, self.settings)
+        try:
+            msg = build_message(row, self.settings)
+        except ValueError as exc:  # e.g. a header the email library refuses: never sendable
+            error = f"the message cannot be built: {type(exc).__name__}"
+            self._record(outbox_id, status="failed", last_error=error)
+            raise ApplicationError(error, type=PERMANENT, non_retryable=True) from None
         try:
             refused = send(self.settings, msg, recipients)
         except (smtplib.SMTPException, OSError) as exc:
@@ -173,5 +179,6 @@ class MailActivities:
         return "sent"
 
     @activity.defn(name=ActivityName.DELIVER)
+    @classify_errors("delivery")
     def deliver(self, req: DeliveryRequest) -> str:
         return self.deliver_row(req.outbox_id)

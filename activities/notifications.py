@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 from temporalio import activity
 
+from activities.failures import classify_errors
 from core.settings import Settings
 from models.case import Case, Notice, Outbox
 from models.config import User
@@ -142,5 +143,6 @@ class NotificationActivities:
         return int(outbox_id)
 
     @activity.defn(name=ActivityName.NOTIFY)
+    @classify_errors("notification")
     def notify(self, n: Notification) -> int | None:
         return self.enqueue(n)

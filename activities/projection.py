@@ -15,7 +15,8 @@ from sqlmodel import col
 from temporalio import activity
 
 from activities.calendar import business_minutes
-from models.case import Case, CaseEvent, CaseWatcher
+from activities.failures import classify_errors
+from models.case import Case, CaseEvent, CaseFailure, CaseWatcher
 from models.types import utcnow
 from workflows.messages import ActivityName, CalendarSpec, CaseStatus, CaseView, ProjectRequest
 
@@ -113,6 +114,13 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
                         for w in req.view.watchers
                     ],
                 )
+        if applied and req.clear_failure:  # caught up: the case is no longer behind
+            conn.execute(
+                delete(CaseFailure).where(
+                    col(CaseFailure.case_id) == req.view.case_id,
+                    col(CaseFailure.step) == "projection",
+                )
+            )
         if req.events:
             events = _insert(engine, CaseEvent.__table__).values(  # type: ignore[attr-defined]
                 [
@@ -142,5 +150,6 @@ class ProjectionActivities:
         self.engine = engine
 
     @activity.defn(name=ActivityName.PROJECT_CASE)
+    @classify_errors("projection")
     def project_case(self, req: ProjectRequest) -> None:
         apply_projection(self.engine, req)

@@ -3,6 +3,7 @@
 from models.case import (
     Case,
     CaseEvent,
+    CaseFailure,
     CaseIntake,
     CaseWatcher,
     Customer,
@@ -19,6 +20,7 @@ __all__ = [
     "ApiClient",
     "Case",
     "CaseEvent",
+    "CaseFailure",
     "CaseIntake",
     "CaseWatcher",
     "Customer",

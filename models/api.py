@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic.networks import validate_email
 
+from models.types import StorableStr
+
 Channel = Literal[
     "contact_center",
     "location_survey",
@@ -45,23 +47,23 @@ class CachedEmailStr(EmailStr):
 
 
 class CustomerIn(_In):
-    name: str = Field(default="", max_length=200)
+    name: StorableStr = Field(default="", max_length=200)
     email: CachedEmailStr | None = None
-    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9 +().-]{3,40}$")
-    external_ref: str | None = Field(default=None, max_length=200)
+    phone: StorableStr | None = Field(default=None, max_length=40, pattern=r"^[0-9 +().-]{3,40}$")
+    external_ref: StorableStr | None = Field(default=None, max_length=200)
 
 
 class CaseBase(_In):
-    program_id: str = Field(min_length=1, max_length=64)
-    unit_id: str = Field(min_length=1, max_length=64)
+    program_id: StorableStr = Field(min_length=1, max_length=64)
+    unit_id: StorableStr = Field(min_length=1, max_length=64)
     channel: Channel
-    category: str = Field(default="", max_length=200)
+    category: StorableStr = Field(default="", max_length=200)
     priority: PriorityIn = "normal"
     feedback_type: FeedbackTypeIn = Field(
         default="complaint", description="Used by blended routing rules"
     )
-    reason: str = Field(default="", max_length=5000)
-    verbatim: str = Field(default="", max_length=20000)
+    reason: StorableStr = Field(default="", max_length=5000)
+    verbatim: StorableStr = Field(default="", max_length=20000)
 
 
 class CaseCreate(CaseBase):
@@ -89,12 +91,12 @@ class CaseCreate(CaseBase):
     )
 
     customer: CustomerIn = Field(default_factory=CustomerIn)
-    transaction: dict[str, str] = Field(default_factory=dict, max_length=50)
-    external_ref: str | None = Field(default=None, min_length=1, max_length=200)
+    transaction: dict[StorableStr, StorableStr] = Field(default_factory=dict, max_length=50)
+    external_ref: StorableStr | None = Field(default=None, min_length=1, max_length=200)
 
 
-QuestionId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-AnswerValue = bool | int | Annotated[str, StringConstraints(max_length=5000)]
+QuestionId = Annotated[StorableStr, StringConstraints(min_length=1, max_length=64)]
+AnswerValue = bool | int | Annotated[StorableStr, StringConstraints(max_length=5000)]
 
 
 class SurveyResponseIn(_In):
@@ -121,20 +123,20 @@ class SurveyResponseIn(_In):
         }
     )
 
-    program_id: str = Field(min_length=1, max_length=64)
-    unit_id: str = Field(min_length=1, max_length=64)
-    response_id: str = Field(
+    program_id: StorableStr = Field(min_length=1, max_length=64)
+    unit_id: StorableStr = Field(min_length=1, max_length=64)
+    response_id: StorableStr = Field(
         min_length=1, max_length=200, description="The survey platform's id: replays are no-ops"
     )
     channel: Channel = "location_survey"
     customer: CustomerIn = Field(default_factory=CustomerIn)
-    transaction: dict[str, str] = Field(default_factory=dict, max_length=50)
+    transaction: dict[StorableStr, StorableStr] = Field(default_factory=dict, max_length=50)
     answers: dict[QuestionId, AnswerValue] = Field(
         default_factory=dict,
         max_length=100,
         description="Keyed by the program's question ids: yes/no, scores, or text",
     )
-    comments: str = Field(default="", max_length=20000)
+    comments: StorableStr = Field(default="", max_length=20000)
 
 
 class MatchedRulePublic(BaseModel):
@@ -245,43 +247,43 @@ class CaseListPublic(BaseModel):
 
 
 class ActionIn(_In):
-    acting_user: str = Field(min_length=1, max_length=64, description="On whose behalf")
+    acting_user: StorableStr = Field(min_length=1, max_length=64, description="On whose behalf")
 
 
 class NoteIn(ActionIn):
-    text: str = Field(min_length=1, max_length=20000)
+    text: StorableStr = Field(min_length=1, max_length=20000)
 
 
 class ContactAttemptIn(ActionIn):
     method: Literal["phone", "email", "sms", "in_person", "other"]
     outcome: Literal["reached", "no_answer", "left_message", "wrong_number", "other"]
-    note: str = Field(default="", max_length=5000)
+    note: StorableStr = Field(default="", max_length=5000)
 
 
 class DocumentIn(ActionIn):
-    filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(min_length=1, max_length=100)
+    filename: StorableStr = Field(min_length=1, max_length=255)
+    content_type: StorableStr = Field(min_length=1, max_length=100)
     size: int = Field(ge=0, le=100 * 1024 * 1024)
 
 
 class ReassignIn(ActionIn):
-    new_owner_id: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
+    new_owner_id: StorableStr = Field(min_length=1, max_length=64)
+    reason: StorableStr = Field(min_length=1, max_length=2000)
 
 
 class WatcherIn(ActionIn):
-    user_id: str = Field(min_length=1, max_length=64)
+    user_id: StorableStr = Field(min_length=1, max_length=64)
     access: Literal["full", "limited"] = "full"
 
 
 class CloseIn(ActionIn):
     closing_status: Literal["resolved", "unresolved"]
-    root_causes: list[str] = Field(min_length=1, max_length=20)
-    resolution_methods: list[str] = Field(default_factory=list, max_length=20)
-    final_note: str = Field(min_length=1, max_length=20000)
+    root_causes: list[StorableStr] = Field(min_length=1, max_length=20)
+    resolution_methods: list[StorableStr] = Field(default_factory=list, max_length=20)
+    final_note: StorableStr = Field(min_length=1, max_length=20000)
 
 
 class RemeasurementIn(_In):
     satisfaction: int = Field(ge=1, le=5)
     resolved: bool
-    comment: str = Field(default="", max_length=5000)
+    comment: StorableStr = Field(default="", max_length=5000)

@@ -193,3 +193,21 @@ class Notice(SQLModel, table=True):
     subject: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CaseFailure(SQLModel, table=True):
+    """A step of a case's workflow that failed for good (the read model may be behind).
+
+    Written by a minimal activity that holds only ids and the error's type, so it cannot be
+    poisoned by what poisoned the step; the admin pages list these rows. A later successful
+    projection deletes the case's `projection` row.
+    """
+
+    __tablename__ = "case_failure"
+
+    case_id: str = Field(primary_key=True, max_length=20)
+    step: str = Field(primary_key=True, max_length=20)  # projection | notification
+    version: int = 0  # the case's version the failed step carried
+    error_type: str = Field(max_length=100)
+    failures: int = 1
+    failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -1,16 +1,22 @@
 """Record CaseWorkflow histories for the replay test (tests/histories/*.json).
 
 Run after a deliberate, versioned workflow change; never to make a failing replay pass.
-    python scripts/record_histories.py
+    python scripts/record_histories.py                       # every history
+    python scripts/record_histories.py poisoned_projection   # only the ones named
+
+`poisoned_projection` needs PostgreSQL (SQLite stores NUL): it makes a throw-away database
+through TEST_DATABASE_URL_PG (default: the local server, as the tests do).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import sys
 import tempfile
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,9 +37,10 @@ from workflows.messages import (
 )
 
 OUT = ROOT / "tests" / "histories"
+POISONED = "poisoned_projection"
 
 
-async def record() -> None:
+async def record(names: set[str]) -> None:
     sys.path.insert(0, str(ROOT))  # the test factories live in tests/
     from alembic import command
     from alembic.config import Config
@@ -70,6 +77,8 @@ async def record() -> None:
     await ensure_search_attributes(env.client, env.client.namespace)
     ole, mia, dora = Actor("ole"), Actor("mia"), Actor("dora")
     async with running_worker(env.client, engine, settings):
+        if POISONED in names:
+            await record_poisoned(env, settings)
         # 1. escalation ladder to the top, closed unresolved
         h = await start_case(env, engine, settings, "R-ladder")
         await env.sleep(timedelta(days=3, minutes=5))
@@ -77,7 +86,7 @@ async def record() -> None:
             CaseWorkflow.close, CloseCase(dora, ClosingStatus.UNRESOLVED, ["staff"], "No reply")
         )
         await h.result()
-        await save(h, "escalation_ladder")
+        await save(h, "escalation_ladder", names)
         # 2. worked, reassigned, resolved, failed recovery reopens, closed again
         h = await start_case(env, engine, settings, "R-reopen")
         await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called"))
@@ -101,7 +110,7 @@ async def record() -> None:
             CloseCase(Actor("alex"), ClosingStatus.UNRESOLVED, ["billing"], "Gave up"),
         )
         await h.result()
-        await save(h, "reopened_after_failed_recovery")
+        await save(h, "reopened_after_failed_recovery", names)
         # 3. resolved and the survey expires
         h = await start_case(env, engine, settings, "R-expire")
         await h.execute_update(
@@ -110,19 +119,70 @@ async def record() -> None:
         for _ in range(8):  # day by day past the 3-day reminder and the 7-day expiry
             await env.sleep(timedelta(days=1))
         await h.result()
-        await save(h, "remeasure_expired")
+        await save(h, "remeasure_expired", names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
     shutil.rmtree(tmp)
 
 
-async def save(handle: object, name: str) -> None:
+async def record_poisoned(env: WorkflowEnvironment, settings: Settings) -> None:
+    """4. a note PostgreSQL refuses (the projection fails for good, the case is flagged), a
+    later note clears the flag, closed unresolved."""
+    from sqlalchemy import create_engine, text
+
+    from models.db import make_engine
+    from tests.factories import running_worker, seed, start_case
+
+    admin_url = os.environ.get(
+        "TEST_DATABASE_URL_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    name = f"caseloop_record_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    migrate(url)
+    engine = make_engine(url)
+    seed(engine)
+    pg = settings.model_copy(update={"database_url": url, "task_queue": "record-pg"})
+    ole = Actor("ole")
+    try:
+        async with running_worker(env.client, engine, pg):
+            h = await start_case(env, engine, pg, "R-poison")
+            await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called\x00"))
+            await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called again"))
+            await h.execute_update(
+                CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Done")
+            )
+            await h.result()
+            await save(h, POISONED, {POISONED})
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def migrate(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "head")
+
+
+async def save(handle: object, name: str, names: set[str]) -> None:
+    if name not in names:
+        return
     history = await handle.fetch_history()  # type: ignore[attr-defined]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(history.to_json())
     print(f"recorded {name}: {len(history.events)} events")
 
 
+ALL = {"escalation_ladder", "reopened_after_failed_recovery", "remeasure_expired", POISONED}
+
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(set(sys.argv[1:]) or ALL))

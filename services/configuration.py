@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from activities.calendar import BusinessCalendar, validate_duration
 from models.api import Channel, FeedbackTypeIn, PriorityIn
 from models.config import Program, Unit, User
+from models.types import StorableStr
 from services.templates import NotificationsIn
 from workflows.messages import (
     CalendarSpec,
@@ -93,15 +94,15 @@ def check_calendar(spec: CalendarSpec) -> None:
 
 
 class DayHoursIn(_Strict):
-    open: str | None = "09:00"
-    close: str | None = "17:00"
+    open: StorableStr | None = "09:00"
+    close: StorableStr | None = "17:00"
 
 
 class CalendarIn(_Strict):
-    timezone: str | None = None  # None: the unit's time zone
+    timezone: StorableStr | None = None  # None: the unit's time zone
     week: list[DayHoursIn] | None = None
-    holiday_country: str | None = None  # None: the unit's country
-    holiday_subdivision: str | None = None
+    holiday_country: StorableStr | None = None  # None: the unit's country
+    holiday_subdivision: StorableStr | None = None
     extra_holidays: list[Annotated[date, Strict(False)]] = Field(default_factory=list)
     always_open: bool = False
 
@@ -125,9 +126,9 @@ class CalendarIn(_Strict):
 
 
 class SlaIn(_Strict):
-    open_within: str = "1 business day"
-    resolve_within: str = "3 business days"
-    warn_before: str | None = "4 business hours"
+    open_within: StorableStr = "1 business day"
+    resolve_within: StorableStr = "3 business days"
+    warn_before: StorableStr | None = "4 business hours"
     priority_factors: dict[PriorityName, Annotated[float, Field(gt=0, le=10)]] = Field(
         default_factory=_urgent_half
     )
@@ -140,8 +141,8 @@ class SlaIn(_Strict):
 
 class EscalationIn(_Strict):
     max_level: int = Field(default=2, ge=0, le=10)
-    program_designee_id: str | None = None
-    reassign_resolve_within: str | None = None
+    program_designee_id: StorableStr | None = None
+    reassign_resolve_within: StorableStr | None = None
 
     @field_validator("reassign_resolve_within")
     @classmethod
@@ -151,8 +152,8 @@ class EscalationIn(_Strict):
 
 class RemeasureIn(_Strict):
     enabled: bool = True
-    reminder_after: str = "P3D"
-    expire_after: str = "P7D"
+    reminder_after: StorableStr = "P3D"
+    expire_after: StorableStr = "P7D"
     low_score_threshold: int = Field(default=2, ge=1, le=5)
     reopen_on_failure: bool = False
 
@@ -163,38 +164,38 @@ class RemeasureIn(_Strict):
 
 
 class UserIn(_Strict):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    name: str = Field(min_length=1, max_length=200)
-    email: str = ""
+    id: StorableStr = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    name: StorableStr = Field(min_length=1, max_length=200)
+    email: StorableStr = ""
     role: Literal["agent", "manager", "admin"] = "agent"
-    manager: str | None = None
-    password: str | None = Field(default=None, min_length=8)
+    manager: StorableStr | None = None
+    password: StorableStr | None = Field(default=None, min_length=8)
     active: bool = True
 
 
 class UnitIn(_Strict):
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    timezone: str = "UTC"
-    holiday_country: str | None = None
-    holiday_subdivision: str | None = None
-    frontline_owner: str | None = None
-    manager: str | None = None
-    field_manager: str | None = None
+    id: StorableStr = Field(min_length=1, max_length=64)
+    name: StorableStr = Field(min_length=1, max_length=200)
+    timezone: StorableStr = "UTC"
+    holiday_country: StorableStr | None = None
+    holiday_subdivision: StorableStr | None = None
+    frontline_owner: StorableStr | None = None
+    manager: StorableStr | None = None
+    field_manager: StorableStr | None = None
 
     _tz = field_validator("timezone")(_zone)
     _hc = field_validator("holiday_country")(_country)
     _hs = field_validator("holiday_subdivision")(_subdivision)
 
 
-RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+RuleId = Annotated[StorableStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 class QuestionIn(_Strict):
     """A survey question the alert rules can read; answers are checked against its type."""
 
     id: RuleId
-    text: str = Field(min_length=1, max_length=500)
+    text: StorableStr = Field(min_length=1, max_length=500)
     type: Literal["yes_no", "score", "text"]
     min: int = 0
     max: int = 10
@@ -208,16 +209,16 @@ class QuestionIn(_Strict):
 
 class _Rule(_Strict):
     id: RuleId
-    description: str = Field(default="", max_length=500)
+    description: StorableStr = Field(default="", max_length=500)
 
 
 class ConcernRule(_Rule):
     """ "Did you have a concern?" answered yes: a case whose reason is the explanation."""
 
     kind: Literal["concern"]
-    question: str
-    explanation: str | None = None  # a text question holding the customer's explanation
-    category: str = Field(default="Survey concern", max_length=200)
+    question: StorableStr
+    explanation: StorableStr | None = None  # a text question holding the customer's explanation
+    category: StorableStr = Field(default="Survey concern", max_length=200)
     priority: PriorityName = "normal"
 
 
@@ -225,9 +226,9 @@ class LowScoreRule(_Rule):
     """A score at or below `at_most` on a key question: a case naming question and score."""
 
     kind: Literal["low_score"]
-    question: str
+    question: StorableStr
     at_most: int
-    category: str = Field(default="Low survey score", max_length=200)
+    category: StorableStr = Field(default="Low survey score", max_length=200)
     priority: PriorityName = "normal"
 
 
@@ -240,8 +241,8 @@ class FyiRule(_Rule):
 
     kind: Literal["fyi"]
     fyi_type: Literal["compliment", "suggestion"]
-    question: str | None = None
-    score_question: str | None = None
+    question: StorableStr | None = None
+    score_question: StorableStr | None = None
     min_score: int | None = None
 
     @model_validator(mode="after")
@@ -263,10 +264,10 @@ class RoutingRuleIn(_Strict):
     id: RuleId
     channels: list[ChannelName] = Field(default_factory=list)
     feedback_types: list[FeedbackType] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
+    categories: list[StorableStr] = Field(default_factory=list)
     priorities: list[PriorityName] = Field(default_factory=list)
     route_to: Literal["field", "corporate", "user"]
-    user: str | None = None
+    user: StorableStr | None = None
 
     @model_validator(mode="after")
     def _user(self) -> RoutingRuleIn:
@@ -276,18 +277,18 @@ class RoutingRuleIn(_Strict):
 
 
 class ProgramIn(_Strict):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    name: str = Field(min_length=1, max_length=200)
+    id: StorableStr = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: StorableStr = Field(min_length=1, max_length=200)
     ownership_model: Literal["field", "corporate", "blended"] = "field"
-    default_owner: str | None = None
-    central_team: list[str] = Field(default_factory=list)
+    default_owner: StorableStr | None = None
+    central_team: list[StorableStr] = Field(default_factory=list)
     team_assignment: Literal["round_robin", "least_loaded"] = "round_robin"
     calendar: CalendarIn = Field(default_factory=CalendarIn)
     sla: SlaIn = Field(default_factory=SlaIn)
     escalation: EscalationIn = Field(default_factory=EscalationIn)
     remeasure: RemeasureIn = Field(default_factory=RemeasureIn)
-    root_causes: list[str] = Field(min_length=1)
-    resolution_methods: list[str] = Field(default_factory=list)
+    root_causes: list[StorableStr] = Field(min_length=1)
+    resolution_methods: list[StorableStr] = Field(default_factory=list)
     questions: list[QuestionIn] = Field(default_factory=list)
     alert_rules: list[AlertRuleIn] = Field(default_factory=list)
     routing_rules: list[RoutingRuleIn] = Field(default_factory=list)

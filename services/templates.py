@@ -50,6 +50,7 @@ from sqlmodel import Session, col, select
 
 from models.case import Case, CaseEvent, CaseWatcher, Customer
 from models.config import Program, Unit, User
+from models.types import StorableStr
 
 log = logging.getLogger(__name__)
 
@@ -309,9 +310,9 @@ class TemplateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    subject: str | None = Field(default=None, max_length=1000)
-    text: str | None = Field(default=None, max_length=50_000)
-    html: str | None = Field(default=None, max_length=100_000)
+    subject: StorableStr | None = Field(default=None, max_length=1000)
+    text: StorableStr | None = Field(default=None, max_length=50_000)
+    html: StorableStr | None = Field(default=None, max_length=100_000)
 
 
 PLACEHOLDERS: dict[str, str] = {
@@ -333,10 +334,10 @@ class ReplyTemplateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    name: str = Field(min_length=1, max_length=100)
-    subject: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=20_000)
+    key: StorableStr = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: StorableStr = Field(min_length=1, max_length=100)
+    subject: StorableStr = Field(min_length=1, max_length=200)
+    body: StorableStr = Field(min_length=1, max_length=20_000)
 
     @field_validator("subject", "body")
     @classmethod

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.types import unstorable
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -25,8 +27,15 @@ def problem_response(status: int, title: str, detail: str = "", **extra: Any) ->
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    # Only the first part says where (a field may well be called "body": a reply's text).
+    rest = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+    return ".".join(_printable(str(p)) for p in rest) or "body"
+
+
+def _printable(part: str) -> str:
+    """A map key from the request, as the client can read it back (a lone surrogate would not
+    even encode as JSON): unstorable characters escaped."""
+    return part.encode("ascii", "backslashreplace").decode() if unstorable(part) else part
 
 
 def install(app: FastAPI) -> None:

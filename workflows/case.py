@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         RemoveWatcher,
         Role,
         SendReply,
+        StepFailure,
         TimelineEvent,
         Watcher,
         initial_view,
@@ -83,6 +84,9 @@ DELIVERY_RETRY = RetryPolicy(
 )
 DELIVERY_ATTEMPT = timedelta(seconds=90)
 DELIVERY_GIVE_UP = timedelta(days=3)
+# A projection or an outbox write that fails for good (the activity says "non-retryable": data
+# a database refuses) flags the case and the workflow goes on, instead of retrying forever.
+PATCH_STEP_FAILURES = "step-failures-flag-the-case"
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -106,6 +110,9 @@ class CaseWorkflow:
         self._answer: RemeasureAnswer | None = None
         # SMTP deliveries started and not finished yet (awaited before the workflow completes).
         self._deliveries = 0
+        # Failed-for-good steps (PATCH_STEP_FAILURES): is the read model behind, was it written.
+        self._projection_failed = False
+        self._projected = False
         if inp.initial_deadlines is not None:
             self._apply_deadlines(inp.initial_deadlines)
 
@@ -681,12 +688,40 @@ class CaseWorkflow:
         events, self._unprojected = self._unprojected, []
         view = self._snapshot()
         self._publish(view)
+        summary = f"project v{view.version}: {', '.join(e.kind for e in events) or 'state'}"
+        if not workflow.patched(PATCH_STEP_FAILURES):
+            await workflow.execute_local_activity(
+                ActivityName.PROJECT_CASE,
+                ProjectRequest(view=view, events=events, calendar=self._policy.calendar),
+                start_to_close_timeout=SHORT,
+                retry_policy=QUICK_RETRY,
+                summary=summary,
+            )
+            return
+        request = ProjectRequest(view, events, self._policy.calendar, self._projection_failed)
+        try:
+            await workflow.execute_local_activity(
+                ActivityName.PROJECT_CASE,
+                request,
+                start_to_close_timeout=SHORT,
+                retry_policy=QUICK_RETRY,
+                summary=summary,
+            )
+        except (ActivityError, ApplicationError) as err:
+            # The events of this projection stay in the history and the state query only.
+            self._projection_failed = True
+            await self._flag("projection", view.version, _failed_for_good(err))
+            return
+        self._projection_failed, self._projected = False, True
+
+    async def _flag(self, step: str, version: int, error_type: str) -> None:
+        """Mark the case as failed at `step` and tell the admins (ids and error type only)."""
         await workflow.execute_local_activity(
-            ActivityName.PROJECT_CASE,
-            ProjectRequest(view=view, events=events, calendar=self._policy.calendar),
+            ActivityName.RECORD_FAILURE,
+            StepFailure(self._view.case_id, step, version, error_type),
             start_to_close_timeout=SHORT,
             retry_policy=QUICK_RETRY,
-            summary=f"project v{view.version}: {', '.join(e.kind for e in events) or 'state'}",
+            summary=f"flag: {step} failed ({error_type})",
         )
 
     def _publish(self, v: CaseView) -> None:
@@ -724,22 +759,34 @@ class CaseWorkflow:
         **context: str,
     ) -> None:
         """Write the message to the outbox (local activity), then deliver it in the background."""
-        outbox_id = await workflow.execute_local_activity(
-            ActivityName.NOTIFY,
-            Notification(
-                case_id=self._view.case_id,
-                event_key=event_key,
-                kind=kind,
-                to_user_ids=to,
-                cc_user_ids=[u for u in (cc or []) if u not in to],
-                to_customer=to_customer,
-                context=context,
-            ),
-            result_type=int | None,  # type: ignore[arg-type]
-            start_to_close_timeout=SHORT,
-            retry_policy=QUICK_RETRY,
-            summary=f"notify {kind} → {', '.join(to) or 'customer'}",
-        )
+        patched = workflow.patched(PATCH_STEP_FAILURES)
+        if patched and not self._projected:
+            # The outbox row is rendered from the case's row, which was never written: waiting
+            # for it would retry forever.
+            await self._flag("notification", self._view.version, "CaseNotProjected")
+            return
+        try:
+            outbox_id = await workflow.execute_local_activity(
+                ActivityName.NOTIFY,
+                Notification(
+                    case_id=self._view.case_id,
+                    event_key=event_key,
+                    kind=kind,
+                    to_user_ids=to,
+                    cc_user_ids=[u for u in (cc or []) if u not in to],
+                    to_customer=to_customer,
+                    context=context,
+                ),
+                result_type=int | None,  # type: ignore[arg-type]
+                start_to_close_timeout=SHORT,
+                retry_policy=QUICK_RETRY,
+                summary=f"notify {kind} → {', '.join(to) or 'customer'}",
+            )
+        except (ActivityError, ApplicationError) as err:
+            if not patched:
+                raise
+            await self._flag("notification", self._view.version, _failed_for_good(err))
+            return
         self._deliver(outbox_id, kind)
 
     def _deliver(self, outbox_id: int | None, kind: str) -> None:
@@ -765,6 +812,15 @@ class CaseWorkflow:
                 workflow.logger.warning("Delivery of outbox %s gave up: %s", outbox_id, err)
 
         handle.add_done_callback(done)
+
+
+def _failed_for_good(err: ActivityError | ApplicationError) -> str:
+    """The error type of an activity that failed non-retryably; anything else re-raised.
+    (A local activity's failure arrives as its ApplicationError, a regular one's wrapped.)"""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause.type or "ApplicationError"
+    raise err
 
 
 def _require(ok: bool, message: str) -> None:

@@ -407,6 +407,8 @@ class ProjectRequest:
     events: list[TimelineEvent]
     # The case's business calendar: the projection measures business time with it.
     calendar: CalendarSpec | None = None
+    # The case is flagged for a failed projection: this one, when it succeeds, clears the flag.
+    clear_failure: bool = False
 
 
 @dataclass
@@ -461,6 +463,17 @@ class DeliveryRequest:
     kind: str
 
 
+@dataclass
+class StepFailure:
+    """A step that failed for good, for the flag and the admins' notice: ids and the error's
+    type only (never the text that poisoned the step)."""
+
+    case_id: str
+    step: str  # projection | notification
+    version: int
+    error_type: str
+
+
 class ActivityName:
     """Activity names: the workflow refers to activities by name only (sandbox stays light)."""
 
@@ -470,3 +483,4 @@ class ActivityName:
     NOTIFY = "notify"
     DELIVER = "deliver"
     SEND_REMEASUREMENT = "send_remeasurement"
+    RECORD_FAILURE = "record_failure"

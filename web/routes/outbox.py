@@ -18,6 +18,7 @@ from core.threads import in_thread
 from models.case import Outbox
 from models.config import Program
 from services.access import Viewer
+from services.failures import flagged
 from services.templates import KINDS, TemplateRejected, effective_templates, preview
 from web.auth import CurrentUser, not_allowed, not_found, verify_csrf
 from web.deps import EngineDep, SettingsDep
@@ -55,7 +56,9 @@ def _list(engine: Engine, status: str | None, case_id: str | None, page: int) ->
         by_status = dict(
             session.exec(select(Outbox.status, func.count()).group_by(col(Outbox.status))).all()
         )
+        failures = flagged(session)
     return {
+        "failures": failures,
         "rows": list(rows),
         "total": total,
         "page": page,

@@ -27,6 +27,7 @@ from models.config import Program, Unit
 from services.case_actions import ActionRejected, send_remeasurement
 from web.auth import verify_csrf
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.storable import form_problems
 from web.templating import render
 from workflows.messages import RemeasureAnswer
 
@@ -181,6 +182,9 @@ async def survey_answer(
     if state.problem:
         return _closed_page(request, state)
     answer, signal = _read_answer(form)
+    if unstorable := form_problems(form):
+        answer.errors, signal = unstorable, None
+        answer.values = {k: v for k, v in answer.values.items() if k not in unstorable}
     if signal is None:
         return _form_page(request, token, state, answer, status=422)
     try:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.threads import in_thread
+from models.types import StorableStr
 from services.tokens import SCOPES, TokenError, create_client, describe, list_clients, revoke
 from web.api_auth import Admin
 from web.deps import EngineDep
@@ -21,8 +22,8 @@ router = APIRouter(prefix="/api-clients", tags=["api clients"], responses=PROBLE
 class ApiClientIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(
+    name: StorableStr = Field(min_length=1, max_length=100)
+    scopes: list[StorableStr] = Field(
         min_length=1, max_length=len(SCOPES), description=", ".join(sorted(SCOPES))
     )
 

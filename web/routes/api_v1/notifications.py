@@ -23,6 +23,7 @@ from core.threads import in_thread
 from models.api import CaseDetailPublic
 from models.case import Case, Customer
 from models.config import Program, User
+from models.types import StorableStr
 from services.case_actions import ActionRejected, actor_for, run_update
 from services.case_queries import get_case
 from services.templates import (
@@ -80,13 +81,13 @@ class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: MessageKind
-    subject: str | None = Field(default=None, max_length=1000)
-    text: str | None = Field(default=None, max_length=50_000)
-    html: str | None = Field(default=None, max_length=100_000)
-    program_id: str | None = Field(
+    subject: StorableStr | None = Field(default=None, max_length=1000)
+    text: StorableStr | None = Field(default=None, max_length=50_000)
+    html: StorableStr | None = Field(default=None, max_length=100_000)
+    program_id: StorableStr | None = Field(
         default=None, max_length=64, description="Start from this program's saved templates"
     )
-    case_id: str | None = Field(
+    case_id: StorableStr | None = Field(
         default=None, max_length=20, description="Render with this case instead of the demo"
     )
 
@@ -107,10 +108,10 @@ class ReplyChoiceOut(BaseModel):
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    acting_user: str = Field(min_length=1, max_length=64)
-    template_key: str = Field(default="", max_length=64)
-    subject: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1, max_length=20_000)
+    acting_user: StorableStr = Field(min_length=1, max_length=64)
+    template_key: StorableStr = Field(default="", max_length=64)
+    subject: StorableStr = Field(min_length=1, max_length=200)
+    text: StorableStr = Field(min_length=1, max_length=20_000)
 
 
 def _rejected(exc: TemplateRejected) -> Problem:

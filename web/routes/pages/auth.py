@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from models.config import User
+from models.types import UNSTORABLE, unstorable
 from web.auth import LoginLimiter, load_viewer, sign_in, sign_out, verify_password
 from web.deps import EngineDep
 from web.templating import render
@@ -56,6 +57,10 @@ def login(
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/inbox",
 ) -> Response:
+    if unstorable(username) or unstorable(password) or unstorable(next):
+        error = f"The sign-in form held a character that {UNSTORABLE}. Type it again."
+        ctx = {"next": "/inbox", "username": "", "error": error}
+        return render(request, "login.html", ctx, status=422)
     username = username.strip()
     ip = client_ip(request)
     rate = limiter(request)

@@ -31,8 +31,10 @@ from services import documents
 from services.access import CaseAccess, Viewer, access_to
 from services.case_actions import ActionRejected, run_update
 from services.case_queries import earlier_cases, links
+from services.failures import failures_of
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.storable import form_problems
 from web.templating import is_htmx, render
 from workflows.case import CaseWorkflow
 from workflows.messages import (
@@ -148,6 +150,7 @@ def case_context(
         "customer": customer,
         "earlier": earlier_cases(session, viewer, case),
         "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
+        "failures": failures_of(session, case.id) if viewer.is_admin else [],
         "contact_methods": CONTACT_METHODS,
         "contact_outcomes": CONTACT_OUTCOMES,
         "accept": documents.ACCEPT,
@@ -255,10 +258,15 @@ class ActionContext:
         form_data = await self.request.form()
         ctx = await self.load()
         state = FormState(name=name)
-        if ctx["can_act"]:
-            return form_data, ctx, state, None
-        state.rejected = _read_only_reason(ctx)
-        return form_data, ctx, state, self.respond(ctx, state, 403 if ctx["case"].is_open else 409)
+        if not ctx["can_act"]:
+            state.rejected = _read_only_reason(ctx)
+            status = 403 if ctx["case"].is_open else 409
+            return form_data, ctx, state, self.respond(ctx, state, status)
+        if unstorable := form_problems(form_data):  # before any field is read: nothing written
+            state.errors = unstorable
+            state.rejected = " ".join(unstorable.values())
+            return form_data, ctx, state, self.respond(ctx, state, 422)
+        return form_data, ctx, state, None
 
     async def rejected(self, state: FormState, exc: ActionRejected) -> Response:
         """The workflow refused the update: its reason, next to the case as it is now."""
