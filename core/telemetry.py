@@ -26,6 +26,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from core.redaction import redact
 from core.settings import Settings
 
 # Not traced: probes, scrapes and static files would drown the traces that matter.
@@ -67,17 +68,20 @@ def temporal_interceptors(settings: Settings) -> list[Any]:
 
 
 def _without_query(span: Any, _scope: dict[str, Any]) -> None:
-    """HTTP spans keep the path, not the query string (`?q=` searches hold customer names)."""
+    """HTTP spans keep the path, not the query string (`?q=` searches hold customer names),
+    and never a survey token."""
     if span is None or not span.is_recording():
         return
     for key, value in dict(getattr(span, "attributes", None) or {}).items():
-        if key in _URL_ATTRIBUTES and isinstance(value, str) and "?" in value:
-            span.set_attribute(key, value.split("?", 1)[0])
+        if key in _URL_ATTRIBUTES and isinstance(value, str):
+            clean = redact(value.split("?", 1)[0])
+            if clean != value:
+                span.set_attribute(key, clean)
     if "url.query" in (getattr(span, "attributes", None) or {}):
         span.set_attribute("url.query", "")
 
 
-_URL_ATTRIBUTES = {"http.url", "http.target", "url.full"}
+_URL_ATTRIBUTES = {"http.url", "http.target", "url.full", "url.path"}
 
 
 def instrument_fastapi(app: Any, settings: Settings) -> None:

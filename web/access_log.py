@@ -8,14 +8,10 @@ replaces the token with `[redacted]` before any handler (plain, JSON, shipped) s
 from __future__ import annotations
 
 import logging
-import re
 
-_SECRET_IN_PATH = re.compile(r"(/survey/)[^/?#\s\"]+")
-REDACTED = "[redacted]"
+from core.redaction import REDACTED, redact
 
-
-def redact(text: str) -> str:
-    return _SECRET_IN_PATH.sub(rf"\g<1>{REDACTED}", text)
+__all__ = ["REDACTED", "RedactTokens", "install", "redact"]
 
 
 class RedactTokens(logging.Filter):

@@ -60,6 +60,7 @@ async def test_an_intake_request_is_one_trace_into_temporal(
     search = next(s for s in spans if s["name"] == "GET /api/v1/cases")
     assert search["attributes"]["http.target"] == "/api/v1/cases"
     assert "Nordmann" not in json.dumps(spans) and "Kari" not in json.dumps(spans)
+    assert "probe-secret-token" not in json.dumps(spans)
 
 
 def test_tracing_is_off_by_default() -> None:

@@ -51,6 +51,7 @@ async def main(address: str, url: str, task_queue: str, token: str) -> None:
                 break
             await asyncio.sleep(0.05)
         await http.get("/api/v1/cases", params={"q": "Nordmann"})
+        await http.get("/survey/probe-secret-token-0123456789")
         await client.get_workflow_handle(case_id).terminate("probe finished")
     engine.dispose()
     spans: list[dict[str, Any]] = [
