@@ -9,49 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 
 from temporalio.common import SearchAttributeKey
 
-# ---------------------------------------------------------------- vocabulary
-
-
-class CaseStatus(StrEnum):
-    NEW = "new"
-    IN_PROGRESS = "in_progress"
-    OVERDUE = "overdue"
-    CLOSED = "closed"
-
-
-class ClosingStatus(StrEnum):
-    RESOLVED = "resolved"
-    UNRESOLVED = "unresolved"
-
-
-class Access(StrEnum):
-    FULL = "full"
-    LIMITED = "limited"
-
-
-class Role(StrEnum):
-    AGENT = "agent"
-    MANAGER = "manager"
-    ADMIN = "admin"
-
-
-class Priority(StrEnum):
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
-    URGENT = "urgent"
-
-
-class RemeasureStatus(StrEnum):
-    NOT_APPLICABLE = "not_applicable"
-    PENDING = "pending"
-    ANSWERED = "answered"
-    EXPIRED = "expired"
-
+from domain.vocabulary import (
+    Access,
+    CaseStatus,
+    ClosingStatus,
+    Priority,
+    RemeasureStatus,
+    Role,
+)
 
 # ---------------------------------------------------------------- typed search attributes
 # No customer personal data in any of these (DESIGN §9).

@@ -1,0 +1,226 @@
+"""The words Caseloop speaks, defined once: every status, role, channel and kind is a StrEnum here.
+
+Models, workflows, services, templates and SQL take their values from these classes (templates
+get them as globals), so a new status is added in one place and a typo fails at import time.
+A StrEnum member *is* its string: it goes into JSON, SQL and Temporal payloads unchanged.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+def values(enum: type[StrEnum]) -> tuple[str, ...]:
+    """The enum's values in definition order (for Literal-free lists, SQL and forms)."""
+    return tuple(member.value for member in enum)
+
+
+# ---------------------------------------------------------------- the case
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    OVERDUE = "overdue"
+    CLOSED = "closed"
+
+
+# A case is open until it is closed; inbox tabs and reports count these as "open".
+OPEN_STATUSES: tuple[CaseStatus, ...] = (
+    CaseStatus.NEW,
+    CaseStatus.IN_PROGRESS,
+    CaseStatus.OVERDUE,
+)
+
+
+class ClosingStatus(StrEnum):
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"
+
+
+class Priority(StrEnum):
+    """In rising order of urgency (sorting and reports use this order)."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class RemeasureStatus(StrEnum):
+    NOT_APPLICABLE = "not_applicable"
+    PENDING = "pending"
+    ANSWERED = "answered"
+    EXPIRED = "expired"
+
+
+class Channel(StrEnum):
+    """Where a case or a survey return came from."""
+
+    CONTACT_CENTER = "contact_center"
+    LOCATION_SURVEY = "location_survey"
+    DIGITAL_CONTACT_CARD = "digital_contact_card"
+    SOCIAL_MEDIA = "social_media"
+    EMAIL = "email"
+    WEB_FORM = "web_form"
+    CHAT = "chat"
+    PHONE = "phone"
+
+
+class FeedbackType(StrEnum):
+    COMPLAINT = "complaint"
+    SUGGESTION = "suggestion"
+    QUESTION = "question"
+    COMPLIMENT = "compliment"
+
+
+class ContactMethod(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    SMS = "sms"
+    IN_PERSON = "in_person"
+    OTHER = "other"
+
+
+class ContactOutcome(StrEnum):
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    LEFT_MESSAGE = "left_message"
+    WRONG_NUMBER = "wrong_number"
+    OTHER = "other"
+
+
+class EventKind(StrEnum):
+    """What a timeline event records."""
+
+    OPENED = "opened"
+    NOTE = "note"
+    CONTACT_ATTEMPT = "contact_attempt"
+    DOCUMENT = "document"
+    REPLY = "reply"
+    REASSIGNED = "reassigned"
+    WATCHER_ADDED = "watcher_added"
+    WATCHER_REMOVED = "watcher_removed"
+    WARNING = "warning"
+    OVERDUE = "overdue"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+    REMEASURE_SENT = "remeasure_sent"
+    REMEASURE_REMINDER = "remeasure_reminder"
+    REMEASURE_EXPIRED = "remeasure_expired"
+    REMEASURED = "remeasured"
+    REOPENED = "reopened"
+
+
+# ---------------------------------------------------------------- people and access
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class Access(StrEnum):
+    """A watcher's access to a case: full watchers work it, limited watchers only read."""
+
+    FULL = "full"
+    LIMITED = "limited"
+
+
+class Relation(StrEnum):
+    """How a signed-in person is related to a case (decides what they may see and do)."""
+
+    ADMIN = "admin"
+    OWNER = "owner"
+    FULL_WATCHER = "full_watcher"
+    LIMITED_WATCHER = "limited_watcher"
+    UNIT_MANAGER = "unit_manager"
+
+
+class UnitRole(StrEnum):
+    """A unit's people, as routing reads them."""
+
+    FRONTLINE_OWNER = "frontline_owner"
+    MANAGER = "manager"
+    FIELD_MANAGER = "field_manager"
+
+
+class Scope(StrEnum):
+    """What an API token may do (admin implies every other scope)."""
+
+    CASES_WRITE = "cases:write"
+    CASES_READ = "cases:read"
+    REPORTS_READ = "reports:read"
+    METRICS_READ = "metrics:read"
+    ADMIN = "admin"
+
+
+# ---------------------------------------------------------------- programs and intake
+
+
+class OwnershipModel(StrEnum):
+    FIELD = "field"
+    CORPORATE = "corporate"
+    BLENDED = "blended"
+
+
+class RouteTo(StrEnum):
+    FIELD = "field"
+    CORPORATE = "corporate"
+    USER = "user"
+
+
+class TeamAssignment(StrEnum):
+    ROUND_ROBIN = "round_robin"
+    LEAST_LOADED = "least_loaded"
+
+
+class QuestionType(StrEnum):
+    YES_NO = "yes_no"
+    SCORE = "score"
+    TEXT = "text"
+
+
+class AlertRuleKind(StrEnum):
+    CONCERN = "concern"
+    LOW_SCORE = "low_score"
+    FYI = "fyi"
+
+
+class FyiType(StrEnum):
+    COMPLIMENT = "compliment"
+    SUGGESTION = "suggestion"
+
+
+class AlertOutcome(StrEnum):
+    """What intake made of a survey return."""
+
+    CASE = "case"
+    FYI = "fyi"
+    NONE = "none"
+
+
+# ---------------------------------------------------------------- messages
+
+
+class MessageKind(StrEnum):
+    """Kinds of outgoing message; each has a default template (subject, text, html)."""
+
+    ALERT = "alert"
+    WARNING = "warning"
+    OVERDUE = "overdue"
+    ESCALATION = "escalation"
+    REASSIGNMENT = "reassignment"
+    CLOSING = "closing"
+    REOPENED = "reopened"
+    RECOVERY_FAILED = "recovery_failed"
+    REMEASURE = "remeasure"
+    REMEASURE_REMINDER = "remeasure_reminder"
+    REPLY = "reply"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
