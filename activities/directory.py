@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 
 from models.config import User
-from workflows.messages import ActivityName, DesigneeRequest
+
+
+@dataclass
+class DesigneeRequest:
+    owner_id: str
+    program_designee_id: str | None
 
 
 def find_designee(engine: Engine, req: DesigneeRequest) -> str | None:
@@ -29,6 +36,6 @@ class DirectoryActivities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @activity.defn(name=ActivityName.FIND_DESIGNEE)
+    @activity.defn(name="find_designee")
     def find_designee(self, req: DesigneeRequest) -> str | None:
         return find_designee(self.engine, req)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, select
@@ -24,7 +25,18 @@ from temporalio.exceptions import ApplicationError
 from models.case import CaseFailure, Notice
 from models.config import User
 from models.types import utcnow
-from workflows.messages import ActivityName, StepFailure
+
+
+@dataclass
+class StepFailure:
+    """A step that failed for good, for the flag and the admins' notice: ids and the error's
+    type only (never the text that poisoned the step)."""
+
+    case_id: str
+    step: str  # projection | notification
+    version: int
+    error_type: str
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -138,6 +150,6 @@ class FailureActivities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @activity.defn(name=ActivityName.RECORD_FAILURE)
+    @activity.defn(name="record_failure")
     def record_failure(self, f: StepFailure) -> None:
         record_failure(self.engine, f)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -35,7 +36,16 @@ from temporalio.exceptions import ApplicationError
 from activities.failures import classify_errors
 from core.settings import Settings
 from models.case import Outbox
-from workflows.messages import ActivityName, DeliveryRequest
+
+
+@dataclass
+class DeliveryRequest:
+    """Send one outbox row over SMTP; the row's status makes a repeat a no-op."""
+
+    outbox_id: int
+    case_id: str
+    kind: str
+
 
 SMTP_TIMEOUT = 30.0  # seconds per SMTP command; the activity's attempt timeout is longer
 # CRLF line ends; headers folded only past RFC 5322's hard limit, so a subject stays one line.
@@ -178,7 +188,7 @@ class MailActivities:
         self._record(outbox_id, status="sent", sent_at=datetime.now(UTC), **extra)
         return "sent"
 
-    @activity.defn(name=ActivityName.DELIVER)
+    @activity.defn(name="deliver")
     @classify_errors("delivery")
     def deliver(self, req: DeliveryRequest) -> str:
         return self.deliver_row(req.outbox_id)

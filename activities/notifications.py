@@ -10,6 +10,7 @@ workflow then starts the regular `deliver` activity (activities/mail.py) in the 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -27,7 +28,25 @@ from services.templates import (
     render_message,
     template_overrides,
 )
-from workflows.messages import ActivityName, Notification
+
+
+@dataclass
+class Notification:
+    """A message to put in the outbox; `event_key` makes it unique per case.
+
+    The activity renders it from the read model, which the workflow projects first, and answers
+    with the row's id when the row still has to go out over SMTP (else None: no SMTP configured,
+    already sent, or nobody to send it to); the workflow then starts the `deliver` activity.
+    """
+
+    case_id: str
+    event_key: str
+    kind: str  # alert, warning, overdue, escalation, reassignment, closing, remeasure, ...
+    to_user_ids: list[str]
+    cc_user_ids: list[str] = field(default_factory=list)
+    to_customer: bool = False
+    context: dict[str, str] = field(default_factory=dict)
+
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +161,7 @@ class NotificationActivities:
             return None  # sent already, undeliverable, or no SMTP: it stays in the outbox
         return int(outbox_id)
 
-    @activity.defn(name=ActivityName.NOTIFY)
+    @activity.defn(name="notify")
     @classify_errors("notification")
     def notify(self, n: Notification) -> int | None:
         return self.enqueue(n)

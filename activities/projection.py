@@ -7,6 +7,7 @@ and timeline events are keyed (case_id, seq), so a retried or late activity chan
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
@@ -14,63 +15,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from temporalio import activity
 
-from activities.calendar import business_minutes
 from activities.failures import classify_errors
+from domain.case import CaseView, TimelineEvent
+from domain.case_row import case_row
+from domain.policy import CalendarSpec
 from models.case import Case, CaseEvent, CaseFailure, CaseWatcher
 from models.types import utcnow
-from workflows.messages import ActivityName, CalendarSpec, CaseStatus, CaseView, ProjectRequest
 
 
-def case_row(view: CaseView, calendar: CalendarSpec | None = None) -> dict[str, Any]:
-    """The projection's column values for one view (business time on `calendar`, when given)."""
-    is_open = view.status != CaseStatus.CLOSED
-    next_due = None
-    if is_open:
-        next_due = view.open_due_at if view.status == CaseStatus.NEW else view.resolve_due_at
-    return {
-        "id": view.case_id,
-        "version": view.version,
-        "program_id": view.program_id,
-        "unit_id": view.unit_id,
-        "channel": view.channel,
-        "customer_id": view.customer_id,
-        "customer_name": view.customer_name,
-        "owner_id": view.owner_id,
-        "status": view.status.value,
-        "is_open": is_open,
-        "closing_status": view.closing_status.value if view.closing_status else None,
-        "priority": view.priority.value,
-        "category": view.category,
-        "reason": view.reason,
-        "verbatim": view.verbatim,
-        "external_ref": view.external_ref,
-        "created_at": view.created_at,
-        "open_due_at": view.open_due_at,
-        "resolve_due_at": view.resolve_due_at,
-        "next_due_at": next_due,
-        "escalation_level": view.escalation_level,
-        "went_overdue": view.went_overdue,
-        "open_breached": view.open_breached,
-        "resolve_breached": view.resolve_breached,
-        "first_action_at": view.first_action_at,
-        "closed_at": view.closed_at,
-        "business_minutes_to_first_action": (
-            business_minutes(calendar, view.created_at, view.first_action_at) if calendar else None
-        ),
-        "business_minutes_to_close": (
-            business_minutes(calendar, view.created_at, view.closed_at) if calendar else None
-        ),
-        "root_causes": view.root_causes,
-        "resolution_methods": view.resolution_methods,
-        "final_note": view.final_note,
-        "reopened_count": view.reopened_count,
-        "remeasure_status": view.remeasure_status.value,
-        "remeasure_score": view.remeasure_score,
-        "remeasure_resolved": view.remeasure_resolved,
-        "remeasure_comment": view.remeasure_comment,
-        "recovery_failed": view.recovery_failed,
-        "updated_at": utcnow(),
-    }
+@dataclass
+class ProjectRequest:
+    view: CaseView
+    events: list[TimelineEvent]
+    # The case's business calendar: the projection measures business time with it.
+    calendar: CalendarSpec | None = None
+    # The case is flagged for a failed projection: this one, when it succeeds, clears the flag.
+    clear_failure: bool = False
 
 
 def _insert(engine: Engine, table: Any) -> Any:
@@ -95,7 +55,7 @@ def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 
 def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     """Apply one projection; True when the case row moved forward."""
-    row = case_row(req.view, req.calendar)
+    row = case_row(req.view, utcnow(), req.calendar)
     stmt = _case_upsert(engine.dialect.name, tuple(row))
     with engine.begin() as conn:
         # RETURNING yields a row only when the insert or the guarded update happened.
@@ -149,7 +109,7 @@ class ProjectionActivities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @activity.defn(name=ActivityName.PROJECT_CASE)
+    @activity.defn(name="project_case")
     @classify_errors("projection")
     def project_case(self, req: ProjectRequest) -> None:
         apply_projection(self.engine, req)

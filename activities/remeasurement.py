@@ -16,19 +16,33 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 
-from activities.calendar import BusinessCalendar
-from activities.notifications import NotificationActivities
+from activities.notifications import Notification, NotificationActivities
 from core.settings import Settings
+from domain.calendar import BusinessCalendar
+from domain.policy import CalendarSpec, RemeasurePolicy
 from models.case import Case
 from models.config import Unit
 from services.templates import local_time
-from workflows.messages import (
-    ActivityName,
-    CalendarSpec,
-    Notification,
-    RemeasureRequest,
-    RemeasureSchedule,
-)
+
+
+@dataclass
+class RemeasureSchedule:
+    reminder_at: datetime
+    expire_at: datetime
+    # The survey's outbox row when it must be delivered over SMTP (see `Notification`).
+    outbox_id: int | None = None
+
+
+@dataclass
+class RemeasureRequest:
+    case_id: str
+    sent_at: datetime
+    policy: RemeasurePolicy
+    calendar: CalendarSpec
+    reminder: bool = False
+    # Which survey of the case (a reopened case is asked again): links of an earlier round die.
+    round: int = 0
+
 
 SURVEY_SALT = "caseloop-remeasure"
 
@@ -87,7 +101,7 @@ class RemeasurementActivities:
         self.settings = settings
         self.notifications = NotificationActivities(engine, settings)
 
-    @activity.defn(name=ActivityName.SEND_REMEASUREMENT)
+    @activity.defn(name="send_remeasurement")
     def send_remeasurement(self, req: RemeasureRequest) -> RemeasureSchedule:
         """Queue the survey (or its reminder) for the customer; returns when to remind / expire.
 

@@ -55,12 +55,13 @@ async def main(n: int, concurrency: int, db_url: str | None) -> None:
 
     from core.settings import Settings
     from core.temporal import DATA_CONVERTER
+    from domain.deadlines import Deadlines
     from models.case import Case, Outbox
     from models.db import make_engine
     from services.case_start import start_case_workflow
     from tests.factories import case_input, seed
     from worker import build_worker
-    from workflows.messages import SEARCH_ATTRIBUTES, Deadlines
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
 
     tmp = Path(tempfile.mkdtemp(prefix="storm-"))
     url = db_url or f"sqlite:///{tmp / 'storm.db'}"

@@ -295,6 +295,7 @@ def raw_timer(engine: Any, raw: Any, statements: list[Any]) -> Callable[[], None
 def inbox_statements() -> list[Any]:
     """The inbox's SQL, built by the same functions the page uses: counts by status, the first
     page of open cases by urgency, and the live-update signature."""
+    from domain.vocabulary import Role
     from services.access import Viewer
     from services.case_queries import (
         counts_statement,
@@ -302,7 +303,6 @@ def inbox_statements() -> list[Any]:
         signature_statement,
         tab_clause,
     )
-    from workflows.messages import Role
 
     mine = tab_clause(Viewer(OWNER, "Bench Owner", Role.AGENT), "mine")
     return [

@@ -154,7 +154,7 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     from services.config_file import load_config_file
     from services.configuration import apply_config
     from services.tokens import create_client
-    from workflows.messages import SEARCH_ATTRIBUTES
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
 
     tmp = Path(tempfile.mkdtemp(prefix="intake-bench-"))
     url = db_url or f"sqlite:///{tmp / 'bench.db'}"
@@ -200,10 +200,12 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     }
 
     # The raw phase starts what intake would: the same CaseInput, built the same way.
-    from activities.calendar import compute_deadlines
+    from domain.case import CaseDetails
+    from domain.deadlines import DeadlineRequest, compute_deadlines
+    from domain.vocabulary import Priority
     from services.configuration import policy_for
     from services.routing import RoutingRequest, route
-    from workflows.messages import CaseDetails, CaseInput, DeadlineRequest, Priority
+    from workflows.messages import CaseInput
 
     with Session(engine) as session:
         program, unit = session.get(Program, "guest-recovery"), session.get(Unit, "4723")

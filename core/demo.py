@@ -9,8 +9,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from activities.calendar import BusinessCalendar
 from core.settings import ROOT, Settings
+from domain.calendar import BusinessCalendar
+from domain.case import Actor
+from domain.vocabulary import ClosingStatus, Role
 from models.api import CaseCreate
 from models.config import Program, Unit
 from services.case_actions import run_update
@@ -18,7 +20,7 @@ from services.config_file import load_config_file
 from services.configuration import apply_config, policy_for
 from services.intake import open_case
 from workflows.case import CaseWorkflow
-from workflows.messages import Actor, AddNote, CloseCase, ClosingStatus, Role
+from workflows.messages import AddNote, CloseCase
 
 DEMO_CONFIG = ROOT / "config" / "demo.yaml"
 DEMO_PASSWORD = "caseloop-demo"

@@ -28,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from core.telemetry import temporal_interceptors, temporal_runtime
-from workflows.messages import SEARCH_ATTRIBUTES
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 # One cache for the whole process. The workflow sandbox builds a new payload converter for every
 # workflow instance it creates (each replay after a cache eviction), so the stock per-converter

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic.networks import validate_email
 
-from models.types import StorableStr
+from domain.text import StorableStr
 
 Channel = Literal[
     "contact_center",

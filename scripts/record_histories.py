@@ -24,12 +24,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from domain.case import Actor
+from domain.vocabulary import ClosingStatus
 from workflows.case import CaseWorkflow
 from workflows.messages import (
-    Actor,
     AddNote,
     CloseCase,
-    ClosingStatus,
     LogContactAttempt,
     Reassign,
     RemeasureAnswer,

@@ -67,7 +67,7 @@ CLI_TYPE_NAMES = {
 
 def search_attributes() -> dict[str, str]:
     """Caseloop's search attributes as {name: CLI type}, derived from `workflows.messages`."""
-    from workflows.messages import SEARCH_ATTRIBUTES
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
 
     return {key.name: CLI_TYPE_NAMES[key.indexed_value_type.name] for key in SEARCH_ATTRIBUTES}
 

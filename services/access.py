@@ -21,9 +21,9 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlmodel import Session, col
 from sqlmodel import select as sqlmodel_select
 
+from domain.vocabulary import Access, Role
 from models.case import Case, CaseWatcher
 from models.config import Unit, User
-from workflows.messages import Access, Role
 
 
 class Relation(StrEnum):

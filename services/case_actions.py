@@ -11,12 +11,14 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.case import Actor, CaseView
+from domain.vocabulary import Role
 from models.config import User
 from models.intake import ActionKey
 from models.types import utcnow
 from services.writer import writer_for
 from workflows.case import CONFLICT, FORBIDDEN, CaseWorkflow
-from workflows.messages import Actor, CaseView, RemeasureAnswer, Role
+from workflows.messages import RemeasureAnswer
 
 
 class ActionRejected(Exception):

@@ -23,18 +23,18 @@ from temporalio.common import (
 from temporalio.service import RPCError
 
 from core.settings import Settings
+from domain.vocabulary import CaseStatus
 from models.case import CaseIntake
 from services.writer import writer_for
 from workflows.case import CaseWorkflow
-from workflows.messages import (
+from workflows.messages import CaseInput
+from workflows.search_attributes import (
     SA_CHANNEL,
     SA_OWNER,
     SA_PRIORITY,
     SA_PROGRAM,
     SA_STATUS,
     SA_UNIT,
-    CaseInput,
-    CaseStatus,
 )
 
 _INPUT = TypeAdapter(CaseInput)

@@ -22,12 +22,8 @@ from sqlalchemy import JSON, Engine, Text, bindparam, cast
 from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 
-from activities.calendar import BusinessCalendar, validate_duration
-from models.api import Channel, FeedbackTypeIn, PriorityIn
-from models.config import Program, Unit, User
-from models.types import StorableStr
-from services.templates import NotificationsIn
-from workflows.messages import (
+from domain.calendar import BusinessCalendar, validate_duration
+from domain.policy import (
     CalendarSpec,
     CasePolicy,
     DayHours,
@@ -35,6 +31,10 @@ from workflows.messages import (
     RemeasurePolicy,
     SlaPolicy,
 )
+from domain.text import StorableStr
+from models.api import Channel, FeedbackTypeIn, PriorityIn
+from models.config import Program, Unit, User
+from services.templates import NotificationsIn
 
 # One list of channels, priorities and feedback types: the API's (models.api).
 PriorityName = PriorityIn

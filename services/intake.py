@@ -22,25 +22,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from temporalio.client import Client
 
-from activities.calendar import compute_deadlines
-from activities.projection import case_row
 from core.settings import Settings
 from core.threads import in_thread
+from domain.case import CaseDetails
+from domain.case_row import case_row
+from domain.deadlines import DeadlineRequest, compute_deadlines
+from domain.vocabulary import Priority
 from models.api import CaseCreate
 from models.case import Case, CaseIntake, CaseWatcher, case_id_for
 from models.config import Program, Unit
+from models.types import utcnow
 from services.case_start import ensure_started, input_from_json, input_json
 from services.configuration import load_program, load_unit, policy_for
 from services.customers import customer_for
 from services.routing import RoutingError, RoutingRequest, route
 from services.writer import writer_for
-from workflows.messages import (
-    CaseDetails,
-    CaseInput,
-    DeadlineRequest,
-    Priority,
-    initial_view,
-)
+from workflows.messages import CaseInput, initial_view
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +180,7 @@ async def open_case(
 def _first_answer(inp: CaseInput) -> dict[str, Any]:
     """The version-0 row intake wrote, as a new case is answered (and a key replays it)."""
     return {
-        **case_row(initial_view(inp)),
+        **case_row(initial_view(inp), utcnow()),
         "transaction": dict(inp.details.transaction),
         "watchers": [(w.user_id, w.access.value) for w in inp.watchers],
     }
@@ -292,7 +289,7 @@ def _plan(
         # What a retry or the reconciler needs to start the workflow, committed with the rows.
         session.execute(_SET_INPUT, {"number": number, "case_input": input_json(inp)})
         # Version 0: visible in lists at once; the workflow's first projection supersedes it.
-        row = case_row(initial_view(inp))
+        row = case_row(initial_view(inp), utcnow())
         # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
         session.execute(_INSERT_CASE, {**row, "transaction": dict(body.transaction)})
         if routing.watchers:

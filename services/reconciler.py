@@ -26,7 +26,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.projection import apply_projection
+from activities.projection import ProjectRequest, apply_projection
 from core.settings import Settings
 from core.threads import in_thread
 from models.case import Case, CaseIntake, case_id_for
@@ -34,7 +34,7 @@ from models.intake import SurveyResponse
 from services.case_start import input_from_json, mark_started, start_case_workflow
 from services.surveys import intake_key, link_case
 from workflows.case import CaseWorkflow
-from workflows.messages import CaseInput, ProjectRequest
+from workflows.messages import CaseInput
 
 log = logging.getLogger(__name__)
 

@@ -85,6 +85,7 @@ from sqlalchemy import (
     tuple_,
 )
 
+from domain.vocabulary import Role
 from models.case import Case
 from models.config import Unit, User
 from models.intake import Fyi
@@ -107,7 +108,6 @@ from models.reports import (
     TrendPoint,
 )
 from services.access import Viewer
-from workflows.messages import Role
 
 CASES: Table = Case.__table__  # type: ignore[attr-defined]
 FYIS: Table = Fyi.__table__  # type: ignore[attr-defined]

@@ -21,11 +21,12 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from domain.case import Watcher
+from domain.vocabulary import Access
 from models.case import Case
 from models.config import Program, Unit, User
 from models.intake import RoutingCounter
 from services.configuration import RoutingRuleIn, program_config
-from workflows.messages import Access, Watcher
 
 
 @dataclass

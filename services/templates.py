@@ -48,9 +48,9 @@ from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
 
+from domain.text import StorableStr
 from models.case import Case, CaseEvent, CaseWatcher, Customer
 from models.config import Program, Unit, User
-from models.types import StorableStr
 
 log = logging.getLogger(__name__)
 

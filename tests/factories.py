@@ -15,6 +15,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
+from domain.case import CaseDetails, Watcher
+from domain.vocabulary import Priority
 from models.api import CaseCreate
 from models.case import Case
 from models.config import Program, Unit
@@ -25,7 +27,7 @@ from services.writer import writer_for
 from tests.live import eventually
 from worker import build_worker
 from workflows.case import CaseWorkflow
-from workflows.messages import CaseDetails, CaseInput, Priority, Watcher
+from workflows.messages import CaseInput
 
 # A ladder: owner -> manager -> director (the designee chain of the escalation tests).
 USERS = [

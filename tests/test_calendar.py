@@ -8,25 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from activities.calendar import (
-    BusinessCalendar,
-    CalendarActivities,
-    Duration,
-    compute_deadlines,
-    parse_duration,
-    validate_duration,
-)
-from workflows.messages import (
+from activities.calendar import CalendarActivities
+from domain.calendar import BusinessCalendar, Duration, parse_duration, validate_duration
+from domain.deadlines import DeadlineRequest, Deadlines, compute_deadlines
+from domain.policy import (
     CalendarSpec,
     CasePolicy,
     DayHours,
-    DeadlineRequest,
-    Deadlines,
     EscalationPolicy,
-    Priority,
     RemeasurePolicy,
     SlaPolicy,
 )
+from domain.vocabulary import Priority
 
 NY = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")

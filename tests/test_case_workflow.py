@@ -16,20 +16,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
+from domain.case import Actor
+from domain.vocabulary import CaseStatus, ClosingStatus, RemeasureStatus, Role
 from models.case import Case, CaseEvent, Outbox
 from tests.factories import running_worker, seed, start_case
 from workflows.case import CaseWorkflow
-from workflows.messages import (
-    Actor,
-    AddNote,
-    CaseStatus,
-    CloseCase,
-    ClosingStatus,
-    Reassign,
-    RemeasureAnswer,
-    RemeasureStatus,
-    Role,
-)
+from workflows.messages import AddNote, CloseCase, Reassign, RemeasureAnswer
 
 OLE = Actor("ole")
 Handle = WorkflowHandle[CaseWorkflow, Any]

@@ -189,7 +189,7 @@ def test_temporal_schema_sets_up_both_databases_once() -> None:
 
 def test_temporal_setup_registers_the_search_attributes() -> None:
     """The admin-tools one-shot registers exactly the search attributes the code defines."""
-    from workflows.messages import SEARCH_ATTRIBUTES
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
 
     setup = _config()["services"]["temporal-setup"]
     env = _environment(setup)
@@ -250,7 +250,7 @@ def _run_script() -> Any:
 
 def test_search_attribute_flags_come_from_the_workflow_keys() -> None:
     """scripts/run.py derives the dev server's flags (and compose's setup) from the code."""
-    from workflows.messages import SEARCH_ATTRIBUTES
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
 
     flags = _run_script().search_attribute_flags()
     pairs = flags[1::2]

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from core.temporal import DATA_CONVERTER, PayloadConverter, _type_adapter
+from domain.deadlines import Deadlines
 from tests.factories import case_input, seed
-from workflows.messages import CaseInput, Deadlines
+from workflows.messages import CaseInput
 
 
 def test_a_new_converter_reuses_the_process_wide_type_adapters() -> None:

@@ -8,20 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from activities.projection import apply_projection
+from activities.projection import ProjectRequest, apply_projection
+from domain.case import CaseView, TimelineEvent, Watcher
+from domain.policy import CalendarSpec
+from domain.vocabulary import Access, CaseStatus, ClosingStatus, Priority
 from models.case import Case, CaseEvent, CaseWatcher
 from services.reports import EVERYTHING, ReportFilters, summary
-from workflows.messages import (
-    Access,
-    CalendarSpec,
-    CaseStatus,
-    CaseView,
-    ClosingStatus,
-    Priority,
-    ProjectRequest,
-    TimelineEvent,
-    Watcher,
-)
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -20,15 +20,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.projection import ProjectionActivities
+from activities.projection import ProjectionActivities, ProjectRequest
 from core.settings import Settings
+from domain.case import Actor
 from models.case import Case, CaseEvent, CaseFailure, Notice, Outbox
 from models.db import make_engine
 from tests.conftest import migrated_db
 from tests.factories import case_input, case_row, running_worker, seed, start_case
 from tests.live import eventually
 from workflows.case import CaseWorkflow
-from workflows.messages import Actor, AddNote, ProjectRequest, SendReply, initial_view
+from workflows.messages import AddNote, SendReply, initial_view
 
 OLE = Actor("ole")
 POISON = "Called the guest\x00"  # PostgreSQL text cannot hold NUL

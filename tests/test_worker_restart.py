@@ -19,12 +19,14 @@ from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
+from domain.case import Actor
+from domain.vocabulary import ClosingStatus
 from models.case import CaseEvent
 from services.case_start import start_case_workflow
 from tests.factories import case_input, seed
 from tests.live import eventually
 from workflows.case import CaseWorkflow
-from workflows.messages import Actor, CloseCase, ClosingStatus
+from workflows.messages import CloseCase
 
 FAST = {
     "sla": {"open_within": "PT3S", "resolve_within": "PT6S", "warn_before": "PT1S"},

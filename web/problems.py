@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.types import unstorable
+from domain.text import unstorable
 
 PROBLEM_JSON = "application/problem+json"
 

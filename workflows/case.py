@@ -16,8 +16,40 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+# Every module that defines a type crossing the boundary is imported here: the sandbox's
+# sys.modules holds only what the workflow imports, and the converter resolves type hints there.
 with workflow.unsafe.imports_passed_through():
+    from activities.calendar import CalendarActivities
+    from activities.directory import DesigneeRequest, DirectoryActivities
+    from activities.failures import FailureActivities, StepFailure
+    from activities.mail import DeliveryRequest, MailActivities
+    from activities.notifications import Notification, NotificationActivities
+    from activities.projection import ProjectionActivities, ProjectRequest
+    from activities.remeasurement import (
+        RemeasurementActivities,
+        RemeasureRequest,
+        RemeasureSchedule,
+    )
+    from domain.case import Actor, CaseView, TimelineEvent, Watcher
+    from domain.deadlines import DeadlineRequest, Deadlines
+    from domain.policy import CasePolicy
+    from domain.vocabulary import Access, CaseStatus, ClosingStatus, RemeasureStatus, Role
     from workflows.messages import (
+        AddNote,
+        AddWatcher,
+        AttachDocument,
+        CaseInput,
+        CaseResult,
+        CaseState,
+        CloseCase,
+        LogContactAttempt,
+        Reassign,
+        RemeasureAnswer,
+        RemoveWatcher,
+        SendReply,
+        initial_view,
+    )
+    from workflows.search_attributes import (
         SA_CHANNEL,
         SA_ESCALATION,
         SA_OVERDUE,
@@ -27,38 +59,6 @@ with workflow.unsafe.imports_passed_through():
         SA_RESOLVE_DUE,
         SA_STATUS,
         SA_UNIT,
-        Access,
-        ActivityName,
-        Actor,
-        AddNote,
-        AddWatcher,
-        AttachDocument,
-        CaseInput,
-        CaseResult,
-        CaseState,
-        CaseStatus,
-        CaseView,
-        CloseCase,
-        ClosingStatus,
-        DeadlineRequest,
-        Deadlines,
-        DeliveryRequest,
-        DesigneeRequest,
-        LogContactAttempt,
-        Notification,
-        ProjectRequest,
-        Reassign,
-        RemeasureAnswer,
-        RemeasureRequest,
-        RemeasureSchedule,
-        RemeasureStatus,
-        RemoveWatcher,
-        Role,
-        SendReply,
-        StepFailure,
-        TimelineEvent,
-        Watcher,
-        initial_view,
     )
 
 # Validator rejections carry one of these types; the API maps them to HTTP statuses.
@@ -96,7 +96,7 @@ class CaseWorkflow:
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
         self._inp = inp
-        self._policy = inp.policy
+        self._policy: CasePolicy = inp.policy
         self._view = initial_view(inp)
         self._timeline: list[TimelineEvent] = []
         self._unprojected: list[TimelineEvent] = []
@@ -225,10 +225,9 @@ class CaseWorkflow:
         v.status = CaseStatus.OVERDUE
         designee: str | None = None
         if v.escalation_level < self._policy.escalation.max_level:
-            designee = await workflow.execute_local_activity(
-                ActivityName.FIND_DESIGNEE,
+            designee = await workflow.execute_local_activity_method(
+                DirectoryActivities.find_designee,
                 DesigneeRequest(v.owner_id, self._policy.escalation.program_designee_id),
-                result_type=str,
                 start_to_close_timeout=SHORT,
                 retry_policy=QUICK_RETRY,
                 summary=f"designee of {v.owner_id}",
@@ -277,8 +276,8 @@ class CaseWorkflow:
         v.remeasure_status = RemeasureStatus.PENDING
         self._record("remeasure_sent", "system", "Resolution survey sent to the customer")
         await self._project()
-        schedule: RemeasureSchedule = await workflow.execute_activity(
-            ActivityName.SEND_REMEASUREMENT,
+        schedule: RemeasureSchedule = await workflow.execute_activity_method(
+            RemeasurementActivities.send_remeasurement,
             RemeasureRequest(
                 v.case_id,
                 workflow.now(),
@@ -286,7 +285,6 @@ class CaseWorkflow:
                 self._policy.calendar,
                 round=round_,
             ),
-            result_type=RemeasureSchedule,
             start_to_close_timeout=SHORT,
             retry_policy=QUICK_RETRY,
             summary="send resolution survey",
@@ -304,8 +302,8 @@ class CaseWorkflow:
                 if phase == "reminder":
                     self._record("remeasure_reminder", "system", "Survey reminder sent")
                     await self._project()
-                    reminder: RemeasureSchedule = await workflow.execute_activity(
-                        ActivityName.SEND_REMEASUREMENT,
+                    reminder: RemeasureSchedule = await workflow.execute_activity_method(
+                        RemeasurementActivities.send_remeasurement,
                         RemeasureRequest(
                             v.case_id,
                             workflow.now(),
@@ -314,7 +312,6 @@ class CaseWorkflow:
                             reminder=True,
                             round=round_,
                         ),
-                        result_type=RemeasureSchedule,
                         start_to_close_timeout=SHORT,
                         retry_policy=QUICK_RETRY,
                         summary="send survey reminder",
@@ -637,8 +634,8 @@ class CaseWorkflow:
     async def _compute_deadlines(
         self, start: datetime, *, open: bool, resolve: bool, reassigned: bool = False
     ) -> Deadlines:
-        return await workflow.execute_local_activity(
-            ActivityName.COMPUTE_DEADLINES,
+        return await workflow.execute_local_activity_method(
+            CalendarActivities.compute_deadlines,
             DeadlineRequest(
                 start=start,
                 policy=self._policy,
@@ -647,7 +644,6 @@ class CaseWorkflow:
                 resolve=resolve,
                 after_reassignment=reassigned,
             ),
-            result_type=Deadlines,
             start_to_close_timeout=SHORT,
             retry_policy=QUICK_RETRY,
             summary="compute deadlines",
@@ -690,8 +686,8 @@ class CaseWorkflow:
         self._publish(view)
         summary = f"project v{view.version}: {', '.join(e.kind for e in events) or 'state'}"
         if not workflow.patched(PATCH_STEP_FAILURES):
-            await workflow.execute_local_activity(
-                ActivityName.PROJECT_CASE,
+            await workflow.execute_local_activity_method(
+                ProjectionActivities.project_case,
                 ProjectRequest(view=view, events=events, calendar=self._policy.calendar),
                 start_to_close_timeout=SHORT,
                 retry_policy=QUICK_RETRY,
@@ -700,8 +696,8 @@ class CaseWorkflow:
             return
         request = ProjectRequest(view, events, self._policy.calendar, self._projection_failed)
         try:
-            await workflow.execute_local_activity(
-                ActivityName.PROJECT_CASE,
+            await workflow.execute_local_activity_method(
+                ProjectionActivities.project_case,
                 request,
                 start_to_close_timeout=SHORT,
                 retry_policy=QUICK_RETRY,
@@ -716,8 +712,8 @@ class CaseWorkflow:
 
     async def _flag(self, step: str, version: int, error_type: str) -> None:
         """Mark the case as failed at `step` and tell the admins (ids and error type only)."""
-        await workflow.execute_local_activity(
-            ActivityName.RECORD_FAILURE,
+        await workflow.execute_local_activity_method(
+            FailureActivities.record_failure,
             StepFailure(self._view.case_id, step, version, error_type),
             start_to_close_timeout=SHORT,
             retry_policy=QUICK_RETRY,
@@ -766,8 +762,8 @@ class CaseWorkflow:
             await self._flag("notification", self._view.version, "CaseNotProjected")
             return
         try:
-            outbox_id = await workflow.execute_local_activity(
-                ActivityName.NOTIFY,
+            outbox_id = await workflow.execute_local_activity_method(
+                NotificationActivities.notify,
                 Notification(
                     case_id=self._view.case_id,
                     event_key=event_key,
@@ -777,7 +773,6 @@ class CaseWorkflow:
                     to_customer=to_customer,
                     context=context,
                 ),
-                result_type=int | None,  # type: ignore[arg-type]
                 start_to_close_timeout=SHORT,
                 retry_policy=QUICK_RETRY,
                 summary=f"notify {kind} → {', '.join(to) or 'customer'}",
@@ -793,8 +788,8 @@ class CaseWorkflow:
         """Start the SMTP delivery of an outbox row without waiting for it."""
         if outbox_id is None:
             return
-        handle = workflow.start_activity(
-            ActivityName.DELIVER,
+        handle = workflow.start_activity_method(
+            MailActivities.deliver,
             DeliveryRequest(outbox_id=outbox_id, case_id=self._view.case_id, kind=kind),
             start_to_close_timeout=DELIVERY_ATTEMPT,
             schedule_to_close_timeout=DELIVERY_GIVE_UP,

@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER
+from domain.case import Actor
 from models.api import CaseCreate
 from models.case import Case, CaseEvent, CaseIntake, CaseWatcher
 from models.intake import SurveyResponse
@@ -37,7 +38,7 @@ from tests.conftest import terminate_cases
 from tests.factories import running_worker, version0_case
 from tests.live import eventually
 from workflows.case import CaseWorkflow
-from workflows.messages import Actor, AddNote
+from workflows.messages import AddNote
 
 
 def started_at(engine: Engine, case_id: str) -> datetime | None:

@@ -20,6 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import MailActivities, message_id
 from core.settings import Settings
+from domain.case import Actor
+from domain.vocabulary import ClosingStatus
 from services.case_actions import run_update
 from services.templates import local_time
 from tests.factories import case_row, seed
@@ -33,7 +35,7 @@ from tests.notify.conftest import (
     outbox_rows,
 )
 from workflows.case import CaseWorkflow
-from workflows.messages import Actor, AddNote, CloseCase, ClosingStatus, Reassign
+from workflows.messages import AddNote, CloseCase, Reassign
 
 OSLO = "Europe/Oslo"
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from activities.notifications import NotificationActivities
+from activities.notifications import Notification, NotificationActivities
 from api import create_app
 from core.settings import Settings
 from models.api import CaseCreate
@@ -40,7 +40,6 @@ from services.templates import (
 from services.tokens import create_client
 from tests.factories import config, seed, version0_case
 from tests.notify.conftest import CUSTOMER, TRANSACTION, with_notify_routes
-from workflows.messages import Notification
 
 # Each reaches for Python internals, the settings or the environment; each must be refused.
 UNSAFE = {

@@ -26,6 +26,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.remeasurement import SURVEY_SALT
 from core.settings import Settings
+from domain.case import Actor
+from domain.vocabulary import ClosingStatus
 from models.case import Customer
 from models.db import make_engine
 from services.case_actions import run_update
@@ -42,7 +44,7 @@ from tests.notify.conftest import (
     with_notify_routes,
 )
 from workflows.case import CaseWorkflow
-from workflows.messages import Actor, CloseCase, ClosingStatus
+from workflows.messages import CloseCase
 
 PASSWORD = "correct horse battery"
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/survey/[A-Za-z0-9_.\-]+)")

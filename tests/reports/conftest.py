@@ -43,6 +43,8 @@ from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
+from domain.case import Actor
+from domain.vocabulary import ClosingStatus
 from models.api import CaseCreate, SurveyResponseIn
 from models.case import Case
 from models.db import make_engine
@@ -62,13 +64,7 @@ from tests.factories import (
 )
 from tests.live import eventually, log_in
 from workflows.case import CaseWorkflow
-from workflows.messages import (
-    Actor,
-    AddNote,
-    CloseCase,
-    ClosingStatus,
-    RemeasureAnswer,
-)
+from workflows.messages import AddNote, CloseCase, RemeasureAnswer
 
 PASSWORD = "report-test-password"
 OLE, ALEX = Actor("ole"), Actor("alex")

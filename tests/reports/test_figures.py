@@ -335,9 +335,9 @@ async def test_edge_case_reopened_after_failed_recovery(population: Population) 
 
 
 async def test_managers_see_only_their_units(population: Population) -> None:
+    from domain.vocabulary import Role
     from services.access import Viewer
     from services.reports import scope_for
-    from workflows.messages import Role
 
     mia = scope_for(Viewer("mia", "Mia", Role.MANAGER, ("4723",)))
     assert mia == Scope(("4723",))

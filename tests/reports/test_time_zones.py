@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from activities.calendar import business_minutes
+from domain.calendar import business_minutes
+from domain.policy import CalendarSpec
 from models.case import Case
 from services.reports import EVERYTHING, ReportFilters, summary
-from workflows.messages import CalendarSpec
 
 INSTANTS = [
     # spring forward in Oslo: 2026-03-29 01:00 UTC

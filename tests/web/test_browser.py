@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlmodel import Session
 
+from domain.case import Actor
+from domain.vocabulary import ClosingStatus
 from models.case import Document
 from services.case_actions import run_update
 from tests.factories import case_row
 from tests.web.conftest import LiveApp, page_token, sign_in
 from workflows.case import CaseWorkflow
-from workflows.messages import Actor, CloseCase, ClosingStatus
+from workflows.messages import CloseCase
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from domain.vocabulary import Role
 from models.case import Case, CaseWatcher, Customer
 from services.access import Relation, Viewer, access_to, viewer_for
 from services.case_queries import InboxQuery, inbox_page, inbox_signature
 from tests.factories import seed
-from workflows.messages import Role
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

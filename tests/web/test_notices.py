@@ -8,11 +8,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from activities.notifications import NotificationActivities
+from activities.notifications import Notification, NotificationActivities
 from models.case import Notice, Outbox
 from tests.live import eventually
 from tests.web.conftest import LiveApp, page_token, sign_in
-from workflows.messages import Notification
 
 
 def notices(live: LiveApp, user_id: str, case_id: str | None = None) -> list[Notice]:

@@ -13,12 +13,11 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from activities.failures import record_failure
+from activities.failures import StepFailure, record_failure
 from activities.remeasurement import make_survey_token
 from models.case import Case
 from tests.web.conftest import PASSWORD, LiveApp, page_token, sign_in
 from tests.web.test_security import PDF, events_of, settled, version_of
-from workflows.messages import StepFailure
 
 NUL = "\x00"
 MESSAGE = "cannot be stored"

@@ -20,6 +20,8 @@ from temporalio.client import Client
 from core.logging import bind
 from core.settings import Settings
 from core.threads import in_thread
+from domain.case import Actor, Watcher
+from domain.vocabulary import Access, ClosingStatus
 from models.api import (
     CaseCreate,
     CaseDetailPublic,
@@ -58,18 +60,14 @@ from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
 from web.problems import PROBLEM_JSON, Problem, problem_response
 from workflows.case import CaseWorkflow
 from workflows.messages import (
-    Access,
-    Actor,
     AddNote,
     AddWatcher,
     AttachDocument,
     CloseCase,
-    ClosingStatus,
     LogContactAttempt,
     Reassign,
     RemeasureAnswer,
     RemoveWatcher,
-    Watcher,
 )
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {

@@ -20,10 +20,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core.threads import in_thread
+from domain.text import StorableStr
 from models.api import CaseDetailPublic
 from models.case import Case, Customer
 from models.config import Program, User
-from models.types import StorableStr
 from services.case_actions import ActionRejected, actor_for, run_update
 from services.case_queries import get_case
 from services.templates import (

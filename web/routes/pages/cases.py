@@ -25,6 +25,8 @@ from temporalio.client import Client
 
 from core.settings import Settings
 from core.threads import in_thread
+from domain.case import Actor, Watcher
+from domain.vocabulary import Access, ClosingStatus
 from models.case import Case, CaseEvent, CaseWatcher, Customer, Document
 from models.config import Program, Unit, User
 from services import documents
@@ -38,17 +40,13 @@ from web.storable import form_problems
 from web.templating import is_htmx, render
 from workflows.case import CaseWorkflow
 from workflows.messages import (
-    Access,
-    Actor,
     AddNote,
     AddWatcher,
     AttachDocument,
     CloseCase,
-    ClosingStatus,
     LogContactAttempt,
     Reassign,
     RemoveWatcher,
-    Watcher,
 )
 
 router = APIRouter()

@@ -1,0 +1,92 @@
+"""The case as the workflow keeps it: its view, its people and its timeline events.
+
+Plain dataclasses (they cross the Temporal boundary inside updates, queries and activity inputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.vocabulary import Access, CaseStatus, ClosingStatus, Priority, RemeasureStatus, Role
+
+
+@dataclass
+class Watcher:
+    user_id: str
+    access: Access = Access.FULL
+
+
+@dataclass
+class Actor:
+    """Who asks; authenticated by the API before it reaches the workflow."""
+
+    user_id: str
+    role: Role = Role.AGENT
+    name: str = ""
+
+
+@dataclass
+class CaseDetails:
+    """What intake knows about the complaint (customer data stays out of search attributes)."""
+
+    channel: str
+    unit_id: str
+    customer_id: int | None = None
+    customer_name: str = ""
+    category: str = ""
+    priority: Priority = Priority.NORMAL
+    reason: str = ""
+    verbatim: str = ""
+    external_ref: str | None = None
+    transaction: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TimelineEvent:
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    summary: str
+    data: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class CaseView:
+    """The case as the workflow knows it; also the projection's row content."""
+
+    case_id: str
+    version: int
+    program_id: str
+    unit_id: str
+    channel: str
+    customer_id: int | None
+    status: CaseStatus
+    owner_id: str
+    watchers: list[Watcher]
+    priority: Priority
+    category: str
+    reason: str
+    verbatim: str
+    external_ref: str | None
+    created_at: datetime
+    open_due_at: datetime | None
+    resolve_due_at: datetime | None
+    escalation_level: int = 0
+    went_overdue: bool = False
+    open_breached: bool = False
+    resolve_breached: bool = False
+    first_action_at: datetime | None = None
+    closed_at: datetime | None = None
+    closing_status: ClosingStatus | None = None
+    root_causes: list[str] = field(default_factory=list)
+    resolution_methods: list[str] = field(default_factory=list)
+    final_note: str = ""
+    reopened_count: int = 0
+    remeasure_status: RemeasureStatus = RemeasureStatus.NOT_APPLICABLE
+    remeasure_score: int | None = None
+    remeasure_resolved: bool | None = None
+    remeasure_comment: str = ""
+    recovery_failed: bool = False
+    customer_name: str = ""
