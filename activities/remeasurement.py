@@ -19,10 +19,10 @@ from temporalio import activity
 from activities.notifications import Notification, NotificationActivities
 from core.settings import Settings
 from domain.calendar import BusinessCalendar
+from domain.mail.format import local_time
 from domain.policy import CalendarSpec, RemeasurePolicy
 from models.case import Case
 from models.config import Unit
-from services.templates import local_time
 
 
 @dataclass

@@ -23,6 +23,7 @@ from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 
 from domain.calendar import BusinessCalendar, validate_duration
+from domain.mail.schema import NotificationsIn
 from domain.policy import (
     CalendarSpec,
     CasePolicy,
@@ -34,7 +35,6 @@ from domain.policy import (
 from domain.text import StorableStr
 from models.api import Channel, FeedbackTypeIn, PriorityIn
 from models.config import Program, Unit, User
-from services.templates import NotificationsIn
 
 # One list of channels, priorities and feedback types: the API's (models.api).
 PriorityName = PriorityIn

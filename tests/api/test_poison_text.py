@@ -21,9 +21,9 @@ from sqlalchemy import Engine, MetaData, func, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
+from domain.mail.schema import NotificationsIn
 from models.db import make_engine
 from services.configuration import apply_config
-from services.templates import NotificationsIn
 from services.tokens import create_client
 from tests.api.conftest import api_config, bearer
 from tests.api.test_cases import BODY

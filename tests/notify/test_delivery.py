@@ -21,9 +21,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.mail import MailActivities, message_id
 from core.settings import Settings
 from domain.case import Actor
+from domain.mail.format import local_time
 from domain.vocabulary import ClosingStatus
 from services.case_actions import run_update
-from services.templates import local_time
 from tests.factories import case_row, seed
 from tests.live import eventually
 from tests.notify.conftest import (

@@ -16,27 +16,19 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from activities.mail_context import message_context
 from activities.notifications import Notification, NotificationActivities
 from api import create_app
 from core.settings import Settings
+from domain.mail.preview import check_template, preview
+from domain.mail.sandbox import KINDS, PARTS, TemplateRejected, default_source
+from domain.mail.schema import ReplyTemplateIn, TemplateIn, fill_placeholders
 from models.api import CaseCreate
 from models.case import Case, Outbox
 from models.config import Program
 from services.config_file import ConfigError, parse_config
 from services.configuration import ProgramIn
-from services.templates import (
-    KINDS,
-    PARTS,
-    ReplyTemplateIn,
-    TemplateIn,
-    TemplateRejected,
-    check_template,
-    default_source,
-    fill_placeholders,
-    message_context,
-    preview,
-    save_template,
-)
+from services.templates import save_template
 from services.tokens import create_client
 from tests.factories import config, seed, version0_case
 from tests.notify.conftest import CUSTOMER, TRANSACTION, with_notify_routes

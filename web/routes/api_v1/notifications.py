@@ -19,24 +19,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from activities.mail_context import message_context
 from core.threads import in_thread
+from domain.mail.preview import preview
+from domain.mail.sandbox import KINDS, TemplateRejected
+from domain.mail.schema import PLACEHOLDERS, TemplateIn
 from domain.text import StorableStr
+from domain.vocabulary import MessageKind
 from models.api import CaseDetailPublic
 from models.case import Case, Customer
 from models.config import Program, User
 from services.case_actions import ActionRejected, actor_for, run_update
 from services.case_queries import get_case
 from services.templates import (
-    KINDS,
-    PLACEHOLDERS,
-    MessageKind,
     ReplyRejected,
-    TemplateIn,
-    TemplateRejected,
     check_reply,
     effective_templates,
-    message_context,
-    preview,
     reply_choices,
     save_template,
 )
