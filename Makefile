@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 PYTEST_ARGS ?=
 # What mypy checks: only the ones that exist and hold Python files.
-MYPY_CANDIDATES := workflows activities web models core services api.py worker.py scripts bench
+MYPY_CANDIDATES := domain models core activities workflows services web cli api.py worker.py scripts bench
 MYPY_TARGETS = $(foreach t,$(MYPY_CANDIDATES),$(if $(shell find $(t) -name '*.py' -print -quit 2>/dev/null),$(t)))
 
 .PHONY: help venv run test lint fmt

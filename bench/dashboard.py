@@ -519,8 +519,9 @@ def load(url: str, args: argparse.Namespace) -> None:
     from alembic import command
     from alembic.config import Config
 
+    from domain.program import ConfigDoc
     from models.db import make_engine
-    from services.configuration import ConfigDoc, apply_config
+    from services.configuration import apply_config
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("sqlalchemy.url", url)

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic.networks import validate_email
 
-from domain.text import StorableStr
-
-Channel = Literal[
-    "contact_center",
-    "location_survey",
-    "digital_contact_card",
-    "social_media",
-    "email",
-    "web_form",
-    "chat",
-    "phone",
-]
-PriorityIn = Literal["low", "normal", "high", "urgent"]
-FeedbackTypeIn = Literal["complaint", "suggestion", "question", "compliment"]
+from domain.fields import (
+    AccessValue,
+    ChannelValue,
+    ClosingStatusValue,
+    ContactMethodValue,
+    ContactOutcomeValue,
+    FeedbackTypeValue,
+    PriorityValue,
+    StorableStr,
+)
+from domain.vocabulary import Access, AlertOutcome, Channel, FeedbackType, Priority
 
 
 class _In(BaseModel):
@@ -56,11 +53,11 @@ class CustomerIn(_In):
 class CaseBase(_In):
     program_id: StorableStr = Field(min_length=1, max_length=64)
     unit_id: StorableStr = Field(min_length=1, max_length=64)
-    channel: Channel
+    channel: ChannelValue
     category: StorableStr = Field(default="", max_length=200)
-    priority: PriorityIn = "normal"
-    feedback_type: FeedbackTypeIn = Field(
-        default="complaint", description="Used by blended routing rules"
+    priority: PriorityValue = Priority.NORMAL
+    feedback_type: FeedbackTypeValue = Field(
+        default=FeedbackType.COMPLAINT, description="Used by blended routing rules"
     )
     reason: StorableStr = Field(default="", max_length=5000)
     verbatim: StorableStr = Field(default="", max_length=20000)
@@ -128,7 +125,7 @@ class SurveyResponseIn(_In):
     response_id: StorableStr = Field(
         min_length=1, max_length=200, description="The survey platform's id: replays are no-ops"
     )
-    channel: Channel = "location_survey"
+    channel: ChannelValue = Channel.LOCATION_SURVEY
     customer: CustomerIn = Field(default_factory=CustomerIn)
     transaction: dict[StorableStr, StorableStr] = Field(default_factory=dict, max_length=50)
     answers: dict[QuestionId, AnswerValue] = Field(
@@ -148,7 +145,7 @@ class MatchedRulePublic(BaseModel):
 class SurveyOutcomePublic(BaseModel):
     response_id: str
     program_id: str
-    outcome: Literal["case", "fyi", "none"]
+    outcome: AlertOutcome
     case_id: str | None
     fyi_id: int | None
     matched_rules: list[MatchedRulePublic]
@@ -158,7 +155,7 @@ class SurveyOutcomePublic(BaseModel):
 
 class WatcherPublic(BaseModel):
     user_id: str
-    access: Literal["full", "limited"]
+    access: Access
 
 
 class CasePublic(BaseModel):
@@ -255,8 +252,8 @@ class NoteIn(ActionIn):
 
 
 class ContactAttemptIn(ActionIn):
-    method: Literal["phone", "email", "sms", "in_person", "other"]
-    outcome: Literal["reached", "no_answer", "left_message", "wrong_number", "other"]
+    method: ContactMethodValue
+    outcome: ContactOutcomeValue
     note: StorableStr = Field(default="", max_length=5000)
 
 
@@ -273,11 +270,11 @@ class ReassignIn(ActionIn):
 
 class WatcherIn(ActionIn):
     user_id: StorableStr = Field(min_length=1, max_length=64)
-    access: Literal["full", "limited"] = "full"
+    access: AccessValue = Access.FULL
 
 
 class CloseIn(ActionIn):
-    closing_status: Literal["resolved", "unresolved"]
+    closing_status: ClosingStatusValue
     root_causes: list[StorableStr] = Field(min_length=1, max_length=20)
     resolution_methods: list[StorableStr] = Field(default_factory=list, max_length=20)
     final_note: StorableStr = Field(min_length=1, max_length=20000)

@@ -600,7 +600,7 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
     temporal_ui = f"http://localhost:{TEMPORAL_UI_PORT}"
 
     if not args.temporal_only:
-        missing = [m for m in ("core.cli", "worker", "api") if not module_exists(m)]
+        missing = [m for m in ("cli", "worker", "api") if not module_exists(m)]
         if missing:
             raise StartupError(
                 "not there yet: " + ", ".join(missing) + " (`python scripts/run.py temporal` "
@@ -624,8 +624,8 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
         return
 
     py = sys.executable
-    console.step("applying database migrations (python -m core.cli migrate)")
-    migrate = Child("migrate", [py, "-m", "core.cli", "migrate"], env=env, echo=True)
+    console.step("applying database migrations (python -m cli migrate)")
+    migrate = Child("migrate", [py, "-m", "cli", "migrate"], env=env, echo=True)
     sup.run_step(migrate, timeout=300)
     console.ok("migrations applied")
 
@@ -644,9 +644,9 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
 
     seed_lines: list[str] = []
     if not args.no_seed:
-        console.step("loading the demo data (python -m core.cli seed-demo)")
+        console.step("loading the demo data (python -m cli seed-demo)")
         seed = sup.run_step(
-            Child("seed", [py, "-m", "core.cli", "seed-demo"], env=env, echo=False, color=4),
+            Child("seed", [py, "-m", "cli", "seed-demo"], env=env, echo=False, color=4),
             timeout=300,
         )
         seed_lines = [line for line in seed.output if line.strip()]
@@ -737,7 +737,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--no-seed", action="store_true", help="skip `core.cli seed-demo`")
+    parser.add_argument("--no-seed", action="store_true", help="skip `python -m cli seed-demo`")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("temporal", help="start only the Temporal dev server")
     reg = sub.add_parser(

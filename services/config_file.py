@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from services.configuration import ConfigDoc, error_location
+from domain.program import ConfigDoc, error_location
 
 
 class ConfigError(ValueError):

@@ -22,11 +22,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from domain.case import Watcher
+from domain.program import RoutingRuleIn
 from domain.vocabulary import Access
 from models.case import Case
 from models.config import Program, Unit, User
 from models.intake import RoutingCounter
-from services.configuration import RoutingRuleIn, program_config
+from services.configuration import program_config
 
 
 @dataclass

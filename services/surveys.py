@@ -21,11 +21,11 @@ from temporalio.client import Client
 
 from core.settings import Settings
 from core.threads import in_thread
+from domain.alerts import AnswerError, Decision, MatchedRule, evaluate, normalise_answers
 from models.api import CaseCreate, SurveyResponseIn
 from models.case import Case, Outbox
 from models.config import Program, Unit, User
 from models.intake import Fyi, SurveyResponse
-from services.alerts import AnswerError, Decision, MatchedRule, evaluate, normalise_answers
 from services.configuration import program_config
 from services.customers import customer_for
 from services.intake import IntakeError, IntakeKey, open_case, program_and_unit

@@ -16,12 +16,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from domain.case import CaseDetails, Watcher
+from domain.program import ConfigDoc
 from domain.vocabulary import Priority
 from models.api import CaseCreate
 from models.case import Case
 from models.config import Program, Unit
 from services.case_start import start_case_workflow
-from services.configuration import ConfigDoc, apply_config, policy_for
+from services.configuration import apply_config, policy_for
 from services.intake import _plan
 from services.writer import writer_for
 from tests.live import eventually

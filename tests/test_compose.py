@@ -126,7 +126,7 @@ def test_api_migrates_before_serving_and_waits_for_its_dependencies() -> None:
     services = _config()["services"]
     api = services["api"]
     command = " ".join(api["command"]) if isinstance(api["command"], list) else api["command"]
-    assert command.index("core.cli migrate") < command.index("uvicorn api:app")
+    assert command.index("cli migrate") < command.index("uvicorn api:app")
     assert "healthcheck" in api
     deps = _depends_on(api)
     assert deps["postgresql"] == "service_healthy"

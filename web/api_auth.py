@@ -21,7 +21,7 @@ from web.problems import PROBLEM_JSON, Problem
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="apiToken",
-    description="An API client token: `python -m core.cli token create --name NAME --scope S`",
+    description="An API client token: `python -m cli token create --name NAME --scope S`",
 )
 
 AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = {

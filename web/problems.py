@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.text import unstorable
+from domain.fields import unstorable
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -45,7 +45,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        from services.configuration import error_location
+        from domain.program import error_location
 
         errors = []
         for e in exc.errors():

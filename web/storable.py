@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 
-from domain.text import unstorable
+from domain.fields import unstorable
 from web.auth import PageError
 from web.problems import Problem
 

@@ -6,15 +6,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from domain.fields import MessageKindValue, StorableStr
 from domain.mail.preview import check_template
 from domain.mail.sandbox import MAIL_DIR, PARTS
-from domain.text import StorableStr
-from domain.vocabulary import MessageKind
 
 
 class TemplateIn(BaseModel):
@@ -78,8 +83,7 @@ class NotificationsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     notify_watchers_on_close: bool = True
-    # A kind's name is a plain string in JSON and YAML: matched to the enum, strict or not.
-    templates: dict[Annotated[MessageKind, Strict(False)], TemplateIn] = Field(default_factory=dict)
+    templates: dict[MessageKindValue, TemplateIn] = Field(default_factory=dict)
     # Empty: the shipped replies (web/templates/mail/replies.yaml).
     replies: list[ReplyTemplateIn] = Field(default_factory=list, max_length=50)
 

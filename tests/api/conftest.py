@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
-from services.configuration import ConfigDoc, apply_config
+from domain.program import ConfigDoc
+from services.configuration import apply_config
 from services.tokens import create_client
 from tests.conftest import terminate_cases
 from tests.factories import FYI_RULES, LTR_QUESTION, SUGGESTION_QUESTION, config

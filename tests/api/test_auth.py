@@ -182,7 +182,7 @@ def test_token_cli_prints_the_token_once(sqlite_url: str, engine: Engine) -> Non
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "core.cli", "token", *args],
+            [sys.executable, "-m", "cli", "token", *args],
             cwd=ROOT,
             env={**os.environ, "DATABASE_URL": sqlite_url},
             capture_output=True,

@@ -95,7 +95,7 @@ def test_cli_rejects_a_bad_file_and_keeps_the_previous_one(
 
     def load(path: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "core.cli", "load-config", str(path)],
+            [sys.executable, "-m", "cli", "load-config", str(path)],
             cwd=ROOT,
             env=env,
             capture_output=True,

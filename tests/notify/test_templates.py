@@ -23,11 +23,11 @@ from core.settings import Settings
 from domain.mail.preview import check_template, preview
 from domain.mail.sandbox import KINDS, PARTS, TemplateRejected, default_source
 from domain.mail.schema import ReplyTemplateIn, TemplateIn, fill_placeholders
+from domain.program import ProgramIn
 from models.api import CaseCreate
 from models.case import Case, Outbox
 from models.config import Program
 from services.config_file import ConfigError, parse_config
-from services.configuration import ProgramIn
 from services.templates import save_template
 from services.tokens import create_client
 from tests.factories import config, seed, version0_case
@@ -123,7 +123,7 @@ def program_doc(**notifications: Any) -> dict[str, Any]:
 
 
 def test_the_program_configuration_refuses_an_unsafe_template() -> None:
-    from services.configuration import ConfigDoc
+    from domain.program import ConfigDoc
 
     bad = program_doc(templates={"escalation": {"text": "{{ case.__class__.__mro__ }}"}})
     with pytest.raises(ValidationError) as err:

@@ -44,12 +44,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from domain.case import Actor
+from domain.program import ConfigDoc
 from domain.vocabulary import ClosingStatus
 from models.api import CaseCreate, SurveyResponseIn
 from models.case import Case
 from models.db import make_engine
 from services.case_actions import run_update, send_remeasurement
-from services.configuration import ConfigDoc, apply_config
+from services.configuration import apply_config
 from services.intake import open_case
 from services.reports import ReportFilters
 from services.surveys import submit_survey

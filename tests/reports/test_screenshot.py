@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from core.demo import DEMO_PASSWORD, seed_demo
+from cli.demo import DEMO_PASSWORD, seed_demo
 from core.settings import Settings
 from models.db import make_engine
 from tests.conftest import sqlite_db, terminate_cases, time_skipping_env

@@ -21,9 +21,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
+from domain.program import ProgramIn, UnitIn
 from models.api import CaseCreate
 from models.db import make_engine
-from services.configuration import ProgramIn, UnitIn, apply_config
+from services.configuration import apply_config
 from services.intake import open_case
 from tests.conftest import sqlite_db, terminate_cases
 from tests.factories import config_with_passwords, running_worker

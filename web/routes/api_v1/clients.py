@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.threads import in_thread
-from domain.text import StorableStr
+from domain.fields import StorableStr
 from services.tokens import SCOPES, TokenError, create_client, describe, list_clients, revoke
 from web.api_auth import Admin
 from web.deps import EngineDep

@@ -17,15 +17,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core.threads import in_thread
-from services.configuration import (
-    ConfigDoc,
-    ProgramIn,
-    UnitIn,
-    UserIn,
-    apply_config,
-    error_location,
-    export_config,
-)
+from domain.program import ConfigDoc, ProgramIn, UnitIn, UserIn, error_location
+from services.configuration import apply_config, export_config
 from web.api_auth import require_scope
 from web.deps import EngineDep
 from web.problems import Problem
@@ -110,7 +103,7 @@ async def read_config(engine: EngineDep) -> ConfigDoc:
 
 @router.put("", response_model=Applied)
 async def write_config(body: ConfigDoc, engine: EngineDep) -> Applied:
-    """Load a whole configuration document, exactly as `core.cli load-config` does."""
+    """Load a whole configuration document, exactly as `python -m cli load-config` does."""
     counts = await in_thread(apply_config, engine, body)
     return Applied(**counts)
 

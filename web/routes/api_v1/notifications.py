@@ -21,10 +21,10 @@ from sqlmodel import Session
 
 from activities.mail_context import message_context
 from core.threads import in_thread
+from domain.fields import StorableStr
 from domain.mail.preview import preview
 from domain.mail.sandbox import KINDS, TemplateRejected
 from domain.mail.schema import PLACEHOLDERS, TemplateIn
-from domain.text import StorableStr
 from domain.vocabulary import MessageKind
 from models.api import CaseDetailPublic
 from models.case import Case, Customer

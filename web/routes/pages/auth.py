@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from domain.text import UNSTORABLE, unstorable
+from domain.fields import UNSTORABLE, unstorable
 from models.config import User
 from web.auth import LoginLimiter, load_viewer, sign_in, sign_out, verify_password
 from web.deps import EngineDep

@@ -1,4 +1,4 @@
-"""Operator commands: `python -m core.cli --help`."""
+"""Operator commands: `python -m cli --help`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import typer
 from alembic import command
 from alembic.config import Config
 
+from cli.tokens import app as token_app
 from core.logging import configure_logging
 from core.settings import ROOT, get_settings
-from core.tokens_cli import app as token_app
 
 app = typer.Typer(help="Caseloop operator commands", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -53,7 +53,7 @@ def load_config(path: Path) -> None:
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo program and a dozen demo cases (idempotent; needs Temporal and a worker)."""
-    from core.demo import DEMO_PASSWORD, seed_demo
+    from cli.demo import DEMO_PASSWORD, seed_demo
     from core.temporal import connect
     from models.db import make_engine
 
@@ -76,7 +76,3 @@ def seed_demo() -> None:
         "Sign in as olga / sam / kenji (owners), max / nora (managers), fiona (limited watcher), "
         f"admin (admin); password: {DEMO_PASSWORD}"
     )
-
-
-if __name__ == "__main__":
-    app()

@@ -1,4 +1,4 @@
-"""`python -m core.cli token ...`: create, list and revoke API clients."""
+"""`python -m cli token ...`: create, list and revoke API clients."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from core.settings import ROOT, Settings
 from domain.calendar import BusinessCalendar
 from domain.case import Actor
-from domain.vocabulary import ClosingStatus, Role
+from domain.vocabulary import ClosingStatus, Priority, Role
 from models.api import CaseCreate
 from models.config import Program, Unit
 from services.case_actions import run_update
@@ -72,7 +72,7 @@ async def seed_demo(engine: Engine, client: Client, settings: Settings) -> list[
                 "type": "stay",
             },
             category="Stay",
-            priority="urgent" if plan == "urgent" else "normal",
+            priority=Priority.URGENT if plan == "urgent" else Priority.NORMAL,
             reason=reason,
             verbatim=f"{reason}. I expected better from you.",
             external_ref=ref,

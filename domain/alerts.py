@@ -7,16 +7,9 @@ decision lists every rule that matched and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-from services.configuration import (
-    PRIORITY_ORDER,
-    ConcernRule,
-    FyiRule,
-    LowScoreRule,
-    ProgramIn,
-    QuestionIn,
-)
+from domain.program import ConcernRule, FyiRule, LowScoreRule, ProgramIn, QuestionIn
+from domain.vocabulary import AlertOutcome, Priority, QuestionType
 
 Answer = bool | int | str
 YES = {"yes", "y", "true", "1"}
@@ -40,7 +33,7 @@ class MatchedRule:
 
 @dataclass
 class Decision:
-    outcome: Literal["case", "fyi", "none"]
+    outcome: AlertOutcome
     matched: list[MatchedRule] = field(default_factory=list)
     reason: str = ""
     verbatim: str = ""
@@ -61,7 +54,7 @@ def normalise_answers(
         q = by_id.get(qid)
         if q is None:
             raise AnswerError(where, f"Unknown question {qid!r} for this program")
-        if q.type == "yes_no":
+        if q.type == QuestionType.YES_NO:
             text = str(value).strip().lower()
             if isinstance(value, bool):
                 out[qid] = value
@@ -69,7 +62,7 @@ def normalise_answers(
                 out[qid] = text in YES
             else:
                 raise AnswerError(where, f"{qid} is a yes/no question; got {value!r}")
-        elif q.type == "score":
+        elif q.type == QuestionType.SCORE:
             score: int | None = None
             if isinstance(value, int) and not isinstance(value, bool):
                 score = value
@@ -127,19 +120,21 @@ def evaluate(program: ProgramIn, answers: dict[str, bool | int | str], comments:
     if case_hits:
         words = [*explanations, comments.strip()]
         return Decision(
-            outcome="case",
+            outcome=AlertOutcome.CASE,
             matched=[h[0] for h in case_hits],
             reason="; ".join(h[1] for h in case_hits),
             verbatim="\n\n".join(w for w in words if w),
             category=case_hits[0][2],
-            priority=max((h[3] for h in case_hits), key=PRIORITY_ORDER.index),
+            priority=max(
+                (h[3] for h in case_hits), key=lambda p: list(Priority).index(Priority(p))
+            ),
         )
     if fyi_hits:
         first = fyi_hits[0]
         return Decision(
-            outcome="fyi",
+            outcome=AlertOutcome.FYI,
             matched=[h[0] for h in fyi_hits],
             fyi_type=first[1],
             fyi_text="\n\n".join(dict.fromkeys(h[2] for h in fyi_hits)),
         )
-    return Decision(outcome="none")
+    return Decision(outcome=AlertOutcome.NONE)

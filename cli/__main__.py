@@ -1,0 +1,5 @@
+"""`python -m cli`: the operator commands."""
+
+from cli.main import app
+
+app()
