@@ -35,7 +35,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities.failures import classify_errors
 from core.settings import Settings
+from domain.vocabulary import MessageKind
 from models.case import Outbox
+
+# Messages to the customer; every other kind is a staff notice.
+CUSTOMER_MESSAGES = (MessageKind.REMEASURE, MessageKind.REMEASURE_REMINDER, MessageKind.REPLY)
 
 
 @dataclass
@@ -73,7 +77,7 @@ def build_message(row: Outbox, settings: Settings) -> EmailMessage:
     msg["Date"] = format_datetime(row.created_at or datetime.now(UTC))
     msg["X-Caseloop-Case"] = row.case_id
     msg["X-Caseloop-Kind"] = row.kind
-    if row.kind not in ("remeasure", "remeasure_reminder", "reply"):
+    if row.kind not in CUSTOMER_MESSAGES:
         msg["Auto-Submitted"] = "auto-generated"  # staff notices: no out-of-office replies
     msg.set_content(row.body_text or "", subtype="plain", charset="utf-8")
     if row.body_html:

@@ -184,3 +184,13 @@ def message_context(
             "html": text_to_html(event.get("text", "")),
         },
     }
+
+
+def stored_notifications(program: Program | None) -> dict[str, Any]:
+    raw = getattr(program, "notifications", None) if program is not None else None
+    return raw if isinstance(raw, dict) else {}
+
+
+def template_overrides(program: Program | None) -> dict[str, dict[str, Any]]:
+    raw = stored_notifications(program).get("templates") or {}
+    return {k: v for k, v in raw.items() if isinstance(v, dict)}

@@ -19,12 +19,11 @@ from sqlmodel import Session
 from temporalio import activity
 
 from activities.failures import classify_errors
-from activities.mail_context import load_case_data, message_context
+from activities.mail_context import load_case_data, message_context, template_overrides
 from core.settings import Settings
 from domain.mail.render import render_message
 from models.case import Case, Notice, Outbox
 from models.config import User
-from services.templates import template_overrides
 
 
 @dataclass

@@ -76,6 +76,8 @@ class Data:
 def make_data(n_cases: int, seed: int = 7) -> Data:
     from argon2 import PasswordHasher
 
+    from domain.vocabulary import OPEN_STATUSES, Channel
+
     rnd = random.Random(seed)
     now = datetime.now(UTC)
     owners = [f"agent-{i:03d}" for i in range(300)]
@@ -113,8 +115,8 @@ def make_data(n_cases: int, seed: int = 7) -> Data:
          "external_ref": None, "created_at": now}
         for i in range(n_customers)
     ]  # fmt: skip
-    statuses = ["new", "in_progress", "overdue"]
-    channels = ["contact_center", "location_survey", "email", "web_form", "chat", "phone"]
+    statuses = list(OPEN_STATUSES)
+    channels = [c for c in Channel if c not in (Channel.SOCIAL_MEDIA, Channel.DIGITAL_CONTACT_CARD)]
     reasons = ["Room not cleaned", "Overcharged minibar", "Noisy air conditioning",
                "Rude reception staff", "Breakfast was cold", "Broken shower"]  # fmt: skip
     cases: list[dict[str, Any]] = []

@@ -147,6 +147,7 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     from api import create_app
     from core.settings import Settings
     from core.temporal import DATA_CONVERTER
+    from domain.vocabulary import Scope
     from models.case import Case
     from models.config import Program, Unit
     from models.db import make_engine
@@ -163,7 +164,7 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     command.upgrade(cfg, "head")
     engine = make_engine(url)
     apply_config(engine, load_config_file(ROOT / "config" / "demo.yaml"))
-    token = create_client(engine, "bench", ["cases:write", "cases:read"]).token
+    token = create_client(engine, "bench", [Scope.CASES_WRITE, Scope.CASES_READ]).token
     settings = Settings(
         database_url=url, task_queue=f"bench-{uuid.uuid4().hex[:6]}", demo_mode=True
     )

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from core.settings import ROOT, Settings
 from domain.calendar import BusinessCalendar
 from domain.case import Actor
-from domain.vocabulary import ClosingStatus, Priority, Role
+from domain.vocabulary import ClosingStatus, Priority, Role, values
 from models.api import CaseCreate
 from models.config import Program, Unit
 from services.case_actions import run_update
@@ -94,8 +94,8 @@ async def _play(client: Client, case_id: str, owner: str, plan: str, causes: lis
     steps: list[tuple[Any, Any]] = []
     if plan in ("in_progress", "resolved", "unresolved"):
         steps.append((CaseWorkflow.add_note, AddNote(actor, "Called the guest, left a message.")))
-    if plan in ("resolved", "unresolved"):
-        status = ClosingStatus.RESOLVED if plan == "resolved" else ClosingStatus.UNRESOLVED
+    if plan in values(ClosingStatus):
+        status = ClosingStatus(plan)
         note = "Apologised and refunded one night." if plan == "resolved" else "Guest unreachable."
         steps.append((CaseWorkflow.close, CloseCase(actor, status, causes, note, ["apology"])))
     for update, cmd in steps:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -14,7 +15,7 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
@@ -28,7 +29,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from core.telemetry import temporal_interceptors, temporal_runtime
-from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 # One cache for the whole process. The workflow sandbox builds a new payload converter for every
 # workflow instance it creates (each replay after a cache eviction), so the stock per-converter
@@ -97,8 +97,11 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
     )
 
 
-async def ensure_search_attributes(client: Client, namespace: str) -> None:
-    """Register the case search attributes that the server does not know yet."""
+async def ensure_search_attributes(
+    client: Client, namespace: str, keys: Iterable[SearchAttributeKey[Any]]
+) -> None:
+    """Register the search attributes among `keys` that the server does not know yet
+    (the keys: `workflows.search_attributes.SEARCH_ATTRIBUTES`)."""
     try:
         existing = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
@@ -112,7 +115,7 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         key.name: IndexedValueType.ValueType(
             SearchAttributeIndexedValueType(key.indexed_value_type)
         )
-        for key in SEARCH_ATTRIBUTES
+        for key in keys
         if key.name not in known
     }
     if missing:

@@ -35,6 +35,7 @@ from workflows.messages import (
     RemeasureAnswer,
     SendReply,
 )
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 OUT = ROOT / "tests" / "histories"
 POISONED = "poisoned_projection"
@@ -74,7 +75,7 @@ async def record(names: set[str]) -> None:
         test_server_existing_path=shutil.which("temporal-test-server"),
         data_converter=DATA_CONVERTER,
     )
-    await ensure_search_attributes(env.client, env.client.namespace)
+    await ensure_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
     ole, mia, dora = Actor("ole"), Actor("mia"), Actor("dora")
     async with running_worker(env.client, engine, settings):
         if POISONED in names:

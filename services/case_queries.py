@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import Session, col, or_, select
 
 from core.settings import Settings
+from domain.vocabulary import OPEN_STATUSES, CaseStatus, values
 from models.api import (
     CaseDetailPublic,
     CasePublic,
@@ -229,8 +230,8 @@ def list_cases(
 # (owner_id, is_open, next_due_at) index instead of sorting the whole scope.
 
 INBOX_TABS = ("mine", "watching", "escalated", "units", "all")
-INBOX_STATUSES = ("open", "new", "in_progress", "overdue", "closed", "all")
-OPEN_STATUSES = ("new", "in_progress", "overdue")
+# The status filter: any one status, or every open one, or all.
+INBOX_STATUSES = ("open", *values(CaseStatus), "all")
 
 
 @dataclass
@@ -381,7 +382,7 @@ def signature_statement(scope: Any) -> Any:
 
 def inbox_counts(session: Session, where: list[Any]) -> dict[str, int]:
     stmt = counts_statement(where)
-    counts = {s: 0 for s in (*OPEN_STATUSES, "closed")}
+    counts: dict[str, int] = {s: 0 for s in CaseStatus}
     for status, n in session.exec(stmt).all():
         counts[status] = counts.get(status, 0) + int(n)
     counts["open"] = sum(counts[s] for s in OPEN_STATUSES)

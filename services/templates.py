@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
 
+from activities.mail_context import stored_notifications, template_overrides
 from domain.mail.format import first_name
 from domain.mail.preview import check_template
 from domain.mail.sandbox import KINDS, PARTS, TemplateRejected, default_source
@@ -25,11 +25,6 @@ from models.case import Case, Customer
 from models.config import Program, Unit
 
 log = logging.getLogger(__name__)
-
-
-def stored_notifications(program: Program | None) -> dict[str, Any]:
-    raw = getattr(program, "notifications", None) if program is not None else None
-    return raw if isinstance(raw, dict) else {}
 
 
 # ---------------------------------------------------------------- rendering
@@ -105,11 +100,6 @@ def reply_choices(session: Session, case: Case, sender_name: str = "") -> list[R
     ]
 
 
-def template_overrides(program: Program | None) -> dict[str, dict[str, Any]]:
-    raw = stored_notifications(program).get("templates") or {}
-    return {k: v for k, v in raw.items() if isinstance(v, dict)}
-
-
 def effective_templates(program: Program | None) -> list[dict[str, Any]]:
     """Per kind: each part's source and whether the program overrides it (admin views)."""
     overrides = template_overrides(program)
@@ -130,10 +120,6 @@ def effective_templates(program: Program | None) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def known_kinds() -> Iterable[str]:
-    return KINDS.keys()
 
 
 # ---------------------------------------------------------------- saving and replying

@@ -18,17 +18,18 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from domain.vocabulary import Scope
 from models.config import ApiClient
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
 
 SCOPES: dict[str, str] = {
-    "cases:write": "open cases, submit survey returns, act on cases",
-    "cases:read": "read cases and customers",
-    "reports:read": "read reports",
-    "metrics:read": "scrape /metrics (Prometheus)",
-    "admin": "everything, including configuration and API clients",
+    Scope.CASES_WRITE: "open cases, submit survey returns, act on cases",
+    Scope.CASES_READ: "read cases and customers",
+    Scope.REPORTS_READ: "read reports",
+    Scope.METRICS_READ: "scrape /metrics (Prometheus)",
+    Scope.ADMIN: "everything, including configuration and API clients",
 }
 TOKEN_PREFIX = "clp_"
 BOOTSTRAP_NAME = "bootstrap-admin"

@@ -35,13 +35,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
 from core.threads import in_thread
+from domain.vocabulary import OutboxStatus
 from models.case import Case, Outbox
 from services.tokens import allows
 from web.api_auth import api_client, bearer
 from web.problems import Problem
 from web.request_context import route_template, wrap_outermost
 
-UNSENT = ("pending", "failed")
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.FAILED)
 PROJECTION_WINDOW = timedelta(hours=24)
 INTAKE_ROUTE = "/api/v1/cases"
 # Label values stay a small set whatever a client sends.
@@ -70,7 +71,7 @@ class ReadModelCollector(Collector):
         unsent = GaugeMetricFamily(
             "caseloop_outbox_unsent", "Outbox rows not sent yet", labels=["status"]
         )
-        counts = {status: 0 for status in UNSENT}
+        counts: dict[str, int] = {status: 0 for status in UNSENT}
         oldest: datetime | None = None
         for status, count, created in outbox:
             counts[status] = count

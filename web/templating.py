@@ -18,6 +18,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
+from domain.vocabulary import Access, CaseStatus, ClosingStatus, Priority, Role
 from services import reports
 from web.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 
@@ -108,6 +109,10 @@ def _context(request: Request) -> dict[str, Any]:
 templates = Jinja2Blocks(directory=str(WEB / "templates"), context_processors=[_context])
 templates.env.filters.update(when=when, iso=iso, label=label, span=span)
 templates.env.globals.update(due_text=due_text, options=options, new_id=lambda: uuid.uuid4().hex)
+# The vocabulary, so templates compare with `CaseStatus.NEW`, never a spelled-out string.
+templates.env.globals.update(
+    {enum.__name__: enum for enum in (CaseStatus, ClosingStatus, Role, Access, Priority)}
+)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from core.threads import in_thread
 from domain.mail.preview import preview
 from domain.mail.sandbox import KINDS, TemplateRejected
+from domain.vocabulary import OutboxStatus, values
 from models.case import Outbox
 from models.config import Program
 from services.access import Viewer
@@ -29,7 +30,7 @@ from web.templating import render
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
 PAGE_SIZE = 50
-STATUSES = ("pending", "sent", "failed")
+STATUSES = values(OutboxStatus)
 # The stored HTML body is shown in a sandboxed frame: no scripts, no forms, nothing remote.
 BODY_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"

@@ -26,7 +26,7 @@ from temporalio.client import Client
 from core.settings import Settings
 from core.threads import in_thread
 from domain.case import Actor, Watcher
-from domain.vocabulary import Access, ClosingStatus
+from domain.vocabulary import Access, ClosingStatus, ContactMethod, ContactOutcome, values
 from models.case import Case, CaseEvent, CaseWatcher, Customer, Document
 from models.config import Program, Unit, User
 from services import documents
@@ -52,18 +52,18 @@ from workflows.messages import (
 router = APIRouter()
 
 CONTACT_METHODS = {
-    "phone": "Phone",
-    "email": "Email",
-    "sms": "Text message",
-    "in_person": "In person",
-    "other": "Other",
+    ContactMethod.PHONE: "Phone",
+    ContactMethod.EMAIL: "Email",
+    ContactMethod.SMS: "Text message",
+    ContactMethod.IN_PERSON: "In person",
+    ContactMethod.OTHER: "Other",
 }
 CONTACT_OUTCOMES = {
-    "reached": "Reached the customer",
-    "no_answer": "No answer",
-    "left_message": "Left a message",
-    "wrong_number": "Wrong number",
-    "other": "Other",
+    ContactOutcome.REACHED: "Reached the customer",
+    ContactOutcome.NO_ANSWER: "No answer",
+    ContactOutcome.LEFT_MESSAGE: "Left a message",
+    ContactOutcome.WRONG_NUMBER: "Wrong number",
+    ContactOutcome.OTHER: "Other",
 }
 POLL_SECONDS = 2.0
 FLASH = "flash"
@@ -397,9 +397,9 @@ def add_watcher(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -
         st.errors["user_id"] = "Choose who should watch the case."
     elif user_id == ctx["case"].owner_id:
         st.errors["user_id"] = "The owner already follows the case."
-    if access not in ("full", "limited"):
+    if access not in values(Access):
         st.errors["access"] = "Choose full or read-only access."
-        access = "full"
+        access = Access.FULL
     return CaseWorkflow.add_watcher, AddWatcher(actor, Watcher(user_id, Access(access)))
 
 
@@ -427,7 +427,7 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
         "resolution_methods": methods,
         "final_note": note,
     }
-    if status not in ("resolved", "unresolved"):
+    if status not in values(ClosingStatus):
         st.errors["closing_status"] = "Choose whether the problem was resolved."
     if not causes:
         st.errors["root_causes"] = "Choose at least one root cause."
@@ -439,7 +439,7 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
         st.errors["final_note"] = "Write a final note: what was done and agreed."
     elif len(note) > 20_000:
         st.errors["final_note"] = "The final note is limited to 20,000 characters."
-    closing = ClosingStatus(status) if status in ("resolved", "unresolved") else None
+    closing = ClosingStatus(status) if status in values(ClosingStatus) else None
     if closing is None:
         return None
     return CaseWorkflow.close, CloseCase(actor, closing, causes, note, methods)
