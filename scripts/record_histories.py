@@ -1,8 +1,10 @@
 """Record CaseWorkflow histories for the replay test (tests/histories/*.json).
 
-Run after a deliberate, versioned workflow change; never to make a failing replay pass.
-    python scripts/record_histories.py                       # every history
-    python scripts/record_histories.py poisoned_projection   # only the ones named
+Run after a deliberate, versioned workflow change (ARCHITECTURE.md, "Changing CaseWorkflow"):
+record the histories of the new path by name and keep the ones recorded before it, so both the
+old and the new code paths replay in CI. Never re-record to make a failing replay pass.
+    python scripts/record_histories.py one_change_at_a_time  # only the ones named
+    python scripts/record_histories.py                       # every history (a new repository)
 
 `poisoned_projection` needs PostgreSQL (SQLite stores NUL): it makes a throw-away database
 through TEST_DATABASE_URL_PG (default: the local server, as the tests do).
@@ -121,6 +123,16 @@ async def record(names: set[str]) -> None:
             await env.sleep(timedelta(days=1))
         await h.result()
         await save(h, "remeasure_expired", names)
+        # 4. one change at a time (the case lock): worked, reassigned, closed unresolved
+        h = await start_case(env, engine, settings, "R-locked")
+        await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called"))
+        await h.execute_update(CaseWorkflow.reassign, Reassign(mia, "alex", "billing"))
+        await h.execute_update(
+            CaseWorkflow.close,
+            CloseCase(Actor("alex"), ClosingStatus.UNRESOLVED, ["billing"], "Unreachable"),
+        )
+        await h.result()
+        await save(h, "one_change_at_a_time", names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
@@ -183,7 +195,13 @@ async def save(handle: object, name: str, names: set[str]) -> None:
     print(f"recorded {name}: {len(history.events)} events")
 
 
-ALL = {"escalation_ladder", "reopened_after_failed_recovery", "remeasure_expired", POISONED}
+ALL = {
+    "escalation_ladder",
+    "reopened_after_failed_recovery",
+    "remeasure_expired",
+    "one_change_at_a_time",
+    POISONED,
+}
 
 if __name__ == "__main__":
     asyncio.run(record(set(sys.argv[1:]) or ALL))

@@ -7,8 +7,11 @@ read model through an idempotent, version-guarded activity.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,6 +90,9 @@ DELIVERY_GIVE_UP = timedelta(days=3)
 # A projection or an outbox write that fails for good (the activity says "non-retryable": data
 # a database refuses) flags the case and the workflow goes on, instead of retrying forever.
 PATCH_STEP_FAILURES = "step-failures-flag-the-case"
+# Updates and deadlines change the case one at a time (before: they could interleave at the
+# awaits of their local activities, e.g. a reassignment finishing after a close).
+PATCH_CASE_LOCK = "one-change-at-a-time"
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -113,6 +119,7 @@ class CaseWorkflow:
         # Failed-for-good steps (PATCH_STEP_FAILURES): is the read model behind, was it written.
         self._projection_failed = False
         self._projected = False
+        self._lock = asyncio.Lock()
         if inp.initial_deadlines is not None:
             self._apply_deadlines(inp.initial_deadlines)
 
@@ -131,15 +138,16 @@ class CaseWorkflow:
             {"routing": inp.routing_reason, "owner": inp.owner_id},
         )
         self._ready = True
-        await self._project()
-        # Every watcher is copied on the alert: limited watchers monitor their organisation.
-        await self._notify(
-            "alert",
-            "alert",
-            [self._view.owner_id],
-            [w.user_id for w in self._view.watchers],
-            routing=inp.routing_reason,
-        )
+        async with self._changing():
+            await self._project()
+            # Every watcher is copied on the alert: limited watchers monitor their organisation.
+            await self._notify(
+                "alert",
+                "alert",
+                [self._view.owner_id],
+                [w.user_id for w in self._view.watchers],
+                routing=inp.routing_reason,
+            )
 
         while True:
             await self._run_until_closed()
@@ -181,7 +189,8 @@ class CaseWorkflow:
                 except TimeoutError:
                     pass
             self._fired.add(key)
-            await self._fire(key)
+            async with self._changing():
+                await self._fire(key)
 
     def _next_timer(self) -> tuple[str, datetime] | None:
         v = self._view
@@ -361,8 +370,10 @@ class CaseWorkflow:
 
     @workflow.update
     async def add_note(self, cmd: AddNote) -> CaseView:
-        await self._ready_for(cmd.actor)
-        return await self._owner_activity(cmd.actor, "note", cmd.text.strip(), {"text": cmd.text})
+        async with self._acting(cmd.actor):
+            return await self._owner_activity(
+                cmd.actor, "note", cmd.text.strip(), {"text": cmd.text}
+            )
 
     @add_note.validator
     def _v_add_note(self, cmd: AddNote) -> None:
@@ -372,12 +383,12 @@ class CaseWorkflow:
 
     @workflow.update
     async def log_contact_attempt(self, cmd: LogContactAttempt) -> CaseView:
-        await self._ready_for(cmd.actor)
-        summary = f"Contact attempt by {cmd.method}: {cmd.outcome.replace('_', ' ')}"
-        if cmd.note.strip():
-            summary += f" — {cmd.note.strip()}"
-        data = {"method": cmd.method, "outcome": cmd.outcome, "note": cmd.note}
-        return await self._owner_activity(cmd.actor, "contact_attempt", summary, data)
+        async with self._acting(cmd.actor):
+            summary = f"Contact attempt by {cmd.method}: {cmd.outcome.replace('_', ' ')}"
+            if cmd.note.strip():
+                summary += f" — {cmd.note.strip()}"
+            data = {"method": cmd.method, "outcome": cmd.outcome, "note": cmd.note}
+            return await self._owner_activity(cmd.actor, "contact_attempt", summary, data)
 
     @log_contact_attempt.validator
     def _v_contact(self, cmd: LogContactAttempt) -> None:
@@ -387,14 +398,16 @@ class CaseWorkflow:
 
     @workflow.update
     async def attach_document(self, cmd: AttachDocument) -> CaseView:
-        await self._ready_for(cmd.actor)
-        data = {
-            "document_id": cmd.document_id,
-            "filename": cmd.filename,
-            "content_type": cmd.content_type,
-            "size": cmd.size,
-        }
-        return await self._owner_activity(cmd.actor, "document", f"Attached {cmd.filename}", data)
+        async with self._acting(cmd.actor):
+            data = {
+                "document_id": cmd.document_id,
+                "filename": cmd.filename,
+                "content_type": cmd.content_type,
+                "size": cmd.size,
+            }
+            return await self._owner_activity(
+                cmd.actor, "document", f"Attached {cmd.filename}", data
+            )
 
     @attach_document.validator
     def _v_attach(self, cmd: AttachDocument) -> None:
@@ -403,33 +416,33 @@ class CaseWorkflow:
 
     @workflow.update
     async def reassign(self, cmd: Reassign) -> CaseView:
-        await self._ready_for(cmd.actor)
-        v = self._view
-        previous = v.owner_id
-        self._hand_over(cmd.new_owner_id, keep_previous=None)
-        self._apply_deadlines(
-            await self._compute_deadlines(
-                workflow.now(), open=v.status == CaseStatus.NEW, resolve=True, reassigned=True
+        async with self._acting(cmd.actor):
+            v = self._view
+            previous = v.owner_id
+            self._hand_over(cmd.new_owner_id, keep_previous=None)
+            self._apply_deadlines(
+                await self._compute_deadlines(
+                    workflow.now(), open=v.status == CaseStatus.NEW, resolve=True, reassigned=True
+                )
             )
-        )
-        self._record(
-            "reassigned",
-            cmd.actor.user_id,
-            f"Reassigned from {previous} to {cmd.new_owner_id}: {cmd.reason.strip()}",
-            {"from": previous, "to": cmd.new_owner_id, "reason": cmd.reason},
-        )
-        self._rearm = True
-        await self._project()
-        await self._notify(
-            f"reassigned:{v.version}",
-            "reassignment",
-            [cmd.new_owner_id],
-            [previous],
-            reason=cmd.reason,
-            previous_owner=previous,
-            by=cmd.actor.user_id,
-        )
-        return self._snapshot()
+            self._record(
+                "reassigned",
+                cmd.actor.user_id,
+                f"Reassigned from {previous} to {cmd.new_owner_id}: {cmd.reason.strip()}",
+                {"from": previous, "to": cmd.new_owner_id, "reason": cmd.reason},
+            )
+            self._rearm = True
+            await self._project()
+            await self._notify(
+                f"reassigned:{v.version}",
+                "reassignment",
+                [cmd.new_owner_id],
+                [previous],
+                reason=cmd.reason,
+                previous_owner=previous,
+                by=cmd.actor.user_id,
+            )
+            return self._snapshot()
 
     @reassign.validator
     def _v_reassign(self, cmd: Reassign) -> None:
@@ -440,17 +453,17 @@ class CaseWorkflow:
 
     @workflow.update
     async def add_watcher(self, cmd: AddWatcher) -> CaseView:
-        await self._ready_for(cmd.actor)
-        w = cmd.watcher
-        self._view.watchers = [x for x in self._view.watchers if x.user_id != w.user_id] + [w]
-        self._record(
-            "watcher_added",
-            cmd.actor.user_id,
-            f"{w.user_id} now watches the case ({w.access.value} access)",
-            {"user_id": w.user_id, "access": w.access.value},
-        )
-        await self._project()
-        return self._snapshot()
+        async with self._acting(cmd.actor):
+            w = cmd.watcher
+            self._view.watchers = [x for x in self._view.watchers if x.user_id != w.user_id] + [w]
+            self._record(
+                "watcher_added",
+                cmd.actor.user_id,
+                f"{w.user_id} now watches the case ({w.access.value} access)",
+                {"user_id": w.user_id, "access": w.access.value},
+            )
+            await self._project()
+            return self._snapshot()
 
     @add_watcher.validator
     def _v_add_watcher(self, cmd: AddWatcher) -> None:
@@ -460,16 +473,16 @@ class CaseWorkflow:
 
     @workflow.update
     async def remove_watcher(self, cmd: RemoveWatcher) -> CaseView:
-        await self._ready_for(cmd.actor)
-        self._view.watchers = [x for x in self._view.watchers if x.user_id != cmd.user_id]
-        self._record(
-            "watcher_removed",
-            cmd.actor.user_id,
-            f"{cmd.user_id} no longer watches the case",
-            {"user_id": cmd.user_id},
-        )
-        await self._project()
-        return self._snapshot()
+        async with self._acting(cmd.actor):
+            self._view.watchers = [x for x in self._view.watchers if x.user_id != cmd.user_id]
+            self._record(
+                "watcher_removed",
+                cmd.actor.user_id,
+                f"{cmd.user_id} no longer watches the case",
+                {"user_id": cmd.user_id},
+            )
+            await self._project()
+            return self._snapshot()
 
     @remove_watcher.validator
     def _v_remove_watcher(self, cmd: RemoveWatcher) -> None:
@@ -482,24 +495,24 @@ class CaseWorkflow:
     @workflow.update
     async def send_reply(self, cmd: SendReply) -> CaseView:
         """A message to the customer: on the timeline, in the outbox, counts as owner activity."""
-        await self._ready_for(cmd.actor)
-        subject, text = cmd.subject.strip(), cmd.text.strip()
-        view = await self._owner_activity(
-            cmd.actor,
-            "reply",
-            f"Reply sent to the customer: {subject}",
-            {"template": cmd.template_key, "subject": subject, "text": text},
-        )
-        await self._notify(
-            f"reply:{view.version}",
-            "reply",
-            [],
-            to_customer=True,
-            sender=cmd.actor.user_id,
-            subject=subject,
-            text=text,
-        )
-        return view
+        async with self._acting(cmd.actor):
+            subject, text = cmd.subject.strip(), cmd.text.strip()
+            view = await self._owner_activity(
+                cmd.actor,
+                "reply",
+                f"Reply sent to the customer: {subject}",
+                {"template": cmd.template_key, "subject": subject, "text": text},
+            )
+            await self._notify(
+                f"reply:{view.version}",
+                "reply",
+                [],
+                to_customer=True,
+                sender=cmd.actor.user_id,
+                subject=subject,
+                text=text,
+            )
+            return view
 
     @send_reply.validator
     def _v_send_reply(self, cmd: SendReply) -> None:
@@ -514,39 +527,39 @@ class CaseWorkflow:
 
     @workflow.update
     async def close(self, cmd: CloseCase) -> CaseView:
-        await self._ready_for(cmd.actor)
-        v = self._view
-        now = workflow.now()
-        if v.first_action_at is None:
-            v.first_action_at = now
-        v.status = CaseStatus.CLOSED
-        v.closing_status = cmd.closing_status
-        v.root_causes = list(dict.fromkeys(cmd.root_causes))
-        v.resolution_methods = list(dict.fromkeys(cmd.resolution_methods))
-        v.final_note = cmd.final_note.strip()
-        v.closed_at = now
-        self._record(
-            "closed",
-            cmd.actor.user_id,
-            f"Closed as {cmd.closing_status.value}; root causes: {', '.join(v.root_causes)}",
-            {
-                "closing_status": cmd.closing_status.value,
-                "root_causes": v.root_causes,
-                "resolution_methods": v.resolution_methods,
-                "final_note": v.final_note,
-            },
-        )
-        self._rearm = True
-        await self._project()
-        if self._policy.notify_watchers_on_close:
-            watchers = [w.user_id for w in v.watchers]
-            await self._notify(
-                f"closed:{v.reopened_count}",
-                "closing",
-                watchers or [v.owner_id],
-                closed_by=cmd.actor.user_id,
+        async with self._acting(cmd.actor):
+            v = self._view
+            now = workflow.now()
+            if v.first_action_at is None:
+                v.first_action_at = now
+            v.status = CaseStatus.CLOSED
+            v.closing_status = cmd.closing_status
+            v.root_causes = list(dict.fromkeys(cmd.root_causes))
+            v.resolution_methods = list(dict.fromkeys(cmd.resolution_methods))
+            v.final_note = cmd.final_note.strip()
+            v.closed_at = now
+            self._record(
+                "closed",
+                cmd.actor.user_id,
+                f"Closed as {cmd.closing_status.value}; root causes: {', '.join(v.root_causes)}",
+                {
+                    "closing_status": cmd.closing_status.value,
+                    "root_causes": v.root_causes,
+                    "resolution_methods": v.resolution_methods,
+                    "final_note": v.final_note,
+                },
             )
-        return self._snapshot()
+            self._rearm = True
+            await self._project()
+            if self._policy.notify_watchers_on_close:
+                watchers = [w.user_id for w in v.watchers]
+                await self._notify(
+                    f"closed:{v.reopened_count}",
+                    "closing",
+                    watchers or [v.owner_id],
+                    closed_by=cmd.actor.user_id,
+                )
+            return self._snapshot()
 
     @close.validator
     def _v_close(self, cmd: CloseCase) -> None:
@@ -603,10 +616,25 @@ class CaseWorkflow:
                 non_retryable=True,
             )
 
-    async def _ready_for(self, actor: Actor) -> None:
+    @asynccontextmanager
+    async def _acting(self, actor: Actor) -> AsyncIterator[None]:
+        """An owner action: after the case opened, alone (the case lock), by someone still
+        allowed (an action that waited may find the case closed or handed over)."""
         # An update may arrive before the first deadlines are known; let intake finish first.
         await workflow.wait_condition(lambda: self._ready)
-        self._require_actor(actor)
+        async with self._changing():
+            self._require_actor(actor)
+            yield
+
+    @asynccontextmanager
+    async def _changing(self) -> AsyncIterator[None]:
+        """One change of the case at a time: a handler or a deadline that awaits an activity
+        holds the lock, so another cannot change the case in between (PATCH_CASE_LOCK)."""
+        if not workflow.patched(PATCH_CASE_LOCK):
+            yield
+            return
+        async with self._lock:
+            yield
 
     async def _owner_activity(
         self, actor: Actor, kind: str, summary: str, data: dict[str, Any]
