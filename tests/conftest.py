@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from migrations import upgrade
 from models.db import make_engine
 
 IN_CI = bool(os.environ.get("CI"))
@@ -50,9 +49,7 @@ def binary(name: str) -> str:
 
 
 def migrate(url: str) -> None:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("sqlalchemy.url", url)
-    command.upgrade(cfg, "head")
+    upgrade(url)
 
 
 def _pg_database(prefix: str) -> Iterator[str]:
