@@ -33,7 +33,7 @@ MYPY_TARGETS = $(foreach t,$(MYPY_CANDIDATES),$(if $(shell find $(t) -name '*.py
 help:
 	@echo "make run    start Temporal dev server, worker, web app and demo data (Ctrl-C stops)"
 	@echo "make test   run the test suite (extra pytest arguments: PYTEST_ARGS='-k inbox -x')"
-	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make lint   ruff check, ruff format --check, mypy, deptry"
 	@echo "make fmt    ruff format and ruff check --fix"
 	@echo "make venv   create .venv from uv.lock (done by the others when needed)"
 	@echo "make lock   re-resolve uv.lock after changing dependencies in pyproject.toml"
@@ -69,6 +69,7 @@ lint: venv
 	echo "ruff check ."; ruff check . || status=1; \
 	echo "ruff format --check ."; ruff format --check . || status=1; \
 	echo "mypy $(MYPY_TARGETS)"; mypy $(MYPY_TARGETS) || status=1; \
+	echo "deptry ."; deptry . || status=1; \
 	exit $$status
 
 fmt: venv
