@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -41,7 +42,8 @@ def unavailable(reason: str) -> None:
 
 
 def binary(name: str) -> str:
-    path = shutil.which(name)
+    # The venv's own (pinned) binary first, also when its bin/ is not on PATH.
+    path = shutil.which(name, path=Path(sys.executable).parent) or shutil.which(name)
     if path is None:
         unavailable(f"{name} binary not found on PATH (pip install the project's dev extras)")
     assert path is not None
