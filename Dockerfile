@@ -10,10 +10,14 @@ WORKDIR /app
 
 RUN useradd --system --uid 10001 --create-home --home-dir /home/caseloop caseloop
 
-# Dependencies first (their layer survives code changes): read them from pyproject.toml.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
+# Dependencies first (their layer survives code changes): exactly the runtime set of uv.lock,
+# hash-checked, as `make venv` and CI have them. uv only exports the list; pip installs it.
+ARG UV_VERSION=0.13.9
+COPY pyproject.toml uv.lock ./
+RUN pip install "uv==${UV_VERSION}" \
+    && uv export --quiet --frozen --no-emit-project --format requirements.txt -o /tmp/requirements.txt \
+    && pip install --require-hashes --no-deps -r /tmp/requirements.txt \
+    && pip uninstall -y uv \
     && rm /tmp/requirements.txt
 
 # The code runs from /app (uvicorn api:app, python worker.py, python scripts/run.py).

@@ -6,12 +6,11 @@ import asyncio
 from pathlib import Path
 
 import typer
-from alembic import command
-from alembic.config import Config
 
 from cli.tokens import app as token_app
 from core.logging import configure_logging
-from core.settings import ROOT, get_settings
+from core.settings import get_settings
+from migrations import upgrade
 
 app = typer.Typer(help="Caseloop operator commands", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -28,9 +27,7 @@ def migrate(
     url: str | None = typer.Option(None, help="Database URL (default: DATABASE_URL)"),
 ) -> None:
     """Apply the database migrations."""
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("sqlalchemy.url", url or get_settings().database_url)
-    command.upgrade(cfg, "head")
+    upgrade(url or get_settings().database_url)
     typer.echo("database is at the latest migration")
 
 

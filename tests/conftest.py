@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -16,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from migrations import upgrade
 from models.db import make_engine
 from workflows.search_attributes import SEARCH_ATTRIBUTES
 
@@ -43,7 +43,8 @@ def unavailable(reason: str) -> None:
 
 
 def binary(name: str) -> str:
-    path = shutil.which(name)
+    # The venv's own (pinned) binary first, also when its bin/ is not on PATH.
+    path = shutil.which(name, path=Path(sys.executable).parent) or shutil.which(name)
     if path is None:
         unavailable(f"{name} binary not found on PATH (pip install the project's dev extras)")
     assert path is not None
@@ -51,9 +52,7 @@ def binary(name: str) -> str:
 
 
 def migrate(url: str) -> None:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("sqlalchemy.url", url)
-    command.upgrade(cfg, "head")
+    upgrade(url)
 
 
 def _pg_database(prefix: str) -> Iterator[str]:
