@@ -297,8 +297,8 @@ def raw_timer(engine: Any, raw: Any, statements: list[Any]) -> Callable[[], None
 def inbox_statements() -> list[Any]:
     """The inbox's SQL, built by the same functions the page uses: counts by status, the first
     page of open cases by urgency, and the live-update signature."""
+    from domain.permissions import Viewer
     from domain.vocabulary import Role
-    from services.access import Viewer
     from services.case_queries import (
         counts_statement,
         segment_statement,

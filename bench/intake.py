@@ -203,9 +203,10 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     # The raw phase starts what intake would: the same CaseInput, built the same way.
     from domain.case import CaseDetails
     from domain.deadlines import DeadlineRequest, compute_deadlines
+    from domain.routing import RoutingRequest
     from domain.vocabulary import Priority
     from services.configuration import policy_for
-    from services.routing import RoutingRequest, route
+    from services.routing import route
     from workflows.messages import CaseInput
 
     with Session(engine) as session:

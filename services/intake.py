@@ -27,6 +27,7 @@ from core.threads import in_thread
 from domain.case import CaseDetails
 from domain.case_row import case_row
 from domain.deadlines import DeadlineRequest, compute_deadlines
+from domain.routing import RoutingError, RoutingRequest
 from domain.vocabulary import Priority
 from models.api import CaseCreate
 from models.case import Case, CaseIntake, CaseWatcher, case_id_for
@@ -35,7 +36,7 @@ from models.types import utcnow
 from services.case_start import ensure_started, input_from_json, input_json
 from services.configuration import load_program, load_unit, policy_for
 from services.customers import customer_for
-from services.routing import RoutingError, RoutingRequest, route
+from services.routing import route
 from services.writer import writer_for
 from workflows.messages import CaseInput, initial_view
 

@@ -85,6 +85,7 @@ from sqlalchemy import (
     tuple_,
 )
 
+from domain.permissions import Viewer
 from domain.vocabulary import Role
 from models.case import Case
 from models.config import Unit, User
@@ -107,7 +108,6 @@ from models.reports import (
     Trend,
     TrendPoint,
 )
-from services.access import Viewer
 
 CASES: Table = Case.__table__  # type: ignore[attr-defined]
 FYIS: Table = Fyi.__table__  # type: ignore[attr-defined]

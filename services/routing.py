@@ -14,65 +14,33 @@ The program's ownership model decides:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from domain.case import Watcher
-from domain.program import RoutingRuleIn
-from domain.vocabulary import Access
+from domain.routing import Routing, RoutingError, RoutingRequest, rule_matches, watchers_for
+from domain.vocabulary import Access, OwnershipModel, RouteTo
 from models.case import Case
 from models.config import Program, Unit, User
 from models.intake import RoutingCounter
 from services.configuration import program_config
 
 
-@dataclass
-class Routing:
-    owner_id: str
-    watchers: list[Watcher] = field(default_factory=list)
-    reason: str = ""
-    rule_id: str | None = None
-
-
-@dataclass
-class RoutingRequest:
-    channel: str
-    feedback_type: str = "complaint"
-    category: str = ""
-    priority: str = "normal"
-
-
-class RoutingError(ValueError):
-    """Nobody can own the case: the program needs a default owner or an active team."""
-
-
-def rule_matches(rule: RoutingRuleIn, req: RoutingRequest) -> bool:
-    categories = {c.strip().lower() for c in rule.categories}
-    return (
-        (not rule.channels or req.channel in rule.channels)
-        and (not rule.feedback_types or req.feedback_type in rule.feedback_types)
-        and (not categories or req.category.strip().lower() in categories)
-        and (not rule.priorities or req.priority in rule.priorities)
-    )
-
-
 def route(session: Session, program: Program, unit: Unit, req: RoutingRequest) -> Routing:
     """Decide the owner; may bump the round-robin counter (inside the caller's transaction)."""
     model = program.ownership_model
-    if model == "corporate":
+    if model == OwnershipModel.CORPORATE:
         return _corporate(session, program, unit, "corporate model")
-    if model == "blended":
+    if model == OwnershipModel.BLENDED:
         for rule in program_config(program).routing_rules:
             if not rule_matches(rule, req):
                 continue
             why = f"blended rule {rule.id!r}"
-            if rule.route_to == "corporate":
+            if rule.route_to == RouteTo.CORPORATE:
                 routing = _corporate(session, program, unit, why)
-            elif rule.route_to == "user":
+            elif rule.route_to == RouteTo.USER:
                 assert rule.user is not None
                 routing = _person(session, program, unit, rule.user, why)
             else:
@@ -81,16 +49,6 @@ def route(session: Session, program: Program, unit: Unit, req: RoutingRequest) -
             return routing
         return _field(program, unit, "blended: no rule matched, field model")
     return _field(program, unit, "field model")
-
-
-def _watchers(owner: str, candidates: list[tuple[str | None, Access]]) -> list[Watcher]:
-    seen = {owner}
-    out: list[Watcher] = []
-    for uid, access in candidates:
-        if uid and uid not in seen:
-            seen.add(uid)
-            out.append(Watcher(uid, access))
-    return out
 
 
 def _fallback(program: Program, unit: Unit, why: str) -> str:
@@ -109,7 +67,7 @@ def _field(program: Program, unit: Unit, why: str) -> Routing:
     else:
         owner = _fallback(program, unit, why)
         reason = f"{why}: unit {unit.id} has no owner, program default owner"
-    watchers = _watchers(
+    watchers = watchers_for(
         owner, [(unit.manager_id, Access.FULL), (unit.field_manager_id, Access.LIMITED)]
     )
     return Routing(owner, watchers, reason)
@@ -122,7 +80,7 @@ def _person(session: Session, program: Program, unit: Unit, user_id: str, why: s
     else:
         owner = _fallback(program, unit, why)
         reason = f"{why}: {user_id} is not active, program default owner"
-    return Routing(owner, _watchers(owner, [(unit.manager_id, Access.LIMITED)]), reason)
+    return Routing(owner, watchers_for(owner, [(unit.manager_id, Access.LIMITED)]), reason)
 
 
 def _corporate(session: Session, program: Program, unit: Unit, why: str) -> Routing:
@@ -150,7 +108,7 @@ def _corporate(session: Session, program: Program, unit: Unit, why: str) -> Rout
         turn = _next_turn(session, program.id)
         owner = members[(turn - 1) % len(members)]
         reason = f"{why}: central team, round-robin"
-    return Routing(owner, _watchers(owner, [(unit.manager_id, Access.LIMITED)]), reason)
+    return Routing(owner, watchers_for(owner, [(unit.manager_id, Access.LIMITED)]), reason)
 
 
 def _next_turn(session: Session, program_id: str) -> int:

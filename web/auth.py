@@ -26,9 +26,10 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from domain.permissions import Viewer
 from models.config import User
 from services import sessions
-from services.access import Viewer, viewer_for
+from services.access import viewer_for
 from web.deps import EngineDep
 
 SESSION_TOKEN = "sid"

@@ -35,8 +35,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.case import Actor, CaseView, TimelineEvent, Watcher
     from domain.deadlines import DeadlineRequest, Deadlines
+    from domain.permissions import refusal
     from domain.policy import CasePolicy
-    from domain.vocabulary import Access, CaseStatus, ClosingStatus, RemeasureStatus, Role
+    from domain.vocabulary import Access, CaseStatus, ClosingStatus, RemeasureStatus
     from workflows.messages import (
         AddNote,
         AddWatcher,
@@ -595,26 +596,11 @@ class CaseWorkflow:
     # ------------------------------------------------------------------ helpers
 
     def _require_actor(self, actor: Actor) -> None:
-        """Who may act: admins, the owner, full-access watchers (designees become owners)."""
-        v = self._view
-        if v.status == CaseStatus.CLOSED:
-            raise ApplicationError(f"Case {v.case_id} is closed", type=CONFLICT, non_retryable=True)
-        if actor.role == Role.ADMIN or actor.user_id == v.owner_id:
-            return
-        watcher = next((w for w in v.watchers if w.user_id == actor.user_id), None)
-        if watcher is None:
-            raise ApplicationError(
-                f"{actor.user_id} is neither the owner nor a watcher of {v.case_id} "
-                f"(owner now: {v.owner_id})",
-                type=FORBIDDEN,
-                non_retryable=True,
-            )
-        if watcher.access != Access.FULL:
-            raise ApplicationError(
-                f"{actor.user_id} has read-only (limited) access to {v.case_id}",
-                type=FORBIDDEN,
-                non_retryable=True,
-            )
+        """Who may act (domain.permissions): admins, the owner, full-access watchers."""
+        refused = refusal(actor, self._view)
+        if refused is not None:
+            kind = CONFLICT if refused.conflict else FORBIDDEN
+            raise ApplicationError(refused.message, type=kind, non_retryable=True)
 
     @asynccontextmanager
     async def _acting(self, actor: Actor) -> AsyncIterator[None]:

@@ -335,8 +335,8 @@ async def test_edge_case_reopened_after_failed_recovery(population: Population) 
 
 
 async def test_managers_see_only_their_units(population: Population) -> None:
+    from domain.permissions import Viewer
     from domain.vocabulary import Role
-    from services.access import Viewer
     from services.reports import scope_for
 
     mia = scope_for(Viewer("mia", "Mia", Role.MANAGER, ("4723",)))

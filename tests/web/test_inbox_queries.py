@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from domain.vocabulary import Role
+from domain.permissions import Viewer
+from domain.vocabulary import Relation, Role
 from models.case import Case, CaseWatcher, Customer
-from services.access import Relation, Viewer, access_to, viewer_for
+from services.access import access_to, viewer_for
 from services.case_queries import InboxQuery, inbox_page, inbox_signature
 from tests.factories import seed
 

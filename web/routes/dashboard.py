@@ -26,9 +26,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import Engine, or_, select
 
+from domain.permissions import Viewer
 from models.config import Program, Unit, User
 from models.reports import ReportSummary, TrendPoint
-from services.access import Viewer
 from services.reports import (
     CHANNEL_LABELS,
     STATUS_LABELS,

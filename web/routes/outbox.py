@@ -17,10 +17,10 @@ from sqlmodel import Session, col, select
 from core.threads import in_thread
 from domain.mail.preview import preview
 from domain.mail.sandbox import KINDS, TemplateRejected
+from domain.permissions import Viewer
 from domain.vocabulary import OutboxStatus, values
 from models.case import Outbox
 from models.config import Program
-from services.access import Viewer
 from services.failures import flagged
 from services.templates import effective_templates
 from web.auth import CurrentUser, not_allowed, not_found, verify_csrf

@@ -26,11 +26,12 @@ from temporalio.client import Client
 from core.settings import Settings
 from core.threads import in_thread
 from domain.case import Actor, Watcher
+from domain.permissions import CaseAccess, Viewer
 from domain.vocabulary import Access, ClosingStatus, ContactMethod, ContactOutcome, values
 from models.case import Case, CaseEvent, CaseWatcher, Customer, Document
 from models.config import Program, Unit, User
 from services import documents
-from services.access import CaseAccess, Viewer, access_to
+from services.access import access_to
 from services.case_actions import ActionRejected, run_update
 from services.case_queries import earlier_cases, links
 from services.failures import failures_of

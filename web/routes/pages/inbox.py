@@ -14,8 +14,8 @@ from sqlmodel import Session, col, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from core.threads import in_thread
+from domain.permissions import Viewer
 from models.config import Unit, User
-from services.access import Viewer
 from services.case_queries import (
     INBOX_STATUSES,
     InboxQuery,

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from core.threads import in_thread
-from services.access import Viewer
+from domain.permissions import Viewer
 from services.notices import latest, mark_seen, unseen_count
 from web.auth import CurrentUser
 from web.deps import EngineDep
