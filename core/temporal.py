@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -14,7 +15,7 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
@@ -28,7 +29,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from core.telemetry import temporal_interceptors, temporal_runtime
-from workflows.messages import SEARCH_ATTRIBUTES
 
 # One cache for the whole process. The workflow sandbox builds a new payload converter for every
 # workflow instance it creates (each replay after a cache eviction), so the stock per-converter
@@ -97,25 +97,43 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
     )
 
 
-async def ensure_search_attributes(client: Client, namespace: str) -> None:
-    """Register the case search attributes that the server does not know yet."""
+class SearchAttributeTypeClash(RuntimeError):
+    """A search attribute is registered with another type: a type can never change."""
+
+
+async def ensure_search_attributes(
+    client: Client, namespace: str, keys: Iterable[SearchAttributeKey[Any]]
+) -> list[str]:
+    """Register those of `keys` the server does not know yet; returns their names.
+
+    The caller passes the keys (workflows.messages.SEARCH_ATTRIBUTES): core knows no workflow.
+    """
+    wanted = {key.name: SearchAttributeIndexedValueType(key.indexed_value_type) for key in keys}
     try:
         existing = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
         )
-        known = set(existing.custom_attributes) | set(existing.system_attributes)
+        known = {**existing.system_attributes, **existing.custom_attributes}
     except RPCError as err:  # the time-skipping test server cannot list, only add
         if err.status != RPCStatusCode.UNIMPLEMENTED:
             raise
-        known = set()
-    missing = {
-        key.name: IndexedValueType.ValueType(
-            SearchAttributeIndexedValueType(key.indexed_value_type)
+        known = {}
+    # Upserts of a clashing key would fail every workflow task that sets it: say so up front.
+    clashes = [
+        f"{name} is {SearchAttributeIndexedValueType(known[name]).name}, expected {kind.name}"
+        for name, kind in wanted.items()
+        if name in known and known[name] != kind
+    ]
+    if clashes:
+        raise SearchAttributeTypeClash(
+            f"search attributes registered with another type in namespace {namespace}: "
+            + "; ".join(clashes)
         )
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in known
+    missing = {
+        name: IndexedValueType.ValueType(kind) for name, kind in wanted.items() if name not in known
     }
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
+    return sorted(missing)

@@ -26,6 +26,7 @@ from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER, ensure_search_attributes
 from workflows.case import CaseWorkflow
 from workflows.messages import (
+    SEARCH_ATTRIBUTES,
     Actor,
     AddNote,
     CloseCase,
@@ -74,7 +75,7 @@ async def record(names: set[str]) -> None:
         test_server_existing_path=shutil.which("temporal-test-server"),
         data_converter=DATA_CONVERTER,
     )
-    await ensure_search_attributes(env.client, env.client.namespace)
+    await ensure_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
     ole, mia, dora = Actor("ole"), Actor("mia"), Actor("dora")
     async with running_worker(env.client, engine, settings):
         if POISONED in names:

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER, ensure_search_attributes
 from models.db import make_engine
+from workflows.messages import SEARCH_ATTRIBUTES
 
 IN_CI = bool(os.environ.get("CI"))
 # Every Settings() of the suite (and its subprocesses) signs with a proper random key.
@@ -137,7 +138,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=DATA_CONVERTER,
     )
     try:
-        await ensure_search_attributes(env.client, env.client.namespace)
+        await ensure_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
         yield env
     finally:
         await env.shutdown()
@@ -156,8 +157,6 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (same binary `make run` uses)."""
-    from workflows.messages import SEARCH_ATTRIBUTES
-
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         data_converter=DATA_CONVERTER,

@@ -34,6 +34,7 @@ from services.config_file import load_config_file
 from services.configuration import apply_config
 from services.tokens import create_client, generate_token
 from tests.conftest import binary, migrate
+from workflows.messages import SEARCH_ATTRIBUTES
 
 # An admin token made for this run; schemathesis sends it (and knows when it leaves it out).
 TOKEN = generate_token()
@@ -90,7 +91,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 test_server_existing_path=server, data_converter=DATA_CONVERTER
             )
             try:
-                await ensure_search_attributes(env.client, env.client.namespace)
+                await ensure_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
                 stop = asyncio.Event()
                 started.set_result((env, asyncio.get_running_loop(), stop))
                 await stop.wait()
