@@ -97,28 +97,44 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
     )
 
 
+class SearchAttributeTypeClash(RuntimeError):
+    """A search attribute is registered with another type: a type can never change."""
+
+
 async def ensure_search_attributes(
     client: Client, namespace: str, keys: Iterable[SearchAttributeKey[Any]]
-) -> None:
-    """Register the search attributes among `keys` that the server does not know yet
-    (the keys: `workflows.search_attributes.SEARCH_ATTRIBUTES`)."""
+) -> list[str]:
+    """Register those of `keys` the server does not know yet; returns their names.
+
+    The caller passes the keys (workflows.search_attributes.SEARCH_ATTRIBUTES): core knows no
+    workflow.
+    """
+    wanted = {key.name: SearchAttributeIndexedValueType(key.indexed_value_type) for key in keys}
     try:
         existing = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
         )
-        known = set(existing.custom_attributes) | set(existing.system_attributes)
+        known = {**existing.system_attributes, **existing.custom_attributes}
     except RPCError as err:  # the time-skipping test server cannot list, only add
         if err.status != RPCStatusCode.UNIMPLEMENTED:
             raise
-        known = set()
-    missing = {
-        key.name: IndexedValueType.ValueType(
-            SearchAttributeIndexedValueType(key.indexed_value_type)
+        known = {}
+    # Upserts of a clashing key would fail every workflow task that sets it: say so up front.
+    clashes = [
+        f"{name} is {SearchAttributeIndexedValueType(known[name]).name}, expected {kind.name}"
+        for name, kind in wanted.items()
+        if name in known and known[name] != kind
+    ]
+    if clashes:
+        raise SearchAttributeTypeClash(
+            f"search attributes registered with another type in namespace {namespace}: "
+            + "; ".join(clashes)
         )
-        for key in keys
-        if key.name not in known
+    missing = {
+        name: IndexedValueType.ValueType(kind) for name, kind in wanted.items() if name not in known
     }
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
+    return sorted(missing)

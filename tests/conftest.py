@@ -156,8 +156,6 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (same binary `make run` uses)."""
-    from workflows.search_attributes import SEARCH_ATTRIBUTES
-
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         data_converter=DATA_CONVERTER,

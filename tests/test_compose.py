@@ -5,7 +5,6 @@ No Docker engine is needed: `docker-compose config` only parses, validates and r
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,6 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+from scripts.devstack.devserver import cli_type, search_attribute_flags
+from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -189,12 +192,10 @@ def test_temporal_schema_sets_up_both_databases_once() -> None:
 
 def test_temporal_setup_registers_the_search_attributes() -> None:
     """The admin-tools one-shot registers exactly the search attributes the code defines."""
-    from workflows.search_attributes import SEARCH_ATTRIBUTES
-
     setup = _config()["services"]["temporal-setup"]
     env = _environment(setup)
     pairs = dict(pair.split("=") for pair in env["SEARCH_ATTRIBUTES"].split())
-    assert pairs == _run_script().search_attributes()
+    assert pairs == {key.name: cli_type(key) for key in SEARCH_ATTRIBUTES}
     assert list(pairs) == [key.name for key in SEARCH_ATTRIBUTES]
     assert env["TEMPORAL_ADDRESS"] == "temporal:7233" and env["NAMESPACE"] == "default"
     assert _depends_on(setup)["temporal"] == "service_healthy"
@@ -222,11 +223,12 @@ async def test_the_setup_script_works_on_a_real_server(dev_env: Any) -> None:
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"namespace {namespace} and its search attributes are registered" in done.stdout
-    listed = _run_script().list_search_attributes(env["TEMPORAL_ADDRESS"], namespace)
-    assert listed is not None
-    assert {k: v for k, v in listed.items() if k.startswith("Case")} == (
-        _run_script().search_attributes()
+    listed = await dev_env.client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
     )
+    assert {k: v for k, v in listed.custom_attributes.items() if k.startswith("Case")} == {
+        key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES
+    }
 
 
 def test_app_services_get_the_operability_settings() -> None:
@@ -240,19 +242,9 @@ def test_app_services_get_the_operability_settings() -> None:
     assert not services["worker"].get("ports")  # metrics stay inside the network
 
 
-def _run_script() -> Any:
-    spec = importlib.util.spec_from_file_location("caseloop_run_script", ROOT / "scripts/run.py")
-    assert spec is not None and spec.loader is not None
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
-    return run
-
-
 def test_search_attribute_flags_come_from_the_workflow_keys() -> None:
-    """scripts/run.py derives the dev server's flags (and compose's setup) from the code."""
-    from workflows.search_attributes import SEARCH_ATTRIBUTES
-
-    flags = _run_script().search_attribute_flags()
+    """`make run` derives the dev server's flags (and compose's setup) from the code."""
+    flags = search_attribute_flags()
     pairs = flags[1::2]
     assert flags[0::2] == ["--search-attribute"] * len(SEARCH_ATTRIBUTES)
     assert [p.split("=")[0] for p in pairs] == [key.name for key in SEARCH_ATTRIBUTES]

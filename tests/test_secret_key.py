@@ -8,7 +8,6 @@ on; `make run` makes a random key once into .data/secret_key and keeps it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import stat
 import subprocess
@@ -16,9 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from core.settings import ROOT, Settings
+from scripts.devstack.environment import ensure_secret_key
 from tests.live import free_port
 
 WEAK_KEYS = ["dev-only-change-me", "change-me-before-going-live", "x" * 31]
@@ -70,16 +71,12 @@ def test_processes_without_a_key_stop_with_a_clear_message(argv: list[str], tmp_
 
 
 def test_make_run_makes_a_key_once_and_keeps_it(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("run_script", ROOT / "scripts" / "run.py")
-    assert spec and spec.loader
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
     data = tmp_path / ".data"
-    key = run.ensure_secret_key(data)
+    key = ensure_secret_key(data)
     assert len(key.encode()) >= 32
-    assert run.ensure_secret_key(data) == key, "the next run keeps the key"
+    assert ensure_secret_key(data) == key, "the next run keeps the key"
     path = data / "secret_key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    Settings(secret_key=key).require_secret_key()
+    Settings(secret_key=SecretStr(key)).require_secret_key()
     path.unlink()  # rotating: delete the file, the next run makes a new key
-    assert run.ensure_secret_key(data) != key
+    assert ensure_secret_key(data) != key

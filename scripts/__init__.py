@@ -1,0 +1,1 @@
+"""Developer entry points (`make run`, recording histories). The app never imports these."""
