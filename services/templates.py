@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from activities.mail_context import stored_notifications, template_overrides
+from activities.mail_context import message_context, stored_notifications, template_overrides
 from domain.mail.format import first_name
 from domain.mail.preview import check_template
+from domain.mail.render import RenderedMessage, render_message
 from domain.mail.sandbox import KINDS, PARTS, TemplateRejected, default_source
 from domain.mail.schema import (
     NotificationsIn,
@@ -21,6 +22,7 @@ from domain.mail.schema import (
     fill_placeholders,
     unfilled_placeholders,
 )
+from domain.vocabulary import MessageKind
 from models.case import Case, Customer
 from models.config import Program, Unit
 
@@ -181,3 +183,16 @@ def check_reply(case: Case, customer: Customer | None, subject: str, text: str) 
         raise ReplyRejected("text", f"Fill in {', '.join(left)} before sending.")
     if not case.is_open:
         raise ReplyRejected("case", f"{case.id} is closed; it no longer accepts replies.")
+
+
+def reply_preview(
+    session: Session, case: Case, subject: str, text: str, sender_id: str, base_url: str
+) -> RenderedMessage:
+    """The reply as the customer will receive it (the program's `reply` template around it)."""
+    event = {"subject": subject, "text": text, "sender": sender_id}
+    ctx = message_context(session, case, kind=MessageKind.REPLY, event=event, base_url=base_url)
+    return render_message(
+        MessageKind.REPLY,
+        ctx,
+        template_overrides(session.get(Program, case.program_id)).get(MessageKind.REPLY),
+    )

@@ -35,7 +35,7 @@ from services.configuration import apply_config
 from services.tokens import create_client
 from tests.conftest import sqlite_db
 from tests.factories import case_row, config_with_passwords, running_worker
-from tests.live import CSRF_INPUT, ServerThread, eventually, free_port, log_in
+from tests.live import CSRF_INPUT, ServerThread, eventually, fill_login_form, free_port, log_in
 from tests.notify.conftest import (
     SmtpSink,
     make_settings,
@@ -359,6 +359,57 @@ async def test_scripted_reply_filled_edited_sent_and_on_the_timeline(live: Live)
     [reply] = [e for e in state.timeline if e.kind == "reply"]
     assert reply.actor == "ole" and reply.data["text"] == edited.strip()
     assert reply.data["template"] == "apology"
+
+
+async def test_reply_chosen_edited_previewed_and_sent_from_the_case_page(
+    live: Live, browser: Any, artifacts: Path
+) -> None:
+    """The owner's way, in Chromium: pick a scripted reply, edit it, a leftover placeholder is
+    refused at the field, preview, send; the customer gets it and the timeline shows it whole."""
+    from playwright.async_api import expect
+
+    case_id = await open_test_case(live.env, live.engine, live.settings)
+    await live.smtp.wait_for(rf"^New case {case_id}\b")
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(f"{live.base_url}/login")
+        await fill_login_form(page, "ole", PASSWORD)
+        await page.goto(f"{live.base_url}/cases/{case_id}")
+        await page.get_by_text("Reply to the customer").click()
+        await page.get_by_label("Scripted reply").select_option(label="Our apologies")
+        message = page.get_by_label("Message")
+        await expect(message).to_have_value(re.compile(r"^Dear Kari Nordmann,"))
+        await expect(page.get_by_label("Subject")).to_have_value("Our apologies")
+
+        # A placeholder typed in and left unfilled: refused at the field, nothing sent.
+        await message.fill("Dear [[CUSTOMER FIRST NAME]], we are sorry.")
+        await page.get_by_role("button", name="Send reply").click()
+        await expect(
+            page.get_by_text("Fill in [[CUSTOMER FIRST NAME]] before sending")
+        ).to_be_visible()
+        assert not [r for r in outbox_rows(live.engine, case_id) if r.kind == "reply"]
+
+        text = "Dear Kari,\n\nWe are sorry about the room. We refunded one night.\n\nOle"
+        await page.get_by_label("Message").fill(text)
+        await page.get_by_role("button", name="Preview").click()
+        preview = page.get_by_role("region", name=re.compile("Preview: Our apologies"))
+        await expect(preview).to_contain_text("We refunded one night.")
+        await expect(preview).to_contain_text(f"Reference: {case_id}")
+        assert not live.smtp.with_subject(r"^Our apologies$")  # a preview sends nothing
+        await page.screenshot(path=str(artifacts / "case-reply-preview.png"), full_page=True)
+
+        await page.get_by_role("button", name="Send reply").click()
+        await expect(page.get_by_role("status")).to_contain_text("Reply sent to the customer.")
+        [sent] = await live.smtp.wait_for(r"^Our apologies$")
+        assert sent.rcpt_tos == ["kari@example.com"]
+        assert "We refunded one night." in sent.part("plain")
+        # The timeline holds the whole text, behind its subject; the reply was owner activity.
+        await page.get_by_text("Reply sent: Our apologies").click()
+        await expect(page.locator(".sent-reply")).to_contain_text("We refunded one night.")
+        await expect(page.locator(".status")).to_have_text("In progress")
+    finally:
+        await context.close()
 
 
 async def test_reply_needs_a_customer_email(live: Live) -> None:

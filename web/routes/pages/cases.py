@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from markupsafe import escape
 from sqlalchemy import Engine
@@ -26,6 +26,7 @@ from temporalio.client import Client
 from core.settings import Settings
 from core.threads import in_thread
 from domain.case import Actor, Watcher
+from domain.mail.render import RenderedMessage
 from domain.permissions import CaseAccess, Viewer
 from domain.vocabulary import Access, ClosingStatus, ContactMethod, ContactOutcome, values
 from models.case import Case, CaseEvent, CaseWatcher, Customer, Document
@@ -35,6 +36,7 @@ from services.access import access_to
 from services.case_actions import ActionRejected, run_update
 from services.case_queries import earlier_cases, links
 from services.failures import failures_of
+from services.templates import ReplyRejected, check_reply, reply_choices, reply_preview
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.storable import form_problems
@@ -48,6 +50,7 @@ from workflows.messages import (
     LogContactAttempt,
     Reassign,
     RemoveWatcher,
+    SendReply,
 )
 
 router = APIRouter()
@@ -133,6 +136,7 @@ def case_context(
         else []
     )
     customer = session.get(Customer, case.customer_id) if case.customer_id else None
+    replies = reply_choices(session, case, viewer.name) if can_act else []
     return {
         "case": case,
         "access": access,
@@ -150,6 +154,7 @@ def case_context(
         "earlier": earlier_cases(session, viewer, case),
         "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
         "failures": failures_of(session, case.id) if viewer.is_admin else [],
+        "replies": replies,
         "contact_methods": CONTACT_METHODS,
         "contact_outcomes": CONTACT_OUTCOMES,
         "accept": documents.ACCEPT,
@@ -174,11 +179,22 @@ def _render_case(
 
 @router.get("/cases/{case_id}")
 def case_page(
-    case_id: str, request: Request, viewer: CurrentUser, engine: EngineDep, settings: SettingsDep
+    case_id: str,
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    settings: SettingsDep,
+    reply: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    """The case; `?reply=KEY` opens the reply form filled with that scripted reply."""
     ctx = _load(engine, viewer, case_id, settings)
     flash = request.session.pop(FLASH, None)
-    return _render_case(request, ctx, FormState(flash=flash if isinstance(flash, str) else ""))
+    state = FormState(flash=flash if isinstance(flash, str) else "")
+    chosen = next((r for r in ctx["replies"] if r.key == reply), None)
+    if chosen is not None:
+        state.name = "reply"
+        state.values = {"template_key": chosen.key, "subject": chosen.subject, "text": chosen.body}
+    return _render_case(request, ctx, state)
 
 
 @router.get("/cases/{case_id}/events")
@@ -444,6 +460,55 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
     if closing is None:
         return None
     return CaseWorkflow.close, CloseCase(actor, closing, causes, note, methods)
+
+
+def _reply_fields(f: FormData, st: FormState) -> tuple[str, str, str]:
+    key, subject, text = _field(f, "template_key", 64), _field(f, "subject", 201), _field(f, "text")
+    st.values = {"template_key": key, "subject": subject, "text": text}
+    return key, subject, text
+
+
+def _check_reply(ctx: dict[str, Any], subject: str, text: str, st: FormState) -> None:
+    """What the workflow would refuse (a placeholder left, no address), said at the field."""
+    try:
+        check_reply(ctx["case"], ctx["customer"], subject, text)
+    except ReplyRejected as exc:
+        if exc.field in ("subject", "text"):
+            st.errors[exc.field] = str(exc)
+        else:
+            st.rejected = str(exc)
+
+
+@_action("/replies", "reply", "Reply sent to the customer.")
+def send_reply(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    key, subject, text = _reply_fields(f, st)
+    _check_reply(ctx, subject, text, st)
+    if st.rejected:
+        return None
+    return CaseWorkflow.send_reply, SendReply(actor, key or "custom", subject, text)
+
+
+@router.post("/cases/{case_id}/replies/preview")
+async def preview_reply(action: ActionDep) -> Response:
+    """The reply as the customer will see it, below the form; nothing is sent."""
+    form_data, ctx, state, refused = await action.begin("reply")
+    if refused is not None:
+        return refused
+    _key, subject, text = _reply_fields(form_data, state)
+    _check_reply(ctx, subject, text, state)
+    if state.errors or state.rejected:
+        state.rejected = state.rejected or "Please correct the marked fields."
+        return action.respond(ctx, state, 422)
+
+    def render_preview() -> RenderedMessage:
+        with Session(action.engine) as session:
+            case = session.get(Case, action.case_id)
+            assert case is not None  # loaded above, under the viewer's access
+            base = action.settings.public_base_url
+            return reply_preview(session, case, subject, text, action.viewer.user_id, base)
+
+    ctx["reply_preview"] = await in_thread(render_preview)
+    return action.respond(ctx, state, 200)
 
 
 # ---------------------------------------------------------------- documents
