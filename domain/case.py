@@ -35,6 +35,7 @@ class CaseDetails:
     customer_id: int | None = None
     customer_name: str = ""
     category: str = ""
+    subcategory: str = ""
     priority: Priority = Priority.NORMAL
     reason: str = ""
     verbatim: str = ""
@@ -90,3 +91,4 @@ class CaseView:
     remeasure_comment: str = ""
     recovery_failed: bool = False
     customer_name: str = ""
+    subcategory: str = ""

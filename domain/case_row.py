@@ -37,6 +37,7 @@ def case_row(
         "closing_status": view.closing_status.value if view.closing_status else None,
         "priority": view.priority.value,
         "category": view.category,
+        "subcategory": view.subcategory,
         "reason": view.reason,
         "verbatim": view.verbatim,
         "external_ref": view.external_ref,

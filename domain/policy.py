@@ -83,3 +83,6 @@ class CasePolicy:
     resolution_methods: list[str]
     # The closing summary goes to the case's watchers (program setting `notifications`).
     notify_watchers_on_close: bool = True
+    # What closing asks for (the program's taxonomy); cases opened before it: the old rule.
+    root_causes_required: bool = True
+    resolution_methods_required: bool = False

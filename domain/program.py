@@ -36,6 +36,7 @@ from domain.fields import (
 )
 from domain.mail.schema import NotificationsIn
 from domain.policy import CalendarSpec, DayHours
+from domain.taxonomy import CategoryIn
 from domain.vocabulary import (
     AlertRuleKind,
     OwnershipModel,
@@ -295,6 +296,12 @@ class ProgramIn(_Strict):
     remeasure: RemeasureIn = Field(default_factory=RemeasureIn)
     root_causes: list[StorableStr] = Field(min_length=1)
     resolution_methods: list[StorableStr] = Field(default_factory=list)
+    # What closing asks for: root causes (required unless a program says otherwise) and
+    # resolution methods (optional unless it says so).
+    root_causes_required: bool = True
+    resolution_methods_required: bool = False
+    # Empty: any category text; else only these (domain/taxonomy.py).
+    categories: list[CategoryIn] = Field(default_factory=list, max_length=200)
     questions: list[QuestionIn] = Field(default_factory=list)
     alert_rules: list[AlertRuleIn] = Field(default_factory=list)
     routing_rules: list[RoutingRuleIn] = Field(default_factory=list)
@@ -335,6 +342,7 @@ class ProgramIn(_Strict):
             else:
                 need(f"{where}.question", r.question, (QuestionType.TEXT,))
                 need(f"{where}.score_question", r.score_question, (QuestionType.SCORE,))
+        self._taxonomy_consistent()
         uses_team = self.ownership_model == OwnershipModel.CORPORATE or any(
             r.route_to == RouteTo.CORPORATE for r in self.routing_rules
         )
@@ -343,6 +351,35 @@ class ProgramIn(_Strict):
         if self.ownership_model == OwnershipModel.BLENDED and not self.routing_rules:
             raise ValueError(at("routing_rules", "the blended model needs routing rules"))
         return self
+
+    def _taxonomy_consistent(self) -> None:
+        """Categories are distinct, and the rules file cases only under existing ones."""
+        names: set[str] = set()
+        for i, c in enumerate(self.categories):
+            if c.name.strip().casefold() in names:
+                raise ValueError(at(f"categories.{i}.name", f"{c.name!r} appears twice"))
+            names.add(c.name.strip().casefold())
+        if self.resolution_methods_required and not self.resolution_methods:
+            raise ValueError(
+                at("resolution_methods", "required resolution methods need a list to choose from")
+            )
+        if not names:
+            return
+        for i, r in enumerate(self.alert_rules):
+            category = getattr(r, "category", None)
+            if category is not None and category.strip().casefold() not in names:
+                raise ValueError(
+                    at(f"alert_rules.{i}.category", f"{category!r} is not one of the categories")
+                )
+        for i, rr in enumerate(self.routing_rules):
+            for j, category in enumerate(rr.categories):
+                if category.strip().casefold() not in names:
+                    raise ValueError(
+                        at(
+                            f"routing_rules.{i}.categories.{j}",
+                            f"{category!r} is not one of the categories",
+                        )
+                    )
 
 
 class ConfigDoc(_Strict):

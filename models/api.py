@@ -55,6 +55,9 @@ class CaseBase(_In):
     unit_id: StorableStr = Field(min_length=1, max_length=64)
     channel: ChannelValue
     category: StorableStr = Field(default="", max_length=200)
+    subcategory: StorableStr = Field(
+        default="", max_length=200, description="One of the category's, when the program has them"
+    )
     priority: PriorityValue = Priority.NORMAL
     feedback_type: FeedbackTypeValue = Field(
         default=FeedbackType.COMPLAINT, description="Used by blended routing rules"
@@ -172,6 +175,7 @@ class CasePublic(BaseModel):
     closing_status: str | None
     priority: str
     category: str
+    subcategory: str = ""
     reason: str
     verbatim: str
     external_ref: str | None

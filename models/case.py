@@ -84,6 +84,7 @@ class Case(SQLModel, table=True):
     closing_status: str | None = Field(default=None, max_length=20)
     priority: str = Field(default="normal", max_length=20)
     category: str = Field(default="", max_length=200)
+    subcategory: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     reason: str = ""
     verbatim: str = ""
     external_ref: str | None = Field(default=None, max_length=200)

@@ -34,6 +34,8 @@ class Program(SQLModel, table=True):
     )
     # Messaging: closing summary setting, template overrides, scripted replies (services.templates).
     notifications: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType))
+    # Categories and what closing requires (domain/taxonomy.py); empty: the defaults.
+    taxonomy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

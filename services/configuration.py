@@ -49,6 +49,15 @@ def _hash_password(password: str, current: str | None = None) -> str:
     return hasher.hash(password)
 
 
+def taxonomy_of(p: ProgramIn) -> dict[str, Any]:
+    """What the `taxonomy` column keeps: only what differs from the defaults."""
+    return p.model_dump(
+        mode="json",
+        include={"categories", "root_causes_required", "resolution_methods_required"},
+        exclude_defaults=True,
+    )
+
+
 def apply_config(engine: Engine, doc: ConfigDoc) -> dict[str, int]:
     """Upsert everything in one transaction: a bad document changes nothing."""
     with Session(engine) as session:
@@ -86,6 +95,7 @@ def apply_config(engine: Engine, doc: ConfigDoc) -> dict[str, int]:
             program.central_team = list(p.central_team)
             program.team_assignment = p.team_assignment
             program.notifications = p.notifications.model_dump(mode="json", exclude_defaults=True)
+            program.taxonomy = taxonomy_of(p)
             session.add(program)
         session.commit()
     return {"users": len(doc.users), "units": len(doc.units), "programs": len(doc.programs)}
@@ -139,6 +149,7 @@ def export_config(session: Session) -> ConfigDoc:
                 "alert_rules": p.alert_rules or [],
                 "routing_rules": p.routing_rules or [],
                 "notifications": p.notifications or {},
+                **(p.taxonomy or {}),
             }
         )
         for p in session.exec(select(Program).order_by(col(Program.id)))
@@ -236,12 +247,14 @@ def _program_config_by_content(program: Program) -> ProgramIn:
         "id": program.id,
         "name": program.name,
         "root_causes": program.root_causes or ["-"],
+        "resolution_methods": program.resolution_methods or [],
         "questions": program.questions or [],
         "alert_rules": program.alert_rules or [],
         "routing_rules": program.routing_rules or [],
         "central_team": program.central_team or [],
         "team_assignment": program.team_assignment,
         "ownership_model": program.ownership_model,
+        **(program.taxonomy or {}),
     }
     key = "program:" + json.dumps(data, sort_keys=True, default=str)
     result: ProgramIn = _memo(key, lambda: ProgramIn.model_validate(data))
@@ -278,6 +291,7 @@ def _policy_by_content(program: Program, unit: Unit) -> CasePolicy:
         program.root_causes,
         program.resolution_methods,
         getattr(program, "notifications", None),
+        getattr(program, "taxonomy", None),
         unit.timezone,
         unit.holiday_country,
         unit.holiday_subdivision,
@@ -303,6 +317,7 @@ def _policy_for(program: Program, unit: Unit) -> CasePolicy:
     sla = SlaIn.model_validate(program.sla)
     esc = EscalationIn.model_validate(program.escalation)
     rem = RemeasureIn.model_validate(program.remeasure)
+    taxonomy = program.taxonomy or {}
     return CasePolicy(
         program_id=program.id,
         program_name=program.name,
@@ -312,6 +327,8 @@ def _policy_for(program: Program, unit: Unit) -> CasePolicy:
         remeasure=RemeasurePolicy(**rem.model_dump()),
         root_causes=list(program.root_causes),
         resolution_methods=list(program.resolution_methods),
+        root_causes_required=bool(taxonomy.get("root_causes_required", True)),
+        resolution_methods_required=bool(taxonomy.get("resolution_methods_required", False)),
         notify_watchers_on_close=bool(
             (program.notifications or {}).get("notify_watchers_on_close", True)
         ),

@@ -28,13 +28,14 @@ from domain.case import CaseDetails
 from domain.case_row import case_row
 from domain.deadlines import DeadlineRequest, compute_deadlines
 from domain.routing import RoutingError, RoutingRequest
+from domain.taxonomy import CategoryRejected, file_under
 from domain.vocabulary import Priority
 from models.api import CaseCreate
 from models.case import Case, CaseIntake, CaseWatcher, case_id_for
 from models.config import Program, Unit
 from models.types import utcnow
 from services.case_start import ensure_started, input_from_json, input_json
-from services.configuration import load_program, load_unit, policy_for
+from services.configuration import load_program, load_unit, policy_for, program_config
 from services.customers import customer_for
 from services.routing import route
 from services.writer import writer_for
@@ -227,6 +228,11 @@ def _plan(
     created_at = created_at or datetime.now(UTC)
     priority = Priority(body.priority)
     try:
+        categories = program_config(program).categories
+        category, subcategory = file_under(categories, body.category, body.subcategory)
+    except CategoryRejected as exc:
+        raise IntakeError(exc.field, str(exc)) from exc
+    try:
         policy = policy_for(program, unit)
         deadlines = compute_deadlines(DeadlineRequest(created_at, policy, priority))
     except (ValueError, ArithmeticError) as exc:
@@ -259,7 +265,7 @@ def _plan(
                 session,
                 program,
                 unit,
-                RoutingRequest(body.channel, body.feedback_type, body.category, body.priority),
+                RoutingRequest(body.channel, body.feedback_type, category, body.priority),
             )
         except RoutingError as exc:
             raise IntakeError("unit_id", str(exc)) from exc
@@ -269,7 +275,8 @@ def _plan(
             unit_id=unit.id,
             customer_id=customer.id,
             customer_name=customer.name,
-            category=body.category,
+            category=category,
+            subcategory=subcategory,
             priority=priority,
             reason=body.reason,
             verbatim=body.verbatim,

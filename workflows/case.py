@@ -542,7 +542,8 @@ class CaseWorkflow:
             self._record(
                 "closed",
                 cmd.actor.user_id,
-                f"Closed as {cmd.closing_status.value}; root causes: {', '.join(v.root_causes)}",
+                f"Closed as {cmd.closing_status.value}; root causes: "
+                + (", ".join(v.root_causes) or "none given"),
                 {
                     "closing_status": cmd.closing_status.value,
                     "root_causes": v.root_causes,
@@ -566,12 +567,17 @@ class CaseWorkflow:
     def _v_close(self, cmd: CloseCase) -> None:
         self._require_actor(cmd.actor)
         allowed = set(self._policy.root_causes)
-        _require(bool(cmd.root_causes), "Choose at least one root cause")
+        needs_cause = self._policy.root_causes_required
+        _require(bool(cmd.root_causes) or not needs_cause, "Choose at least one root cause")
         unknown = [r for r in cmd.root_causes if r not in allowed]
         _require(not unknown, f"Unknown root cause(s) for this program: {', '.join(unknown)}")
         tags = set(self._policy.resolution_methods)
         bad = [m for m in cmd.resolution_methods if m not in tags]
         _require(not bad, f"Unknown resolution method(s): {', '.join(bad)}")
+        _require(
+            bool(cmd.resolution_methods) or not self._policy.resolution_methods_required,
+            "Choose at least one resolution method",
+        )
         _require(bool(cmd.final_note.strip()), "A final note is required to close the case")
 
     # ------------------------------------------------------------------ signal and query

@@ -50,6 +50,7 @@ def initial_view(inp: CaseInput) -> CaseView:
         watchers=list(inp.watchers),
         priority=d.priority,
         category=d.category,
+        subcategory=d.subcategory,
         reason=d.reason,
         verbatim=d.verbatim,
         external_ref=d.external_ref,

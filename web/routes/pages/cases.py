@@ -87,6 +87,21 @@ class FormState:
 # ---------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True)
+class CloseRules:
+    causes_required: bool = True
+    methods_required: bool = False
+
+
+def close_rules(program: Program | None) -> CloseRules:
+    """What closing asks for under the program's taxonomy (the workflow checks it too)."""
+    taxonomy = (program.taxonomy if program is not None else None) or {}
+    return CloseRules(
+        causes_required=bool(taxonomy.get("root_causes_required", True)),
+        methods_required=bool(taxonomy.get("resolution_methods_required", False)),
+    )
+
+
 def _case_and_access(session: Session, viewer: Viewer, case_id: str) -> tuple[Case, CaseAccess]:
     case = session.get(Case, case_id) if len(case_id) <= 20 else None
     access = access_to(session, viewer, case) if case is not None else None
@@ -137,6 +152,7 @@ def case_context(
     )
     customer = session.get(Customer, case.customer_id) if case.customer_id else None
     replies = reply_choices(session, case, viewer.name) if can_act else []
+    program = session.get(Program, case.program_id)
     return {
         "case": case,
         "access": access,
@@ -149,12 +165,13 @@ def case_context(
         "candidates": candidates,
         "candidate_ids": {uid for uid, _ in candidates},
         "unit": session.get(Unit, case.unit_id),
-        "program": session.get(Program, case.program_id),
+        "program": program,
         "customer": customer,
         "earlier": earlier_cases(session, viewer, case),
         "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
         "failures": failures_of(session, case.id) if viewer.is_admin else [],
         "replies": replies,
+        "close_rules": close_rules(program),
         "contact_methods": CONTACT_METHODS,
         "contact_outcomes": CONTACT_OUTCOMES,
         "accept": documents.ACCEPT,
@@ -446,12 +463,15 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
     }
     if status not in values(ClosingStatus):
         st.errors["closing_status"] = "Choose whether the problem was resolved."
-    if not causes:
+    rules: CloseRules = ctx["close_rules"]
+    if not causes and rules.causes_required:
         st.errors["root_causes"] = "Choose at least one root cause."
     elif any(c not in allowed_causes for c in causes):
         st.errors["root_causes"] = "Choose root causes from the program's list."
     if any(m not in allowed_methods for m in methods):
         st.errors["resolution_methods"] = "Choose resolution methods from the list."
+    elif not methods and rules.methods_required:
+        st.errors["resolution_methods"] = "Choose at least one resolution method."
     if not note:
         st.errors["final_note"] = "Write a final note: what was done and agreed."
     elif len(note) > 20_000:
