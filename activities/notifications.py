@@ -20,6 +20,7 @@ from temporalio import activity
 from activities.failures import classify_errors
 from core.settings import Settings
 from models.case import Case, Notice, Outbox
+from models.changes import record_notices
 from models.config import User
 from services.templates import (
     load_case_data,
@@ -137,6 +138,7 @@ class NotificationActivities:
                     ),
                     notices,
                 )
+                record_notices(conn, n.case_id, [r["user_id"] for r in notices])
         outbox_id, status = written
         if status != "pending" or not smtp_configured(self.settings):
             return None  # sent already, undeliverable, or no SMTP: it stays in the outbox

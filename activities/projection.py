@@ -17,6 +17,7 @@ from temporalio import activity
 from activities.calendar import business_minutes
 from activities.failures import classify_errors
 from models.case import Case, CaseEvent, CaseFailure, CaseWatcher
+from models.changes import record_case_change
 from models.types import utcnow
 from workflows.messages import ActivityName, CalendarSpec, CaseStatus, CaseView, ProjectRequest
 
@@ -136,7 +137,13 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
                     for e in req.events
                 ]
             )
-            conn.execute(events.on_conflict_do_nothing(index_elements=["case_id", "seq"]))
+            added = conn.execute(
+                events.on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(
+                    events.table.c.seq
+                )
+            ).first()
+        if applied or (req.events and added):  # last in the transaction: see models.changes
+            record_case_change(conn, req.view.case_id, req.view.version)
     return applied
 
 
