@@ -46,6 +46,7 @@ LISTEN_CHECK = 30.0
 MAX_BACKOFF = 30.0
 EXIT_CHECK = 0.5
 START_WAIT = 5.0
+LISTENER_NAME = "caseloop-live"  # the LISTEN connection, as pg_stat_activity shows it
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,9 @@ class ChangeFeed:
         delay = 1.0
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, application_name=LISTENER_NAME
+                )
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self._wake.set()  # whatever came while nobody listened

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,7 +27,7 @@ from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER
 from models.db import make_engine
 from models.types import utcnow
-from tests.conftest import sqlite_db
+from tests.conftest import migrated_db, sqlite_db
 from tests.live import (
     ServerThread,
     SseEvent,
@@ -39,7 +39,7 @@ from tests.live import (
 )
 from tests.test_change_log import change_rows, notify, project
 from tests.web.conftest import PASSWORD, seed_web
-from web.live import prune, read_head
+from web.live import LISTENER_NAME, prune, read_head
 from web.routes.pages import live as live_routes
 
 WAIT = 20.0  # a missing event fails the test after this long (a bound, not a measurement)
@@ -70,17 +70,17 @@ class Served:
     engine: Engine
 
 
-@pytest.fixture
-async def served(any_db_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+@asynccontextmanager
+async def serve(url: str, tmp_path: Path) -> AsyncIterator[Served]:
     """The app (no Temporal needed: nothing here starts a workflow) on a fresh database."""
     from api import create_app
 
-    engine = make_engine(any_db_url)
+    engine = make_engine(url)
     seed_web(engine)
     down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
     port = free_port()
     settings = Settings(
-        database_url=any_db_url,
+        database_url=url,
         upload_dir=tmp_path / "uploads",
         public_base_url=f"http://127.0.0.1:{port}",
         secret_key=f"test-{uuid.uuid4().hex}",  # type: ignore[arg-type]
@@ -89,10 +89,23 @@ async def served(any_db_url: str, tmp_path: Path) -> AsyncIterator[Served]:
     server = ServerThread(create_app(settings, engine=engine, temporal=down), port)
     await asyncio.to_thread(server.start)
     try:
-        yield Served(server.base_url, any_db_url, engine)
+        yield Served(server.base_url, url, engine)
     finally:
         await asyncio.to_thread(server.stop)
         engine.dispose()
+
+
+@pytest.fixture
+async def served(any_db_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+    async with serve(any_db_url, tmp_path) as app:
+        yield app
+
+
+@pytest.fixture
+async def pg_served(tmp_path: Path) -> AsyncIterator[Served]:
+    for url in migrated_db("postgresql", tmp_path, "caseloop_live"):
+        async with serve(url, tmp_path) as app:
+            yield app
 
 
 @dataclass
@@ -199,6 +212,24 @@ async def test_a_viewer_never_hears_of_cases_they_may_not_see(served: Served) ->
     # The log is read in order: alex's event came after ole's changes were read and withheld.
     assert [e.event for e in alex.seen] == ["badge", "inbox", "case"]
     assert not [e for e in alex.seen if theirs in e.data or "secret" in e.data]
+
+
+async def test_the_feed_listens_again_after_losing_its_connection(pg_served: Served) -> None:
+    served = pg_served  # SQLite has no connection to lose
+    query = f"case=C-000801&last_id={read_head(served.engine)}"
+    async with stream(served, "ole", query) as events:
+        # The server (an admin, a failover) ends the LISTEN session; the feed reconnects.
+        with served.engine.begin() as conn:
+            ended = conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": LISTENER_NAME},
+            ).all()
+        assert ended == [(True,)]
+        await asyncio.to_thread(project, served.engine, "C-000801", 1, "after the cut")
+        await events.until(case_event("C-000801"), "the change after the reconnect")
 
 
 async def test_signing_out_ends_the_stream(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
