@@ -17,7 +17,7 @@ from core.settings import Settings, get_settings
 from core.telemetry import instrument_fastapi, setup_tracing
 from core.temporal import connect
 from models.db import make_engine
-from web import api_setup, metrics, problems, request_context, ui_setup
+from web import api_setup, live, metrics, problems, request_context, ui_setup
 from web.storable import refuse_unstorable_url
 
 
@@ -37,7 +37,14 @@ def create_app(
             app.state.engine = make_engine(settings.database_url)
         if temporal is None:
             app.state.temporal = await connect(settings)
+        app.state.live = live.ChangeFeed(
+            app.state.engine,
+            poll_seconds=settings.live_poll_seconds,
+            retention_hours=settings.live_retention_hours,
+        )
+        await app.state.live.start()
         yield
+        await app.state.live.stop()
         if engine is None:
             app.state.engine.dispose()
 

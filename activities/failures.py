@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.case import CaseFailure, Notice
+from models.changes import record_notices
 from models.config import User
 from models.types import utcnow
 
@@ -144,6 +145,7 @@ def record_failure(engine: Engine, f: StepFailure) -> None:
                 ),
                 notices,
             )
+            record_notices(conn, f.case_id, [row["user_id"] for row in notices])
 
 
 class FailureActivities:

@@ -23,6 +23,7 @@ from activities.mail_context import load_case_data, message_context, template_ov
 from core.settings import Settings
 from domain.mail.render import render_message
 from models.case import Case, Notice, Outbox
+from models.changes import record_notices
 from models.config import User
 
 
@@ -152,6 +153,7 @@ class NotificationActivities:
                     ),
                     notices,
                 )
+                record_notices(conn, n.case_id, [r["user_id"] for r in notices])
         outbox_id, status = written
         if status != "pending" or not smtp_configured(self.settings):
             return None  # sent already, undeliverable, or no SMTP: it stays in the outbox

@@ -20,6 +20,7 @@ from domain.case import CaseView, TimelineEvent
 from domain.case_row import case_row
 from domain.policy import CalendarSpec
 from models.case import Case, CaseEvent, CaseFailure, CaseWatcher
+from models.changes import record_case_change
 from models.types import utcnow
 
 
@@ -96,7 +97,13 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
                     for e in req.events
                 ]
             )
-            conn.execute(events.on_conflict_do_nothing(index_elements=["case_id", "seq"]))
+            added = conn.execute(
+                events.on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(
+                    events.table.c.seq
+                )
+            ).first()
+        if applied or (req.events and added):  # last in the transaction: see models.changes
+            record_case_change(conn, req.view.case_id, req.view.version)
     return applied
 
 

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     # OTLP/HTTP collector (e.g. http://otel-collector:4318): set, traces are exported there.
     otel_exporter_otlp_endpoint: str = ""
 
+    # Live pages (web/live.py): how often the API looks for new changes on SQLite (PostgreSQL
+    # tells it with NOTIFY), and how long the change log keeps rows for reconnecting pages.
+    live_poll_seconds: float = 0.5
+    live_retention_hours: float = 24.0
+
     upload_dir: Path = DATA_DIR / "uploads"
     upload_max_bytes: int = 10 * 1024 * 1024
     request_max_bytes: int = 1024 * 1024

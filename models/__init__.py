@@ -11,6 +11,7 @@ from models.case import (
     Notice,
     Outbox,
 )
+from models.changes import CaseChange
 from models.config import ApiClient, Program, Unit, User
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
 from models.sessions import WebSession
@@ -19,6 +20,7 @@ __all__ = [
     "ActionKey",
     "ApiClient",
     "Case",
+    "CaseChange",
     "CaseEvent",
     "CaseFailure",
     "CaseIntake",

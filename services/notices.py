@@ -10,6 +10,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from models.case import Notice
+from models.changes import record_notices
 from models.types import utcnow
 
 PAGE_SIZE = 50
@@ -41,5 +42,7 @@ def mark_seen(session: Session, user_id: str, up_to_id: int) -> int:
         )
         .values(seen_at=utcnow())
     )
+    if result.rowcount:  # the badge in the user's other tabs
+        record_notices(session.connection(), None, [user_id])
     session.commit()
     return int(result.rowcount or 0)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,36 @@ async def log_in(client: httpx.AsyncClient, username: str, password: str) -> Non
         data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
     )
     assert r.status_code == 303, r.text
+
+
+# ---------------------------------------------------------------- server-sent events
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    event: str
+    data: str
+    id: str | None  # the event's own `id:` field, if it had one
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """The events of a text/event-stream response, as a browser's EventSource parses them."""
+    event, event_id = "message", None
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if "\n".join(data):  # an event without data is not dispatched
+                yield SseEvent(event, "\n".join(data), event_id)
+            event, data, event_id = "message", [], None
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            event_id = value
 
 
 # ---------------------------------------------------------------- Debian's Chromium

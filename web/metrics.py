@@ -9,6 +9,8 @@
 - `caseloop_projection_pending_cases` and `caseloop_projection_oldest_pending_age_seconds`:
   cases opened in the last 24 h whose read-model row is still at version 0, i.e. the workflow
   has not projected them yet; normal is 0 within seconds (indexed on created_at).
+- `caseloop_live_streams`: open live-update streams (GET /events) of this process, about one per
+  signed-in browser (its tabs share one).
 
 Who may scrape: a peer in METRICS_ALLOW_NETWORKS (loopback by default) that came straight to us
 (no X-Forwarded-For/Forwarded header: a reverse proxy on the same host does not make a visitor
@@ -21,7 +23,7 @@ import ipaddress
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
@@ -93,6 +95,19 @@ class ReadModelCollector(Collector):
             "caseloop_projection_oldest_pending_age_seconds",
             "Age of the oldest such case (0: none)",
             value=_age(now, oldest_case),
+        )
+
+
+class LiveCollector(Collector):
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        feed = getattr(self.state, "live", None)  # made in the lifespan
+        yield GaugeMetricFamily(
+            "caseloop_live_streams",
+            "Open live-update streams (GET /events) in this process",
+            value=feed.streams if feed is not None else 0,
         )
 
 
@@ -183,6 +198,7 @@ def _direct_from(
 def install(app: FastAPI, settings: Settings) -> AppMetrics:
     metrics = AppMetrics()
     app.state.metrics = metrics
+    metrics.registry.register(LiveCollector(app.state))
     networks = _networks(settings)
     wrap_outermost(app, lambda inner: HttpMetrics(inner, metrics))
     read_model: list[ReadModelCollector] = []

@@ -1,7 +1,7 @@
 """program taxonomy (categories with sub-categories, what closing requires); case sub-category
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03 09:00:00
 
 Programs keep their taxonomy in one JSON column (empty: any category text, root causes
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -29,8 +29,6 @@ from services.intake import open_case
 from tests.conftest import sqlite_db, terminate_cases
 from tests.factories import config_with_passwords, running_worker
 from tests.live import ServerThread, csrf_of, fill_login_form, free_port, log_in
-from web.routes.pages import cases as case_routes
-from web.routes.pages import inbox as inbox_routes
 
 PASSWORD = "correct horse battery"
 UPLOAD_LIMIT = 256 * 1024
@@ -104,9 +102,6 @@ async def live(
     )
     engine = make_engine(url)
     seed_web(engine)
-    # Live pages look for changes every 2 s in production; quicker here, same code path.
-    polls = (inbox_routes.POLL_SECONDS, case_routes.POLL_SECONDS)
-    inbox_routes.POLL_SECONDS = case_routes.POLL_SECONDS = 0.5
     server = ServerThread(create_app(settings, engine=engine), port)
     async with running_worker(dev_env.client, engine, settings):
         await asyncio.to_thread(server.start)
@@ -115,7 +110,6 @@ async def live(
         finally:
             await asyncio.to_thread(server.stop)
             await terminate_cases(dev_env, engine)
-            inbox_routes.POLL_SECONDS, case_routes.POLL_SECONDS = polls
     engine.dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from activities.notifications import Notification, NotificationActivities
 from models.case import Notice, Outbox
-from tests.live import eventually
+from tests.live import eventually, sse_events
 from tests.web.conftest import LiveApp, page_token, sign_in
 
 
@@ -23,15 +24,12 @@ def notices(live: LiveApp, user_id: str, case_id: str | None = None) -> list[Not
 
 
 async def first_badge(client: Any) -> str:
-    """The first `badge` event of the SSE stream: the badge's HTML at connection time."""
-    async with client.stream("GET", "/notifications/events") as r:
+    """The first `badge` event of the live stream: the badge's HTML at connection time."""
+    async with client.stream("GET", "/events") as r:
         assert r.status_code == 200
-        event = None
-        async for line in r.aiter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event == "badge":
-                return line.split(":", 1)[1].strip()
+        async for event in sse_events(r):
+            if event.event == "badge":
+                return str(json.loads(event.data))
     raise AssertionError("the stream ended without a badge event")
 
 
@@ -113,7 +111,7 @@ async def test_signed_out_visitors_get_no_notifications(live: LiveApp) -> None:
     import httpx
 
     async with httpx.AsyncClient(base_url=live.base_url) as anon:
-        for path in ("/notifications", "/notifications/events"):
+        for path in ("/notifications", "/events"):
             r = await anon.get(path)
             assert r.status_code in (302, 303, 401) and "login" in r.headers.get("location", "")
 

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends
 
 from web.auth import verify_csrf
-from web.routes.pages import auth, cases, inbox, notices
+from web.routes.pages import auth, cases, inbox, live, notices
 
 # Every page route checks the CSRF token on state-changing methods before its body runs.
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -11,3 +11,4 @@ router.include_router(auth.router)
 router.include_router(inbox.router)
 router.include_router(cases.router)
 router.include_router(notices.router)
+router.include_router(live.router)

@@ -9,17 +9,14 @@ refuses (the case was escalated away a second ago), the reason next to the curre
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData, UploadFile
 from temporalio.client import Client
 
@@ -39,6 +36,7 @@ from services.failures import failures_of
 from services.templates import ReplyRejected, check_reply, reply_choices, reply_preview
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.live import live_since
 from web.storable import form_problems
 from web.templating import is_htmx, render
 from workflows.case import CaseWorkflow
@@ -69,7 +67,6 @@ CONTACT_OUTCOMES = {
     ContactOutcome.WRONG_NUMBER: "Wrong number",
     ContactOutcome.OTHER: "Other",
 }
-POLL_SECONDS = 2.0
 FLASH = "flash"
 
 
@@ -113,6 +110,7 @@ def _case_and_access(session: Session, viewer: Viewer, case_id: str) -> tuple[Ca
 def case_context(
     session: Session, viewer: Viewer, case_id: str, settings: Settings
 ) -> dict[str, Any]:
+    since = live_since(session)  # before the case: a change in between is told, not lost
     case, access = _case_and_access(session, viewer, case_id)
     watchers = list(
         session.exec(
@@ -178,7 +176,7 @@ def case_context(
         "max_upload_bytes": settings.upload_max_bytes,
         "max_upload": documents.human_size(settings.upload_max_bytes),
         "title": f"{case.id} · {case.customer_name or 'Case'}",
-        "events_url": f"/cases/{case.id}/events?version={case.version}",
+        "live_since": since,
     }
 
 
@@ -212,44 +210,6 @@ def case_page(
         state.name = "reply"
         state.values = {"template_key": chosen.key, "subject": chosen.subject, "text": chosen.body}
     return _render_case(request, ctx, state)
-
-
-@router.get("/cases/{case_id}/events")
-async def case_events(
-    case_id: str, request: Request, viewer: CurrentUser, engine: EngineDep, version: int = 0
-) -> EventSourceResponse:
-    """`changed` (with a notice to show) when someone else changes the case."""
-
-    def current() -> tuple[int, str, str]:
-        with Session(engine) as session:
-            case, _ = _case_and_access(session, viewer, case_id)
-            last = session.exec(
-                select(CaseEvent)
-                .where(col(CaseEvent.case_id) == case_id)
-                .order_by(col(CaseEvent.seq).desc())
-            ).first()
-            return case.version, case.status, last.summary if last else ""
-
-    await in_thread(current)  # 404 before the stream starts
-
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        seen = version
-        while not await request.is_disconnected():
-            now, _status, summary = await in_thread(current)
-            if now > seen:
-                seen = now
-                html = _notice_html(case_id, summary)
-                yield ServerSentEvent(data=html, event="changed")
-            await asyncio.sleep(POLL_SECONDS)
-
-    return EventSourceResponse(stream(), ping=15)
-
-
-def _notice_html(case_id: str, summary: str) -> str:
-    return (
-        f'<p class="notice" role="status">This case has just changed: {escape(summary)}. '
-        f'<a href="/cases/{escape(case_id)}">Show the latest state</a></p>'
-    )
 
 
 # ---------------------------------------------------------------- acting

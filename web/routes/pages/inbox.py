@@ -1,36 +1,28 @@
-"""The inbox: tabs, status filter with counts, search, urgency order, keyset pages, live updates."""
+"""The inbox: tabs, status filter with counts, search, urgency order, keyset pages, live updates
+(the list is re-fetched when the live stream says a case changed: web/routes/pages/live.py)."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from core.threads import in_thread
 from domain.permissions import Viewer
 from models.config import Unit, User
 from services.case_queries import (
     INBOX_STATUSES,
     InboxQuery,
     inbox_page,
-    inbox_signature,
 )
 from web.auth import CurrentUser, PageError
 from web.deps import EngineDep
-from web.polling import changes
+from web.live import live_since
 from web.templating import is_htmx, render
 
 router = APIRouter()
-
-# How often the live inbox looks for changes in the read model (one cheap aggregate per tab).
-POLL_SECONDS = 2.0
 
 TAB_LABELS = {
     "mine": "Mine",
@@ -59,7 +51,7 @@ def inbox_url(**params: str | None) -> str:
 
 def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[str, Any]:
     # Taken before the rows: a change landing in between makes one extra refresh, never a miss.
-    since = _digest(inbox_signature(session, viewer, query.tab))
+    since = live_since(session)
     try:
         page = inbox_page(session, viewer, query)
     except ValueError as exc:
@@ -81,7 +73,7 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
         "next_url": inbox_url(**base, cursor=page.next_cursor) if page.next_cursor else None,
         "tab_url": lambda t: inbox_url(tab=t, status=query.status, q=query.q),
         "status_url": lambda s: inbox_url(tab=query.tab, status=s, q=query.q),
-        "events_url": "/inbox/events?" + urlencode({"tab": query.tab, "since": since}),
+        "live_since": since,
     }
 
 
@@ -108,36 +100,3 @@ def inbox(
     flash = None if is_htmx(request) else request.session.pop("flash", None)
     ctx["flash"] = flash if isinstance(flash, str) else ""
     return render(request, "inbox.html", ctx, block="results")
-
-
-def _digest(signature: tuple[int, int, str]) -> str:
-    return hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
-
-
-@router.get("/inbox/events")
-async def inbox_events(
-    request: Request,
-    viewer: CurrentUser,
-    engine: EngineDep,
-    tab: Tab = "mine",
-    since: Annotated[str, Query(max_length=64)] = "",
-) -> EventSourceResponse:
-    """Server-sent events: `changed` whenever the tab's cases change; HTMX then re-fetches.
-
-    `since` is the state the page was rendered from, so a change that lands between the render
-    and this connection is not missed.
-    """
-    tab = tab if tab in tabs_for(viewer) else "mine"
-    return EventSourceResponse(_changes(request, engine, viewer, tab, since), ping=15)
-
-
-async def _changes(
-    request: Request, engine: Engine, viewer: Viewer, tab: str, since: str
-) -> AsyncIterator[ServerSentEvent]:
-    def digest() -> str:
-        with Session(engine) as session:
-            return _digest(inbox_signature(session, viewer, tab))
-
-    shown = since or await in_thread(digest)
-    async for _ in changes(request, digest, POLL_SECONDS, shown):
-        yield ServerSentEvent(data="changed", event="changed")

@@ -1,29 +1,22 @@
-"""Notifications: the header's live badge and the list behind it (the signed-in user's only)."""
+"""Notifications: the header's live badge (kept current by web/routes/pages/live.py) and the
+list behind it (the signed-in user's only)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
-from sqlalchemy import Engine
 from sqlmodel import Session
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from core.threads import in_thread
-from domain.permissions import Viewer
-from services.notices import latest, mark_seen, unseen_count
+from services.notices import latest, mark_seen
 from web.auth import CurrentUser
 from web.deps import EngineDep
-from web.polling import changes
 from web.templating import is_htmx, render
 
 router = APIRouter()
-
-# The badge looks for new notices as often as the live inbox looks for changed cases.
-POLL_SECONDS = 2.0
 
 
 def badge_html(count: int) -> Markup:
@@ -68,22 +61,3 @@ async def notifications_seen(
     if is_htmx(request):
         return Response(status_code=204)
     return RedirectResponse("/notifications", status_code=303)
-
-
-@router.get("/notifications/events")
-async def notification_events(
-    request: Request, viewer: CurrentUser, engine: EngineDep
-) -> EventSourceResponse:
-    """Server-sent events: `badge` with the badge's HTML, at once and whenever the count moves."""
-    return EventSourceResponse(_badge_updates(request, engine, viewer), ping=15)
-
-
-async def _badge_updates(
-    request: Request, engine: Engine, viewer: Viewer
-) -> AsyncIterator[ServerSentEvent]:
-    def count() -> int:
-        with Session(engine) as session:
-            return unseen_count(session, viewer.user_id)
-
-    async for now in changes(request, count, POLL_SECONDS):
-        yield ServerSentEvent(data=str(badge_html(now)), event="badge")

@@ -1,0 +1,197 @@
+"""GET /events: the one live stream of a browser (its tabs share it), multiplexed.
+
+Each event is filtered on the server by what the signed-in viewer may see (services.access):
+- `badge`: the header's badge (HTML, as a JSON string), at once and whenever the viewer's unseen
+  count moves;
+- `inbox` (with `inbox=1`): a case the viewer may see changed, or the viewer got a notice (a case
+  reassigned away tells its late owner so): inbox pages re-fetch their list;
+- `case` (for each `case=` id): that case changed; data {"case", "version", "html"};
+- `reload`: the log cannot say what was missed (beyond its retention): load the page afresh;
+- `position`: nothing for this viewer lately, but the log moved on (keeps replays short).
+
+The event that ends a batch carries `id: <seq>`. A reconnect replays from the change log what it
+missed: the browser's own reconnect sends `Last-Event-ID`; a page that closed its stream while
+hidden passes `last_id` (a new EventSource cannot send the header). A page passes the seq it was
+rendered at (`data-live-since`), so a change between its render and its stream is not lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from markupsafe import escape
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from starlette.exceptions import HTTPException
+
+from core.threads import in_thread
+from domain.permissions import Viewer
+from models.case import Case, CaseEvent
+from services.access import visible_clause
+from services.notices import unseen_count
+from web.auth import CurrentUser, load_viewer
+from web.deps import EngineDep
+from web.live import Batch, ChangeFeed, read_since
+from web.routes.pages.notices import badge_html
+
+router = APIRouter()
+
+MAX_CASES = 50  # case ids one stream follows (all of a browser's open case tabs)
+REPLAY_LIMIT = 5000  # changes a reconnect may replay; further behind, the page reloads
+POSITION_SECONDS = 15.0  # at most this long without telling the browser where the log is
+STREAM_SECONDS = 300.0  # then the browser reconnects (and is authorised) afresh
+SESSION_CHECK_SECONDS = 15.0  # a stream ends this soon after its session does
+RETRY_MS = 2000
+
+CaseId = Annotated[str, Query(max_length=20)]
+
+
+@dataclass(frozen=True)
+class Topics:
+    cases: frozenset[str]
+    inbox: bool
+
+
+async def get_feed(request: Request) -> ChangeFeed:
+    feed: ChangeFeed | None = getattr(request.app.state, "live", None)
+    if feed is None or feed.head is None:  # not started, or the database is not reachable yet
+        raise HTTPException(503, "Live updates are not available yet", {"Retry-After": "5"})
+    return feed
+
+
+FeedDep = Annotated[ChangeFeed, Depends(get_feed)]
+
+
+@router.get("/events", response_class=EventSourceResponse)
+async def events(
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    feed: FeedDep,
+    case: Annotated[list[CaseId], Query(max_length=MAX_CASES)] = [],  # noqa: B006 (FastAPI copies)
+    inbox: bool = False,
+    last_id: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> AsyncIterable[ServerSentEvent]:
+    topics = Topics(frozenset(case), inbox)
+    header = last_event_id.strip() if last_event_id else ""
+    start = int(header) if header.isascii() and header.isdigit() else last_id
+    deadline = time.monotonic() + STREAM_SECONDS
+    checked_at = time.monotonic()
+    with feed.subscribe() as sub:
+        yield ServerSentEvent(retry=RETRY_MS, comment="live")
+        count = await in_thread(_unseen, engine, viewer.user_id)
+        yield _badge(count)
+        position = (feed.head or 0) if start is None else start
+        sent_at, sent = time.monotonic(), position
+        replay = start is not None
+        while time.monotonic() < deadline and not sub.closed:
+            if replay or sub.lagged:
+                sub.drop_queued()
+                replay = False
+                rows = await in_thread(read_since, engine, position, REPLAY_LIMIT)
+                if rows is None:
+                    position = max(position, feed.head or 0)
+                    yield ServerSentEvent(event="reload", raw_data="reload", id=str(position))
+                    sent_at, sent = time.monotonic(), position
+                    continue
+                batch: Batch | None = Batch(rows) if rows else None
+            else:
+                wait = min(POSITION_SECONDS, SESSION_CHECK_SECONDS, deadline - time.monotonic())
+                batch = await sub.next(wait)
+            if batch is not None and batch.last > position:
+                out = await relevant(engine, viewer, topics, batch, position)
+                position = batch.last
+                for event in out:
+                    yield event
+                if out:
+                    sent_at, sent = time.monotonic(), position
+            if position > sent and time.monotonic() - sent_at >= POSITION_SECONDS:
+                yield _position(position)
+                sent_at, sent = time.monotonic(), position
+            if time.monotonic() - checked_at >= SESSION_CHECK_SECONDS:
+                checked_at = time.monotonic()
+                if await in_thread(_viewer_now, engine, request) != viewer:
+                    break  # signed out, deactivated, or other rights: reconnect (or not) afresh
+        if position > sent:
+            yield _position(position)
+
+
+def _badge(count: int) -> ServerSentEvent:
+    # JSON: an empty badge as raw data would be an empty event, which browsers drop.
+    return ServerSentEvent(event="badge", data=str(badge_html(count)))
+
+
+def _position(seq: int) -> ServerSentEvent:
+    return ServerSentEvent(event="position", raw_data=str(seq), id=str(seq))
+
+
+async def relevant(
+    engine: Engine, viewer: Viewer, topics: Topics, batch: Batch, after: int
+) -> list[ServerSentEvent]:
+    """What the viewer gets of `batch` (its changes after `after`); the last event carries the
+    batch's id, so a stream cut mid-batch replays the whole batch."""
+    new = [c for c in batch.changes if c.seq > after]
+    mine = any(c.kind == "notice" and c.user_id == viewer.user_id for c in new)
+    latest = {c.case_id: c for c in new if c.kind == "case" and c.case_id}
+    visible: set[str] = set()
+    if latest and (topics.inbox or topics.cases & latest.keys()):
+        ids = sorted({c.case_id for c in batch.changes if c.kind == "case" and c.case_id})
+        visible = await batch.once(("visible", viewer), partial(_visible, engine, viewer, ids))
+    out: list[ServerSentEvent] = []
+    if mine:
+        uid = viewer.user_id
+        count = await batch.once(("badge", uid), partial(_unseen, engine, uid))
+        out.append(_badge(count))
+    if topics.inbox and (mine or visible & latest.keys()):
+        out.append(ServerSentEvent(event="inbox", raw_data="changed"))
+    for case_id in sorted(topics.cases & visible & latest.keys()):
+        version = latest[case_id].version
+        html = await batch.once(("notice", case_id), partial(_notice, engine, case_id))
+        out.append(
+            ServerSentEvent(event="case", data={"case": case_id, "version": version, "html": html})
+        )
+    if out:
+        out[-1] = out[-1].model_copy(update={"id": str(batch.last)})
+    return out
+
+
+def _viewer_now(engine: Engine, request: Request) -> Viewer | None:
+    with Session(engine) as session:
+        return load_viewer(request, session)
+
+
+def _visible(engine: Engine, viewer: Viewer, ids: Iterable[str]) -> set[str]:
+    stmt = select(Case.id).where(col(Case.id).in_(list(ids)))
+    clause = visible_clause(viewer)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    with Session(engine) as session:
+        return set(session.exec(stmt).all())
+
+
+def _unseen(engine: Engine, user_id: str) -> int:
+    with Session(engine) as session:
+        return unseen_count(session, user_id)
+
+
+def _notice(engine: Engine, case_id: str) -> str:
+    """The case page's note that the case changed, with its newest timeline entry."""
+    with Session(engine) as session:
+        summary = session.exec(
+            select(CaseEvent.summary)
+            .where(col(CaseEvent.case_id) == case_id)
+            .order_by(col(CaseEvent.seq).desc())
+            .limit(1)
+        ).first()
+    told = f": {escape(summary)}" if summary else ""
+    return (
+        f'<p class="notice" role="status">This case has just changed{told}. '
+        f'<a href="/cases/{escape(case_id)}">Show the latest state</a></p>'
+    )
