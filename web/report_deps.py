@@ -99,7 +99,8 @@ def invalid_problem(errors: dict[str, str]) -> Problem:
 # ---------------------------------------------------------------- the dependencies
 
 
-def viewer_scope(viewer: CurrentUser) -> Scope:
+async def viewer_scope(viewer: CurrentUser) -> Scope:
+    """Pure arithmetic on the viewer: no thread-pool hop for it."""
     try:
         return scope_for(viewer)
     except ReportForbidden as exc:
