@@ -38,13 +38,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from domain.vocabulary import (  # noqa: E402 (the project's root is on the path first)
+    CaseStatus,
+    Channel,
+    ClosingStatus,
+    FyiType,
+    Priority,
+    RemeasureStatus,
+    Role,
+)
+
 PG_ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 PASSWORD = "bench-password-1"
 TARGET_MS = 500.0
 
-# The indexes the dashboard needs at this size (see the closing note / services/reports.py).
 # The indexes the report queries lean on (migrations 0001 and 0004): checked, never made here,
 # so the figures are those of a database the migrations built.
 REPORT_INDEXES = (
@@ -55,15 +64,15 @@ REPORT_INDEXES = (
     "ix_fyi_created_at",
 )
 
-CHANNELS = [
-    ("location_survey", 35),
-    ("contact_center", 20),
-    ("email", 12),
-    ("web_form", 10),
-    ("social_media", 8),
-    ("chat", 7),
-    ("phone", 5),
-    ("digital_contact_card", 3),
+CHANNELS: list[tuple[str, int]] = [
+    (Channel.LOCATION_SURVEY, 35),
+    (Channel.CONTACT_CENTER, 20),
+    (Channel.EMAIL, 12),
+    (Channel.WEB_FORM, 10),
+    (Channel.SOCIAL_MEDIA, 8),
+    (Channel.CHAT, 7),
+    (Channel.PHONE, 5),
+    (Channel.DIGITAL_CONTACT_CARD, 3),
 ]
 ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"]
 PROGRAMS = {
@@ -115,17 +124,17 @@ def copy_text(value: Any) -> str:
 
 def reference_data(n_units: int) -> dict[str, Any]:
     users: list[dict[str, Any]] = [
-        {"id": "admin", "name": "Ada Admin", "role": "admin", "password": PASSWORD}
+        {"id": "admin", "name": "Ada Admin", "role": Role.ADMIN, "password": PASSWORD}
     ]
     units = []
     directors = [f"dir-{i}" for i in range(1, 5)]
-    users += [{"id": d, "name": f"Director {d[-1]}", "role": "manager"} for d in directors]
+    users += [{"id": d, "name": f"Director {d[-1]}", "role": Role.MANAGER} for d in directors]
     for fm in range(1, n_units // 20 + 1):
         users.append(
             {
                 "id": f"fm-{fm:02d}",
                 "name": f"Field Manager {fm:02d}",
-                "role": "manager",
+                "role": Role.MANAGER,
                 "manager": directors[fm % 4],
                 "password": PASSWORD if fm == 1 else None,
             }
@@ -135,7 +144,7 @@ def reference_data(n_units: int) -> dict[str, Any]:
             {
                 "id": f"mgr-{m:03d}",
                 "name": f"Unit Manager {m:03d}",
-                "role": "manager",
+                "role": Role.MANAGER,
                 "manager": f"fm-{(m - 1) // 4 + 1:02d}",
             }
         )
@@ -234,7 +243,9 @@ def case_rows(n: int, n_units: int, now: datetime, rng: random.Random) -> Iterat
     unit_choices = rng.choices(range(1, n_units + 1), unit_w, k=n)
     program_choices = rng.choices(program_ids, program_w, k=n)
     channel_choices = rng.choices(channels, channel_w, k=n)
-    priority_choices = rng.choices(["normal", "high", "urgent", "low"], [80, 12, 3, 5], k=n)
+    priority_choices = rng.choices(
+        [Priority.NORMAL, Priority.HIGH, Priority.URGENT, Priority.LOW], [80, 12, 3, 5], k=n
+    )
     # Growth: more cases recently (density rises towards now).
     offsets = sorted(span * (rng.random() ** 0.8) for _ in range(n))
     for i in range(n):
@@ -258,29 +269,32 @@ def case_rows(n: int, n_units: int, now: datetime, rng: random.Random) -> Iterat
         priority = priority_choices[i]
         closed = close_h < age_h and rng.random() < 0.995
         acted = first_h < age_h
-        status = "closed" if closed else ("in_progress" if acted else "new")
+        status = (
+            CaseStatus.CLOSED if closed else (CaseStatus.IN_PROGRESS if acted else CaseStatus.NEW)
+        )
         if not closed and went_overdue and close_h > 24:
-            status = "overdue"
-        closing = None
+            status = CaseStatus.OVERDUE
+        closing: ClosingStatus | None = None
         root: list[str] = []
-        remeasure, score, resolved_answer, failed, reopened = "not_applicable", None, None, False, 0
+        remeasure = RemeasureStatus.NOT_APPLICABLE
+        score, resolved_answer, failed, reopened = None, None, False, 0
         if closed:
-            closing = "resolved" if rng.random() < 0.82 else "unresolved"
+            closing = ClosingStatus.RESOLVED if rng.random() < 0.82 else ClosingStatus.UNRESOLVED
             names, weights = causes[program]
             root = list(dict.fromkeys(rng.choices(names, weights, k=rng.choice([1, 1, 1, 2]))))
-            if closing == "resolved" and program != "digital":
+            if closing == ClosingStatus.RESOLVED and program != "digital":
                 answered_after = rng.lognormvariate(3.5, 0.8)
                 if age_h - close_h < 168 and answered_after > age_h - close_h:
-                    remeasure = "pending"
+                    remeasure = RemeasureStatus.PENDING
                 elif rng.random() < 0.38:
-                    remeasure = "answered"
+                    remeasure = RemeasureStatus.ANSWERED
                     score = rng.choices([1, 2, 3, 4, 5], [6, 7, 12, 30, 45])[0]
                     resolved_answer = rng.random() < (0.2 if score <= 2 else 0.93)
                     failed = score <= 2 or not resolved_answer
                     if failed and rng.random() < 0.1:  # reopened, worked again
-                        reopened, status, closing, closed = 1, "in_progress", None, False
+                        reopened, status, closing, closed = 1, CaseStatus.IN_PROGRESS, None, False
                 else:
-                    remeasure = "expired"
+                    remeasure = RemeasureStatus.EXPIRED
         closed_at = created + timedelta(hours=close_h) if closed else None
         first_at = created + timedelta(hours=first_h) if acted else None
         open_due = created + timedelta(hours=24)
@@ -308,7 +322,7 @@ def case_rows(n: int, n_units: int, now: datetime, rng: random.Random) -> Iterat
             created,
             open_due,
             resolve_due,
-            None if closed else (open_due if status == "new" else resolve_due),
+            None if closed else (open_due if status == CaseStatus.NEW else resolve_due),
             escalation,
             went_overdue,
             first_h > 24,
@@ -335,7 +349,7 @@ def fyi_rows(n: int, n_units: int, now: datetime, rng: random.Random) -> Iterato
     for _ in range(n):
         created = start + timedelta(seconds=rng.random() * 730 * 86400)
         u = rng.randint(1, n_units)
-        kind = "compliment" if rng.random() < 0.7 else "suggestion"
+        kind = FyiType.COMPLIMENT if rng.random() < 0.7 else FyiType.SUGGESTION
         yield [
             "guest-recovery",
             f"{1000 + u}",
@@ -440,7 +454,7 @@ def scenarios(today: date) -> list[tuple[str, dict[str, Any]]]:
         ("no filters (default: last 30 days, all units)", {}),
         (
             "unit + channel (30 days)",
-            {**days(today, 30), "unit": "1002", "channel": "location_survey"},
+            {**days(today, 30), "unit": "1002", "channel": Channel.LOCATION_SURVEY},
         ),
         (
             "program + root cause (90 days)",
@@ -560,7 +574,7 @@ def load(url: str, args: argparse.Namespace) -> None:
     print(f"loaded in {time.perf_counter() - t0:.0f} s; case table with indexes: {size[0]}")
 
 
-def engine_floor(engine: Any, params: dict[str, Any], today: date) -> tuple[int, float, float]:
+def engine_floor(engine: Any, params: dict[str, Any]) -> tuple[int, float, float]:
     """What PostgreSQL itself needs for the scenario's rows: (rows, one pass ms, one median ms).
 
     One pass is `count(*), sum(escalation_level)` under the summary's own WHERE clause (the
@@ -571,24 +585,16 @@ def engine_floor(engine: Any, params: dict[str, Any], today: date) -> tuple[int,
     """
     from sqlalchemy import func, select
 
-    from services import reports
-    from web.routes.dashboard import auto_zone
+    from services.reports import EVERYTHING
+    from services.reports.dialect import Dialect
+    from services.reports.where import base_conditions, c
+    from web.report_deps import ReportRequest, read_report
 
-    c = reports.CASES.c
-    d = reports._Dialect("postgresql")
-    tz = auto_zone(engine, reports.EVERYTHING, params.get("unit"))
-    default = reports.default_filters(tz, today=today)
-    f = reports.ReportFilters(
-        date_from=date.fromisoformat(params["from"]) if "from" in params else default.date_from,
-        date_to=date.fromisoformat(params["to"]) if "to" in params else default.date_to,
-        tz=tz,
-        program_id=params.get("program"),
-        unit_id=params.get("unit"),
-        channel=params.get("channel"),
-        owner_id=params.get("owner"),
-        root_causes=(params["cause"],) if "cause" in params else (),
-    )
-    where = reports.base_conditions(d, f, reports.EVERYTHING)
+    # The page's own reading of the scenario's query (the unit's zone, the default dates).
+    report = read_report(engine, EVERYTHING, params.items())
+    assert isinstance(report, ReportRequest), report
+    d = Dialect("postgresql")
+    where = base_conditions(d, report.filters, EVERYTHING)
     secs = d.seconds(c.created_at, c.closed_at)
     one_pass = select(func.count(), func.sum(c.escalation_level)).where(*where)
     median = select(func.percentile_cont(0.5).within_group(secs)).where(
@@ -644,7 +650,7 @@ def run_bench(url: str, args: argparse.Namespace) -> None:
     )
     p50 = {label: statistics.median(times) for label, times in results}
     for name, params in scenarios(today):
-        rows, one_pass, one_median = engine_floor(engine, params, today)
+        rows, one_pass, one_median = engine_floor(engine, params)
         ratio = p50[f"page  {name}"] / one_pass if one_pass else float("nan")
         print(f"{name:<44} {rows:>9,} {one_pass:>10.1f} {one_median:>12.1f} {ratio:>9.1f}x")
     for note in notes:

@@ -1,4 +1,5 @@
-"""Geometry for the dashboard's server-rendered SVG charts (the template draws them).
+"""Geometry for the dashboard's server-rendered SVG charts (the template draws them), and the
+dashboard's own four charts (`dashboard_charts`).
 
 Charts never rely on colour alone: every bar carries its label and value as text and a fill
 pattern of its own; trend series differ by dash style and marker shape and are named in a legend.
@@ -9,12 +10,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from domain.vocabulary import CaseStatus
+from models.reports import ReportSummary
+from services.reports import STATUS_LABELS
+
+if TYPE_CHECKING:
+    from web.report_links import Links
 
 # Fill colour and pattern per series / category. Colours are AA-contrast on white and also
 # distinguishable for the common colour-vision deficiencies; patterns make them redundant.
 PALETTE = ("#0b5cad", "#116329", "#a40e26", "#57606a", "#7d4e00", "#6639ba", "#0a6e7a", "#953800")
 PATTERNS = ("solid", "stripes", "dots", "cross", "hlines", "vlines", "checks", "zigzag")
-STATUS_STYLE = {"new": 0, "in_progress": 1, "overdue": 2, "closed": 3}
+STATUS_STYLE = {status: n for n, status in enumerate(CaseStatus)}
 
 
 @dataclass
@@ -231,3 +240,61 @@ def line_chart(
         x_ticks=x_ticks,
         empty=biggest == 0,
     )
+
+
+def dashboard_charts(s: ReportSummary, links: Links) -> dict[str, Any]:
+    """The dashboard's four charts; every bar and point links to its cases."""
+    status_items = [
+        BarItem(
+            STATUS_LABELS[k],
+            getattr(s.cases, k),
+            links.cases(status=k),
+            text=f"{getattr(s.cases, k):,}",
+            style=STATUS_STYLE[k],
+        )
+        for k in CaseStatus
+    ]
+    channel_items = [
+        BarItem(r.label, r.count, links.where("channel", r.key), text=f"{r.count:,}")
+        for r in s.by_channel
+    ]
+    cause_items = [
+        BarItem(
+            r.root_cause,
+            r.closed,
+            links.cause(r.root_cause, status=CaseStatus.CLOSED),
+            text=f"{r.closed:,} ({r.pct_of_closed:g}%)" if r.pct_of_closed is not None else "",
+            title=f"{r.root_cause}: {r.closed} closed cases, {r.resolved} resolved, "
+            f"{r.unresolved} unresolved",
+        )
+        for r in s.root_causes[:12]
+    ]
+    points = s.trend.points
+    labels = [
+        p.start.strftime("%d %b") if s.trend.bucket == "day" else "wk " + p.start.strftime("%d %b")
+        for p in points
+    ]
+    trend = line_chart(
+        "chart-trend",
+        f"Cases opened per {s.trend.bucket}",
+        labels,
+        [
+            SeriesSpec("Opened", [p.opened for p in points], [links.period(p) for p in points]),
+            SeriesSpec(
+                "Closed",
+                [p.closed for p in points],
+                [links.period(p, status=CaseStatus.CLOSED) for p in points],
+            ),
+            SeriesSpec(
+                "Went overdue",
+                [p.went_overdue for p in points],
+                [links.period(p, overdue=True) for p in points],
+            ),
+        ],
+    )
+    return {
+        "status": bar_chart("chart-status", "Cases by status", status_items),
+        "channel": bar_chart("chart-channel", "Cases by channel", channel_items),
+        "causes": bar_chart("chart-causes", "Root causes of closed cases", cause_items),
+        "trend": trend,
+    }

@@ -432,8 +432,8 @@ def test_offsets_change_exactly_at_the_daylight_saving_switch() -> None:
 async def test_parallel_and_sequential_queries_agree(
     population: Population, monkeypatch: Any
 ) -> None:
-    import services.reports as reports
+    import services.reports.queries as queries
 
     parallel = figures(population).model_dump(exclude={"generated_at"})
-    monkeypatch.setattr(reports, "PARALLEL_QUERIES", 1)
+    monkeypatch.setattr(queries, "PARALLEL_QUERIES", 1)
     assert figures(population).model_dump(exclude={"generated_at"}) == parallel

@@ -91,3 +91,30 @@ async def test_dashboard_in_chromium_with_demo_data(
     assert not errors, errors
     await context.close()
     await asyncio.sleep(0)
+
+
+async def test_a_refused_filter_is_explained_next_to_its_field(
+    demo_site: str, browser: Any, artifacts: Path
+) -> None:
+    """A filter change that cannot be used: the report's place says why and the form, swapped
+    out of band, marks the field (the same message as the API's problem)."""
+    from playwright.async_api import expect
+
+    context = await browser.new_context(base_url=demo_site, viewport={"width": 1360, "height": 900})
+    page = await context.new_page()
+    await page.goto("/login?next=/dashboard")
+    await fill_login_form(page, "admin", DEMO_PASSWORD)
+    await page.wait_for_url("**/dashboard")
+    await page.get_by_label("Time zone").fill("Mars/Olympus")
+    await page.get_by_label("Time zone").press("Enter")
+    await expect(page.locator("#f-tz-error")).to_have_text("Unknown time zone 'Mars/Olympus'")
+    await expect(page.get_by_label("Time zone")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#report [role=alert]")).to_contain_text("Time zone")
+    await page.screenshot(path=str(artifacts / "dashboard-refused-filter.png"), full_page=True)
+
+    # Mended: the figures come back and the message goes.
+    await page.get_by_label("Time zone").fill("Europe/Oslo")
+    await page.get_by_label("Time zone").press("Enter")
+    await expect(page.locator("#report h2").first).to_contain_text("cases created")
+    await expect(page.locator("#f-tz-error")).to_have_count(0)
+    await context.close()

@@ -1,0 +1,65 @@
+"""The customer resolution dashboard: every figure computed by SQL aggregates on the read model.
+
+The package, by reason to change:
+
+- `filters` — what a report counts: the filter model and a figure's segment, read from and
+  written back to query strings (one parse for the page, the case lists, the CSV and the API);
+- `where` — who sees what (`Scope`) and the filters as SQL predicates;
+- `dialect` — the SQL that differs between PostgreSQL and SQLite;
+- `queries` — the summary's aggregate queries (on one snapshot) and the case lists;
+- `figures` — the counts and sums turned into the `ReportSummary`, and the labels;
+- `exports` — the CSV downloads.
+
+Definitions (shared by the figures and the drill-down lists, so a number and the list it links to
+always agree — see `Segment`):
+
+- a case belongs to the report when it was *created* within the local dates [from, to] of the
+  report's time zone, matches the filters, and lies in a unit the viewer may see;
+- time to close: created -> closed, closed cases; time to first action: created -> first owner
+  action (closing counts as one), cases with an action;
+- went overdue: any deadline was missed (open or resolve); escalated: escalation level > 0;
+- SLA met: a closed case that never went overdue; the % is of closed cases;
+- root-cause frequencies and closing status by root cause count *closed* cases (a case citing two
+  causes counts once for each); remeasurement by root cause counts every surveyed case, including
+  one reopened after a failed recovery (it keeps the root causes of its failed close);
+- remeasurement: surveyed = answered + expired + pending; response rate = answered / surveyed;
+  average satisfaction over answered surveys; *recovered* = answered, the customer says the issue
+  is resolved and the score is above the program's low-score threshold (exactly the workflow's
+  `recovery_failed` flag, false); recovery rate = recovered / answered. The figures describe each
+  case's latest survey round;
+- by owner means the current owner (after escalation, the designee who holds the case);
+- FYIs follow the date, program and unit filters and the scope (they have no owner, channel or
+  root cause).
+
+Business hours come from the projection's `business_minutes_to_close` and
+`business_minutes_to_first_action` columns, computed on each case's own calendar (opening hours,
+holidays, time zone) by `activities.calendar.business_minutes`.
+"""
+
+from services.reports.dialect import offset_changes
+from services.reports.exports import TABLES, csv_cell, stream_case_csv, stream_table_csv
+from services.reports.figures import CHANNEL_LABELS, STATUS_LABELS, summary
+from services.reports.filters import ReportFilters, ReportInvalid, Segment, zone
+from services.reports.queries import count_cases, list_cases
+from services.reports.where import EVERYTHING, ReportForbidden, Scope, scope_for
+
+__all__ = [
+    "CHANNEL_LABELS",
+    "EVERYTHING",
+    "STATUS_LABELS",
+    "TABLES",
+    "ReportFilters",
+    "ReportForbidden",
+    "ReportInvalid",
+    "Scope",
+    "Segment",
+    "count_cases",
+    "csv_cell",
+    "list_cases",
+    "offset_changes",
+    "scope_for",
+    "stream_case_csv",
+    "stream_table_csv",
+    "summary",
+    "zone",
+]
