@@ -293,3 +293,48 @@ async def test_sign_out_ends_the_session(live: LiveApp) -> None:
         assert r.status_code == 303
         r = await client.get("/inbox")
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+async def test_the_programs_taxonomy_on_the_case_page(open_page: Any, live: LiveApp) -> None:
+    """Filed under a category and sub-category; closing asks what the program requires:
+    here no root cause, but a resolution method."""
+    from playwright.async_api import expect
+
+    from domain.program import ProgramIn
+    from services.configuration import apply_config, export_config
+
+    with Session(live.engine) as session:
+        doc = export_config(session)
+    recovery = next(p for p in doc.programs if p.id == "recovery")
+    changed = recovery.model_dump(mode="json") | {
+        "categories": [
+            {"name": "Housekeeping", "subcategories": ["Room cleanliness", "Linen"]},
+            {"name": "Survey concern"},
+            {"name": "Low survey score"},
+        ],
+        "root_causes_required": False,
+        "resolution_methods_required": True,
+    }
+    apply_config(
+        live.engine, doc.model_copy(update={"programs": [ProgramIn.model_validate(changed)]})
+    )
+    try:
+        case_id = await live.open_case(category="housekeeping", subcategory="linen")
+        page = await open_page("ole")
+        await page.goto(f"/cases/{case_id}")
+        filed = page.get_by_text(re.compile(r"Category: Housekeeping \W Linen"))
+        await expect(filed).to_be_visible()
+        await page.get_by_text("Close the case").click()
+        await expect(page.get_by_text("Root causes (optional)")).to_be_visible()
+        await expect(page.get_by_text("Resolution methods (one or more)")).to_be_visible()
+        await page.get_by_label("Unresolved", exact=False).check()
+        await page.get_by_label("Final note").fill("The guest could not be reached.")
+        await page.get_by_role("button", name="Close case").click()
+        await expect(page.locator(".field-error")).to_contain_text("at least one resolution method")
+        await page.get_by_label("Apology").check()
+        await page.get_by_role("button", name="Close case").click()
+        await expect(page.locator(".case-head .status")).to_have_text("Closed")
+        case = case_row(live.engine, case_id)
+        assert (case.root_causes, case.resolution_methods) == ([], ["apology"])
+    finally:
+        apply_config(live.engine, doc.model_copy(update={"programs": [recovery]}))
