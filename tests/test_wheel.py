@@ -27,8 +27,9 @@ from migrations import alembic_config
 from tests.conftest import unavailable
 from tests.live import eventually, free_port
 
-# Top-level folders with an __init__.py that are not part of the product.
-NOT_SHIPPED = {"tests"}
+# Top-level folders with an __init__.py that are not part of the product: the suite, and the
+# checkout's own tools (`make run`'s orchestrator, the replay-history recorder).
+NOT_SHIPPED = {"tests", "scripts"}
 MODULES = {"api.py", "worker.py"}
 MIGRATE = ["-m", "cli", "migrate"]
 # Served from the installed package: our own, a vendored one, a binary one.
