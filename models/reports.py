@@ -133,6 +133,16 @@ class Trend(BaseModel):
     points: list[TrendPoint] = Field(default_factory=list)
 
 
+class AgeRow(BaseModel):
+    """Cases open now, opened at least `min_days` and fewer than `max_days` whole days ago."""
+
+    key: str
+    label: str
+    min_days: int
+    max_days: int | None = Field(default=None, description="null: no upper limit")
+    open: int = 0
+
+
 class FyiRow(BaseModel):
     unit_id: str
     label: str
@@ -165,3 +175,7 @@ class ReportSummary(BaseModel):
     sla_by_unit: list[SlaRow]
     trend: Trend
     fyi: FyiStats
+    open_by_age: list[AgeRow] = Field(
+        description="Cases open at `generated_at` by days since opened (wall clock), whatever "
+        "the dates: the other filters and the scope apply"
+    )

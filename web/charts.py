@@ -1,5 +1,5 @@
 """Geometry for the dashboard's server-rendered SVG charts (the template draws them), and the
-dashboard's own four charts (`dashboard_charts`).
+dashboard's own five charts (`dashboard_charts`).
 
 Charts never rely on colour alone: every bar carries its label and value as text and a fill
 pattern of its own; trend series differ by dash style and marker shape and are named in a legend.
@@ -243,7 +243,10 @@ def line_chart(
 
 
 def dashboard_charts(s: ReportSummary, links: Links) -> dict[str, Any]:
-    """The dashboard's four charts; every bar and point links to its cases."""
+    """The dashboard's five charts; every bar and point links to its cases."""
+    age_items = [
+        BarItem(r.label, r.open, links.cases(age=r.key), text=f"{r.open:,}") for r in s.open_by_age
+    ]
     status_items = [
         BarItem(
             STATUS_LABELS[k],
@@ -293,6 +296,7 @@ def dashboard_charts(s: ReportSummary, links: Links) -> dict[str, Any]:
         ],
     )
     return {
+        "ages": bar_chart("chart-age", "Open cases by age", age_items),
         "status": bar_chart("chart-status", "Cases by status", status_items),
         "channel": bar_chart("chart-channel", "Cases by channel", channel_items),
         "causes": bar_chart("chart-causes", "Root causes of closed cases", cause_items),

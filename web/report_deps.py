@@ -25,6 +25,7 @@ from services.reports import (
     Scope,
     Segment,
     scope_for,
+    unit_in_scope,
 )
 from web.auth import CurrentUser, PageError, not_allowed
 from web.deps import EngineDep
@@ -54,8 +55,8 @@ def auto_zone(engine: Engine, scope: Scope, unit_id: str | None) -> str:
     stmt = select(table.c.timezone).distinct()
     if unit_id:
         stmt = stmt.where(table.c.id == unit_id)
-    elif scope.units is not None:
-        stmt = stmt.where(table.c.id.in_(scope.units))
+    else:
+        stmt = stmt.where(unit_in_scope(table.c.id, scope))
     with engine.connect() as conn:
         zones = conn.execute(stmt.limit(2)).scalars().all()
     return zones[0] if len(zones) == 1 and zones[0] else "UTC"
@@ -82,10 +83,13 @@ def read_report(
         errors |= exc.errors
     if filters is None or errors:
         return RefusedFilters(scope, given, errors)
+    # Refused before a download starts streaming (its 200 would be on the wire already).
     if filters.unit_id and not scope.allows_unit(filters.unit_id):
         raise not_allowed(
             f"You do not manage unit {filters.unit_id}, so its figures are not shown."
         )
+    if filters.owner_id and not scope.allows_owner(filters.owner_id):
+        raise not_allowed("My figures are those of the cases you own, not another owner's.")
     return ReportRequest(scope, filters, seg, tz_auto)
 
 

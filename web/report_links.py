@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from domain.vocabulary import ClosingStatus, RemeasureStatus
 from models.reports import TrendPoint
-from services.reports import CHANNEL_LABELS, STATUS_LABELS, ReportFilters, Segment
+from services.reports import AGE_BUCKETS, CHANNEL_LABELS, STATUS_LABELS, ReportFilters, Segment
 
 
 class Links:
@@ -85,6 +85,8 @@ def describe(f: ReportFilters, seg: Segment) -> list[str]:
     for name, value in seg.query():
         if name == "status" and value != "open":
             parts.append(STATUS_LABELS.get(value, value).lower())
+        elif name == "age":
+            parts.append(f"open now for {AGE_BUCKETS[value].label.lower()}")
         else:
             parts.append(SEGMENT_TEXT.get((name, value), f"{name} {value}"))
     if f.program_id:

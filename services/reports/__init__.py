@@ -14,7 +14,12 @@ Definitions (shared by the figures and the drill-down lists, so a number and the
 always agree — see `Segment`):
 
 - a case belongs to the report when it was *created* within the local dates [from, to] of the
-  report's time zone, matches the filters, and lies in a unit the viewer may see;
+  report's time zone, matches the filters, and is in the viewer's scope: every unit for an
+  admin, the units they manage for a manager, the cases they own now for an agent ("My
+  figures"; a case escalated away counts for the designee who holds it);
+- open cases by age: open now, by whole days since created on the wall clock (under 1, 1 to 3,
+  3 to 5, 5 or more), whatever the report's dates (the other filters and the scope apply), so a
+  backlog does not drop out of the chart by growing old;
 - time to close: created -> closed, closed cases; time to first action: created -> first owner
   action (closing counts as one), cases with an action;
 - went overdue: any deadline was missed (open or resolve); escalated: escalation level > 0;
@@ -39,11 +44,12 @@ holidays, time zone) by `activities.calendar.business_minutes`.
 from services.reports.dialect import offset_changes
 from services.reports.exports import TABLES, csv_cell, stream_case_csv, stream_table_csv
 from services.reports.figures import CHANNEL_LABELS, STATUS_LABELS, summary
-from services.reports.filters import ReportFilters, ReportInvalid, Segment, zone
+from services.reports.filters import AGE_BUCKETS, ReportFilters, ReportInvalid, Segment, zone
 from services.reports.queries import count_cases, list_cases
-from services.reports.where import EVERYTHING, ReportForbidden, Scope, scope_for
+from services.reports.where import EVERYTHING, ReportForbidden, Scope, scope_for, unit_in_scope
 
 __all__ = [
+    "AGE_BUCKETS",
     "CHANNEL_LABELS",
     "EVERYTHING",
     "STATUS_LABELS",
@@ -61,5 +67,6 @@ __all__ = [
     "stream_case_csv",
     "stream_table_csv",
     "summary",
+    "unit_in_scope",
     "zone",
 ]

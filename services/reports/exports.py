@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, Numeric, Select, case, cast, extract, func, literal, select
 
 from domain.vocabulary import CaseStatus
-from models.reports import RemeasureStats, ReportSummary, RootCauseRow, SlaStats, TrendPoint
+from models.reports import AgeRow, RemeasureStats, ReportSummary, RootCauseRow, SlaStats, TrendPoint
 from services.reports.dialect import Dialect
 from services.reports.figures import pct
 from services.reports.filters import ReportFilters, Segment
@@ -129,7 +129,9 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _pg_case_csv_query(f: ReportFilters, scope: Scope, seg: Segment) -> Select[Any]:
+def _pg_case_csv_query(
+    f: ReportFilters, scope: Scope, seg: Segment, now: datetime | None
+) -> Select[Any]:
     """The case list formatted as CSV cells by PostgreSQL itself (same cells as `_case_csv_row`)."""
     d = Dialect("postgresql")
 
@@ -174,7 +176,8 @@ def _pg_case_csv_query(f: ReportFilters, scope: Scope, seg: Segment) -> Select[A
         safe(c.reason),
     ]
     stmt = select(*[cell.label(name) for cell, name in zip(cells, CASE_CSV_HEADER, strict=True)])
-    return stmt.where(*base_conditions(d, f, scope, seg)).order_by(c.created_at.desc(), c.id.desc())
+    where = base_conditions(d, f, scope, seg, now=now)
+    return stmt.where(*where).order_by(c.created_at.desc(), c.id.desc())
 
 
 def _pg_copy_csv(engine: Engine, stmt: Select[Any], chunk: int) -> Iterator[bytes]:
@@ -200,7 +203,13 @@ def _pg_copy_csv(engine: Engine, stmt: Select[Any], chunk: int) -> Iterator[byte
 
 
 def stream_case_csv(
-    engine: Engine, f: ReportFilters, scope: Scope, seg: Segment, *, batch: int = 2000
+    engine: Engine,
+    f: ReportFilters,
+    scope: Scope,
+    seg: Segment,
+    *,
+    batch: int = 2000,
+    now: datetime | None = None,
 ) -> Iterator[bytes]:
     """The whole filtered case list as CSV, streamed: nothing but one batch is held in memory.
 
@@ -210,11 +219,11 @@ def stream_case_csv(
     """
     check_scope(f, scope)
     if engine.dialect.name == "postgresql":
-        yield from _pg_copy_csv(engine, _pg_case_csv_query(f, scope, seg), 64 * 1024)
+        yield from _pg_copy_csv(engine, _pg_case_csv_query(f, scope, seg, now), 64 * 1024)
         return
     yield "".join(csv_lines(iter([CASE_CSV_HEADER]))).encode()
     with engine.connect() as conn:
-        stmt = case_list_query(conn.dialect.name, f, scope, seg)
+        stmt = case_list_query(conn.dialect.name, f, scope, seg, now=now)
         result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
         for part in result.partitions():
             yield "".join(csv_lines(_case_csv_row(r) for r in part)).encode()
@@ -233,6 +242,7 @@ ROOT_CAUSE = tuple(RootCauseRow.model_fields)
 REMEASURE = tuple(RemeasureStats.model_fields)
 SLA = tuple(SlaStats.model_fields)
 TREND = tuple(TrendPoint.model_fields)
+AGE = tuple(name for name in AgeRow.model_fields if name != "key")
 REMEASURE_HEADER = tuple(f"{n}_pct" if n.endswith("_rate") else n for n in REMEASURE)
 
 
@@ -305,6 +315,11 @@ TABLES: dict[str, TableSpec] = {
         "SLA met by unit",
         ("unit", "name", *SLA),
         lambda s: ((r.key, r.label, *_cells(r, SLA)) for r in s.sla_by_unit),
+    ),
+    "open_age": TableSpec(
+        "Open cases by age",
+        ("age", *AGE),
+        lambda s: ((r.key, *_cells(r, AGE)) for r in s.open_by_age),
     ),
     "trend": TableSpec(
         "Trend",

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from domain.vocabulary import CaseStatus, Channel
 from models.reports import (
+    AgeRow,
     CaseCounts,
     ClosingStats,
     CountRow,
@@ -31,7 +32,7 @@ from models.reports import (
     Trend,
     TrendPoint,
 )
-from services.reports.filters import ReportFilters
+from services.reports.filters import AGE_BUCKETS, ReportFilters
 from services.reports.queries import names, summary_rows
 from services.reports.where import Scope
 
@@ -150,9 +151,13 @@ class Tally:
         )
 
 
-def summary(engine: Engine, f: ReportFilters, scope: Scope) -> ReportSummary:
-    """Every figure of the dashboard for these filters and this viewer's scope."""
-    got = summary_rows(engine, f, scope)
+def summary(
+    engine: Engine, f: ReportFilters, scope: Scope, *, now: datetime | None = None
+) -> ReportSummary:
+    """Every figure of the dashboard for these filters and this viewer's scope; the ages of
+    open cases are taken at `now` (default: the wall clock)."""
+    now = now or datetime.now(UTC)
+    got = summary_rows(engine, f, scope, now)
     g = got.groups
     o = Tally.of(g["all"][0])
     buckets = {got.bucket_day(r.bucket): Tally.of(r) for r in g["bucket"]}
@@ -181,7 +186,7 @@ def summary(engine: Engine, f: ReportFilters, scope: Scope) -> ReportSummary:
             bucket=f.trend_bucket,
             units_in_scope=None if scope.units is None else list(scope.units),
         ),
-        generated_at=datetime.now(UTC),
+        generated_at=now,
         cases=CaseCounts(total=o.n, open=o.n - closed, **o.status),
         by_channel=[
             CountRow(key=r.channel, label=channel_label(r.channel), count=r.n, pct=pct(r.n, o.n))
@@ -227,6 +232,16 @@ def summary(engine: Engine, f: ReportFilters, scope: Scope) -> ReportSummary:
         sla_by_unit=_sla_rows(units, unit_names),
         trend=_trend(f, buckets),
         fyi=FyiStats(total=sum(r.total for r in fyis), by_unit=fyis),
+        open_by_age=[
+            AgeRow(
+                key=key,
+                label=b.label,
+                min_days=b.min_days,
+                max_days=b.max_days,
+                open=got.ages[key],
+            )
+            for key, b in AGE_BUCKETS.items()
+        ],
     )
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -288,6 +289,35 @@ class ReportFilters(QueryModel):
         )
 
 
+# ---------------------------------------------------------------- the age of an open case
+
+
+@dataclass(frozen=True)
+class AgeBucket:
+    """Open cases opened at least `min_days` and fewer than `max_days` (None: any) whole days
+    ago, on the wall clock: how long the customer has been waiting, weekends included (the
+    business calendar already decides when a case is overdue)."""
+
+    label: str
+    min_days: int
+    max_days: int | None
+
+
+AgeKey = Literal["under-1", "1-3", "3-5", "over-5"]
+AGE_BUCKETS: dict[str, AgeBucket] = dict(
+    zip(
+        get_args(AgeKey),
+        (
+            AgeBucket("Under 1 day", 0, 1),
+            AgeBucket("1 to 3 days", 1, 3),
+            AgeBucket("3 to 5 days", 3, 5),
+            AgeBucket("5 days or more", 5, None),
+        ),
+        strict=True,
+    )
+)
+
+
 # ---------------------------------------------------------------- the segment of a figure
 
 
@@ -312,3 +342,5 @@ class Segment(QueryModel):
     escalated: bool | None = None
     reopened: bool | None = None
     acted: bool | None = None  # has a first action
+    # Open now and this old: replaces the report's dates (a backlog does not age out of them).
+    age: AgeKey | None = None

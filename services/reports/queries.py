@@ -1,11 +1,11 @@
 """The report's SQL: the summary's aggregate queries, run on one snapshot, and the case lists.
 
 Nothing here loads cases into Python: each figure is a `count(*) FILTER (WHERE ...)`, a sum, a
-median or a `GROUP BY` over the `case` table (and `fyi`). Four queries make the whole summary:
+median or a `GROUP BY` over the `case` table (and `fyi`). Five queries make the whole summary:
 the overview, the trend buckets and the owner / unit / channel tables (one pass with GROUPING
-SETS on PostgreSQL), the root causes, the medians, and the FYIs. On PostgreSQL they run side by
-side on a few connections that share one exported snapshot, so the figures add up with each
-other.
+SETS on PostgreSQL), the root causes, the medians, the FYIs, and the open cases by age. On
+PostgreSQL they run side by side on a few connections that share one exported snapshot, so the
+figures add up with each other.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from sqlalchemy import (
 from domain.vocabulary import CaseStatus, FyiType, RemeasureStatus
 from models.config import Unit, User
 from services.reports.dialect import Dialect
-from services.reports.filters import ReportFilters, Segment
+from services.reports.filters import AGE_BUCKETS, ReportFilters, Segment
 from services.reports.where import (
     CASES,
     FYIS,
@@ -45,12 +45,15 @@ from services.reports.where import (
     c,
     check_scope,
     closed_with_time,
+    filter_conditions,
     fyi_conditions,
     has_first_action,
     is_closed,
     is_escalated,
+    is_open_now,
     is_resolved,
     is_unresolved,
+    opened_ago,
     recovered,
     recovery_failed,
     sla_met,
@@ -183,9 +186,10 @@ class SummaryRows:
     causes: list[Any]
     medians: dict[str, float | None]
     fyis: list[Any]
+    ages: dict[str, int]  # open now, by age bucket
 
 
-def summary_rows(engine: Engine, f: ReportFilters, scope: Scope) -> SummaryRows:
+def summary_rows(engine: Engine, f: ReportFilters, scope: Scope, now: datetime) -> SummaryRows:
     check_scope(f, scope)
     d = Dialect(engine.dialect.name)
     where = base_conditions(d, f, scope)
@@ -245,6 +249,12 @@ def summary_rows(engine: Engine, f: ReportFilters, scope: Scope) -> SummaryRows:
         ("biz_first", cast(c.business_minutes_to_first_action, Float), has_first_action()),
     ]
 
+    def ages(conn: Connection) -> dict[str, int]:
+        """Open now by age, whatever the dates: one pass over the open cases in scope."""
+        cols = [func.count().filter(opened_ago(key, now)).label(key) for key in AGE_BUCKETS]
+        stmt = select(*cols).where(is_open_now(), *filter_conditions(d, f, scope))
+        return {key: int(n or 0) for key, n in conn.execute(stmt).one()._mapping.items()}
+
     # Longest first: they start first on the parallel connections.
     got = run_jobs(
         engine,
@@ -253,9 +263,12 @@ def summary_rows(engine: Engine, f: ReportFilters, scope: Scope) -> SummaryRows:
             "causes": causes,
             "medians": lambda conn: d.medians(conn, medians, where),
             "fyis": lambda conn: fyi_rows(conn, f, scope),
+            "ages": ages,
         },
     )
-    return SummaryRows(got["groups"], bucket_day, got["causes"], got["medians"], got["fyis"])
+    return SummaryRows(
+        got["groups"], bucket_day, got["causes"], got["medians"], got["fyis"], got["ages"]
+    )
 
 
 def fyi_rows(conn: Connection, f: ReportFilters, scope: Scope) -> list[Any]:
@@ -324,22 +337,28 @@ def case_list_query(
     seg: Segment,
     *,
     after: tuple[datetime, str] | None = None,
+    now: datetime | None = None,
 ) -> Select[Any]:
-    """The cases behind a figure, newest first (keyset on created_at, id)."""
+    """The cases behind a figure, newest first (keyset on created_at, id); `now` dates an age
+    segment (default: the wall clock)."""
     check_scope(f, scope)
     d = Dialect(dialect_name)
-    stmt = select(*[c[name] for name in LIST_COLUMNS]).where(*base_conditions(d, f, scope, seg))
+    where = base_conditions(d, f, scope, seg, now=now)
+    stmt = select(*[c[name] for name in LIST_COLUMNS]).where(*where)
     if after is not None:
         at, case_id = after
         stmt = stmt.where(or_(c.created_at < at, and_(c.created_at == at, c.id < case_id)))
     return stmt.order_by(c.created_at.desc(), c.id.desc())
 
 
-def count_cases(engine: Engine, f: ReportFilters, scope: Scope, seg: Segment) -> int:
+def count_cases(
+    engine: Engine, f: ReportFilters, scope: Scope, seg: Segment, *, now: datetime | None = None
+) -> int:
     check_scope(f, scope)
     with engine.connect() as conn:
         d = Dialect(conn.dialect.name)
-        stmt = select(func.count()).select_from(CASES).where(*base_conditions(d, f, scope, seg))
+        where = base_conditions(d, f, scope, seg, now=now)
+        stmt = select(func.count()).select_from(CASES).where(*where)
         return int(conn.execute(stmt).scalar() or 0)
 
 
@@ -351,7 +370,9 @@ def list_cases(
     *,
     limit: int = 50,
     after: tuple[datetime, str] | None = None,
+    now: datetime | None = None,
 ) -> list[Any]:
     with engine.connect() as conn:
-        stmt = case_list_query(conn.dialect.name, f, scope, seg, after=after).limit(limit)
+        stmt = case_list_query(conn.dialect.name, f, scope, seg, after=after, now=now)
+        stmt = stmt.limit(limit)
         return list(conn.execute(stmt).all())

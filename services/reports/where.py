@@ -7,15 +7,16 @@ the list it links to always agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, and_
+from sqlalchemy import ColumnElement, Table, and_, false, select, true
 
 from domain.permissions import Viewer
-from domain.vocabulary import CaseStatus, ClosingStatus, RemeasureStatus, Role
+from domain.vocabulary import OPEN_STATUSES, CaseStatus, ClosingStatus, RemeasureStatus, Role
 from models.case import Case
 from models.intake import Fyi
 from services.reports.dialect import Dialect
-from services.reports.filters import ReportFilters, Segment
+from services.reports.filters import AGE_BUCKETS, ReportFilters, Segment
 
 CASES: Table = Case.__table__  # type: ignore[attr-defined]
 FYIS: Table = Fyi.__table__  # type: ignore[attr-defined]
@@ -31,29 +32,49 @@ class ReportForbidden(Exception):
 
 @dataclass(frozen=True)
 class Scope:
-    """The units whose cases the viewer may count; None means every unit."""
+    """The cases the viewer may count: those of `units` (None means every unit) and, when
+    `owner` is set, only the cases that person owns now."""
 
     units: tuple[str, ...] | None = None
+    owner: str | None = None
 
     def allows_unit(self, unit_id: str) -> bool:
         return self.units is None or unit_id in self.units
+
+    def allows_owner(self, owner_id: str) -> bool:
+        return self.owner is None or owner_id == self.owner
 
 
 EVERYTHING = Scope(None)
 
 
 def scope_for(viewer: Viewer) -> Scope:
-    """Admins see every unit, managers the units they manage (unit or field manager)."""
+    """Admins see every unit, managers the units they manage (unit or field manager), agents
+    the cases they own now (a case escalated away counts for its designee: the current owner)."""
     if viewer.is_admin:
         return EVERYTHING
     if viewer.role == Role.MANAGER:
         return Scope(tuple(viewer.managed_units))
-    raise ReportForbidden("The dashboard is for managers and admins.")
+    return Scope(owner=viewer.user_id)
+
+
+def unit_in_scope(unit_id: ColumnElement[str], scope: Scope) -> ColumnElement[bool]:
+    """`unit_id` is a unit the viewer's figures come from (for an owner: a unit of a case
+    they own), for the units offered in the filter form and the report's default time zone."""
+    if scope.units is not None:
+        return unit_id.in_(scope.units)
+    if scope.owner is not None:
+        return unit_id.in_(select(c.unit_id).where(c.owner_id == scope.owner).distinct())
+    return true()
 
 
 def check_scope(f: ReportFilters, scope: Scope) -> None:
+    """A filter naming what the viewer may not see is refused, never silently emptied (unit,
+    program and channel filters only narrow an owner's own cases)."""
     if f.unit_id and not scope.allows_unit(f.unit_id):
         raise ReportForbidden(f"You do not manage unit {f.unit_id}.")
+    if f.owner_id and not scope.allows_owner(f.owner_id):
+        raise ReportForbidden("Your figures are those of the cases you own, not another owner's.")
 
 
 # ---------------------------------------------------------------- predicates (figures = lists)
@@ -111,6 +132,22 @@ def closed_with_time() -> ColumnElement[bool]:
     return and_(is_closed(), c.closed_at.is_not(None))
 
 
+def is_open_now() -> ColumnElement[bool]:
+    """`is_open`, spelled so that the (status, created_at) index serves it."""
+    return c.status.in_(OPEN_STATUSES)
+
+
+def opened_ago(key: str, now: datetime) -> ColumnElement[bool]:
+    """Opened within the age bucket `key` before `now` (one stamped after `now`: under a day)."""
+    bucket = AGE_BUCKETS[key]
+    conds = []
+    if bucket.min_days:
+        conds.append(c.created_at <= now - timedelta(days=bucket.min_days))
+    if bucket.max_days is not None:
+        conds.append(c.created_at > now - timedelta(days=bucket.max_days))
+    return and_(*conds)
+
+
 def segment_conditions(seg: Segment) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     if seg.status == "open":
@@ -142,12 +179,36 @@ def segment_conditions(seg: Segment) -> list[ColumnElement[bool]]:
 
 
 def base_conditions(
-    dialect: Dialect, f: ReportFilters, scope: Scope, seg: Segment | None = None
+    dialect: Dialect,
+    f: ReportFilters,
+    scope: Scope,
+    seg: Segment | None = None,
+    *,
+    now: datetime | None = None,
 ) -> list[ColumnElement[bool]]:
-    start, end = f.window()
-    conds: list[ColumnElement[bool]] = [c.created_at >= start, c.created_at < end]
+    """The report's cases: created on its dates (an age segment: open now and that old,
+    whatever the dates), matching its filters, in the viewer's scope, in the figure's segment."""
+    conds: list[ColumnElement[bool]]
+    if seg is not None and seg.age:
+        conds = [is_open_now(), opened_ago(seg.age, now or datetime.now(UTC))]
+    else:
+        start, end = f.window()
+        conds = [c.created_at >= start, c.created_at < end]
+    conds += filter_conditions(dialect, f, scope)
+    if seg is not None:
+        conds += segment_conditions(seg)
+    return conds
+
+
+def filter_conditions(
+    dialect: Dialect, f: ReportFilters, scope: Scope
+) -> list[ColumnElement[bool]]:
+    """The filters but the dates, and the scope."""
+    conds: list[ColumnElement[bool]] = []
     if scope.units is not None:
         conds.append(c.unit_id.in_(scope.units))
+    if scope.owner is not None:
+        conds.append(c.owner_id == scope.owner)
     for column, value in (
         (c.program_id, f.program_id),
         (c.unit_id, f.unit_id),
@@ -157,18 +218,19 @@ def base_conditions(
         if value:
             conds.append(column == value)
     conds += [dialect.has_cause(c.root_causes, cause) for cause in f.root_causes]
-    if seg is not None:
-        conds += segment_conditions(seg)
     return conds
 
 
 def fyi_conditions(f: ReportFilters, scope: Scope) -> list[ColumnElement[bool]]:
-    """FYIs have no owner, channel or root cause: the dates, program, unit and scope only."""
+    """FYIs have no owner, channel or root cause: the dates, program, unit and scope only (an
+    owner's figures have none: nobody owns an FYI)."""
     fc = FYIS.c
     start, end = f.window()
     conds: list[ColumnElement[bool]] = [fc.created_at >= start, fc.created_at < end]
     if scope.units is not None:
         conds.append(fc.unit_id.in_(scope.units))
+    if scope.owner is not None:
+        conds.append(false())
     if f.program_id:
         conds.append(fc.program_id == f.program_id)
     if f.unit_id:

@@ -27,11 +27,13 @@ compliment.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -349,3 +351,45 @@ async def signed_in(app: FastAPI, user: str) -> AsyncIterator[httpx.AsyncClient]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         await log_in(client, user, PASSWORD)
         yield client
+
+
+# ---------------------------------------------------------------- reading the pages
+
+LIST_TOTAL = re.compile(r'<h1 id="list-title" class="page-title">([\d,]+) cases?</h1>')
+
+
+def query(pop: Population, **extra: str) -> dict[str, str]:
+    f = pop.filters()
+    return {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "tz": "UTC", **extra}
+
+
+class CountLinks(HTMLParser):
+    """(href, number) for every link to a case list whose text or label is a count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, int]] = []
+        self._open: list[tuple[str, str | None, list[str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            a = dict(attrs)
+            self._open.append((a.get("href") or "", a.get("aria-label"), []))
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self._open[-1][2].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag != "a" or not self._open:
+            return
+        href, label, text = self._open.pop()
+        if not href.startswith("/dashboard/cases?"):
+            return
+        if label:  # chart bars and points: "Closed: 5", "05 Mar: 3 opened"
+            m = re.search(r": ([\d,]+)(?:$| )", label)
+        else:
+            # A count, not a share or a duration ("80%", "2.3 h").
+            m = re.match(r"^([\d,]+)(?=\s|$)", " ".join(t.strip() for t in text).strip())
+        if m:
+            self.found.append((href, int(m.group(1).replace(",", ""))))

@@ -1,4 +1,4 @@
-"""The dashboard in Debian's Chromium with the demo data; the screenshot is a test artifact."""
+"""The dashboard in Debian's Chromium with the demo data; the screenshots are test artifacts."""
 
 from __future__ import annotations
 
@@ -6,18 +6,23 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
+from activities.remeasurement import make_survey_token
 from cli.demo import DEMO_PASSWORD, seed_demo
 from core.settings import Settings
+from models.case import Case
 from models.db import make_engine
 from tests.conftest import sqlite_db, terminate_cases, time_skipping_env
 from tests.factories import running_worker
-from tests.live import ServerThread, fill_login_form
+from tests.live import ServerThread, eventually, fill_login_form
 from tests.reports.conftest import with_report_routes
 
 
@@ -28,10 +33,17 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
+@dataclass(frozen=True)
+class Demo:
+    url: str
+    settings: Settings
+    engine: Engine
+
+
 @pytest.fixture(scope="module")
-async def demo_site(
+async def demo(
     ts_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
+) -> AsyncIterator[Demo]:
     from api import create_app
 
     tmp: Path = tmp_path_factory.mktemp("demo")
@@ -48,9 +60,14 @@ async def demo_site(
         await seed_demo(engine, ts_env.client, settings)
         app = with_report_routes(create_app(settings, temporal=ts_env.client, engine=engine))
         with ServerThread(app) as base_url:
-            yield base_url
+            yield Demo(base_url, settings, engine)
         await terminate_cases(ts_env, engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_site(demo: Demo) -> str:
+    return demo.url
 
 
 async def test_dashboard_in_chromium_with_demo_data(
@@ -117,4 +134,128 @@ async def test_a_refused_filter_is_explained_next_to_its_field(
     await page.get_by_label("Time zone").press("Enter")
     await expect(page.locator("#report h2").first).to_contain_text("cases created")
     await expect(page.locator("#f-tz-error")).to_have_count(0)
+    await context.close()
+
+
+# ---------------------------------------------------------------- My figures
+
+
+def demo_case(engine: Engine, ref: str) -> Case:
+    with Session(engine) as session:
+        case = session.exec(select(Case).where(Case.external_ref == ref)).one()
+        session.expunge(case)
+        return case
+
+
+def owned_by(engine: Engine, owner: str) -> list[Case]:
+    with Session(engine) as session:
+        return list(session.exec(select(Case).where(Case.owner_id == owner)).all())
+
+
+async def test_an_owner_opens_my_figures_from_the_nav(
+    demo: Demo, browser: Any, artifacts: Path
+) -> None:
+    """Olga's customer answers the survey of her resolved case; Olga signs in, opens "My
+    figures" from the navigation, reads her SLA met %, the age of her open cases (chart and
+    table) and her remeasurement score, and clicks through to her own cases."""
+    from playwright.async_api import expect
+
+    def surveyed() -> Case | None:
+        case = demo_case(demo.engine, "demo-09")  # Olga's, closed as resolved
+        return case if case.remeasure_status == "pending" else None
+
+    resolved = await eventually(surveyed, what="demo-09 surveyed")
+    token = make_survey_token(demo.settings, resolved.id, resolved.reopened_count)
+
+    customer = await browser.new_context(base_url=demo.url)
+    page = await customer.new_page()
+    await page.goto(f"/survey/{token}")
+    await page.get_by_label("4: Satisfied").check()
+    await page.get_by_label("Yes", exact=True).check()
+    await page.get_by_role("button", name="Send my answer").click()
+    await expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+    await customer.close()
+    await eventually(
+        lambda: demo_case(demo.engine, "demo-09").remeasure_status == "answered",
+        what="the answer in the read model",
+    )
+
+    # What the figures must say, from Olga's rows in the read model.
+    mine = owned_by(demo.engine, "olga")
+    closed = [c for c in mine if c.status == "closed"]
+    met = [c for c in closed if not c.went_overdue]
+    sla = f"{round(100 * len(met) / len(closed), 1):g}%"
+    open_now = sum(c.is_open for c in mine)
+    assert closed and open_now
+
+    context = await browser.new_context(base_url=demo.url, viewport={"width": 1360, "height": 900})
+    page = await context.new_page()
+    await page.goto("/login")
+    await fill_login_form(page, "olga", DEMO_PASSWORD)
+    nav = page.get_by_role("navigation", name="Main")
+    await expect(nav.get_by_role("link", name="Dashboard")).to_have_count(0)
+    await nav.get_by_role("link", name="My figures").click()
+    await page.wait_for_url("**/dashboard")
+    await expect(page.get_by_role("heading", name="My figures", exact=True)).to_be_visible()
+    figures = page.get_by_role("list", name="Key figures")
+    await expect(figures.get_by_role("listitem").filter(has_text="SLA met")).to_contain_text(sla)
+    recovered = figures.get_by_role("listitem").filter(has_text="Recovered")
+    await expect(recovered).to_contain_text("100%")
+    await expect(recovered).to_contain_text("satisfaction 4.00/5")
+    survey = figures.get_by_role("listitem").filter(has_text="Survey response")
+    await expect(survey).to_contain_text("100%")
+    # The age of her open cases: a chart, and the same figures as a table.
+    chart = page.get_by_role("figure", name="Open cases by age")
+    await expect(chart.get_by_role("link")).to_have_count(4)
+    table = page.get_by_role("table", name="Open cases by age")
+    await expect(table.get_by_role("row")).to_have_count(1 + 4)
+    counts = {
+        (await row.get_by_role("rowheader").inner_text()): int(
+            await row.get_by_role("cell").inner_text()
+        )
+        for row in await table.get_by_role("row").all()
+        if await row.get_by_role("cell").count()
+    }
+    assert sum(counts.values()) == open_now, counts
+    await expect(page.get_by_role("link", name="Alex")).to_have_count(0)
+    await page.screenshot(path=str(artifacts / "my-figures.png"), full_page=True)
+
+    # The oldest bar with cases leads to exactly those cases, all of them hers.
+    label, count = [(k, v) for k, v in counts.items() if v][-1]
+    await chart.get_by_role("link", name=f"{label}: {count}").click()
+    await page.wait_for_url("**/dashboard/cases?**")
+    heading = f"{count} case" if count == 1 else f"{count} cases"
+    await expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    rows = page.get_by_role("table").get_by_role("row")
+    await expect(rows).to_have_count(1 + count)
+    owners = page.get_by_role("table").locator("td[data-label=Owner]")
+    assert set(await owners.all_inner_texts()) == {"Olga Owner"}
+    await expect(page.get_by_text(f"open now for {label.lower()}")).to_be_visible()
+
+    # Back on her figures, the open cases' link lists every one of them.
+    await page.get_by_role("link", name="My figures", exact=True).first.click()
+    await page.get_by_role("link", name=f"{open_now} open", exact=True).click()
+    await expect(page.get_by_role("heading", name=f"{open_now} cases")).to_be_visible()
+    assert set(await owners.all_inner_texts()) == {"Olga Owner"}
+    await context.close()
+
+
+async def test_a_manager_opens_the_dashboard_of_their_units_from_the_nav(
+    demo: Demo, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    context = await browser.new_context(base_url=demo.url, viewport={"width": 1360, "height": 900})
+    page = await context.new_page()
+    await page.goto("/login")
+    await fill_login_form(page, "max", DEMO_PASSWORD)
+    nav = page.get_by_role("navigation", name="Main")
+    await expect(nav.get_by_role("link", name="My figures")).to_have_count(0)
+    await nav.get_by_role("link", name="Dashboard").click()
+    await page.wait_for_url("**/dashboard")
+    await expect(page.get_by_role("heading", name="Customer resolution dashboard")).to_be_visible()
+    await expect(page.locator("#report h2").first).to_contain_text("5 cases created")
+    await expect(page.get_by_text("your units: 4723")).to_be_visible()
+    await expect(page.get_by_role("figure", name="Open cases by age")).to_be_visible()
+    await expect(page.get_by_label("Owner", exact=True)).to_be_visible()
     await context.close()

@@ -1,4 +1,4 @@
-"""The customer resolution dashboard (managers and admins): figures, charts, drill-down, CSV.
+"""The customer resolution dashboard: figures, charts, drill-down, CSV; "My figures" for agents.
 
 - `GET /dashboard` — the filter form and the report; an HTMX request (the form changing) gets
   only the `report` block back (`Vary: HX-Request`). Filters that cannot be used get a 422: the
@@ -11,8 +11,9 @@
 - `GET /dashboard/tables/{name}.csv` — one of the report's tables as CSV.
 
 Every route reads its filters through `web.report_deps` (the same parameters as the JSON API).
-Scope: admins see every unit, managers the units they manage; agents get 403, and a manager who
-asks for another unit's figures gets 403 as well (see `services.reports.scope_for`).
+Scope (`services.reports.scope_for`): admins see every unit, managers the units they manage,
+agents the cases they own now ("My figures"). Asking for more gets 403: a manager naming another
+unit, an agent naming another owner; an agent's unit, program or channel only narrow their own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy import Engine, or_, select
 from models.config import Program, Unit, User
 from models.reports import ReportSummary
 from services.reports import (
+    AGE_BUCKETS,
     CHANNEL_LABELS,
     STATUS_LABELS,
     TABLES,
@@ -41,6 +43,7 @@ from services.reports import (
     stream_case_csv,
     stream_table_csv,
     summary,
+    unit_in_scope,
 )
 from web.auth import PageError, not_allowed, verify_csrf
 from web.charts import dashboard_charts
@@ -96,9 +99,7 @@ def _options(engine: Engine, scope: Scope, program_id: str | None) -> dict[str, 
         unit_stmt = select(units_t.c.id, units_t.c.name, units_t.c.timezone).order_by(
             units_t.c.name
         )
-        if scope.units is not None:
-            unit_stmt = unit_stmt.where(units_t.c.id.in_(scope.units))
-        units = conn.execute(unit_stmt).all()
+        units = conn.execute(unit_stmt.where(unit_in_scope(units_t.c.id, scope))).all()
         user_stmt = select(users_t.c.id, users_t.c.name).where(users_t.c.active.is_(True))
         if scope.units is not None:
             people = select(units_t.c.frontline_owner_id).where(units_t.c.id.in_(scope.units))
@@ -111,7 +112,12 @@ def _options(engine: Engine, scope: Scope, program_id: str | None) -> dict[str, 
                     users_t.c.id.in_(field_managers),
                 )
             )
-        owners = conn.execute(user_stmt.order_by(users_t.c.name).limit(OWNER_CHOICES)).all()
+        # An owner's figures have no owner field: they are theirs.
+        owners = (
+            []
+            if scope.owner
+            else conn.execute(user_stmt.order_by(users_t.c.name).limit(OWNER_CHOICES)).all()
+        )
     causes: list[str] = []
     for p in programs:
         if program_id and p.id != program_id:
@@ -144,6 +150,12 @@ def _num(value: int | float | None) -> str:
 TABLE_ROWS = 12
 
 
+def _viewing(scope: Scope) -> dict[str, Any]:
+    """Whose figures the pages show: `mine` for an agent's own ("My figures")."""
+    mine = scope.owner is not None
+    return {"mine": mine, "page_name": "My figures" if mine else "Resolution dashboard"}
+
+
 def _helpers() -> dict[str, Any]:
     return {
         "fmt_pct": _pct,
@@ -156,8 +168,10 @@ def _helpers() -> dict[str, Any]:
 
 @router.get("/dashboard")
 def dashboard(request: Request, report: DashboardReport, engine: EngineDep) -> Response:
+    viewing = _viewing(report.scope)
     ctx: dict[str, Any] = {
-        "title": "Resolution dashboard",
+        **viewing,
+        "title": viewing["page_name"],
         "all_units": report.scope.units is None,
         "refused_header": REFUSED_HEADER,
         "form_oob": REFUSED_HEADER in request.headers,
@@ -240,8 +254,11 @@ def dashboard_cases(
                 select(units_t.c.id, units_t.c.name).where(units_t.c.id.in_(unit_ids))
             ).all()
         )
+    viewing = _viewing(report.scope)
     ctx = {
-        "title": "Cases · Resolution dashboard",
+        **viewing,
+        "title": f"Cases · {viewing['page_name']}",
+        "age": AGE_BUCKETS[seg.age] if seg.age else None,
         "f": f,
         "rows": rows,
         "total": total,
