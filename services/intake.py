@@ -26,6 +26,7 @@ from core.settings import Settings
 from core.threads import in_thread
 from domain.case import CaseDetails
 from domain.case_row import case_row
+from domain.customers import Contact
 from domain.deadlines import DeadlineRequest, compute_deadlines
 from domain.routing import RoutingError, RoutingRequest
 from domain.vocabulary import Priority
@@ -170,21 +171,38 @@ async def open_case(
         prepared = won
     if isinstance(prepared, _Found):
         return await _answer_existing(engine, client, settings, prepared)
-    number, inp = prepared
+    number, inp, contact = prepared
     if settings.fault_exit_after_intake_commit:
         # Fault injection for the crash test: die exactly between the commit and the start.
         os._exit(70)
     await ensure_started(engine, client, settings, number, inp)
-    return IntakeResult(inp.case_id, created=True, row=_first_answer(inp))
+    return IntakeResult(inp.case_id, created=True, row=_first_answer(inp, contact))
 
 
-def _first_answer(inp: CaseInput) -> dict[str, Any]:
+def _first_answer(inp: CaseInput, contact: dict[str, str | None]) -> dict[str, Any]:
     """The version-0 row intake wrote, as a new case is answered (and a key replays it)."""
     return {
         **case_row(initial_view(inp), utcnow()),
+        **contact,
         "transaction": dict(inp.details.transaction),
         "watchers": [(w.user_id, w.access.value) for w in inp.watchers],
     }
+
+
+def contact_columns(contact: Contact) -> dict[str, str | None]:
+    """The case's contact email and phone: written once by intake, never by the projection
+    (the name is the workflow's `customer_name`; neither address goes into Temporal)."""
+    return {"contact_email": contact.email, "contact_phone": contact.phone}
+
+
+_C = Case.__table__.c  # type: ignore[attr-defined]
+_CONTACT = select_core(_C.contact_email, _C.contact_phone).where(_C.id == bindparam("case_id"))
+
+
+def _stored_contact(engine: Engine, case_id: str) -> dict[str, str | None]:
+    with Session(engine) as session:
+        row = session.execute(_CONTACT, {"case_id": case_id}).first()
+    return {"contact_email": row.contact_email, "contact_phone": row.contact_phone} if row else {}
 
 
 async def _answer_existing(
@@ -196,7 +214,8 @@ async def _answer_existing(
         await ensure_started(engine, client, settings, found.number, inp)
     case_id = case_id_for(found.number)
     if found.by_key and inp is not None:
-        return IntakeResult(case_id, created=False, row=_first_answer(inp), replayed=True)
+        contact = await in_thread(_stored_contact, engine, case_id)
+        return IntakeResult(case_id, created=False, row=_first_answer(inp, contact), replayed=True)
     return IntakeResult(case_id, created=False)
 
 
@@ -212,6 +231,9 @@ _INSERT_CASE = insert(Case.__table__)  # type: ignore[attr-defined]
 _INSERT_WATCHER = insert(CaseWatcher.__table__)  # type: ignore[attr-defined]
 
 
+Planned = tuple[int, CaseInput, dict[str, str | None]]
+
+
 def _plan(
     engine: Engine,
     body: CaseCreate,
@@ -220,7 +242,7 @@ def _plan(
     opened_by: str,
     created_at: datetime | None,
     origin: str = "",
-) -> Callable[[Session], tuple[int, CaseInput] | _Found]:
+) -> Callable[[Session], Planned | _Found]:
     """The reads and the deadline arithmetic; returns the write job for the batch writer."""
     with Session(engine) as session:
         program, unit = program_and_unit(session, body.program_id, body.unit_id)
@@ -236,7 +258,7 @@ def _plan(
             "program_id", f"Program {program.id!r} cannot compute deadlines: {exc}"
         ) from exc
 
-    def write(session: Session) -> tuple[int, CaseInput] | _Found:
+    def write(session: Session) -> Planned | _Found:
         # Checked again here: an earlier job of the same batch may have taken the key.
         if (found := _existing(session, body, key)) is not None:
             return found
@@ -263,12 +285,12 @@ def _plan(
             )
         except RoutingError as exc:
             raise IntakeError("unit_id", str(exc)) from exc
-        customer = customer_for(session, body.customer)
+        customer = customer_for(session, body.customer, body.channel)
         details = CaseDetails(
             channel=body.channel,
             unit_id=unit.id,
             customer_id=customer.id,
-            customer_name=customer.name,
+            customer_name=customer.contact.name,
             category=body.category,
             priority=priority,
             reason=body.reason,
@@ -292,7 +314,8 @@ def _plan(
         # Version 0: visible in lists at once; the workflow's first projection supersedes it.
         row = case_row(initial_view(inp), utcnow())
         # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
-        session.execute(_INSERT_CASE, {**row, "transaction": dict(body.transaction)})
+        contact = contact_columns(customer.contact)
+        session.execute(_INSERT_CASE, {**row, **contact, "transaction": dict(body.transaction)})
         if routing.watchers:
             session.execute(
                 _INSERT_WATCHER,
@@ -301,6 +324,6 @@ def _plan(
                     for w in routing.watchers
                 ],
             )
-        return number, inp
+        return number, inp, contact
 
     return write

@@ -28,7 +28,7 @@ from core.threads import in_thread
 from domain.case import Actor, Watcher
 from domain.permissions import CaseAccess, Viewer
 from domain.vocabulary import Access, ClosingStatus, ContactMethod, ContactOutcome, values
-from models.case import Case, CaseEvent, CaseWatcher, Customer, Document
+from models.case import Case, CaseEvent, CaseWatcher, Document
 from models.config import Program, Unit, User
 from services import documents
 from services.access import access_to
@@ -132,7 +132,6 @@ def case_context(
         if can_act
         else []
     )
-    customer = session.get(Customer, case.customer_id) if case.customer_id else None
     return {
         "case": case,
         "access": access,
@@ -146,7 +145,6 @@ def case_context(
         "candidate_ids": {uid for uid, _ in candidates},
         "unit": session.get(Unit, case.unit_id),
         "program": session.get(Program, case.program_id),
-        "customer": customer,
         "earlier": earlier_cases(session, viewer, case),
         "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
         "failures": failures_of(session, case.id) if viewer.is_admin else [],
