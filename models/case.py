@@ -74,6 +74,9 @@ class CaseIntake(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)
     # The workflow's input as JSON (personal data: the read model may hold it).
     case_input: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    # The case's contact email and phone as given (`contact_email`, `contact_phone`): kept out of
+    # the workflow input; a retry answers with them and the reconciler restores a lost row's.
+    contact: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     # Set once the workflow is known to exist; NULL rows are the reconciler's work.
     workflow_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -85,6 +88,12 @@ class CaseIntake(SQLModel, table=True):
 
 def case_id_for(number: int) -> str:
     return f"C-{number:06d}"
+
+
+def case_number(case_id: str) -> int | None:
+    """The intake row's number of a case id ("C-000123" -> 123); None for anything else."""
+    digits = case_id.removeprefix("C-")
+    return int(digits) if digits != case_id and digits.isdigit() else None
 
 
 class Case(SQLModel, table=True):

@@ -101,11 +101,12 @@ class _Found:
     number: int
     by_key: bool
     case_input: dict[str, Any] | None
+    contact: dict[str, Any] | None
     started: bool
 
 
 _I = CaseIntake.__table__.c  # type: ignore[attr-defined]
-_COLUMNS = (_I.id, _I.request_hash, _I.case_input, _I.workflow_started_at)
+_COLUMNS = (_I.id, _I.request_hash, _I.case_input, _I.contact, _I.workflow_started_at)
 # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
 _BY_REF = select_core(*_COLUMNS).where(
     (_I.channel == bindparam("channel")) & (_I.external_ref == bindparam("external_ref"))
@@ -116,7 +117,7 @@ _BY_KEY = select_core(*_COLUMNS).where(
 _SET_INPUT = (
     update(CaseIntake.__table__)  # type: ignore[attr-defined]
     .where(_I.id == bindparam("number"))
-    .values(case_input=bindparam("case_input"))
+    .values(case_input=bindparam("case_input"), contact=bindparam("contact"))
 )
 
 
@@ -129,13 +130,15 @@ def _existing(session: Session, body: CaseCreate, key: IntakeKey | None) -> _Fou
                 row.request_hash != key.request_hash
             ):
                 raise IdempotencyKeyReused()
-            return _Found(row.id, True, row.case_input, row.workflow_started_at is not None)
+            started = row.workflow_started_at is not None
+            return _Found(row.id, True, row.case_input, row.contact, started)
     if body.external_ref is not None:
         row = session.execute(
             _BY_REF, {"channel": body.channel, "external_ref": body.external_ref}
         ).first()
         if row is not None:
-            return _Found(row.id, False, row.case_input, row.workflow_started_at is not None)
+            started = row.workflow_started_at is not None
+            return _Found(row.id, False, row.case_input, row.contact, started)
     return None
 
 
@@ -179,7 +182,7 @@ async def open_case(
     return IntakeResult(inp.case_id, created=True, row=_first_answer(inp, contact))
 
 
-def _first_answer(inp: CaseInput, contact: dict[str, str | None]) -> dict[str, Any]:
+def _first_answer(inp: CaseInput, contact: dict[str, Any]) -> dict[str, Any]:
     """The version-0 row intake wrote, as a new case is answered (and a key replays it)."""
     return {
         **case_row(initial_view(inp), utcnow()),
@@ -189,20 +192,11 @@ def _first_answer(inp: CaseInput, contact: dict[str, str | None]) -> dict[str, A
     }
 
 
-def contact_columns(contact: Contact) -> dict[str, str | None]:
-    """The case's contact email and phone: written once by intake, never by the projection
-    (the name is the workflow's `customer_name`; neither address goes into Temporal)."""
+def contact_columns(contact: Contact) -> dict[str, Any]:
+    """The case's contact email and phone: written once by intake (case row and intake row),
+    never by the projection (the name is the workflow's `customer_name`; neither address goes
+    into Temporal)."""
     return {"contact_email": contact.email, "contact_phone": contact.phone}
-
-
-_C = Case.__table__.c  # type: ignore[attr-defined]
-_CONTACT = select_core(_C.contact_email, _C.contact_phone).where(_C.id == bindparam("case_id"))
-
-
-def _stored_contact(engine: Engine, case_id: str) -> dict[str, str | None]:
-    with Session(engine) as session:
-        row = session.execute(_CONTACT, {"case_id": case_id}).first()
-    return {"contact_email": row.contact_email, "contact_phone": row.contact_phone} if row else {}
 
 
 async def _answer_existing(
@@ -214,8 +208,8 @@ async def _answer_existing(
         await ensure_started(engine, client, settings, found.number, inp)
     case_id = case_id_for(found.number)
     if found.by_key and inp is not None:
-        contact = await in_thread(_stored_contact, engine, case_id)
-        return IntakeResult(case_id, created=False, row=_first_answer(inp, contact), replayed=True)
+        row = _first_answer(inp, found.contact or contact_columns(Contact()))
+        return IntakeResult(case_id, created=False, row=row, replayed=True)
     return IntakeResult(case_id, created=False)
 
 
@@ -231,7 +225,7 @@ _INSERT_CASE = insert(Case.__table__)  # type: ignore[attr-defined]
 _INSERT_WATCHER = insert(CaseWatcher.__table__)  # type: ignore[attr-defined]
 
 
-Planned = tuple[int, CaseInput, dict[str, str | None]]
+Planned = tuple[int, CaseInput, dict[str, Any]]
 
 
 def _plan(
@@ -271,6 +265,7 @@ def _plan(
                 "client_id": key.client_id if key else "",
                 "request_hash": key.request_hash if key else None,
                 "case_input": None,
+                "contact": None,
                 "workflow_started_at": None,
                 "created_at": datetime.now(UTC),
             },
@@ -310,11 +305,13 @@ def _plan(
             initial_deadlines=deadlines,
         )
         # What a retry or the reconciler needs to start the workflow, committed with the rows.
-        session.execute(_SET_INPUT, {"number": number, "case_input": input_json(inp)})
+        contact = contact_columns(customer.contact)
+        session.execute(
+            _SET_INPUT, {"number": number, "case_input": input_json(inp), "contact": contact}
+        )
         # Version 0: visible in lists at once; the workflow's first projection supersedes it.
         row = case_row(initial_view(inp), utcnow())
         # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
-        contact = contact_columns(customer.contact)
         session.execute(_INSERT_CASE, {**row, **contact, "transaction": dict(body.transaction)})
         if routing.watchers:
             session.execute(

@@ -7,6 +7,8 @@ Create Date: 2026-12-03 09:00:00
 - case.contact_email, case.contact_phone: the contact given at intake (with customer_name),
   where the case's mail goes. Existing cases get their customer record's email and phone: the
   address they were mailing until now.
+- case_intake.contact: the same two, kept with the intake row (a retry answers with them, the
+  reconciler restores a lost case row's). NULL for earlier rows.
 - customer.external_source: the channel an external reference came from (NULL for the
   references stored before; those match a reference from any source).
 - customer.merged_into and the customer_merge table: an admin's merge of two records.
@@ -31,6 +33,8 @@ def upgrade() -> None:
     with op.batch_alter_table("case") as batch:
         batch.add_column(sa.Column("contact_email", sa.String(length=320), nullable=True))
         batch.add_column(sa.Column("contact_phone", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("case_intake") as batch:
+        batch.add_column(sa.Column("contact", sa.JSON(), nullable=True))
     with op.batch_alter_table("customer") as batch:
         batch.add_column(sa.Column("external_source", sa.String(length=40), nullable=True))
         batch.add_column(sa.Column("merged_into", sa.Integer(), nullable=True))
@@ -84,6 +88,8 @@ def downgrade() -> None:
         batch.drop_index("ix_customer_merged_into")
         batch.drop_column("merged_into")
         batch.drop_column("external_source")
+    with op.batch_alter_table("case_intake") as batch:
+        batch.drop_column("contact")
     with op.batch_alter_table("case") as batch:
         batch.drop_column("contact_phone")
         batch.drop_column("contact_email")
