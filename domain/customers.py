@@ -196,7 +196,7 @@ def identify(given: Contact, records: Iterable[Known]) -> Identity:
 
     def found(record: Known, how: CustomerMatch, fills: bool) -> Identity:
         live = survivor(record)
-        # A merged record's details are history: neither filled nor filling in.
+        # Matched through a merged record: the survivor is not filled from that history.
         fill = _fill(live, _values(given)) if fills and live is record else {}
         contact = given if how == CustomerMatch.PHONE else _completed(given, live)
         return Identity(live.id, how, contact, fill)

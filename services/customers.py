@@ -16,7 +16,6 @@ from sqlalchemy import bindparam, insert, select, union, update
 from sqlmodel import Session
 
 from domain.customers import Contact, Known, identify
-from domain.vocabulary import CustomerMatch
 from models.case import Customer
 
 if TYPE_CHECKING:
@@ -29,7 +28,6 @@ class CustomerRef:
 
     id: int
     contact: Contact
-    matched_by: CustomerMatch
 
 
 _C = Customer.__table__.c  # type: ignore[attr-defined]
@@ -112,14 +110,14 @@ def find_or_create(session: Session, given: Contact) -> CustomerRef:
                 "created_at": datetime.now(UTC),
             },
         ).scalar_one()
-        return CustomerRef(number, found.contact, found.matched_by)
+        return CustomerRef(number, found.contact)
     if found.fill:
         session.execute(
             update(Customer.__table__)  # type: ignore[attr-defined]
             .where(_C.id == found.customer_id)
             .values(dict(found.fill))
         )
-    return CustomerRef(found.customer_id, found.contact, found.matched_by)
+    return CustomerRef(found.customer_id, found.contact)
 
 
 def customer_for(session: Session, customer: CustomerIn, source: str) -> CustomerRef:
