@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from domain.mail.format import duration, first_name, label, local_time, text_to_html
 from domain.mail.sandbox import MAX_HISTORY
-from models.case import Case, CaseEvent, CaseWatcher, Customer
+from models.case import Case, CaseEvent, CaseWatcher
 from models.config import Program, Unit, User
 
 
@@ -27,7 +27,6 @@ class CaseData:
 
     unit: Unit | None
     program: Program | None
-    customer: Customer | None
     watchers: list[CaseWatcher]
     events: list[CaseEvent]
     users: dict[str, User]
@@ -67,7 +66,6 @@ def load_case_data(
     return CaseData(
         unit=session.get(Unit, case.unit_id),
         program=session.get(Program, case.program_id),
-        customer=session.get(Customer, case.customer_id) if case.customer_id else None,
         watchers=watchers,
         events=events,
         users=users,
@@ -87,14 +85,13 @@ def message_context(
     """Everything a template may show about `case`, as plain dicts, lists and strings."""
     event = dict(event or {})
     data = data or load_case_data(session, case, event)
-    unit, program, customer = data.unit, data.program, data.customer
+    unit, program = data.unit, data.program
     watchers, events, users = data.watchers, data.events, data.users
     tz = unit.timezone if unit else "UTC"
 
     def who(user_id: str | None) -> dict[str, str] | None:
         return _person(users.get(user_id or ""), user_id or "") if user_id else None
 
-    customer_name = (customer.name if customer else "") or case.customer_name
     transaction = [
         {"key": str(k), "label": label(str(k)), "value": str(v)}
         for k, v in list((case.transaction or {}).items())[:50]
@@ -144,11 +141,13 @@ def message_context(
             "timezone": tz,
         },
         "program": {"id": case.program_id, "name": program.name if program else case.program_id},
+        # The case's own contact as intake was given it, never the customer record's: a
+        # record may be another person who shares the phone (domain/customers.py).
         "customer": {
-            "name": customer_name,
-            "first_name": first_name(customer_name),
-            "email": (customer.email if customer else "") or "",
-            "phone": (customer.phone if customer else "") or "",
+            "name": case.customer_name,
+            "first_name": first_name(case.customer_name),
+            "email": case.contact_email or "",
+            "phone": case.contact_phone or "",
         },
         "transaction": transaction,
         "owner": who(case.owner_id),

@@ -76,8 +76,9 @@ def build_row(
         raise RuntimeError(f"case {n.case_id} is not projected yet")
     data = load_case_data(session, case, n.context, [*n.to_user_ids, *n.cc_user_ids])
     to = _addresses(data.users, n.to_user_ids)
-    if n.to_customer and data.customer is not None and is_address(data.customer.email):
-        to.append(str(data.customer.email))
+    # The case's contact: replies and surveys go to whom the case was opened for.
+    if n.to_customer and is_address(case.contact_email):
+        to.append(str(case.contact_email))
     cc = [a for a in _addresses(data.users, n.cc_user_ids) if a not in to]
     if not to and cc:  # nobody in To has an address: the first Cc takes their place
         to, cc = cc[:1], cc[1:]

@@ -39,6 +39,11 @@ def _insert(engine: Engine, table: Any) -> Any:
     return dialect.insert(table)
 
 
+# Columns an update never changes: the key, and the customer record, which intake sets and only
+# an admin's merge moves (services/customer_merge.py); the workflow keeps the id it started with.
+_WRITTEN_ONCE = frozenset({"id", "customer_id"})
+
+
 @functools.cache
 def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
     """The version-guarded upsert, built once per dialect (building it per call cost more CPU
@@ -49,7 +54,7 @@ def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
     excluded = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=["id"],
-        set_={k: excluded[k] for k in columns if k != "id"},
+        set_={k: excluded[k] for k in columns if k not in _WRITTEN_ONCE},
         where=table.c.version < excluded.version,
     ).returning(table.c.version)
 

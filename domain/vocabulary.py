@@ -193,6 +193,15 @@ class FyiType(StrEnum):
     SUGGESTION = "suggestion"
 
 
+class CustomerMatch(StrEnum):
+    """How intake found the customer record of a contact (domain/customers.py)."""
+
+    EXTERNAL_REF = "external_ref"
+    EMAIL = "email"
+    PHONE = "phone"
+    NEW = "new"
+
+
 class AlertOutcome(StrEnum):
     """What intake made of a survey return."""
 

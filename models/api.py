@@ -161,14 +161,25 @@ class WatcherPublic(BaseModel):
     access: Access
 
 
+class ContactPublic(BaseModel):
+    """Whom the case is for, as given at intake: what it shows and where its mail goes."""
+
+    name: str
+    email: str | None
+    phone: str | None
+
+
 class CasePublic(BaseModel):
     id: str
     version: int
     program_id: str
     unit_id: str
     channel: str
-    customer_id: int | None
-    customer_name: str
+    customer_id: int | None = Field(
+        description="The customer record (earlier cases); may change by an admin's merge"
+    )
+    customer_name: str = Field(description="The contact's name (the same as `contact.name`)")
+    contact: ContactPublic
     owner_id: str
     watchers: list[WatcherPublic]
     status: str
@@ -236,7 +247,29 @@ class CustomerPublic(BaseModel):
     phone: str | None
     external_ref: str | None
     created_at: datetime
+    merged_into: int | None = Field(
+        description="Set when an admin merged this record into another: its cases are there"
+    )
     cases: list[CaseSummaryPublic]
+
+
+class CustomerMergeIn(_In):
+    merged_id: int = Field(
+        ge=1, le=2**63 - 1, description="The record to merge into this one; its cases move here"
+    )
+    note: StorableStr = Field(default="", max_length=500, description="Why (kept with the merge)")
+
+
+class CustomerMergePublic(BaseModel):
+    id: int
+    customer_id: int = Field(description="The record that lives on")
+    merged_id: int
+    case_ids: list[str] = Field(description="The cases that moved to `customer_id`")
+    filled: list[str] = Field(description="Fields of the survivor that were empty, now filled")
+    merged_by: str
+    note: str
+    merged_at: datetime
+    replayed: bool = Field(description="True when this merge was done before: its record")
 
 
 class CaseListPublic(BaseModel):

@@ -12,12 +12,41 @@ from models.types import JSONType, UTCDateTime, utcnow
 
 
 class Customer(SQLModel, table=True):
+    """A customer's long-lived profile: the cases of one person (domain/customers.py says who).
+
+    A case mails its own contact (Case.customer_name, contact_email, contact_phone), not this.
+    """
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=320, index=True)
     phone: str | None = Field(default=None, max_length=40, index=True)
     external_ref: str | None = Field(default=None, max_length=200, index=True)
+    # The channel the reference came from (NULL: recorded before sources were).
+    external_source: str | None = Field(default=None, max_length=40)
+    # Set by an admin's merge: this record's cases moved there; matching it leads there.
+    merged_into: int | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CustomerMerge(SQLModel, table=True):
+    """An admin's merge of one customer record into another: who, when, which cases moved.
+
+    Ids and field names only; the unique `merged_id` makes a repeated merge find this row.
+    """
+
+    __tablename__ = "customer_merge"
+    __table_args__ = (UniqueConstraint("merged_id", name="uq_customer_merge_merged_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(index=True)  # the record that lives on
+    merged_id: int
+    case_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    # The surviving record's fields that were empty and came from the merged one.
+    filled: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    merged_by: str = Field(max_length=100)  # a user id or an API client's name
+    note: str = Field(default="", max_length=500)
+    merged_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class CaseIntake(SQLModel, table=True):
@@ -45,6 +74,9 @@ class CaseIntake(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)
     # The workflow's input as JSON (personal data: the read model may hold it).
     case_input: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    # The case's contact email and phone as given (`contact_email`, `contact_phone`): kept out of
+    # the workflow input; a retry answers with them and the reconciler restores a lost row's.
+    contact: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     # Set once the workflow is known to exist; NULL rows are the reconciler's work.
     workflow_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -56,6 +88,12 @@ class CaseIntake(SQLModel, table=True):
 
 def case_id_for(number: int) -> str:
     return f"C-{number:06d}"
+
+
+def case_number(case_id: str) -> int | None:
+    """The intake row's number of a case id ("C-000123" -> 123); None for anything else."""
+    digits = case_id.removeprefix("C-")
+    return int(digits) if digits != case_id and digits.isdigit() else None
 
 
 class Case(SQLModel, table=True):
@@ -76,8 +114,13 @@ class Case(SQLModel, table=True):
     program_id: str = Field(max_length=64)
     unit_id: str = Field(max_length=64)
     channel: str = Field(max_length=40, index=True)
+    # The customer record (moved by an admin's merge: the projection never writes it back).
     customer_id: int | None = Field(default=None, index=True)
+    # The case's contact as given at intake: what the case shows and where its mail goes. The
+    # name travels with the workflow; email and phone are written once by intake.
     customer_name: str = Field(default="", max_length=200)
+    contact_email: str | None = Field(default=None, max_length=320)
+    contact_phone: str | None = Field(default=None, max_length=40)
     owner_id: str = Field(max_length=64)
     status: str = Field(max_length=20)
     is_open: bool = True

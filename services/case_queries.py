@@ -16,6 +16,7 @@ from models.api import (
     CaseDetailPublic,
     CasePublic,
     CaseSummaryPublic,
+    ContactPublic,
     CustomerPublic,
     TimelineEventPublic,
     WatcherPublic,
@@ -45,11 +46,18 @@ def links(case_id: str, settings: Settings) -> dict[str, str]:
     }
 
 
+def contact_of(row: dict[str, Any]) -> ContactPublic:
+    return ContactPublic(
+        name=row["customer_name"], email=row.get("contact_email"), phone=row.get("contact_phone")
+    )
+
+
 def public_from_row(
     row: dict[str, Any], watchers: list[tuple[str, str]], settings: Settings
 ) -> CasePublic:
     """A case answer from column values (intake's version-0 row), without an ORM object."""
     data = {k: v for k, v in row.items() if k in CasePublic.model_fields}
+    data["contact"] = contact_of(row)
     data["transaction"] = {k: str(v) for k, v in (row.get("transaction") or {}).items()}
     data["watchers"] = [WatcherPublic(user_id=u, access=a) for u, a in watchers]  # type: ignore[arg-type]
     data["links"] = links(row["id"], settings)
@@ -58,6 +66,7 @@ def public_from_row(
 
 def to_public(case: Case, watchers: list[CaseWatcher], settings: Settings) -> CasePublic:
     data = case.model_dump()
+    data["contact"] = contact_of(data)
     data["transaction"] = {k: str(v) for k, v in (case.transaction or {}).items()}
     data["watchers"] = [WatcherPublic(user_id=w.user_id, access=w.access) for w in watchers]  # type: ignore[arg-type]
     data["links"] = links(case.id, settings)
@@ -148,6 +157,7 @@ def get_customer(
         phone=customer.phone,
         external_ref=customer.external_ref,
         created_at=customer.created_at,
+        merged_into=customer.merged_into,
         cases=[summary(c, settings) for c in rows],
     )
 
@@ -195,16 +205,17 @@ def list_cases(
     if f.q:
         term = f.q.strip()
         like = f"%{term.lower()}%"
+        phone = "".join(c for c in term if c.isdigit() or c == "+")
         customer_ids = select(Customer.id).where(
-            or_(
-                col(Customer.email) == term.lower(),
-                col(Customer.phone) == "".join(c for c in term if c.isdigit() or c == "+"),
-            )
+            or_(col(Customer.email) == term.lower(), col(Customer.phone) == phone)
         )
         stmt = stmt.where(
             or_(
                 col(Case.id) == term.upper(),
                 col(Case.customer_name).ilike(like),
+                # the case's own contact, and every case of the customer record
+                col(Case.contact_email) == term.lower(),
+                col(Case.contact_phone) == phone,
                 col(Case.customer_id).in_(customer_ids),
             )
         )
@@ -270,7 +281,8 @@ def tab_clause(viewer: Any, tab: str) -> Any:
 
 
 def search_clause(term: str) -> Any:
-    """Case id ("C-000123", "c-123", "123"), customer name (substring), email or phone (exact)."""
+    """Case id ("C-000123", "c-123", "123"), contact name (substring), email or phone (exact:
+    the case's contact or its customer record's)."""
     from models.case import Customer, case_id_for
 
     term = term.strip()
@@ -283,9 +295,11 @@ def search_clause(term: str) -> Any:
     customer: list[Any] = []
     if "@" in term:
         customer.append(col(Customer.email) == term.lower())
+        clauses.append(col(Case.contact_email) == term.lower())
     digits = "".join(c for c in term if c.isdigit())
     if len(digits) >= 5 and all(c.isdigit() or c in " +().-" for c in term):
         customer.append(col(Customer.phone).in_([digits, "+" + digits]))
+        clauses.append(col(Case.contact_phone).in_([digits, "+" + digits]))
     if customer:
         clauses.append(col(Case.customer_id).in_(select(Customer.id).where(or_(*customer))))
     return or_(*clauses)

@@ -26,6 +26,7 @@ from core.settings import Settings
 from core.threads import in_thread
 from domain.case import CaseDetails
 from domain.case_row import case_row
+from domain.customers import Contact
 from domain.deadlines import DeadlineRequest, compute_deadlines
 from domain.routing import RoutingError, RoutingRequest
 from domain.taxonomy import CategoryRejected, file_under
@@ -101,11 +102,12 @@ class _Found:
     number: int
     by_key: bool
     case_input: dict[str, Any] | None
+    contact: dict[str, Any] | None
     started: bool
 
 
 _I = CaseIntake.__table__.c  # type: ignore[attr-defined]
-_COLUMNS = (_I.id, _I.request_hash, _I.case_input, _I.workflow_started_at)
+_COLUMNS = (_I.id, _I.request_hash, _I.case_input, _I.contact, _I.workflow_started_at)
 # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
 _BY_REF = select_core(*_COLUMNS).where(
     (_I.channel == bindparam("channel")) & (_I.external_ref == bindparam("external_ref"))
@@ -116,7 +118,7 @@ _BY_KEY = select_core(*_COLUMNS).where(
 _SET_INPUT = (
     update(CaseIntake.__table__)  # type: ignore[attr-defined]
     .where(_I.id == bindparam("number"))
-    .values(case_input=bindparam("case_input"))
+    .values(case_input=bindparam("case_input"), contact=bindparam("contact"))
 )
 
 
@@ -129,13 +131,15 @@ def _existing(session: Session, body: CaseCreate, key: IntakeKey | None) -> _Fou
                 row.request_hash != key.request_hash
             ):
                 raise IdempotencyKeyReused()
-            return _Found(row.id, True, row.case_input, row.workflow_started_at is not None)
+            started = row.workflow_started_at is not None
+            return _Found(row.id, True, row.case_input, row.contact, started)
     if body.external_ref is not None:
         row = session.execute(
             _BY_REF, {"channel": body.channel, "external_ref": body.external_ref}
         ).first()
         if row is not None:
-            return _Found(row.id, False, row.case_input, row.workflow_started_at is not None)
+            started = row.workflow_started_at is not None
+            return _Found(row.id, False, row.case_input, row.contact, started)
     return None
 
 
@@ -171,21 +175,29 @@ async def open_case(
         prepared = won
     if isinstance(prepared, _Found):
         return await _answer_existing(engine, client, settings, prepared)
-    number, inp = prepared
+    number, inp, contact = prepared
     if settings.fault_exit_after_intake_commit:
         # Fault injection for the crash test: die exactly between the commit and the start.
         os._exit(70)
     await ensure_started(engine, client, settings, number, inp)
-    return IntakeResult(inp.case_id, created=True, row=_first_answer(inp))
+    return IntakeResult(inp.case_id, created=True, row=_first_answer(inp, contact))
 
 
-def _first_answer(inp: CaseInput) -> dict[str, Any]:
+def _first_answer(inp: CaseInput, contact: dict[str, Any]) -> dict[str, Any]:
     """The version-0 row intake wrote, as a new case is answered (and a key replays it)."""
     return {
         **case_row(initial_view(inp), utcnow()),
+        **contact,
         "transaction": dict(inp.details.transaction),
         "watchers": [(w.user_id, w.access.value) for w in inp.watchers],
     }
+
+
+def contact_columns(contact: Contact) -> dict[str, Any]:
+    """The case's contact email and phone: written once by intake (case row and intake row),
+    never by the projection (the name is the workflow's `customer_name`; neither address goes
+    into Temporal)."""
+    return {"contact_email": contact.email, "contact_phone": contact.phone}
 
 
 async def _answer_existing(
@@ -197,7 +209,8 @@ async def _answer_existing(
         await ensure_started(engine, client, settings, found.number, inp)
     case_id = case_id_for(found.number)
     if found.by_key and inp is not None:
-        return IntakeResult(case_id, created=False, row=_first_answer(inp), replayed=True)
+        row = _first_answer(inp, found.contact or contact_columns(Contact()))
+        return IntakeResult(case_id, created=False, row=row, replayed=True)
     return IntakeResult(case_id, created=False)
 
 
@@ -213,6 +226,9 @@ _INSERT_CASE = insert(Case.__table__)  # type: ignore[attr-defined]
 _INSERT_WATCHER = insert(CaseWatcher.__table__)  # type: ignore[attr-defined]
 
 
+Planned = tuple[int, CaseInput, dict[str, Any]]
+
+
 def _plan(
     engine: Engine,
     body: CaseCreate,
@@ -221,7 +237,7 @@ def _plan(
     opened_by: str,
     created_at: datetime | None,
     origin: str = "",
-) -> Callable[[Session], tuple[int, CaseInput] | _Found]:
+) -> Callable[[Session], Planned | _Found]:
     """The reads and the deadline arithmetic; returns the write job for the batch writer."""
     with Session(engine) as session:
         program, unit = program_and_unit(session, body.program_id, body.unit_id)
@@ -242,7 +258,7 @@ def _plan(
             "program_id", f"Program {program.id!r} cannot compute deadlines: {exc}"
         ) from exc
 
-    def write(session: Session) -> tuple[int, CaseInput] | _Found:
+    def write(session: Session) -> Planned | _Found:
         # Checked again here: an earlier job of the same batch may have taken the key.
         if (found := _existing(session, body, key)) is not None:
             return found
@@ -255,6 +271,7 @@ def _plan(
                 "client_id": key.client_id if key else "",
                 "request_hash": key.request_hash if key else None,
                 "case_input": None,
+                "contact": None,
                 "workflow_started_at": None,
                 "created_at": datetime.now(UTC),
             },
@@ -269,12 +286,12 @@ def _plan(
             )
         except RoutingError as exc:
             raise IntakeError("unit_id", str(exc)) from exc
-        customer = customer_for(session, body.customer)
+        customer = customer_for(session, body.customer, body.channel)
         details = CaseDetails(
             channel=body.channel,
             unit_id=unit.id,
             customer_id=customer.id,
-            customer_name=customer.name,
+            customer_name=customer.contact.name,
             category=category,
             subcategory=subcategory,
             priority=priority,
@@ -295,11 +312,14 @@ def _plan(
             initial_deadlines=deadlines,
         )
         # What a retry or the reconciler needs to start the workflow, committed with the rows.
-        session.execute(_SET_INPUT, {"number": number, "case_input": input_json(inp)})
+        contact = contact_columns(customer.contact)
+        session.execute(
+            _SET_INPUT, {"number": number, "case_input": input_json(inp), "contact": contact}
+        )
         # Version 0: visible in lists at once; the workflow's first projection supersedes it.
         row = case_row(initial_view(inp), utcnow())
         # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
-        session.execute(_INSERT_CASE, {**row, "transaction": dict(body.transaction)})
+        session.execute(_INSERT_CASE, {**row, **contact, "transaction": dict(body.transaction)})
         if routing.watchers:
             session.execute(
                 _INSERT_WATCHER,
@@ -308,6 +328,6 @@ def _plan(
                     for w in routing.watchers
                 ],
             )
-        return number, inp
+        return number, inp, contact
 
     return write

@@ -29,7 +29,7 @@ from temporalio.service import RPCError
 from activities.projection import ProjectRequest, apply_projection
 from core.settings import Settings
 from core.threads import in_thread
-from models.case import Case, CaseIntake, case_id_for
+from models.case import Case, CaseIntake, case_id_for, case_number
 from models.intake import SurveyResponse
 from services.case_start import input_from_json, mark_started, start_case_workflow
 from services.surveys import intake_key, link_case
@@ -62,11 +62,18 @@ _UNLINKED = (
 )
 _BY_KEY = select(_I.id).where((_I.client_id == "") & (_I.idempotency_key == bindparam("key")))
 _KNOWN = select(_C.id).where(_C.id.in_(bindparam("ids", expanding=True)))
-_SET_TRANSACTION = (
+# What intake writes once and the projection never carries: the transaction (from the
+# workflow's input) and the contact's email and phone (from the intake row, when it is there).
+_SET_INTAKE_ONLY = (
     update(Case.__table__)  # type: ignore[attr-defined]
     .where(_C.id == bindparam("case_id"))
-    .values(transaction=bindparam("transaction"))
+    .values(
+        transaction=bindparam("transaction"),
+        contact_email=bindparam("contact_email"),
+        contact_phone=bindparam("contact_phone"),
+    )
 )
+_CONTACT = select(_I.contact).where(_I.id == bindparam("number"))
 
 
 @dataclass
@@ -206,8 +213,16 @@ class Reconciler:
 
     def _write(self, req: ProjectRequest, transaction: dict[str, object]) -> None:
         apply_projection(self.engine, req)
-        # The transaction is written once by intake; the projection never carries it.
+        case_id = req.view.case_id
         with self.engine.begin() as conn:
+            # Without its intake row a case has no contact address: none is guessed.
+            contact = conn.execute(_CONTACT, {"number": case_number(case_id)}).scalar() or {}
             conn.execute(
-                _SET_TRANSACTION, {"case_id": req.view.case_id, "transaction": transaction}
+                _SET_INTAKE_ONLY,
+                {
+                    "case_id": case_id,
+                    "transaction": transaction,
+                    "contact_email": contact.get("contact_email"),
+                    "contact_phone": contact.get("contact_phone"),
+                },
             )

@@ -145,13 +145,13 @@ def _claim(engine: Engine, body: SurveyResponseIn) -> SurveyResult | _OpenCase:
             matched=list(decision.matched),
         )
         if decision.outcome == "fyi":
-            customer = customer_for(session, body.customer)
+            customer = customer_for(session, body.customer, body.channel)
             fyi = Fyi(
                 program_id=program.id,
                 unit_id=unit.id,
                 survey_response_id=row_id,
                 customer_id=customer.id,
-                customer_name=customer.name,
+                customer_name=customer.contact.name,
                 fyi_type=decision.fyi_type or "compliment",
                 text=decision.fyi_text,
                 rule_ids=[m.id for m in decision.matched],

@@ -23,7 +23,7 @@ from domain.mail.schema import (
     unfilled_placeholders,
 )
 from domain.vocabulary import MessageKind
-from models.case import Case, Customer
+from models.case import Case
 from models.config import Program, Unit
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,11 @@ def reply_choices(session: Session, case: Case, sender_name: str = "") -> list[R
     """The program's scripted replies for this case, placeholders filled in from it."""
     program = session.get(Program, case.program_id)
     unit = session.get(Unit, case.unit_id)
-    customer = session.get(Customer, case.customer_id) if case.customer_id else None
     values = placeholder_values(
         case,
         unit_name=unit.name if unit else case.unit_id,
         program_name=program.name if program else case.program_id,
-        customer_name=(customer.name if customer else "") or case.customer_name,
+        customer_name=case.customer_name,
         sender_name=sender_name,
     )
     return [
@@ -166,10 +165,10 @@ def save_template(
     return checked
 
 
-def check_reply(case: Case, customer: Customer | None, subject: str, text: str) -> None:
+def check_reply(case: Case, subject: str, text: str) -> None:
     """What the workflow would refuse, said in the page's words before anything is sent."""
-    if customer is None or not customer.email or "@" not in customer.email:
-        raise ReplyRejected("customer", "The customer has no email address on file.")
+    if not case.contact_email or "@" not in case.contact_email:
+        raise ReplyRejected("customer", "This case's contact gave no email address.")
     if not subject.strip():
         raise ReplyRejected("subject", "Give the reply a subject.")
     if len(subject) > 200 or "\n" in subject.strip():

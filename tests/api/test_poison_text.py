@@ -82,6 +82,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "comment": "Fine",
     },
     ("POST", "/api/v1/survey-responses"): SURVEY,
+    ("POST", "/api/v1/customers/{customer_id}/merge"): {"merged_id": 2, "note": "Same guest"},
     ("PUT", "/api/v1/config"): "/api/v1/config",
     ("GET", "/api/v1/config/programs/{program_id}"): None,
     ("PUT", "/api/v1/config/programs/{program_id}"): "/api/v1/config/programs/recovery",

@@ -48,7 +48,15 @@ def cases(any_engine: Engine) -> Engine:
         s.flush()
         add_case(s, 1, next_due_at=NOW + timedelta(hours=5))
         add_case(s, 2, next_due_at=NOW - timedelta(hours=2), status="overdue")  # past due
-        add_case(s, 3, next_due_at=NOW + timedelta(hours=1), status="new")
+        add_case(
+            s,
+            3,
+            next_due_at=NOW + timedelta(hours=1),
+            status="new",
+            customer_id=kari.id,  # the case's own contact is someone else at Kari's number
+            contact_email="ola@example.com",
+            contact_phone="+4790000003",
+        )
         add_case(s, 4, next_due_at=None)  # no deadline: last of the open ones
         add_case(s, 5, status="closed", closed_at=NOW - timedelta(hours=3))
         add_case(s, 6, status="closed", closed_at=NOW - timedelta(hours=1))
@@ -119,8 +127,11 @@ def test_tabs_and_search(cases: Engine) -> None:
         assert tab("mine", "customer 3") == ["C-000003"]
         assert tab("mine", "c-7") == ["C-000007"]
         assert tab("mine", "C-000001") == ["C-000001"]
-        assert tab("mine", "kari@example.com") == ["C-000007"]
-        assert tab("mine", "+47 555 01 234") == ["C-000007"]
+        assert tab("mine", "kari@example.com") == ["C-000007", "C-000003"]
+        assert tab("mine", "+47 555 01 234") == ["C-000007", "C-000003"]
+        # The case's own contact finds it too.
+        assert tab("mine", "OLA@example.com") == ["C-000003"]
+        assert tab("mine", "+47 900 00 003") == ["C-000003"]
         assert tab("mine", "%") == []  # LIKE wildcards are literal
         mia = viewer_for(s, _user(s, "mia"))  # manager of unit 4723
         assert mia.managed_units == ("4723",)

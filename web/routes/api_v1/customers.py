@@ -1,19 +1,34 @@
-"""Customer profiles, with their cases."""
+"""Customer profiles, with their cases; an admin's merge of two profiles."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from models.api import CustomerPublic
+from core.threads import in_thread
+from models.api import CustomerMergeIn, CustomerMergePublic, CustomerPublic
 from services.case_queries import get_customer
-from web.api_auth import require_scope
-from web.deps import SessionDep, SettingsDep
-from web.problems import Problem
+from services.customer_merge import MergeRefused, merge_customers
+from web.api_auth import Admin, require_scope
+from web.deps import EngineDep, SessionDep, SettingsDep
+from web.problems import PROBLEM_JSON, Problem
 from web.routes.api_v1.cases import PROBLEMS
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=PROBLEMS)
+
+CustomerId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MERGE_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such customer", "content": {PROBLEM_JSON: {}}},
+    409: {
+        "description": "One of the records was merged into another one already",
+        "content": {PROBLEM_JSON: {}},
+    },
+    422: {
+        "description": "Invalid request, a record merged into itself, or no such merged_id",
+        "content": {PROBLEM_JSON: {}},
+    },
+}
 
 
 @router.get(
@@ -22,12 +37,46 @@ router = APIRouter(prefix="/customers", tags=["customers"], responses=PROBLEMS)
     dependencies=[require_scope("cases:read")],
 )
 def read_customer(
-    customer_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    customer_id: CustomerId,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CustomerPublic:
-    """A customer's contact details and every case they have had, newest first."""
+    """A customer's contact details and every case they have had, newest first.
+
+    A record an admin merged into another has `merged_into` set and no cases left.
+    """
     customer = get_customer(session, customer_id, settings)
     if customer is None:
         raise Problem(404, "Customer not found", f"No customer {customer_id}", field="customer_id")
     return customer
+
+
+@router.post("/{customer_id}/merge", response_model=CustomerMergePublic, responses=MERGE_PROBLEMS)
+async def merge_customer(
+    customer_id: CustomerId, body: CustomerMergeIn, engine: EngineDep, client: Admin
+) -> CustomerMergePublic:
+    """Merge the record `merged_id` into this one (admin scope).
+
+    Customer records are never merged by intake: two people may share a phone. When they
+    really are one person, an admin merges them here. The merged record's cases, survey
+    returns and FYIs move to this record, and this record's empty fields are filled from the
+    merged one; each case keeps the contact it was opened with (its mail still goes there).
+    The merged record stays, with `merged_into` set, so a later contact by its email, phone or
+    reference finds this one. The merge is recorded (who, when, which cases, the note).
+
+    The same merge again answers the first one (`replayed`); merging into or from a record
+    that was merged elsewhere is a 409.
+    """
+    try:
+        result = await in_thread(
+            merge_customers,
+            engine,
+            customer_id,
+            body.merged_id,
+            merged_by=client.name,
+            note=body.note,
+        )
+    except MergeRefused as exc:
+        title = {404: "Customer not found", 409: "Merge conflict"}.get(exc.status, "Bad merge")
+        raise Problem(exc.status, title, exc.message, field=exc.field) from exc
+    return CustomerMergePublic(**result.__dict__)

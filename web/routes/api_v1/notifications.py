@@ -27,7 +27,7 @@ from domain.mail.sandbox import KINDS, TemplateRejected
 from domain.mail.schema import PLACEHOLDERS, TemplateIn
 from domain.vocabulary import MessageKind
 from models.api import CaseDetailPublic
-from models.case import Case, Customer
+from models.case import Case
 from models.config import Program, User
 from services.case_actions import ActionRejected, actor_for, run_update
 from services.case_queries import get_case
@@ -234,10 +234,9 @@ def _prepare_reply(engine: Engine, case_id: str, body: ReplyIn) -> Any:
         case = session.get(Case, case_id)
         if case is None:
             raise Problem(404, "Case not found", f"No case {case_id}")
-        customer = session.get(Customer, case.customer_id) if case.customer_id else None
         try:
             actor = actor_for(session, body.acting_user)
-            check_reply(case, customer, body.subject, body.text)
+            check_reply(case, body.subject, body.text)
         except ActionRejected as exc:
             raise Problem(exc.status, "Action rejected", exc.message, field="acting_user") from exc
         except ReplyRejected as exc:

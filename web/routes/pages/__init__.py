@@ -1,9 +1,9 @@
-"""The HTML pages (HTMX): sign-in, the inbox and the case workspace."""
+"""The HTML pages (HTMX): sign-in, the inbox, the case workspace, customer merges."""
 
 from fastapi import APIRouter, Depends
 
 from web.auth import verify_csrf
-from web.routes.pages import auth, cases, inbox, live, notices
+from web.routes.pages import auth, cases, customers, inbox, live, notices
 
 # Every page route checks the CSRF token on state-changing methods before its body runs.
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -12,3 +12,4 @@ router.include_router(inbox.router)
 router.include_router(cases.router)
 router.include_router(notices.router)
 router.include_router(live.router)
+router.include_router(customers.router)

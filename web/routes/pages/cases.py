@@ -26,7 +26,7 @@ from domain.case import Actor, Watcher
 from domain.mail.render import RenderedMessage
 from domain.permissions import CaseAccess, Viewer
 from domain.vocabulary import Access, ClosingStatus, ContactMethod, ContactOutcome, values
-from models.case import Case, CaseEvent, CaseWatcher, Customer, Document
+from models.case import Case, CaseEvent, CaseWatcher, Document
 from models.config import Program, Unit, User
 from services import documents
 from services.access import access_to
@@ -148,7 +148,6 @@ def case_context(
         if can_act
         else []
     )
-    customer = session.get(Customer, case.customer_id) if case.customer_id else None
     replies = reply_choices(session, case, viewer.name) if can_act else []
     program = session.get(Program, case.program_id)
     return {
@@ -164,7 +163,6 @@ def case_context(
         "candidate_ids": {uid for uid, _ in candidates},
         "unit": session.get(Unit, case.unit_id),
         "program": program,
-        "customer": customer,
         "earlier": earlier_cases(session, viewer, case),
         "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
         "failures": failures_of(session, case.id) if viewer.is_admin else [],
@@ -451,7 +449,7 @@ def _reply_fields(f: FormData, st: FormState) -> tuple[str, str, str]:
 def _check_reply(ctx: dict[str, Any], subject: str, text: str, st: FormState) -> None:
     """What the workflow would refuse (a placeholder left, no address), said at the field."""
     try:
-        check_reply(ctx["case"], ctx["customer"], subject, text)
+        check_reply(ctx["case"], subject, text)
     except ReplyRejected as exc:
         if exc.field in ("subject", "text"):
             st.errors[exc.field] = str(exc)

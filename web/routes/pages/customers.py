@@ -1,0 +1,114 @@
+"""The admin's merge of two customer records, as a page: pick both, review them, merge.
+
+The same service as `POST /api/v1/customers/{id}/merge`; refusals are shown at their field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlmodel import Session, col, func, select
+
+from core.threads import in_thread
+from domain.fields import unstorable
+from domain.permissions import Viewer
+from models.case import Case, Customer
+from services.customer_merge import MergeRefused, merge_customers
+from web.auth import CurrentUser, not_allowed
+from web.deps import EngineDep
+from web.templating import render
+
+router = APIRouter()
+PATH = "/admin/customers/merge"
+FIELDS = {"customer_id": "into", "merged_id": "merged"}
+
+
+def _admin(viewer: Viewer) -> None:
+    if not viewer.is_admin:
+        raise not_allowed("Only administrators can merge customer records.")
+
+
+def _number(raw: str | None) -> int | None:
+    raw = (raw or "").strip().lstrip("#")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**63 else None
+
+
+def _records(engine: Any, ids: dict[str, int | None]) -> dict[str, Any]:
+    """Each chosen record with its number of cases, and what is wrong with the choice."""
+    found: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    with Session(engine) as session:
+        for name, number in ids.items():
+            record = session.get(Customer, number) if number is not None else None
+            if record is None:
+                errors[name] = "Give the number of an existing customer record."
+                continue
+            cases = session.exec(
+                select(func.count()).select_from(Case).where(col(Case.customer_id) == number)
+            ).one()
+            found[name] = {"record": record, "cases": int(cases)}
+            if record.merged_into is not None:
+                errors[name] = f"This record was merged into #{record.merged_into} already."
+    if not errors and ids["into"] == ids["merged"]:
+        errors["merged"] = "Choose two different records."
+    return {"found": found, "errors": errors}
+
+
+def _page(request: Request, values: dict[str, str], status: int = 200, **ctx: Any) -> Response:
+    base = {"title": "Merge customer records", "values": values, "errors": {}, "found": {}}
+    return render(request, "customer_merge.html", {**base, **ctx}, status=status)
+
+
+@router.get(PATH)
+async def merge_page(
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    into: str | None = None,
+    merged: str | None = None,
+) -> Response:
+    """Both records side by side once both are chosen, with the button that merges them."""
+    _admin(viewer)
+    values = {"into": into or "", "merged": merged or "", "note": ""}
+    if not (into and merged):
+        return _page(request, values)
+    ids = {"into": _number(into), "merged": _number(merged)}
+    checked = await in_thread(_records, engine, ids)
+    return _page(request, values, 422 if checked["errors"] else 200, **checked)
+
+
+@router.post(PATH)
+async def merge(
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    into: Annotated[str, Form(max_length=40)] = "",
+    merged: Annotated[str, Form(max_length=40)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    _admin(viewer)
+    values = {"into": into, "merged": merged, "note": note}
+    ids = {"into": _number(into), "merged": _number(merged)}
+    bad_note = len(note) > 500 or unstorable(note)
+    if bad_note or ids["into"] is None or ids["merged"] is None:
+        checked = await in_thread(_records, engine, ids)
+        if bad_note:
+            checked["errors"]["note"] = "Keep the note to 500 characters of ordinary text."
+        return _page(request, values, 422, **checked)
+    assert ids["into"] is not None and ids["merged"] is not None
+    try:
+        result = await in_thread(
+            merge_customers,
+            engine,
+            ids["into"],
+            ids["merged"],
+            merged_by=viewer.user_id,
+            note=note.strip(),
+        )
+    except MergeRefused as exc:
+        checked = await in_thread(_records, engine, ids)
+        errors = {FIELDS[exc.field]: exc.message}
+        return _page(request, values, exc.status, found=checked["found"], errors=errors)
+    return _page(request, values, merged_result=result)
