@@ -6,6 +6,8 @@ Run after a deliberate, versioned workflow change; never to make a failing repla
 
 `poisoned_projection` needs PostgreSQL (SQLite stores NUL): it makes a throw-away database
 through TEST_DATABASE_URL_PG (default: the local server, as the tests do).
+`deadline_after_outage` starts a PostgreSQL cluster and a Temporal dev server of its own: the
+open deadline passes while the database is down, and fires once it is back.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from workflows.messages import (
 
 OUT = ROOT / "tests" / "histories"
 POISONED = "poisoned_projection"
+OUTAGE = "deadline_after_outage"
 
 
 async def record(names: set[str]) -> None:
@@ -76,6 +79,8 @@ async def record(names: set[str]) -> None:
     )
     await ensure_search_attributes(env.client, env.client.namespace)
     ole, mia, dora = Actor("ole"), Actor("mia"), Actor("dora")
+    if OUTAGE in names:
+        await record_deadline_after_outage(settings)
     async with running_worker(env.client, engine, settings):
         if POISONED in names:
             await record_poisoned(env, settings)
@@ -164,6 +169,66 @@ async def record_poisoned(env: WorkflowEnvironment, settings: Settings) -> None:
         admin.dispose()
 
 
+async def record_deadline_after_outage(settings: Settings) -> None:
+    """5. the database goes down, the open deadline passes, the projection of "overdue" is
+    retried (PATCH_PROMPT_RECOVERY) until the database is back; closed unresolved. Real time, on
+    a dev server: the retries happen on the wall clock."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Engine
+    from sqlmodel import Session
+
+    from models.case import Case
+    from models.db import make_engine
+    from services.case_start import start_case_workflow
+    from tests.factories import case_input, running_worker, seed
+    from tests.live import eventually
+    from tests.pg_cluster import PgCluster
+    from workflows.messages import SEARCH_ATTRIBUTES, Deadlines
+
+    def status(engine: Engine, case_id: str) -> str | None:
+        with Session(engine) as session:
+            case = session.get(Case, case_id)
+            return None if case is None else str(case.status)
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=shutil.which("temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_log_level="error",
+    )
+    with PgCluster() as pg:
+        url = pg.create_database("record")
+        migrate(url)
+        engine = make_engine(url)
+        seed(engine)
+        pg_settings = settings.model_copy(
+            update={"database_url": url, "task_queue": "record-outage"}
+        )
+        try:
+            async with running_worker(env.client, engine, pg_settings):
+                now = datetime.now(UTC)
+                inp = case_input(engine, "R-outage", now)
+                due = now + timedelta(seconds=6)
+                inp.initial_deadlines = Deadlines(due, None, due + timedelta(days=1), None)
+                await start_case_workflow(env.client, pg_settings, inp)
+                h = env.client.get_workflow_handle_for(CaseWorkflow.run, inp.case_id)
+                await eventually(lambda: status(engine, inp.case_id) == "new", 30, "projected")
+                pg.stop()
+                await asyncio.sleep(12)  # the deadline passes; the projection keeps failing
+                pg.start()
+                await eventually(lambda: status(engine, inp.case_id) == "overdue", 30, "overdue")
+                await h.execute_update(
+                    CaseWorkflow.close,
+                    CloseCase(Actor("ole"), ClosingStatus.UNRESOLVED, ["staff"], "After outage"),
+                )
+                await h.result()
+                await save(h, OUTAGE, {OUTAGE})
+        finally:
+            engine.dispose()
+            await env.shutdown()
+
+
 def migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config
@@ -182,7 +247,13 @@ async def save(handle: object, name: str, names: set[str]) -> None:
     print(f"recorded {name}: {len(history.events)} events")
 
 
-ALL = {"escalation_ladder", "reopened_after_failed_recovery", "remeasure_expired", POISONED}
+ALL = {
+    "escalation_ladder",
+    "reopened_after_failed_recovery",
+    "remeasure_expired",
+    POISONED,
+    OUTAGE,
+}
 
 if __name__ == "__main__":
     asyncio.run(record(set(sys.argv[1:]) or ALL))
