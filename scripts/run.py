@@ -638,7 +638,7 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
     sup.start_service(Child("api", uvicorn, env=env, echo=True, stop_signal=signal.SIGINT, color=1))
     sup.wait_for(
         f"the web app on {check_host}:{http_port}",
-        lambda: http_ok(f"http://{check_host}:{http_port}/healthz"),
+        lambda: http_ok(f"http://{check_host}:{http_port}/readyz"),  # database and Temporal
         timeout=120,
     )
 

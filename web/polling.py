@@ -9,6 +9,7 @@ from typing import TypeVar
 from fastapi import Request
 
 from core.threads import in_thread
+from services.outages import outage_of
 
 T = TypeVar("T")
 
@@ -19,9 +20,17 @@ async def changes(
     """Each new value of `read()` (blocking: run in a thread) until the client goes away.
 
     `last` is what the client already shows; without it the first value is sent at once.
+    While the database is down the stream waits instead of failing.
     """
     while not await request.is_disconnected():
-        now = await in_thread(read)
+        try:
+            now = await in_thread(read)
+        except Exception as exc:
+            if outage_of(exc) is None:
+                raise
+            # The database is away for a moment: the stream stays open, the next round looks.
+            await asyncio.sleep(every)
+            continue
         if now != last:
             last = now
             yield now

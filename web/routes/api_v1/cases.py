@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, BeforeValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -51,11 +50,10 @@ from services.case_queries import (
     to_public,
     watchers_of,
 )
-from services.case_start import WorkflowUnavailable
 from services.intake import IntakeError, IntakeKey, open_case
 from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesWrite, require_scope
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
-from web.problems import PROBLEM_JSON, Problem, problem_response
+from web.problems import PROBLEM_JSON, Problem
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     Access,
@@ -83,7 +81,6 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
             409: "The case does not accept this now",
             413: "Request body too large",
             422: "Invalid request (also: an Idempotency-Key reused with another body)",
-            503: "Temporal is unavailable: retry after Retry-After seconds (nothing is lost)",
         }.items()
     },
 }
@@ -119,7 +116,6 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", min_length=1, max_length=200),
     AfterValidator(_sf_string),
 ]
-RETRY_AFTER_SECONDS = 5
 
 
 def fingerprint(request: BaseModel | dict[str, Any]) -> str:
@@ -145,17 +141,6 @@ async def scoped_key(
     digest = fingerprint({"operation": operation, "request": fingerprint(request)})
     await in_thread(claim_action_key, engine, client, case_id, key, digest)
     return f"{client}:{key}"
-
-
-def unavailable(exc: Exception) -> JSONResponse:
-    """503 problem with Retry-After: the request may be repeated as it is."""
-    response = problem_response(
-        503,
-        "Temporarily unavailable",
-        f"{exc}; nothing is lost: repeat the request (same body and key) to finish it",
-    )
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
 
 
 def _detail(session: Session, case_id: str, settings: Any) -> CaseDetailPublic:
@@ -194,7 +179,7 @@ async def create_case(
     temporal: TemporalDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> CasePublic | JSONResponse:
+) -> CasePublic:
     """Open a case, answered once its workflow runs.
 
     An `Idempotency-Key` (per API client) sent again with the same body replays the first
@@ -208,8 +193,6 @@ async def create_case(
         result = await open_case(engine, temporal, settings, body, idempotency_key=key)
     except IntakeError as exc:
         raise Problem(422, "Invalid request", str(exc), field=exc.field) from exc
-    except WorkflowUnavailable as exc:
-        return unavailable(exc)
     bind(case_id=result.case_id)
     response.headers["Location"] = f"/api/v1/cases/{result.case_id}"
     if result.row is not None:

@@ -9,7 +9,6 @@ refuses (the case was escalated away a second ago), the reason next to the curre
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -34,6 +33,7 @@ from services.case_queries import earlier_cases, links
 from services.failures import failures_of
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.polling import changes
 from web.storable import form_problems
 from web.templating import is_htmx, render
 from workflows.case import CaseWorkflow
@@ -202,13 +202,11 @@ async def case_events(
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         seen = version
-        while not await request.is_disconnected():
-            now, _status, summary = await in_thread(current)
+        async for now, _status, summary in changes(request, current, POLL_SECONDS):
             if now > seen:
                 seen = now
                 html = _notice_html(case_id, summary)
                 yield ServerSentEvent(data=html, event="changed")
-            await asyncio.sleep(POLL_SECONDS)
 
     return EventSourceResponse(stream(), ping=15)
 
