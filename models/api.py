@@ -246,6 +246,17 @@ class CaseListPublic(BaseModel):
 # ---------------------------------------------------------------- actions
 
 
+class ActionPendingPublic(BaseModel):
+    """An owner action Temporal holds but the case's workflow has not finished within the wait
+    (202): `admitted` (not confirmed by the workflow yet, e.g. no worker runs; durable once it
+    is) or `accepted` (in the case's history; finishes e.g. once the database is back)."""
+
+    case_id: str
+    action_id: str
+    stage: Literal["admitted", "accepted"]
+    detail: str
+
+
 class ActionIn(_In):
     acting_user: StorableStr = Field(min_length=1, max_length=64, description="On whose behalf")
 

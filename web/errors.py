@@ -4,6 +4,8 @@
   Retry-After. The API answers problem+json naming the part that is down; pages answer the
   "temporarily unavailable" page (a banner fragment for HTMX, a bare 503 to an event stream).
   Nothing was done: the request may be repeated as it is.
+- An owner action that Temporal holds but has not finished within the wait (`ActionPending`):
+  202 Accepted with the case's Location (pages say so on the case itself).
 - Anything else is a bug: 500, problem+json or an error page with the request id to quote. The
   traceback goes to the log (the error is re-raised to the server), never to the client.
 """
@@ -14,14 +16,17 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import exc as sa_exc
 from starlette.responses import Response
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from models.api import ActionPendingPublic
+from services.case_actions import ActionPending
 from services.outages import Component, Unavailable, outage_of
 from web.problems import problem_response
-from web.templating import is_htmx, render
+from web.templating import FLASH, is_htmx, render
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,31 @@ REPEAT = (
     "Repeat the request after Retry-After seconds; with the same Idempotency-Key it is never "
     "applied twice."
 )
+PENDING = {
+    "admitted": (
+        "Temporal holds this action, but the case's workflow has not confirmed it yet (no worker "
+        "is processing the case, or it is waiting for the database); it is checked and applied "
+        "as soon as it can be, and the case (Location) shows it then. Until the workflow has "
+        "accepted it, it is not durable: if the case does not show it once service is back, "
+        "repeat the request with the same Idempotency-Key (it never applies twice)."
+    ),
+    "accepted": (
+        "The case's workflow accepted this action (it is in the case's history) and finishes "
+        "it as soon as it can, e.g. once the database is back; the case (Location) shows it "
+        "then. Repeating the request with the same Idempotency-Key answers with the outcome "
+        "and never applies it twice."
+    ),
+}
+# What a page says about its pending action (the API's texts are for programmers).
+PENDING_PAGE = {
+    "admitted": (
+        "Caseloop has your change but cannot process it right now; it will apply as soon as "
+        "processing resumes, and show on the timeline then."
+    ),
+    "accepted": (
+        "Your change is recorded; it shows on the timeline as soon as processing catches up."
+    ),
+}
 # Handled here when outage_of() names a dependency; otherwise re-raised as the bug they are.
 OUTAGE_TYPES: tuple[type[Exception], ...] = (
     Unavailable,
@@ -121,6 +151,24 @@ def _page(
     )
 
 
+def pending(request: Request, exc: ActionPending) -> Response:
+    location = f"/api/v1/cases/{exc.case_id}"
+    if _api(request):
+        body = ActionPendingPublic(
+            case_id=exc.case_id,
+            action_id=exc.action_id,
+            stage="accepted" if exc.stage == "accepted" else "admitted",
+            detail=PENDING.get(exc.stage, PENDING["admitted"]),
+        )
+        return JSONResponse(body.model_dump(), status_code=202, headers={"Location": location})
+    # Pages handle their actions themselves; any other page lands on the case with the news.
+    request.session[FLASH] = PENDING_PAGE.get(exc.stage, PENDING_PAGE["admitted"])
+    url = f"/cases/{exc.case_id}"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
 def internal_error(request: Request, exc: Exception) -> Response:
     """A bug. Runs outside the other middleware (Starlette's ServerErrorMiddleware), so the
     answer carries its own security headers; the server logs the traceback."""
@@ -158,9 +206,14 @@ def install(app: FastAPI) -> None:
         log.warning("%s unavailable: %s", component, _first_line(exc))
         return unavailable(request, component, exc)
 
+    async def on_pending(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ActionPending)
+        return pending(request, exc)
+
     async def on_bug(request: Request, exc: Exception) -> Response:
         return internal_error(request, exc)
 
     for kind in OUTAGE_TYPES:
         app.add_exception_handler(kind, on_outage)
+    app.add_exception_handler(ActionPending, on_pending)
     app.add_exception_handler(Exception, on_bug)

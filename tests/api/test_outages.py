@@ -28,6 +28,7 @@ from core.settings import Settings
 from core.temporal import DATA_CONVERTER
 from models.api import CaseCreate
 from models.case import Case, CaseEvent
+from services.case_actions import ActionPending, run_update, update_stage
 from services.configuration import apply_config
 from services.tokens import create_client
 from tests.api.conftest import bearer
@@ -35,7 +36,9 @@ from tests.api.test_cases import BODY, wait_version
 from tests.api.test_surveys import SURVEY
 from tests.conftest import sqlite_db, terminate_cases
 from tests.factories import config_with_passwords, running_worker, version0_case
-from tests.live import ServerThread, csrf_of, free_port, log_in
+from tests.live import ServerThread, csrf_of, eventually, free_port, log_in
+from workflows.case import CaseWorkflow
+from workflows.messages import Actor, AddNote
 
 PASSWORD = "correct horse battery"
 PROBLEM = "application/problem+json"
@@ -105,6 +108,12 @@ def assert_unavailable(r: httpx.Response, component: str, *hidden: str) -> dict[
     for secret in hidden:
         assert secret not in r.text
     return body
+
+
+def projected(engine: Engine, case_id: str) -> bool:
+    with Session(engine) as session:
+        case = session.get(Case, case_id)
+        return case is not None and case.version >= 1
 
 
 def notes(engine: Engine, case_id: str, text_: str) -> int:
@@ -338,3 +347,51 @@ async def test_metrics_still_answer_while_the_database_is_gone(
     assert r.status_code == 200
     assert "caseloop_read_model_up 0.0" in r.text
     assert "caseloop_http_request_duration_seconds" in r.text
+
+
+# ---------------------------------------------------------------- an action the workflow holds
+
+
+async def test_an_action_the_workflow_accepted_finishes_once_the_database_is_back(
+    dev_env: WorkflowEnvironment, engine: Engine, settings: Settings, lost: LostVolume
+) -> None:
+    """The worker runs but cannot write the read model: the workflow accepts the note (it is in
+    the case's history) and its projection waits for the database; it applies once it is back."""
+    from api import create_app
+
+    apply_config(engine, config_with_passwords(PASSWORD))
+    app = create_app(settings, temporal=dev_env.client, engine=engine)
+    note = AddNote(Actor("ole"), "Written while the database was away")
+    key: dict[str, Any] = {"idempotency_key": "accepted-1", "wait_seconds": 2}
+    try:
+        async with running_worker(dev_env.client, engine, settings):
+            async with client_for(app, headers=token(engine, "cases:write")) as c:
+                r = await c.post("/api/v1/cases", json=BODY)
+            case_id = r.json()["id"]
+            await eventually(lambda: projected(engine, case_id), 30, "projected")
+            lost.begin()
+            try:
+                with pytest.raises(ActionPending) as first:
+                    await run_update(dev_env.client, case_id, CaseWorkflow.add_note, note, **key)
+                # Accepted (durable) once the workflow task that took it completes, with its
+                # projection still retrying; until then Temporal only holds it (admitted).
+                assert first.value.stage in ("admitted", "accepted")
+                action_id = first.value.action_id
+
+                async def accepted() -> bool:
+                    return await update_stage(dev_env.client, case_id, action_id) == "accepted"
+
+                await eventually(accepted, 30, "the note accepted", every=0.5)
+                with pytest.raises(ActionPending) as again:
+                    await run_update(dev_env.client, case_id, CaseWorkflow.add_note, note, **key)
+                assert (again.value.stage, again.value.action_id) == ("accepted", action_id)
+            finally:
+                lost.end()  # else the worker could not stop: its projection retries for ever
+            await eventually(lambda: notes(engine, case_id, note.text) == 1, 30, "projected")
+            view = await run_update(
+                dev_env.client, case_id, CaseWorkflow.add_note, note, idempotency_key="accepted-1"
+            )
+            assert view.status.value == "in_progress"
+        assert notes(engine, case_id, note.text) == 1
+    finally:
+        await terminate_cases(dev_env, engine)

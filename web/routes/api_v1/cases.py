@@ -20,6 +20,7 @@ from core.logging import bind
 from core.settings import Settings
 from core.threads import in_thread
 from models.api import (
+    ActionPendingPublic,
     CaseCreate,
     CaseDetailPublic,
     CaseListPublic,
@@ -36,6 +37,7 @@ from models.case import Case, Document
 from models.config import User
 from services import documents
 from services.case_actions import (
+    ActionPending,
     ActionRejected,
     actor_for,
     claim_action_key,
@@ -83,6 +85,15 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
             422: "Invalid request (also: an Idempotency-Key reused with another body)",
         }.items()
     },
+}
+# An owner action the workflow has not finished within UPDATE_WAIT_SECONDS.
+PENDING: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Temporal holds the action; it applies later (see `stage`). The case "
+        "is at Location; repeating with the same Idempotency-Key never applies it twice",
+        "model": ActionPendingPublic,
+        "headers": {"Location": {"schema": {"type": "string"}, "description": "The case"}},
+    }
 }
 WRITE = [require_scope("cases:write")]
 READ = [require_scope("cases:read")]
@@ -281,7 +292,14 @@ class CaseAction:
             scoped = await scoped_key(
                 engine, self.client_id, case_id, update.__name__, key, request
             )
-            await run_update(self.temporal, case_id, update, build(actor), idempotency_key=scoped)
+            await run_update(
+                self.temporal,
+                case_id,
+                update,
+                build(actor),
+                idempotency_key=scoped,
+                wait_seconds=self.settings.update_wait_seconds,
+            )
         except ActionRejected as exc:
             field = exc.field or (
                 {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
@@ -316,7 +334,12 @@ def _require_user(session: Session, user_id: str, field: str) -> None:
         raise Problem(422, "Invalid request", f"Unknown user {user_id!r}", field=field)
 
 
-@router.post("/{case_id}/notes", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/notes",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def add_note(
     body: NoteIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -329,7 +352,12 @@ async def add_note(
     )
 
 
-@router.post("/{case_id}/contact-attempts", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/contact-attempts",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def log_contact_attempt(
     body: ContactAttemptIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -342,7 +370,12 @@ async def log_contact_attempt(
     )
 
 
-@router.post("/{case_id}/documents", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/documents",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def attach_document(
     body: DocumentIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -361,13 +394,6 @@ async def attach_document(
         if (idempotency_key)
         else uuid.uuid4().hex
     )
-    detail = await action.run(
-        CaseWorkflow.attach_document,
-        lambda a: AttachDocument(a, doc_id, filename, content_type, body.size),
-        body.acting_user,
-        idempotency_key,
-        body,
-    )
     doc = Document(
         id=doc_id,
         case_id=case_id,
@@ -376,6 +402,17 @@ async def attach_document(
         size=body.size,
         uploaded_by=body.acting_user,
     )
+    try:
+        detail = await action.run(
+            CaseWorkflow.attach_document,
+            lambda a: AttachDocument(a, doc_id, filename, content_type, body.size),
+            body.acting_user,
+            idempotency_key,
+            body,
+        )
+    except ActionPending:  # Temporal has it: the document's row is there when it applies
+        await _read(action.engine, _store_document, doc)
+        raise
     await _read(action.engine, _store_document, doc)
     return detail
 
@@ -386,7 +423,12 @@ def _store_document(session: Session, doc: Document) -> None:
         session.commit()
 
 
-@router.post("/{case_id}/reassign", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/reassign",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def reassign(
     body: ReassignIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -400,7 +442,12 @@ async def reassign(
     )
 
 
-@router.post("/{case_id}/watchers", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/watchers",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def add_watcher(
     body: WatcherIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -414,7 +461,12 @@ async def add_watcher(
     )
 
 
-@router.delete("/{case_id}/watchers/{user_id}", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.delete(
+    "/{case_id}/watchers/{user_id}",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def remove_watcher(
     case_id: str,  # declared here too, so that it stays the first parameter in the OpenAPI
     user_id: str,
@@ -431,7 +483,12 @@ async def remove_watcher(
     )
 
 
-@router.post("/{case_id}/close", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/close",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def close_case(
     body: CloseIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
