@@ -21,7 +21,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 from core.threads import in_thread
-from services.outages import within
+from services.outages import summary, within
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Readiness:
         try:
             finished, _ = await within(call, self.timeout)
         except Exception as exc:  # any failure means "down"; the log says why
-            log.warning("readiness: %s is down: %s", name, exc)
+            log.warning("readiness: %s is down: %s", name, summary(exc))
             return Check("down", _ms(started), type(exc).__name__)
         if not finished:
             log.warning("readiness: %s did not answer within %s s", name, self.timeout)

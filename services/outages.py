@@ -69,6 +69,13 @@ def outage_of(exc: BaseException) -> Component | None:
     return None
 
 
+def summary(exc: BaseException) -> str:
+    """The error's class and the first line of its text, for one log line (an SQLAlchemy error
+    goes on with the statement and a link)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+
+
 async def within(call: Awaitable[T], seconds: float) -> tuple[bool, T | None]:
     """(True, result) if `call` finishes within `seconds`, else (False, None) and it is
     cancelled. Run as a task of its own: some clients turn a cancellation into an error of

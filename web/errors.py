@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from models.api import ActionPendingPublic
 from services.case_actions import ActionPending
-from services.outages import Component, Unavailable, outage_of
+from services.outages import Component, Unavailable, outage_of, summary
 from web.problems import problem_response
 from web.templating import FLASH, is_htmx, render
 
@@ -77,11 +77,6 @@ OUTAGE_TYPES: tuple[type[Exception], ...] = (
 
 def _api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 
 def unavailable(request: Request, component: Component, exc: Exception) -> Response:
@@ -203,7 +198,7 @@ def install(app: FastAPI) -> None:
         component = outage_of(exc)
         if component is None:
             raise exc  # a bug after all: internal_error answers it, the server logs it
-        log.warning("%s unavailable: %s", component, _first_line(exc))
+        log.warning("%s unavailable: %s", component, summary(exc))
         return unavailable(request, component, exc)
 
     async def on_pending(request: Request, exc: Exception) -> Response:
