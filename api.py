@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from fastapi import Depends, FastAPI
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.types import ASGIApp
 from temporalio.client import Client
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -17,7 +17,7 @@ from core.settings import Settings, get_settings
 from core.telemetry import instrument_fastapi, setup_tracing
 from core.temporal import connect
 from models.db import make_engine
-from web import api_setup, live, metrics, problems, request_context, ui_setup
+from web import api_setup, errors, health, live, metrics, problems, request_context, ui_setup
 from web.storable import refuse_unstorable_url
 
 
@@ -36,7 +36,8 @@ def create_app(
         if engine is None:
             app.state.engine = make_engine(settings.database_url)
         if temporal is None:
-            app.state.temporal = await connect(settings)
+            # Lazily: the API starts (and /readyz says so) while Temporal is down.
+            app.state.temporal = await connect(settings, lazy=True)
         app.state.live = live.ChangeFeed(
             app.state.engine,
             poll_seconds=settings.live_poll_seconds,
@@ -61,6 +62,8 @@ def create_app(
     # Given dependencies are usable at once (tests drive the app without a lifespan).
     app.state.settings, app.state.engine, app.state.temporal = settings, engine, temporal
     problems.install(app)
+    errors.install(app)
+    health.install(app)
     api_setup.install(app, settings)
     ui_setup.install(app, settings)
     # Tracing first: the request-id and metrics wrappers go around the instrumented stack.
@@ -74,12 +77,6 @@ def create_app(
             ASGIApp, ProxyHeadersMiddleware(cast(Any, inner), settings.trusted_proxies)
         ),
     )
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        with app.state.engine.connect() as conn:
-            conn.execute(text("select 1"))
-        return {"status": "ok"}
 
     return app
 

@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     reconcile_grace_seconds: float = 30.0
     # Intake answers 503 (the case kept, for a retry) when Temporal takes longer to start it.
     intake_start_timeout_seconds: float = 10.0
+    # An owner action waits this long for the case's workflow; then it answers 202 (Temporal
+    # has it: it applies when the worker or the database is back) or, if Temporal never took
+    # it, 503. Below the 5 s that common HTTP clients wait by default.
+    update_wait_seconds: float = 4.0
+    # /readyz gives the database and Temporal this long each.
+    readiness_timeout_seconds: float = 2.0
+    # Retry-After of a 503 (a dependency down), in seconds.
+    retry_after_seconds: int = 5
     # Fault injection for tests only: the API process exits between intake's commit and the
     # workflow start.
     fault_exit_after_intake_commit: bool = False

@@ -85,15 +85,18 @@ def connect_config(settings: Settings) -> ClientConnectConfig:
     return config
 
 
-async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+async def connect(
+    settings: Settings, *, runtime: Runtime | None = None, lazy: bool = False
+) -> Client:
     """The one way to a Temporal client: the one data converter, tracing when it is on, and
     the process's runtime (Core logs through Python logging; a worker passes one that serves
-    Prometheus metrics)."""
+    Prometheus metrics). `lazy`: connect on first use (and again after a failed connect)."""
     return await Client.connect(
         **connect_config(settings),
         data_converter=DATA_CONVERTER,
         interceptors=temporal_interceptors(settings),
         runtime=runtime or temporal_runtime(),
+        lazy=lazy,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic.networks import validate_email
@@ -278,6 +278,17 @@ class CaseListPublic(BaseModel):
 
 
 # ---------------------------------------------------------------- actions
+
+
+class ActionPendingPublic(BaseModel):
+    """An owner action Temporal holds but the case's workflow has not finished within the wait
+    (202): `admitted` (not confirmed by the workflow yet, e.g. no worker runs; durable once it
+    is) or `accepted` (in the case's history; finishes e.g. once the database is back)."""
+
+    case_id: str
+    action_id: str
+    stage: Literal["admitted", "accepted"]
+    detail: str
 
 
 class ActionIn(_In):

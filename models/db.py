@@ -11,6 +11,8 @@ from sqlmodel import Session
 
 import models  # noqa: F401  (registers tables)
 
+CONNECT_TIMEOUT_SECONDS = 5
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     # A failed statement's error (logged, traced) never shows its values: they hold customer data.
@@ -36,6 +38,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    if "connect_timeout=" not in url:
+        # An unreachable server fails a connect in seconds (libpq waits for TCP otherwise):
+        # requests answer 503, the worker's retries go on. `?connect_timeout=N` in the URL wins.
+        kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

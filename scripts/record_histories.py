@@ -8,6 +8,8 @@ old and the new code paths replay in CI. Never re-record to make a failing repla
 
 `poisoned_projection` needs PostgreSQL (SQLite stores NUL): it makes a throw-away database
 through TEST_DATABASE_URL_PG (default: the local server, as the tests do).
+`deadline_after_outage` starts a PostgreSQL cluster and a Temporal dev server of its own: the
+open deadline passes while the database is down, and fires once it is back.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from workflows.search_attributes import SEARCH_ATTRIBUTES
 
 OUT = ROOT / "tests" / "histories"
 POISONED = "poisoned_projection"
+OUTAGE = "deadline_after_outage"
 
 
 async def record(names: set[str]) -> None:
@@ -79,6 +82,8 @@ async def record(names: set[str]) -> None:
     )
     await ensure_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
     ole, mia, dora = Actor("ole"), Actor("mia"), Actor("dora")
+    if OUTAGE in names:
+        await record_deadline_after_outage(settings)
     async with running_worker(env.client, engine, settings):
         if POISONED in names:
             await record_poisoned(env, settings)
@@ -177,6 +182,67 @@ async def record_poisoned(env: WorkflowEnvironment, settings: Settings) -> None:
         admin.dispose()
 
 
+async def record_deadline_after_outage(settings: Settings) -> None:
+    """5. the database goes down, the open deadline passes, the projection of "overdue" is
+    retried (PATCH_PROMPT_RECOVERY) until the database is back; closed unresolved. Real time, on
+    a dev server: the retries happen on the wall clock."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Engine
+    from sqlmodel import Session
+
+    from domain.deadlines import Deadlines
+    from models.case import Case
+    from models.db import make_engine
+    from services.case_start import start_case_workflow
+    from tests.factories import case_input, running_worker, seed
+    from tests.live import eventually
+    from tests.pg_cluster import PgCluster
+    from workflows.search_attributes import SEARCH_ATTRIBUTES
+
+    def status(engine: Engine, case_id: str) -> str | None:
+        with Session(engine) as session:
+            case = session.get(Case, case_id)
+            return None if case is None else str(case.status)
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=shutil.which("temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_log_level="error",
+    )
+    with PgCluster() as pg:
+        url = pg.create_database("record")
+        migrate(url)
+        engine = make_engine(url)
+        seed(engine)
+        pg_settings = settings.model_copy(
+            update={"database_url": url, "task_queue": "record-outage"}
+        )
+        try:
+            async with running_worker(env.client, engine, pg_settings):
+                now = datetime.now(UTC)
+                inp = case_input(engine, "R-outage", now)
+                due = now + timedelta(seconds=6)
+                inp.initial_deadlines = Deadlines(due, None, due + timedelta(days=1), None)
+                await start_case_workflow(env.client, pg_settings, inp)
+                h = env.client.get_workflow_handle_for(CaseWorkflow.run, inp.case_id)
+                await eventually(lambda: status(engine, inp.case_id) == "new", 30, "projected")
+                pg.stop()
+                await asyncio.sleep(12)  # the deadline passes; the projection keeps failing
+                pg.start()
+                await eventually(lambda: status(engine, inp.case_id) == "overdue", 30, "overdue")
+                await h.execute_update(
+                    CaseWorkflow.close,
+                    CloseCase(Actor("ole"), ClosingStatus.UNRESOLVED, ["staff"], "After outage"),
+                )
+                await h.result()
+                await save(h, OUTAGE, {OUTAGE})
+        finally:
+            engine.dispose()
+            await env.shutdown()
+
+
 def migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config
@@ -201,6 +267,7 @@ ALL = {
     "remeasure_expired",
     "one_change_at_a_time",
     POISONED,
+    OUTAGE,
 }
 
 if __name__ == "__main__":

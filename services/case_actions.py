@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage as UpdateStage
+from temporalio.api.update.v1 import UpdateRef, WaitPolicy
+from temporalio.api.workflowservice.v1 import PollWorkflowExecutionUpdateRequest
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -16,6 +22,7 @@ from domain.vocabulary import Role
 from models.config import User
 from models.intake import ActionKey
 from models.types import utcnow
+from services.outages import Unavailable, within
 from services.writer import writer_for
 from workflows.case import CONFLICT, FORBIDDEN, CaseWorkflow
 from workflows.messages import RemeasureAnswer
@@ -41,15 +48,64 @@ def actor_for(session: Session, user_id: str) -> Actor:
     return Actor(user.id, Role(user.role), user.name)
 
 
+class ActionPending(Exception):
+    """The workflow has not finished the action within the wait; Temporal holds it.
+
+    `stage` is how far it got: "accepted" (the workflow checked it and it is in the case's
+    history: it will finish, e.g. once the database is back) or "admitted" (the server holds it
+    but the workflow has not confirmed it: no worker runs, or the workflow task that took it is
+    still waiting on the database; durable only once accepted). Sending the same update id again
+    is the same action, never a second one.
+    """
+
+    def __init__(self, case_id: str, action_id: str, stage: str) -> None:
+        super().__init__(f"{action_id} on {case_id}: {stage}")
+        self.case_id, self.action_id, self.stage = case_id, action_id, stage
+
+
+STAGES = {
+    UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED: "admitted",
+    UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED: "accepted",
+    UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED: "completed",
+}
+
+
 async def run_update(
-    client: Client, case_id: str, update: Any, cmd: Any, *, idempotency_key: str | None = None
+    client: Client,
+    case_id: str,
+    update: Any,
+    cmd: Any,
+    *,
+    idempotency_key: str | None = None,
+    wait_seconds: float = 4.0,
 ) -> CaseView:
-    """Execute an update; the same idempotency key is the same update id (deduplicated)."""
+    """Execute an update and return the case as it is afterwards; the same idempotency key is
+    the same update id (deduplicated by Temporal).
+
+    Bounded: after `wait_seconds` ActionPending if Temporal holds the update (no worker, or the
+    workflow waits for the database), Unavailable if it does not (Temporal unreachable)."""
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
-    update_id = f"{update.__name__}:{idempotency_key}" if idempotency_key else None
-    try:
-        result: CaseView = await handle.execute_update(update, cmd, id=update_id)
+    update_id = f"{update.__name__}:{idempotency_key or uuid.uuid4().hex}"
+
+    async def apply() -> CaseView:
+        started = await handle.start_update(
+            update, cmd, id=update_id, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        result: CaseView = await started.result()
         return result
+
+    try:
+        finished, view = await within(apply(), wait_seconds)
+        if finished:
+            assert view is not None
+            return view
+        stage = await update_stage(client, case_id, update_id)
+        if stage is None:
+            raise Unavailable("temporal", f"Temporal did not take the action on {case_id}")
+        if stage == "completed":
+            done: CaseView = await handle.get_update_handle_for(update, update_id).result()
+            return done
+        raise ActionPending(case_id, update_id, stage)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError):
@@ -59,6 +115,29 @@ async def run_update(
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ActionRejected(409, f"Case {case_id} no longer accepts changes") from err
         raise
+
+
+async def update_stage(client: Client, case_id: str, update_id: str) -> str | None:
+    """How far Temporal has the update ("admitted", "accepted", "completed"); None if it does
+    not have it, or cannot be asked."""
+    request = PollWorkflowExecutionUpdateRequest(
+        namespace=client.namespace,
+        update_ref=UpdateRef(
+            workflow_execution=WorkflowExecution(workflow_id=case_id), update_id=update_id
+        ),
+        identity=client.identity,
+        # Answered at once with the stage it has reached (admitted is the first).
+        wait_policy=WaitPolicy(
+            lifecycle_stage=UpdateStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
+        ),
+    )
+    try:
+        response = await client.workflow_service.poll_workflow_execution_update(
+            request, retry=False, timeout=timedelta(seconds=5)
+        )
+    except (RPCError, RuntimeError):  # not found, or Temporal unreachable
+        return None
+    return STAGES.get(response.stage)
 
 
 _K = ActionKey.__table__.c  # type: ignore[attr-defined]

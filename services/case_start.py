@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from core.settings import Settings
 from domain.vocabulary import CaseStatus
 from models.case import CaseIntake
+from services.outages import Unavailable
 from services.writer import writer_for
 from workflows.case import CaseWorkflow
 from workflows.messages import CaseInput
@@ -41,8 +42,11 @@ _INPUT = TypeAdapter(CaseInput)
 log = logging.getLogger(__name__)
 
 
-class WorkflowUnavailable(Exception):
+class WorkflowUnavailable(Unavailable):
     """Temporal did not take the start; the intake rows are kept and the start is retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("temporal", message)
 
 
 def input_json(inp: CaseInput) -> dict[str, Any]:

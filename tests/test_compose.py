@@ -131,6 +131,8 @@ def test_api_migrates_before_serving_and_waits_for_its_dependencies() -> None:
     command = " ".join(api["command"]) if isinstance(api["command"], list) else api["command"]
     assert command.index("cli migrate") < command.index("uvicorn api:app")
     assert "healthcheck" in api
+    # Healthy means ready (database and Temporal reachable), which the worker waits for.
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
     deps = _depends_on(api)
     assert deps["postgresql"] == "service_healthy"
     assert deps["temporal-setup"] == "service_completed_successfully"

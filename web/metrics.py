@@ -11,6 +11,8 @@
   has not projected them yet; normal is 0 within seconds (indexed on created_at).
 - `caseloop_live_streams`: open live-update streams (GET /events) of this process, about one per
   signed-in browser (its tabs share one).
+- `caseloop_read_model_up`: 0 while the database cannot be read (the read-model figures are
+  then left out; the HTTP metrics, 503s among them, are still served).
 
 Who may scrape: a peer in METRICS_ALLOW_NETWORKS (loopback by default) that came straight to us
 (no X-Forwarded-For/Forwarded header: a reverse proxy on the same host does not make a visitor
@@ -39,6 +41,7 @@ from core.settings import Settings
 from core.threads import in_thread
 from domain.vocabulary import OutboxStatus
 from models.case import Case, Outbox
+from services.outages import outage_of
 from services.tokens import allows
 from web.api_auth import api_client, bearer
 from web.problems import Problem
@@ -59,17 +62,25 @@ class ReadModelCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
-        with self.engine.connect() as conn:
-            outbox = conn.execute(
-                select(col(Outbox.status), func.count(), func.min(Outbox.created_at))
-                .where(col(Outbox.status).in_(UNSENT))
-                .group_by(Outbox.status)
-            ).all()
-            pending, oldest_case = conn.execute(
-                select(func.count(), func.min(Case.created_at)).where(
-                    col(Case.created_at) >= now - PROJECTION_WINDOW, col(Case.version) == 0
-                )
-            ).one()
+        try:
+            with self.engine.connect() as conn:
+                outbox = conn.execute(
+                    select(col(Outbox.status), func.count(), func.min(Outbox.created_at))
+                    .where(col(Outbox.status).in_(UNSENT))
+                    .group_by(Outbox.status)
+                ).all()
+                pending, oldest_case = conn.execute(
+                    select(func.count(), func.min(Case.created_at)).where(
+                        col(Case.created_at) >= now - PROJECTION_WINDOW, col(Case.version) == 0
+                    )
+                ).one()
+        except Exception as exc:
+            if outage_of(exc) is None:
+                raise
+            # The HTTP metrics (the 503s among them) matter most during an outage: still served.
+            yield _read_model_up(0)
+            return
+        yield _read_model_up(1)
         unsent = GaugeMetricFamily(
             "caseloop_outbox_unsent", "Outbox rows not sent yet", labels=["status"]
         )
@@ -109,6 +120,14 @@ class LiveCollector(Collector):
             "Open live-update streams (GET /events) in this process",
             value=feed.streams if feed is not None else 0,
         )
+
+
+def _read_model_up(value: int) -> Metric:
+    return GaugeMetricFamily(
+        "caseloop_read_model_up",
+        "1 if the read-model figures could be read (0: database down)",
+        value=value,
+    )
 
 
 def _age(now: datetime, then: datetime | None) -> float:

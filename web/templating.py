@@ -23,6 +23,8 @@ from services import reports
 from web.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 
 WEB = Path(__file__).resolve().parent
+# The session key of a one-time message shown on the next page.
+FLASH = "flash"
 STATIC_DIR = WEB / "static"
 
 # The report's labels, and the two filter choices the pages add.

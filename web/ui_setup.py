@@ -28,6 +28,13 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
+# Every page's security headers (PageHeaders adds them; an unhandled error's page too).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": CSP,
+}
 UPLOAD_PATH = re.compile(r"^/cases/[^/]+/documents$")
 MULTIPART_SLACK = 64 * 1024  # the other form fields and the multipart framing
 
@@ -84,12 +91,7 @@ class PageHeaders:
             if message["type"] == "http.response.start":
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                extra = {
-                    b"x-content-type-options": b"nosniff",
-                    b"x-frame-options": b"DENY",
-                    b"referrer-policy": b"same-origin",
-                    b"content-security-policy": CSP.encode(),
-                }
+                extra = {k.lower().encode(): v.encode() for k, v in SECURITY_HEADERS.items()}
                 if not scope["path"].startswith("/static/"):
                     extra[b"cache-control"] = b"no-store"  # pages show personal data
                 headers += [(k, v) for k, v in extra.items() if k not in names]

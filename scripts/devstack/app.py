@@ -37,7 +37,7 @@ def migrate(sup: Supervisor, env: dict[str, str]) -> None:
 
 
 def start_app(sup: Supervisor, env: dict[str, str], http_host: str, http_port: int) -> None:
-    """The worker and uvicorn, until the app's /healthz answers."""
+    """The worker and uvicorn, until the app's /readyz answers (database and Temporal)."""
     py = sys.executable
     console.step("starting the worker and the web app")
     sup.start_service(
@@ -49,7 +49,7 @@ def start_app(sup: Supervisor, env: dict[str, str], http_host: str, http_port: i
     host = local_host(http_host)
     sup.wait_for(
         f"the web app on {host}:{http_port}",
-        lambda: http_ok(f"http://{host}:{http_port}/healthz"),
+        lambda: http_ok(f"http://{host}:{http_port}/readyz"),  # database and Temporal
         timeout=120,
     )
 

@@ -88,7 +88,7 @@ class Processes:
         async def up() -> bool:
             try:
                 async with httpx.AsyncClient(base_url=base) as c:
-                    return (await c.get("/healthz")).status_code == 200
+                    return (await c.get("/readyz")).status_code == 200
             except httpx.TransportError:
                 assert proc.poll() is None, "the API process exited at start-up"
                 return False

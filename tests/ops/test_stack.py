@@ -140,10 +140,10 @@ async def stack(
     try:
         base = f"http://127.0.0.1:{port}"
 
-        async def healthy() -> str | None:
-            return await _get_text(f"{base}/healthz")
+        async def ready() -> str | None:
+            return await _get_text(f"{base}/readyz")
 
-        await eventually(healthy, within=60, what="the API")
+        await eventually(ready, within=60, what="the API")
         await _run_a_case(base, token, stack)
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
 

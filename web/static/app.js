@@ -1,5 +1,6 @@
 // Caseloop page behaviour: live countdowns, an early check of the upload size, busy buttons and
-// request errors, live updates. Everything works without this file; it makes the page friendlier.
+// request errors, live updates, and the "temporarily unavailable" banner taken away once a
+// request succeeds again. Everything works without this file; it makes the page friendlier.
 (function () {
   "use strict";
 
@@ -38,7 +39,17 @@
     if (message) input.reportValidity();
   }
 
+  function clearOutage(event) {
+    var xhr = event.detail && event.detail.xhr;
+    var banner = document.getElementById("outage");
+    if (!xhr || xhr.status >= 400 || !banner || !banner.firstChild) return;
+    var empty = document.createElement("div");
+    empty.id = "outage";
+    banner.replaceWith(empty);
+  }
+
   document.addEventListener("change", checkUpload);
+  document.addEventListener("htmx:afterRequest", clearOutage);
   setInterval(tick, 30000);
   document.addEventListener("htmx:afterSettle", tick);
 

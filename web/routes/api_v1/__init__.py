@@ -1,10 +1,24 @@
 """The JSON API under /api/v1, one router per resource; every route needs a scoped token."""
 
+from typing import Any
+
 from fastapi import APIRouter
 
+from web.problems import PROBLEM_JSON
 from web.routes.api_v1 import cases, clients, config, customers, notifications, reports, surveys
 
-router = APIRouter(prefix="/api/v1")
+# Any route may meet an outage or a bug (web/errors.py): documented once for all of them.
+TROUBLE: dict[int | str, dict[str, Any]] = {
+    500: {"description": "A bug on our side; quote `request_id`", "content": {PROBLEM_JSON: {}}},
+    503: {
+        "description": "The database or Temporal is unavailable (`unavailable` names which): "
+        "repeat the request after Retry-After seconds (with the same Idempotency-Key it never "
+        "applies twice)",
+        "content": {PROBLEM_JSON: {}},
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
+    },
+}
+router = APIRouter(prefix="/api/v1", responses=TROUBLE)
 router.include_router(cases.router)
 router.include_router(surveys.router)
 router.include_router(customers.router)

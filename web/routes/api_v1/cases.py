@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, BeforeValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -23,6 +22,7 @@ from core.threads import in_thread
 from domain.case import Actor, Watcher
 from domain.vocabulary import Access, ClosingStatus
 from models.api import (
+    ActionPendingPublic,
     CaseCreate,
     CaseDetailPublic,
     CaseListPublic,
@@ -39,6 +39,7 @@ from models.case import Case, Document
 from models.config import User
 from services import documents
 from services.case_actions import (
+    ActionPending,
     ActionRejected,
     actor_for,
     claim_action_key,
@@ -53,11 +54,10 @@ from services.case_queries import (
     to_public,
     watchers_of,
 )
-from services.case_start import WorkflowUnavailable
 from services.intake import IntakeError, IntakeKey, open_case
 from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesWrite, require_scope
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
-from web.problems import PROBLEM_JSON, Problem, problem_response
+from web.problems import PROBLEM_JSON, Problem
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
@@ -81,9 +81,17 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
             409: "The case does not accept this now",
             413: "Request body too large",
             422: "Invalid request (also: an Idempotency-Key reused with another body)",
-            503: "Temporal is unavailable: retry after Retry-After seconds (nothing is lost)",
         }.items()
     },
+}
+# An owner action the workflow has not finished within UPDATE_WAIT_SECONDS.
+PENDING: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Temporal holds the action; it applies later (see `stage`). The case "
+        "is at Location; repeating with the same Idempotency-Key never applies it twice",
+        "model": ActionPendingPublic,
+        "headers": {"Location": {"schema": {"type": "string"}, "description": "The case"}},
+    }
 }
 WRITE = [require_scope("cases:write")]
 READ = [require_scope("cases:read")]
@@ -117,7 +125,6 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", min_length=1, max_length=200),
     AfterValidator(_sf_string),
 ]
-RETRY_AFTER_SECONDS = 5
 
 
 def fingerprint(request: BaseModel | dict[str, Any]) -> str:
@@ -143,17 +150,6 @@ async def scoped_key(
     digest = fingerprint({"operation": operation, "request": fingerprint(request)})
     await in_thread(claim_action_key, engine, client, case_id, key, digest)
     return f"{client}:{key}"
-
-
-def unavailable(exc: Exception) -> JSONResponse:
-    """503 problem with Retry-After: the request may be repeated as it is."""
-    response = problem_response(
-        503,
-        "Temporarily unavailable",
-        f"{exc}; nothing is lost: repeat the request (same body and key) to finish it",
-    )
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
 
 
 def _detail(session: Session, case_id: str, settings: Any) -> CaseDetailPublic:
@@ -192,7 +188,7 @@ async def create_case(
     temporal: TemporalDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
-) -> CasePublic | JSONResponse:
+) -> CasePublic:
     """Open a case, answered once its workflow runs.
 
     An `Idempotency-Key` (per API client) sent again with the same body replays the first
@@ -206,8 +202,6 @@ async def create_case(
         result = await open_case(engine, temporal, settings, body, idempotency_key=key)
     except IntakeError as exc:
         raise Problem(422, "Invalid request", str(exc), field=exc.field) from exc
-    except WorkflowUnavailable as exc:
-        return unavailable(exc)
     bind(case_id=result.case_id)
     response.headers["Location"] = f"/api/v1/cases/{result.case_id}"
     if result.row is not None:
@@ -296,7 +290,14 @@ class CaseAction:
             scoped = await scoped_key(
                 engine, self.client_id, case_id, update.__name__, key, request
             )
-            await run_update(self.temporal, case_id, update, build(actor), idempotency_key=scoped)
+            await run_update(
+                self.temporal,
+                case_id,
+                update,
+                build(actor),
+                idempotency_key=scoped,
+                wait_seconds=self.settings.update_wait_seconds,
+            )
         except ActionRejected as exc:
             field = exc.field or (
                 {422: "acting_user"}.get(exc.status) if "user" in exc.message else None
@@ -331,7 +332,12 @@ def _require_user(session: Session, user_id: str, field: str) -> None:
         raise Problem(422, "Invalid request", f"Unknown user {user_id!r}", field=field)
 
 
-@router.post("/{case_id}/notes", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/notes",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def add_note(
     body: NoteIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -344,7 +350,12 @@ async def add_note(
     )
 
 
-@router.post("/{case_id}/contact-attempts", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/contact-attempts",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def log_contact_attempt(
     body: ContactAttemptIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -357,7 +368,12 @@ async def log_contact_attempt(
     )
 
 
-@router.post("/{case_id}/documents", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/documents",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def attach_document(
     body: DocumentIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -376,13 +392,6 @@ async def attach_document(
         if (idempotency_key)
         else uuid.uuid4().hex
     )
-    detail = await action.run(
-        CaseWorkflow.attach_document,
-        lambda a: AttachDocument(a, doc_id, filename, content_type, body.size),
-        body.acting_user,
-        idempotency_key,
-        body,
-    )
     doc = Document(
         id=doc_id,
         case_id=case_id,
@@ -391,6 +400,17 @@ async def attach_document(
         size=body.size,
         uploaded_by=body.acting_user,
     )
+    try:
+        detail = await action.run(
+            CaseWorkflow.attach_document,
+            lambda a: AttachDocument(a, doc_id, filename, content_type, body.size),
+            body.acting_user,
+            idempotency_key,
+            body,
+        )
+    except ActionPending:  # Temporal has it: the document's row is there when it applies
+        await _read(action.engine, _store_document, doc)
+        raise
     await _read(action.engine, _store_document, doc)
     return detail
 
@@ -401,7 +421,12 @@ def _store_document(session: Session, doc: Document) -> None:
         session.commit()
 
 
-@router.post("/{case_id}/reassign", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/reassign",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def reassign(
     body: ReassignIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -415,7 +440,12 @@ async def reassign(
     )
 
 
-@router.post("/{case_id}/watchers", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/watchers",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def add_watcher(
     body: WatcherIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
@@ -429,7 +459,12 @@ async def add_watcher(
     )
 
 
-@router.delete("/{case_id}/watchers/{user_id}", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.delete(
+    "/{case_id}/watchers/{user_id}",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def remove_watcher(
     case_id: str,  # declared here too, so that it stays the first parameter in the OpenAPI
     user_id: str,
@@ -446,7 +481,12 @@ async def remove_watcher(
     )
 
 
-@router.post("/{case_id}/close", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/{case_id}/close",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def close_case(
     body: CloseIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:

@@ -41,7 +41,7 @@ from services.templates import (
 from web.api_auth import ApiClientDep, require_scope
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.problems import Problem
-from web.routes.api_v1.cases import PROBLEMS, IdempotencyKey, scoped_key
+from web.routes.api_v1.cases import PENDING, PROBLEMS, IdempotencyKey, scoped_key
 from workflows.case import CaseWorkflow
 from workflows.messages import SendReply
 
@@ -245,7 +245,12 @@ def _prepare_reply(engine: Engine, case_id: str, body: ReplyIn) -> Any:
         return actor
 
 
-@router.post("/cases/{case_id}/replies", response_model=CaseDetailPublic, dependencies=WRITE)
+@router.post(
+    "/cases/{case_id}/replies",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
 async def send_reply(
     case_id: CaseId,
     body: ReplyIn,
@@ -264,7 +269,14 @@ async def send_reply(
     cmd = SendReply(actor, body.template_key, body.subject, body.text)
     try:
         key = await scoped_key(engine, client.id, case_id, "send_reply", idempotency_key, body)
-        await run_update(temporal, case_id, CaseWorkflow.send_reply, cmd, idempotency_key=key)
+        await run_update(
+            temporal,
+            case_id,
+            CaseWorkflow.send_reply,
+            cmd,
+            idempotency_key=key,
+            wait_seconds=settings.update_wait_seconds,
+        )
     except ActionRejected as exc:
         extra = {"field": exc.field} if exc.field else {}
         raise Problem(exc.status, "Action rejected", exc.message, **extra) from exc

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
 
 from models.api import MatchedRulePublic, SurveyOutcomePublic, SurveyResponseIn
 from services.case_queries import links
-from services.case_start import WorkflowUnavailable
 from services.intake import IntakeError
 from services.surveys import SurveyResult, submit_survey
 from web.api_auth import require_scope
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.problems import Problem
-from web.routes.api_v1.cases import PROBLEMS, unavailable
+from web.routes.api_v1.cases import PROBLEMS
 
 router = APIRouter(prefix="/survey-responses", tags=["surveys"], responses=PROBLEMS)
 
@@ -49,7 +47,7 @@ async def submit_survey_response(
     engine: EngineDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-) -> SurveyOutcomePublic | JSONResponse:
+) -> SurveyOutcomePublic:
     """Submit a survey return: `case` (with its id), `fyi` or `none`, and the rules that matched.
 
     The same (program, response id) again creates nothing and answers 200 with the first result.
@@ -58,8 +56,6 @@ async def submit_survey_response(
         result = await submit_survey(engine, temporal, settings, body)
     except IntakeError as exc:
         raise Problem(422, "Invalid request", str(exc), field=exc.field) from exc
-    except WorkflowUnavailable as exc:
-        return unavailable(exc)
     if result.replayed:
         response.status_code = 200
     if result.case_id:

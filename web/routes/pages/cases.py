@@ -30,15 +30,16 @@ from models.case import Case, CaseEvent, CaseWatcher, Document
 from models.config import Program, Unit, User
 from services import documents
 from services.access import access_to
-from services.case_actions import ActionRejected, run_update
+from services.case_actions import ActionPending, ActionRejected, run_update
 from services.case_queries import earlier_cases, links
 from services.failures import failures_of
 from services.templates import ReplyRejected, check_reply, reply_choices, reply_preview
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.errors import PENDING_PAGE
 from web.live import live_since
 from web.storable import form_problems
-from web.templating import is_htmx, render
+from web.templating import FLASH, is_htmx, render
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
@@ -67,7 +68,6 @@ CONTACT_OUTCOMES = {
     ContactOutcome.WRONG_NUMBER: "Wrong number",
     ContactOutcome.OTHER: "Other",
 }
-FLASH = "flash"
 
 
 @dataclass
@@ -275,10 +275,31 @@ class ActionContext:
         update, cmd = built
         key = _field(form_data, "action_id", 100) or None
         try:
-            await run_update(self.temporal, self.case_id, update, cmd, idempotency_key=key)
+            await self.update(update, cmd, key)
         except ActionRejected as exc:
             return await self.rejected(state, exc)
+        except ActionPending as exc:
+            return await self.pending(exc)
         return await self.after_success(success)
+
+    async def update(self, update: Any, cmd: Any, key: str | None) -> None:
+        await run_update(
+            self.temporal,
+            self.case_id,
+            update,
+            cmd,
+            idempotency_key=key,
+            wait_seconds=self.settings.update_wait_seconds,
+        )
+
+    async def pending(self, exc: ActionPending) -> Response:
+        """Temporal holds the action (no worker, or the database is down): the case as it is,
+        with the news that it applies later (202), instead of a hanging page."""
+        news = PENDING_PAGE.get(exc.stage, PENDING_PAGE["admitted"])
+        if not is_htmx(self.request):
+            self.request.session[FLASH] = news
+            return _redirect(self.request, f"/cases/{self.case_id}")
+        return self.respond(await self.load(), FormState(flash=news), 202)
 
     async def after_success(self, success: str) -> Response:
         """The case as it is now; or, when the action took it out of the viewer's reach
@@ -523,12 +544,12 @@ async def upload_document(action: ActionDep) -> Response:
     await in_thread(_save_document, engine, settings, doc, data)
     cmd = AttachDocument(action.actor, doc_id, checked.filename, checked.content_type, checked.size)
     try:
-        await run_update(
-            action.temporal, case_id, CaseWorkflow.attach_document, cmd, idempotency_key=doc_id
-        )
+        await action.update(CaseWorkflow.attach_document, cmd, doc_id)
     except ActionRejected as exc:
         await in_thread(_forget_document, engine, settings, doc_id)
         return await action.rejected(state, exc)
+    except ActionPending as exc:  # Temporal has it: the file stays for when it applies
+        return await action.pending(exc)
     except BaseException:
         await in_thread(_forget_document, engine, settings, doc_id)
         raise
