@@ -393,3 +393,20 @@ class CountLinks(HTMLParser):
             m = re.match(r"^([\d,]+)(?=\s|$)", " ".join(t.strip() for t in text).strip())
         if m:
             self.found.append((href, int(m.group(1).replace(",", ""))))
+
+
+async def follow_count_links(client: httpx.AsyncClient, page: str) -> dict[str, tuple[int, str]]:
+    """Every count link on `page` followed once: href -> (the list's total, the list's HTML).
+    Each link's own number is checked against the total it leads to."""
+    parser = CountLinks()
+    parser.feed(page)
+    lists: dict[str, tuple[int, str]] = {}
+    for href, number in parser.found:
+        if href not in lists:
+            r = await client.get(href)
+            assert r.status_code == 200, (href, r.text)
+            m = LIST_TOTAL.search(r.text)
+            assert m, href
+            lists[href] = (int(m.group(1).replace(",", "")), r.text)
+        assert lists[href][0] == number, (href, number, lists[href][0])
+    return lists

@@ -15,7 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.reports import EVERYTHING, summary
 from services.tokens import create_client
-from tests.reports.conftest import LIST_TOTAL, CountLinks, Population, query, report_app, signed_in
+from tests.reports.conftest import (
+    Population,
+    follow_count_links,
+    query,
+    report_app,
+    signed_in,
+)
 
 
 @pytest.fixture
@@ -75,17 +81,7 @@ async def test_every_number_links_to_a_list_of_exactly_that_many_cases(
 ) -> None:
     async with signed_in(app, "root") as client:
         page = await client.get("/dashboard", params=query(population))
-        parser = CountLinks()
-        parser.feed(page.text)
-        checked: dict[str, int] = {}
-        for href, number in parser.found:
-            if href not in checked:
-                listed = await client.get(href)
-                assert listed.status_code == 200, (href, listed.text)
-                m = LIST_TOTAL.search(listed.text)
-                assert m, href
-                checked[href] = int(m.group(1).replace(",", ""))
-            assert checked[href] == number, (href, number, checked[href])
+        checked = await follow_count_links(client, page.text)
     assert len(checked) >= 40  # KPIs, bars, trend points and table cells
     # A segment the story knows by heart: the failed recovery is the reopened case C.
     failed = [h for h in checked if parse_qs(urlsplit(h).query).get("recovery") == ["failed"]]
