@@ -182,6 +182,7 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
         "root_causes": _root_causes(session),
         "bulk_actions": ACTIONS,
         "outcomes": [],
+        "selected": set(),
     }
 
 
@@ -383,7 +384,9 @@ async def bulk(
     info, req = await in_thread(_bulk_context, engine, viewer, form)
     query: InboxQuery = info["query"]
     if req is None:
-        extra = {"bulk_problem": info["problem"], "renew_key": False}
+        # Refused as a whole: the selection stays, to correct the form and send it again.
+        selected = {v for v in form.getlist("case") if isinstance(v, str)}
+        extra = {"bulk_problem": info["problem"], "selected": selected}
         return await in_thread(_render_after, engine, viewer, request, query, extra, 422)
     outcomes: list[Outcome] = await apply_bulk(
         temporal, engine, viewer, req, settings.update_wait_seconds
@@ -393,7 +396,6 @@ async def bulk(
         "outcomes": outcomes,
         "bulk_summary": f"{ACTIONS[req.action]}: {done} of {len(outcomes)} "
         f"case{'s' if len(outcomes) != 1 else ''} done.",
-        "renew_key": True,
     }
     return await in_thread(_render_after, engine, viewer, request, query, extra)
 
