@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlmodel import Session, col, select
 
 from domain.case import Actor, Watcher
@@ -16,7 +17,7 @@ from models.case import Case, CaseEvent, Notice
 from services.case_actions import run_update
 from tests.factories import case_row
 from tests.live import eventually, fill_login_form
-from tests.web.conftest import PASSWORD, LiveApp
+from tests.web.conftest import PASSWORD, LiveApp, page_token, sign_in
 from workflows.case import CaseWorkflow
 from workflows.messages import AddWatcher, CloseCase
 
@@ -308,3 +309,91 @@ async def test_pages_keep_the_search_and_order(open_page: Any, live: LiveApp) ->
     await expect(rows).to_have_count(3)
     for text in await rows.all_inner_texts():
         assert "Low" in text
+
+
+# ---------------------------------------------------------------- the same through plain HTTP
+
+
+def reassignments(live: LiveApp, case_id: str) -> int:
+    with Session(live.engine) as s:
+        return len(
+            s.exec(
+                select(CaseEvent).where(
+                    CaseEvent.case_id == case_id, CaseEvent.kind == EventKind.REASSIGNED
+                )
+            ).all()
+        )
+
+
+async def test_bulk_is_idempotent_and_stays_inside_what_the_viewer_may_see(
+    live: LiveApp,
+) -> None:
+    mine = await live.open_case(customer={"name": "Twice Tove"})
+    theirs = await live.open_case(unit_id="9000", customer={"name": "Not Nils"})
+    form = {
+        "action": "reassign",
+        "case": [mine, theirs],
+        "new_owner": "mia",
+        "reason": "Mia takes the complaints about noise.",
+        "action_id": "bulk-form-1",
+    }
+    async with sign_in(live, "ole") as ole:
+        token = await page_token(ole)
+        r = await ole.post("/inbox/bulk", data={**form, "csrf_token": token})
+        assert r.status_code == 200, r.text[:300]
+        assert "Reassign: 1 of 2 cases done." in r.text
+        assert "No such case among those you can see." in r.text
+        assert "Not Nils" not in r.text and "owner now" not in r.text
+        # The same form again (a retry): the earlier outcome, not a second reassignment.
+        r = await ole.post("/inbox/bulk", data={**form, "csrf_token": token})
+        assert r.status_code == 200 and "Reassign: 1 of 2 cases done." in r.text
+        # Without the token: refused before anything runs.
+        r = await ole.post("/inbox/bulk", data={**form, "action_id": "bulk-form-2"})
+        assert r.status_code == 403
+    assert case_row(live.engine, mine).owner_id == "mia"
+    assert reassignments(live, mine) == 1
+    assert case_row(live.engine, theirs).owner_id == "alex" and reassignments(live, theirs) == 0
+
+
+async def test_bulk_and_view_forms_refuse_bad_input_inline(live: LiveApp) -> None:
+    case_id = await live.open_case(customer={"name": "Careful Cato"})
+    async with sign_in(live, "ole") as ole:
+        token = await page_token(ole)
+        base = {"csrf_token": token, "case": case_id, "action_id": "bulk-bad"}
+        for data, message in (
+            ({"action": "reassign", "new_owner": "nobody", "reason": "x"}, "from the list"),
+            ({"action": "reassign", "new_owner": "alex", "reason": " "}, "Say why"),
+            ({"action": "reassign", "new_owner": "alex", "reason": "a\x00"}, "cannot be stored"),
+            ({"action": "watch", "watcher": ""}, "Choose the watcher"),
+            ({"action": "close", "note": ""}, "Write a final note"),
+            ({"action": "explode"}, "Choose what to do"),
+        ):
+            r = await ole.post("/inbox/bulk", data={**base, **data}, headers={"HX-Request": "true"})
+            assert r.status_code == 422, (data, r.status_code)
+            assert message in r.text, (data, r.text[:500])
+            assert f'value="{case_id}" form="bulk" aria-label="Select {case_id}" checked' in r.text
+        r = await ole.post(
+            "/inbox/views",
+            data={"csrf_token": token, "view_name": "Mine\x00", "sort": "priority"},
+            headers={"HX-Request": "true"},
+        )
+        assert r.status_code == 422 and "cannot be stored" in r.text
+        r = await ole.post(
+            "/inbox/views", data={"csrf_token": token, "view_name": "Theirs", "view_unit": "9000"}
+        )
+        assert r.status_code == 422 and "only with a unit you belong to" in r.text
+    assert case_row(live.engine, case_id).owner_id == "ole"
+    assert reassignments(live, case_id) == 0
+
+
+async def test_people_picker_answers_signed_in_users_only(live: LiveApp) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as anonymous:
+        r = await anonymous.get("/inbox/people?new_owner=mi")
+        assert r.status_code in (302, 303, 401) and "Mia" not in r.text
+    async with sign_in(live, "ole") as ole:
+        r = await ole.get("/inbox/people?new_owner=mi", headers={"HX-Request": "true"})
+        assert r.status_code == 200
+        assert '<option value="mia">Mia Manager</option>' in r.text
+        assert "<html" not in r.text
+        r = await ole.get("/inbox/people?watcher=zzz")
+        assert r.text.strip() == ""

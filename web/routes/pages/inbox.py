@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from core.threads import in_thread
 from domain.permissions import Viewer
@@ -42,6 +42,7 @@ from services.inbox.views import (
 from web.auth import CurrentUser, PageError
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.live import live_since
+from web.storable import form_problems
 from web.templating import FLASH, is_htmx, render, templates
 
 router = APIRouter()
@@ -349,9 +350,23 @@ def _bulk_request(session: Session, form: FormData) -> tuple[BulkRequest | None,
     return BulkRequest(action, case_ids, key, person, person_name, text, cause), ""
 
 
+def _storable(form: FormData) -> tuple[FormData, str]:
+    """The form without its fields the databases cannot store, and what was wrong with them."""
+    problems = form_problems(form)
+    if not problems:
+        return form, ""
+    kept: list[tuple[str, str | UploadFile]] = [
+        (k, v) for k, v in form.multi_items() if k not in problems and isinstance(v, str)
+    ]
+    return FormData(kept), " ".join(dict.fromkeys(problems.values()))
+
+
 def _bulk_context(engine: Any, viewer: Viewer, form: FormData) -> tuple[dict[str, Any], Any]:
+    clean, unstorable = _storable(form)
     with Session(engine) as session:
-        query = _form_query(session, viewer, form)
+        query = _form_query(session, viewer, clean)
+        if unstorable:
+            return {"query": query, "problem": unstorable}, None
         req, problem = _bulk_request(session, form)
     return {"query": query, "problem": problem}, req
 
@@ -385,7 +400,7 @@ async def bulk(
     query: InboxQuery = info["query"]
     if req is None:
         # Refused as a whole: the selection stays, to correct the form and send it again.
-        selected = {v for v in form.getlist("case") if isinstance(v, str)}
+        selected = {v for v in form.getlist("case") if isinstance(v, str) and v.isprintable()}
         extra = {"bulk_problem": info["problem"], "selected": selected}
         return await in_thread(_render_after, engine, viewer, request, query, extra, 422)
     outcomes: list[Outcome] = await apply_bulk(
@@ -426,10 +441,14 @@ async def save_inbox_view(request: Request, viewer: CurrentUser, engine: EngineD
     form = await request.form()
 
     def work() -> Response:
+        clean, unstorable = _storable(form)
         with Session(engine) as session:
-            query = _form_query(session, viewer, form)
+            query = _form_query(session, viewer, clean)
         params = clean_params({k: v for k, v in query_params(query).items()})
-        name, unit = _text(form, "view_name", 200), _text(form, "view_unit", 64)
+        name, unit = _text(clean, "view_name", 200), _text(clean, "view_unit", 64)
+        if unstorable:
+            extra = {"view_error": unstorable, "view_name": name}
+            return _views_response(request, engine, viewer, query, extra, 422)
         try:
             save_view(engine, viewer.user_id, name, unit or None, params)
         except ViewRejected as exc:
