@@ -299,7 +299,7 @@ def inbox_statements() -> list[Any]:
     page of open cases by urgency, and the live-update signature."""
     from domain.permissions import Viewer
     from domain.vocabulary import Role
-    from services.case_queries import (
+    from services.inbox.listing import (
         counts_statement,
         segment_statement,
         signature_statement,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from domain.calendar import BusinessCalendar, require_aware
 from domain.policy import CasePolicy
-from domain.vocabulary import Priority
+from domain.vocabulary import CaseStatus, Priority
 
 
 @dataclass
@@ -65,3 +65,29 @@ def compute_deadlines(req: DeadlineRequest) -> Deadlines:
         resolve_due_at=resolve_due,
         resolve_warn_at=resolve_warn,
     )
+
+
+def missed_deadline(
+    *,
+    status: str,
+    open_due_at: datetime | None,
+    open_breached: bool,
+    resolve_due_at: datetime | None,
+    resolve_breached: bool,
+    now: datetime,
+) -> datetime | None:
+    """The deadline an open case has missed (resolve first, else first contact); None when it
+    is on time. An overdue case keeps its missed first-contact deadline even though its next
+    deadline (to resolve) lies ahead: the inbox says how late it is, not how long is left."""
+    if resolve_due_at is not None and (resolve_breached or resolve_due_at <= now):
+        return resolve_due_at
+    if open_due_at is not None and (
+        open_breached or (status == CaseStatus.NEW and open_due_at <= now)
+    ):
+        return open_due_at
+    return None
+
+
+def business_hours_late(calendar: BusinessCalendar, missed: datetime, now: datetime) -> int:
+    """Whole business hours from a missed deadline to now on the case's calendar."""
+    return int(calendar.business_seconds_between(missed, now) // 3600)

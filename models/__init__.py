@@ -16,6 +16,7 @@ from models.changes import CaseChange
 from models.config import ApiClient, Program, Unit, User
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
 from models.sessions import WebSession
+from models.views import SavedView
 
 __all__ = [
     "ActionKey",
@@ -34,6 +35,7 @@ __all__ = [
     "Outbox",
     "Program",
     "RoutingCounter",
+    "SavedView",
     "SurveyResponse",
     "Unit",
     "User",

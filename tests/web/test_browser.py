@@ -190,8 +190,8 @@ async def test_designee_receives_the_escalated_case_live(open_page: Any, live: L
     from playwright.async_api import expect
 
     page = await open_page("mia")  # ole's manager: the designee
-    await page.get_by_role("link", name="Escalated to me").click()
-    await expect(page.get_by_role("link", name="Escalated to me")).to_have_attribute(
+    await page.get_by_role("link", name="Escalated to me", exact=True).click()
+    await expect(page.get_by_role("link", name="Escalated to me", exact=True)).to_have_attribute(
         "aria-current", "page"
     )
     case_id = await live.open_case(program_id="fast", customer={"name": "Escalated Eva"})

@@ -13,7 +13,7 @@ from domain.permissions import Viewer
 from domain.vocabulary import Relation, Role
 from models.case import Case, CaseWatcher, Customer
 from services.access import access_to, viewer_for
-from services.case_queries import InboxQuery, inbox_page, inbox_signature
+from services.inbox.listing import InboxQuery, inbox_page, inbox_signature
 from tests.factories import seed
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -1,26 +1,49 @@
-"""The inbox: tabs, status filter with counts, search, urgency order, keyset pages, live updates
-(the list is re-fetched when the live stream says a case changed: web/routes/pages/live.py)."""
+"""The inbox: tabs, a summary strip per owner, status filter with counts, deadline and owner
+filters, search across every case the viewer may see, orders, keyset pages (every choice in the
+URL), saved views, bulk actions on selected rows with a people picker, live updates (the list is
+re-fetched when the live stream says a case changed: web/routes/pages/live.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
+from starlette.datastructures import FormData, UploadFile
 
+from core.threads import in_thread
 from domain.permissions import Viewer
-from models.config import Unit, User
-from services.case_queries import (
+from models.config import Program, Unit, User
+from services.inbox.bulk import ACTIONS, MAX_CASES, BulkRequest, Outcome, apply_bulk
+from services.inbox.due import rows_due
+from services.inbox.listing import (
+    DUE_FILTERS,
     INBOX_STATUSES,
+    SORTS,
     InboxQuery,
+    end_of_day,
     inbox_page,
+    tab_clause,
+)
+from services.inbox.people import active_user, find_people
+from services.inbox.summary import my_summary, owner_summaries, viewer_timezone
+from services.inbox.views import (
+    ViewRejected,
+    clean_params,
+    delete_view,
+    member_units,
+    save_view,
+    views_for,
 )
 from web.auth import CurrentUser, PageError
-from web.deps import EngineDep
+from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.live import live_since
-from web.templating import is_htmx, render
+from web.storable import form_problems
+from web.templating import FLASH, is_htmx, render, templates
 
 router = APIRouter()
 
@@ -33,6 +56,7 @@ TAB_LABELS = {
 }
 
 Tab = Annotated[str, Query(max_length=20)]
+Short = Annotated[str | None, Query(max_length=64)]
 
 
 def tabs_for(viewer: Viewer) -> list[str]:
@@ -49,6 +73,66 @@ def inbox_url(**params: str | None) -> str:
     return "/inbox" + (f"?{urlencode(clean)}" if clean else "")
 
 
+def query_params(query: InboxQuery) -> dict[str, str | None]:
+    """The URL of a query's first page (what a saved view keeps)."""
+    default_status = "all" if query.searching else "open"
+    return {
+        "tab": query.tab if query.tab != "mine" else None,
+        "status": query.status if query.status != default_status else None,
+        "q": query.q,
+        "sort": query.sort if query.sort != "due" else None,
+        "due": query.due,
+        "owner": query.owner,
+        "escalated": "1" if query.escalated else None,
+    }
+
+
+@dataclass
+class Links:
+    """URLs of the page's choices: each keeps every other choice (and drops the cursor)."""
+
+    query: InboxQuery
+
+    def with_(self, **changes: str | None) -> str:
+        params = query_params(self.query)
+        if "status" not in changes and self.query.searching and "q" in changes:
+            params["status"] = None
+        params.update(changes)
+        return inbox_url(**params)
+
+    def tab(self, tab: str) -> str:
+        # A tab leaves the search and the one-owner filters behind: it is a new list.
+        return inbox_url(tab=tab if tab != "mine" else None, sort=query_params(self.query)["sort"])
+
+    def status(self, status: str) -> str:
+        return self.with_(status=status)
+
+    def sort(self, sort: str) -> str:
+        return self.with_(sort=sort if sort != "due" else None)
+
+    def owner_figure(self, owner: str, figure: str) -> str:
+        """The list behind one number of the summary strip."""
+        tab = "mine" if owner == self.query_viewer else self.query.tab
+        base: dict[str, str | None] = {"tab": tab if tab != "mine" else None}
+        if tab != "mine":
+            base["owner"] = owner
+        if figure == "today":
+            base["due"] = "today"
+        elif figure == "past":
+            base["due"] = "past"
+        elif figure == "escalated":
+            if tab == "mine":
+                return inbox_url(tab="escalated")
+            base["escalated"] = "1"
+        return inbox_url(**base)
+
+    query_viewer: str = ""
+
+
+def _timezone(session: Session, viewer: Viewer) -> str:
+    return viewer_timezone(session, viewer.user_id)
+
+
 def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[str, Any]:
     # Taken before the rows: a change landing in between makes one extra refresh, never a miss.
     since = live_since(session)
@@ -60,27 +144,93 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
     unit_ids = {c.unit_id for c in page.rows}
     users = dict(session.exec(select(User.id, User.name).where(col(User.id).in_(owner_ids))).all())
     units = dict(session.exec(select(Unit.id, Unit.name).where(col(Unit.id).in_(unit_ids))).all())
-    base = {"tab": query.tab, "status": query.status, "q": query.q}
+    assert query.day_ends is not None
+    mine = my_summary(session, viewer.user_id, viewer.name, query.now, query.day_ends)
+    owners = []
+    if query.tab in ("units", "all") and not query.searching:
+        owners = owner_summaries(session, tab_clause(viewer, query.tab), query.now, query.day_ends)
+    links = Links(query, query_viewer=viewer.user_id)
+    params = query_params(query)
+    owner_name = None
+    if query.owner:
+        owner_name = (
+            users.get(query.owner)
+            or session.exec(select(User.name).where(col(User.id) == query.owner)).first()
+        )
     return {
         "page": page,
         "query": query,
+        "params": params,
         "tabs": [(t, TAB_LABELS[t]) for t in tabs_for(viewer)],
+        "tab_label": TAB_LABELS[query.tab],
         "statuses": INBOX_STATUSES,
+        "sorts": SORTS,
+        "due_filters": DUE_FILTERS,
         "user_names": users,
         "unit_names": units,
-        "self_url": inbox_url(**base, cursor=query.cursor),
-        "first_url": inbox_url(**base),
-        "next_url": inbox_url(**base, cursor=page.next_cursor) if page.next_cursor else None,
-        "tab_url": lambda t: inbox_url(tab=t, status=query.status, q=query.q),
-        "status_url": lambda s: inbox_url(tab=query.tab, status=s, q=query.q),
+        "owner_name": owner_name or query.owner,
+        "due": rows_due(session, page.rows, query.now),
+        "mine": mine,
+        "owners": owners,
+        "links": links,
+        "self_url": inbox_url(**params, cursor=query.cursor),
+        "first_url": inbox_url(**params),
+        "next_url": inbox_url(**params, cursor=page.next_cursor) if page.next_cursor else None,
         "live_since": since,
+        "views": views_for(session, viewer.user_id),
+        "view_url": lambda v: inbox_url(**v.params),
+        "my_units": member_units(session, viewer.user_id),
+        "root_causes": _root_causes(session),
+        "bulk_actions": ACTIONS,
+        "outcomes": [],
+        "selected": set(),
     }
 
 
-def _parse(viewer: Viewer, tab: str, status: str, q: str | None, cursor: str | None) -> InboxQuery:
+def _root_causes(session: Session) -> list[str]:
+    """Every program's root causes (a bulk close offers one; the workflow checks it is the
+    case's program's)."""
+    causes: dict[str, None] = {}
+    for rc in session.exec(select(Program.root_causes)).all():
+        for c in rc or []:
+            causes[str(c)] = None
+    return sorted(causes)
+
+
+def parse_query(
+    session: Session,
+    viewer: Viewer,
+    *,
+    tab: str | None,
+    status: str | None,
+    q: str | None,
+    cursor: str | None = None,
+    sort: str | None = None,
+    due: str | None = None,
+    owner: str | None = None,
+    escalated: str | None = None,
+) -> InboxQuery:
+    q = (q or "").strip() or None
     tab = tab if tab in tabs_for(viewer) else "mine"
-    status = status if status in INBOX_STATUSES else "open"
-    return InboxQuery(tab=tab, status=status, q=(q or "").strip() or None, cursor=cursor or None)
+    default_status = "all" if q else "open"
+    status = status if status in INBOX_STATUSES else default_status
+    now = datetime.now(UTC)
+    return InboxQuery(
+        tab=tab,
+        status=status,
+        q=q,
+        cursor=cursor or None,
+        sort=sort if sort in SORTS else "due",
+        due=due if due in DUE_FILTERS else None,
+        owner=(owner or "").strip() or None,
+        escalated=escalated in ("1", "true", "on"),
+        now=now,
+        day_ends=end_of_day(now, _timezone(session, viewer)),
+    )
+
+
+def _title(ctx: dict[str, Any]) -> str:
+    return f"{ctx['tab_label']} · Inbox"
 
 
 @router.get("/inbox")
@@ -89,14 +239,239 @@ def inbox(
     viewer: CurrentUser,
     engine: EngineDep,
     tab: Tab = "mine",
-    status: Annotated[str, Query(max_length=20)] = "open",
+    status: Annotated[str | None, Query(max_length=20)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Short = None,
+    due: Short = None,
+    owner: Short = None,
+    escalated: Short = None,
 ) -> Response:
-    query = _parse(viewer, tab, status, q, cursor)
     with Session(engine) as session:
+        query = parse_query(
+            session,
+            viewer,
+            tab=tab,
+            status=status,
+            q=q,
+            cursor=cursor,
+            sort=sort,
+            due=due,
+            owner=owner,
+            escalated=escalated,
+        )
         ctx = inbox_context(session, viewer, query)
-    ctx["title"] = f"{TAB_LABELS[query.tab]} · Inbox"
-    flash = None if is_htmx(request) else request.session.pop("flash", None)
+    ctx["title"] = _title(ctx)
+    flash = None if is_htmx(request) else request.session.pop(FLASH, None)
     ctx["flash"] = flash if isinstance(flash, str) else ""
     return render(request, "inbox.html", ctx, block="results")
+
+
+# ---------------------------------------------------------------- the people picker
+
+
+@router.get("/inbox/people")
+def people(request: Request, viewer: CurrentUser, engine: EngineDep) -> Response:
+    """<option>s of the active people matching what was typed (any field the picker names)."""
+    term = ""
+    for name in ("q", "new_owner", "watcher"):
+        value = request.query_params.get(name)
+        if value:
+            term = value[:100]
+            break
+    with Session(engine) as session:
+        found = find_people(session, term)
+    return templates.TemplateResponse(
+        request,
+        "inbox.html",
+        {"people": found},
+        block_name="people",
+        headers={"Vary": "HX-Request", "Cache-Control": "no-store"},
+    )
+
+
+# ---------------------------------------------------------------- bulk actions
+
+
+def _text(form: FormData, name: str, limit: int) -> str:
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _form_query(session: Session, viewer: Viewer, form: FormData) -> InboxQuery:
+    return parse_query(
+        session,
+        viewer,
+        tab=_text(form, "tab", 20),
+        status=_text(form, "status", 20) or None,
+        q=_text(form, "q", 200),
+        cursor=_text(form, "cursor", 500),
+        sort=_text(form, "sort", 20),
+        due=_text(form, "due", 20),
+        owner=_text(form, "owner", 64),
+        escalated=_text(form, "escalated", 5),
+    )
+
+
+def _bulk_request(session: Session, form: FormData) -> tuple[BulkRequest | None, str]:
+    """The bulk request, or None and why it cannot be sent."""
+    action = _text(form, "action", 20)
+    case_ids = [v.strip() for v in form.getlist("case") if isinstance(v, str) and v.strip()]
+    key = _text(form, "action_id", 100)
+    if action not in ACTIONS:
+        return None, "Choose what to do with the selected cases."
+    if not case_ids:
+        return None, "Select at least one case first."
+    if len(case_ids) > MAX_CASES:
+        return None, f"Select at most {MAX_CASES} cases at a time."
+    if not key:
+        return None, "The form is out of date. Reload the page and try again."
+    person, person_name, text, cause = "", "", "", ""
+    if action in ("reassign", "watch"):
+        field = "new_owner" if action == "reassign" else "watcher"
+        found = active_user(session, _text(form, field, 64))
+        if found is None:
+            who = "new owner" if action == "reassign" else "watcher"
+            return None, f"Choose the {who} from the list of people."
+        person, person_name = found
+    if action == "reassign":
+        text = _text(form, "reason", 2001)
+        if not text:
+            return None, "Say why the cases change hands."
+        if len(text) > 2000:
+            return None, "The reason is limited to 2,000 characters."
+    if action == "close":
+        text = _text(form, "note", 20_001)
+        cause = _text(form, "root_cause", 200)
+        if not text:
+            return None, "Write a final note: why the cases close unresolved."
+        if len(text) > 20_000:
+            return None, "The final note is limited to 20,000 characters."
+    return BulkRequest(action, case_ids, key, person, person_name, text, cause), ""
+
+
+def _storable(form: FormData) -> tuple[FormData, str]:
+    """The form without its fields the databases cannot store, and what was wrong with them."""
+    problems = form_problems(form)
+    if not problems:
+        return form, ""
+    kept: list[tuple[str, str | UploadFile]] = [
+        (k, v) for k, v in form.multi_items() if k not in problems and isinstance(v, str)
+    ]
+    return FormData(kept), " ".join(dict.fromkeys(problems.values()))
+
+
+def _bulk_context(engine: Any, viewer: Viewer, form: FormData) -> tuple[dict[str, Any], Any]:
+    clean, unstorable = _storable(form)
+    with Session(engine) as session:
+        query = _form_query(session, viewer, clean)
+        if unstorable:
+            return {"query": query, "problem": unstorable}, None
+        req, problem = _bulk_request(session, form)
+    return {"query": query, "problem": problem}, req
+
+
+def _render_after(
+    engine: Any,
+    viewer: Viewer,
+    request: Request,
+    query: InboxQuery,
+    extra: dict[str, Any],
+    status: int = 200,
+) -> Response:
+    with Session(engine) as session:
+        ctx = inbox_context(session, viewer, replace(query, now=datetime.now(UTC)))
+    ctx.update(extra)
+    ctx["title"] = _title(ctx)
+    ctx["flash"] = ""
+    return render(request, "inbox.html", ctx, block="results", status=status)
+
+
+@router.post("/inbox/bulk")
+async def bulk(
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    form = await request.form()
+    info, req = await in_thread(_bulk_context, engine, viewer, form)
+    query: InboxQuery = info["query"]
+    if req is None:
+        # Refused as a whole: the selection stays, to correct the form and send it again.
+        selected = {v for v in form.getlist("case") if isinstance(v, str) and v.isprintable()}
+        extra = {"bulk_problem": info["problem"], "selected": selected}
+        return await in_thread(_render_after, engine, viewer, request, query, extra, 422)
+    outcomes: list[Outcome] = await apply_bulk(
+        temporal, engine, viewer, req, settings.update_wait_seconds
+    )
+    done = sum(1 for o in outcomes if o.ok)
+    extra = {
+        "outcomes": outcomes,
+        "bulk_summary": f"{ACTIONS[req.action]}: {done} of {len(outcomes)} "
+        f"case{'s' if len(outcomes) != 1 else ''} done.",
+    }
+    return await in_thread(_render_after, engine, viewer, request, query, extra)
+
+
+# ---------------------------------------------------------------- saved views
+
+
+def _views_response(
+    request: Request,
+    engine: Any,
+    viewer: Viewer,
+    query: InboxQuery,
+    extra: dict[str, Any],
+    status: int = 200,
+) -> Response:
+    if not is_htmx(request) and status < 400:
+        return RedirectResponse(inbox_url(**query_params(query)), status_code=303)
+    with Session(engine) as session:
+        ctx = inbox_context(session, viewer, query)
+    ctx.update(extra)
+    ctx["title"] = _title(ctx)
+    ctx["flash"] = ""
+    return render(request, "inbox.html", ctx, block="views", status=status)
+
+
+@router.post("/inbox/views")
+async def save_inbox_view(request: Request, viewer: CurrentUser, engine: EngineDep) -> Response:
+    form = await request.form()
+
+    def work() -> Response:
+        clean, unstorable = _storable(form)
+        with Session(engine) as session:
+            query = _form_query(session, viewer, clean)
+        params = clean_params({k: v for k, v in query_params(query).items()})
+        name, unit = _text(clean, "view_name", 200), _text(clean, "view_unit", 64)
+        if unstorable:
+            extra = {"view_error": unstorable, "view_name": name}
+            return _views_response(request, engine, viewer, query, extra, 422)
+        try:
+            save_view(engine, viewer.user_id, name, unit or None, params)
+        except ViewRejected as exc:
+            extra = {"view_error": exc.message, "view_name": name}
+            return _views_response(request, engine, viewer, query, extra, 422)
+        return _views_response(
+            request, engine, viewer, query, {"view_saved": f"Saved “{' '.join(name.split())}”."}
+        )
+
+    return await in_thread(work)
+
+
+@router.post("/inbox/views/{view_id}/delete")
+async def delete_inbox_view(
+    view_id: int, request: Request, viewer: CurrentUser, engine: EngineDep
+) -> Response:
+    form = await request.form()
+
+    def work() -> Response:
+        with Session(engine) as session:
+            query = _form_query(session, viewer, form)
+        gone = delete_view(engine, viewer.user_id, view_id)
+        news = "View deleted." if gone else "That view is not yours, or was deleted already."
+        return _views_response(request, engine, viewer, query, {"view_saved": news})
+
+    return await in_thread(work)
