@@ -24,6 +24,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
@@ -44,6 +45,7 @@ from workflows.search_attributes import SEARCH_ATTRIBUTES
 OUT = ROOT / "tests" / "histories"
 POISONED = "poisoned_projection"
 OUTAGE = "deadline_after_outage"
+DECIDED_FIRST = "deadlines_computed_by_the_case"
 
 
 async def record(names: set[str]) -> None:
@@ -84,6 +86,8 @@ async def record(names: set[str]) -> None:
     ole, mia, dora = Actor("ole"), Actor("mia"), Actor("dora")
     if OUTAGE in names:
         await record_deadline_after_outage(settings)
+    if DECIDED_FIRST in names:
+        await record_decided_first(engine, settings)
     async with running_worker(env.client, engine, settings):
         if POISONED in names:
             await record_poisoned(env, settings)
@@ -144,6 +148,34 @@ async def record(names: set[str]) -> None:
     shutil.rmtree(tmp)
 
 
+async def record_decided_first(engine: Engine, settings: Settings) -> None:
+    """6. a case without intake's deadlines computes them itself (PATCH_DECIDE_FIRST: every patch
+    decided before that local activity), queried while it opens; the worker restarts (nothing
+    cached), a note, closed unresolved. On a dev server: the new worker takes the case over."""
+    from tests.factories import start_case
+    from worker import build_worker
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=shutil.which("temporal"),
+        data_converter=DATA_CONVERTER,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_log_level="error",
+    )
+    try:
+        async with build_worker(env.client, engine, settings):
+            h = await start_case(env, engine, settings, "R-decided")
+        async with build_worker(env.client, engine, settings):
+            await h.execute_update(CaseWorkflow.add_note, AddNote(Actor("ole"), "Called"))
+            await h.execute_update(
+                CaseWorkflow.close,
+                CloseCase(Actor("ole"), ClosingStatus.UNRESOLVED, ["staff"], "Unreachable"),
+            )
+            await h.result()
+        await save(h, DECIDED_FIRST, {DECIDED_FIRST})
+    finally:
+        await env.shutdown()
+
+
 async def record_poisoned(env: WorkflowEnvironment, settings: Settings) -> None:
     """4. a note PostgreSQL refuses (the projection fails for good, the case is flagged), a
     later note clears the flag, closed unresolved."""
@@ -188,7 +220,6 @@ async def record_deadline_after_outage(settings: Settings) -> None:
     a dev server: the retries happen on the wall clock."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import Engine
     from sqlmodel import Session
 
     from domain.deadlines import Deadlines
@@ -268,6 +299,7 @@ ALL = {
     "one_change_at_a_time",
     POISONED,
     OUTAGE,
+    DECIDED_FIRST,
 }
 
 if __name__ == "__main__":

@@ -45,3 +45,25 @@ async def test_replay(path: Path) -> None:
     replayer = Replayer(workflows=[CaseWorkflow], data_converter=DATA_CONVERTER)
     history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
     await replayer.replay_workflow(history)
+
+
+def test_a_case_computing_its_deadlines_decides_every_patch_before_it() -> None:
+    """deadlines_computed_by_the_case: a workflow task ended right after the deadline
+    computation's marker (the case was queried while it opened), the history the old code
+    could not replay. Every patch marker comes before that marker now."""
+    path = Path(__file__).parent / "histories" / "deadlines_computed_by_the_case.json"
+    history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
+    kinds = [
+        e.marker_recorded_event_attributes.marker_name
+        if e.HasField("marker_recorded_event_attributes")
+        else "task_completed"
+        if e.HasField("workflow_task_completed_event_attributes")
+        else ""
+        for e in history.events
+    ]
+    first_activity = kinds.index("core_local_activity")
+    assert kinds.count("core_patch") == 1 + len(case.DECIDED_FIRST)
+    assert "core_patch" not in kinds[first_activity:]
+    assert kinds[first_activity + 1 :].index("task_completed") < kinds[first_activity + 1 :].index(
+        "core_local_activity"
+    )

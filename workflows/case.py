@@ -103,6 +103,16 @@ PATCH_STEP_FAILURES = "step-failures-flag-the-case"
 # Updates and deadlines change the case one at a time (before: they could interleave at the
 # awaits of their local activities, e.g. a reassignment finishing after a close).
 PATCH_CASE_LOCK = "one-change-at-a-time"
+# Every patch decision is taken when the case starts, before its first await. Taken later (the
+# patches above, at their first use), a decision made in the activation that a local activity's
+# result resumes depended on where a workflow task boundary fell: a query answered while the
+# first task ran could close it right after the deadline computation's marker, and a replay
+# (a restarted worker) then saw that marker in one task and the patch markers in the next,
+# took the old path and failed the case's task ("patch marker encountered for change
+# one-change-at-a-time, but there is no corresponding change command").
+PATCH_DECIDE_FIRST = "patch-decisions-before-the-first-await"
+# The patches decided up front by a case started after PATCH_DECIDE_FIRST.
+DECIDED_FIRST = (PATCH_PROMPT_RECOVERY, PATCH_STEP_FAILURES, PATCH_CASE_LOCK)
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -130,6 +140,8 @@ class CaseWorkflow:
         self._projection_failed = False
         self._projected = False
         self._lock = asyncio.Lock()
+        # Patch decisions taken up front (PATCH_DECIDE_FIRST); none for an older case.
+        self._decided: dict[str, bool] = {}
         if inp.initial_deadlines is not None:
             self._apply_deadlines(inp.initial_deadlines)
 
@@ -137,6 +149,8 @@ class CaseWorkflow:
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseResult:
+        if workflow.patched(PATCH_DECIDE_FIRST):
+            self._decided = {name: workflow.patched(name) for name in DECIDED_FIRST}
         if inp.initial_deadlines is None:
             self._apply_deadlines(
                 await self._compute_deadlines(inp.created_at, open=True, resolve=True)
@@ -631,7 +645,7 @@ class CaseWorkflow:
     async def _changing(self) -> AsyncIterator[None]:
         """One change of the case at a time: a handler or a deadline that awaits an activity
         holds the lock, so another cannot change the case in between (PATCH_CASE_LOCK)."""
-        if not workflow.patched(PATCH_CASE_LOCK):
+        if not self._patched(PATCH_CASE_LOCK):
             yield
             return
         async with self._lock:
@@ -679,7 +693,13 @@ class CaseWorkflow:
         )
 
     def _local_retry(self) -> RetryPolicy:
-        return LOCAL_RETRY if workflow.patched(PATCH_PROMPT_RECOVERY) else QUICK_RETRY
+        return LOCAL_RETRY if self._patched(PATCH_PROMPT_RECOVERY) else QUICK_RETRY
+
+    def _patched(self, name: str) -> bool:
+        """The decision taken when the case started; an older case decides at first use (where
+        its history has the marker)."""
+        decided = self._decided.get(name)
+        return workflow.patched(name) if decided is None else decided
 
     def _apply_deadlines(self, d: Deadlines) -> None:
         v = self._view
@@ -717,7 +737,7 @@ class CaseWorkflow:
         view = self._snapshot()
         self._publish(view)
         summary = f"project v{view.version}: {', '.join(e.kind for e in events) or 'state'}"
-        if not workflow.patched(PATCH_STEP_FAILURES):
+        if not self._patched(PATCH_STEP_FAILURES):
             await workflow.execute_local_activity_method(
                 ProjectionActivities.project_case,
                 ProjectRequest(view=view, events=events, calendar=self._policy.calendar),
@@ -787,7 +807,7 @@ class CaseWorkflow:
         **context: str,
     ) -> None:
         """Write the message to the outbox (local activity), then deliver it in the background."""
-        patched = workflow.patched(PATCH_STEP_FAILURES)
+        patched = self._patched(PATCH_STEP_FAILURES)
         if patched and not self._projected:
             # The outbox row is rendered from the case's row, which was never written: waiting
             # for it would retry forever.
