@@ -19,6 +19,8 @@ from domain.vocabulary import Access, CaseStatus, Relation, Role
 
 # The relations that may change a case.
 ACTING = frozenset({Relation.ADMIN, Relation.OWNER, Relation.FULL_WATCHER})
+# The relations that may reopen a closed case: its owner, a manager of its unit, an admin.
+REOPENING = frozenset({Relation.ADMIN, Relation.OWNER, Relation.UNIT_MANAGER})
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class CaseAccess:
     @property
     def can_act(self) -> bool:
         return self.relation in ACTING
+
+    @property
+    def can_reopen(self) -> bool:
+        return self.relation in REOPENING
 
 
 def relation_to(
@@ -89,3 +95,16 @@ def refusal(actor: Actor, case: CaseView) -> Refusal | None:
     if watcher.access != Access.FULL:
         return Refusal(f"{actor.user_id} has read-only (limited) access to {case.case_id}")
     return None
+
+
+def reopen_refusal(actor: Actor, case: CaseView) -> Refusal | None:
+    """Why `actor` may not reopen `case` now; None when they may.
+
+    The workflow knows the actor's role but not the units they manage: it lets its owner, an
+    admin or a manager through; the web layer has checked the unit (`CaseAccess.can_reopen`).
+    """
+    if case.status != CaseStatus.CLOSED:
+        return Refusal(f"Case {case.case_id} is not closed", conflict=True)
+    if actor.role in (Role.ADMIN, Role.MANAGER) or actor.user_id == case.owner_id:
+        return None
+    return Refusal(f"Only the owner, a manager or an admin may reopen {case.case_id}")

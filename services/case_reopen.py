@@ -1,0 +1,117 @@
+"""Reopening a closed case by hand, with a reason (its owner, a manager of its unit, an admin).
+
+While the case's workflow still runs after the close (the resolution survey is out, mails are
+being delivered) the reopen is a Temporal Update of that run. Once the run has completed, the
+reopen starts a new run under the same workflow id that carries the case on: its view and
+timeline (the completed run's state query) and the input of the run before (the policy the case
+snapshotted when it opened). Either way the timeline says who reopened it, when and why, and the
+resolve deadline starts again per the program's policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.settings import Settings
+from domain.case import Actor, CaseView
+from domain.permissions import reopen_refusal
+from services.case_actions import ActionRejected, run_update
+from services.case_start import start_case_workflow
+from workflows.case import FINISHED, CaseWorkflow
+from workflows.messages import CaseInput, ReopenCase, Resumed
+
+# How long a run that refused the reopen as finished may take to complete.
+FINISH_WAIT_SECONDS = 10.0
+
+
+async def reopen_case(
+    client: Client,
+    settings: Settings,
+    case_id: str,
+    actor: Actor,
+    reason: str,
+    *,
+    idempotency_key: str | None = None,
+    wait_seconds: float = 4.0,
+) -> CaseView:
+    """Reopen the closed case; the case as it is afterwards. ActionRejected when refused."""
+    reason = reason.strip()
+    if not reason:
+        raise ActionRejected(422, "Give a reason for reopening the case", field="reason")
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
+    if await _running(client, case_id):
+        try:
+            return await run_update(
+                client,
+                case_id,
+                CaseWorkflow.reopen,
+                ReopenCase(actor, reason),
+                idempotency_key=idempotency_key,
+                wait_seconds=wait_seconds,
+            )
+        except ActionRejected as exc:
+            if exc.kind != FINISHED:
+                raise
+            try:  # the run is about to complete: a new one takes the reopen
+                async with asyncio.timeout(FINISH_WAIT_SECONDS):
+                    await handle.result()
+            except TimeoutError:
+                raise exc from None
+    return await _new_run(client, settings, handle, actor, reason, wait_seconds)
+
+
+async def _running(client: Client, case_id: str) -> bool:
+    # The raw call: only the status is needed (no search attributes to decode).
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=case_id)
+    )
+    try:
+        described = await client.workflow_service.describe_workflow_execution(request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ActionRejected(404, f"Case {case_id} has no workflow") from err
+        raise
+    status = described.workflow_execution_info.status
+    return status == WorkflowExecutionStatus.RUNNING.value
+
+
+async def _new_run(
+    client: Client,
+    settings: Settings,
+    handle: WorkflowHandle[CaseWorkflow, object],
+    actor: Actor,
+    reason: str,
+    wait_seconds: float,
+) -> CaseView:
+    state = await handle.query(CaseWorkflow.state)
+    from_ = state.view
+    refused = reopen_refusal(actor, from_)  # the workflow's rule, before a new run starts
+    if refused is not None:
+        raise ActionRejected(409 if refused.conflict else 403, refused.message)
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    [before] = await client.data_converter.decode(started.input.payloads, [CaseInput])
+    inp = dataclasses.replace(
+        before,
+        resumed=Resumed(state.view, state.timeline, actor, reason),
+        initial_deadlines=None,
+    )
+    await start_case_workflow(client, settings, inp)
+    new = client.get_workflow_handle_for(CaseWorkflow.run, handle.id)
+    # Answer once the new run has reopened the case (and projected it), as an update would.
+    view = from_
+    try:
+        async with asyncio.timeout(wait_seconds):
+            while view.version <= from_.version:
+                view = (await new.query(CaseWorkflow.state)).view
+                if view.version <= from_.version:
+                    await asyncio.sleep(0.1)
+    except TimeoutError:
+        pass
+    return view
