@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER, ensure_search_attributes
 from domain.case import Actor
-from domain.vocabulary import ClosingStatus, Priority, Role
+from domain.vocabulary import ClosingStatus, Priority
 from services.case_reopen import reopen_case
 from workflows.case import CaseWorkflow
 from workflows.messages import (
@@ -160,7 +160,7 @@ async def record(names: set[str]) -> None:
         )
         await env.sleep(timedelta(minutes=5))
         await h.execute_update(
-            CaseWorkflow.reopen, ReopenCase(Actor("mia", Role.MANAGER), "Guest called back")
+            CaseWorkflow.reopen, ReopenCase(mia, "Guest called back", manages_unit=True)
         )
         await h.execute_update(
             CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Unreachable")

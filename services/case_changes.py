@@ -51,7 +51,8 @@ def reclassify_command(
     try:
         name, sub = file_under(classification(program).categories, category, subcategory)
     except CategoryRejected as exc:
-        raise ActionRejected(422, str(exc).capitalize(), field=exc.field) from exc
+        message = str(exc)
+        raise ActionRejected(422, message[:1].upper() + message[1:], field=exc.field) from exc
     same_category = (name, sub) == (case.category, case.subcategory or "")
     if same_category and priority == case.priority:
         raise ActionRejected(422, "Change the category or the priority first", field="category")

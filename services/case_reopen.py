@@ -11,16 +11,21 @@ resolve deadline starts again per the program's policy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 
+from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
+from core.threads import in_thread
 from domain.case import Actor, CaseView
 from domain.permissions import reopen_refusal
+from models.case import Case
 from services.case_actions import ActionRejected, run_update
 from services.case_start import start_case_workflow
 from workflows.case import FINISHED, CaseWorkflow
@@ -39,8 +44,11 @@ async def reopen_case(
     *,
     idempotency_key: str | None = None,
     wait_seconds: float = 4.0,
+    engine: Engine | None = None,
+    manages_unit: bool = False,
 ) -> CaseView:
-    """Reopen the closed case; the case as it is afterwards. ActionRejected when refused."""
+    """Reopen the closed case; the case as it is afterwards (with `engine`: once the read model
+    has it too). ActionRejected when refused."""
     reason = reason.strip()
     if not reason:
         raise ActionRejected(422, "Give a reason for reopening the case", field="reason")
@@ -51,7 +59,7 @@ async def reopen_case(
                 client,
                 case_id,
                 CaseWorkflow.reopen,
-                ReopenCase(actor, reason),
+                ReopenCase(actor, reason, manages_unit),
                 idempotency_key=idempotency_key,
                 wait_seconds=wait_seconds,
             )
@@ -63,7 +71,27 @@ async def reopen_case(
                     await handle.result()
             except TimeoutError:
                 raise exc from None
-    return await _new_run(client, settings, handle, actor, reason, wait_seconds)
+    cmd = ReopenCase(actor, reason, manages_unit)
+    view = await _new_run(client, settings, handle, cmd, wait_seconds)
+    if engine is not None:
+        await _projected(engine, view, wait_seconds)
+    return view
+
+
+async def _projected(engine: Engine, view: CaseView, wait_seconds: float) -> None:
+    """Wait (bounded) until the read model holds this version of the case."""
+
+    def version() -> int:
+        with Session(engine) as session:
+            row = session.get(Case, view.case_id)
+            return row.version if row is not None else -1
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait_seconds):
+            while True:
+                if await in_thread(version) >= view.version:
+                    return
+                await asyncio.sleep(0.05)
 
 
 async def _running(client: Client, case_id: str) -> bool:
@@ -85,13 +113,13 @@ async def _new_run(
     client: Client,
     settings: Settings,
     handle: WorkflowHandle[CaseWorkflow, object],
-    actor: Actor,
-    reason: str,
+    cmd: ReopenCase,
     wait_seconds: float,
 ) -> CaseView:
     state = await handle.query(CaseWorkflow.state)
     from_ = state.view
-    refused = reopen_refusal(actor, from_)  # the workflow's rule, before a new run starts
+    # The workflow's rule, before a new run starts.
+    refused = reopen_refusal(cmd.actor, from_, cmd.manages_unit)
     if refused is not None:
         raise ActionRejected(409 if refused.conflict else 403, refused.message)
     history = await handle.fetch_history()
@@ -99,19 +127,18 @@ async def _new_run(
     [before] = await client.data_converter.decode(started.input.payloads, [CaseInput])
     inp = dataclasses.replace(
         before,
-        resumed=Resumed(state.view, state.timeline, actor, reason),
+        resumed=Resumed(state.view, state.timeline, cmd.actor, cmd.reason),
         initial_deadlines=None,
     )
     await start_case_workflow(client, settings, inp)
     new = client.get_workflow_handle_for(CaseWorkflow.run, handle.id)
-    # Answer once the new run has reopened the case (and projected it), as an update would.
+    # Answer once the new run has reopened the case, as an update would.
     view = from_
-    try:
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(wait_seconds):
-            while view.version <= from_.version:
+            while True:
                 view = (await new.query(CaseWorkflow.state)).view
-                if view.version <= from_.version:
-                    await asyncio.sleep(0.1)
-    except TimeoutError:
-        pass
+                if view.version > from_.version:
+                    break
+                await asyncio.sleep(0.1)
     return view

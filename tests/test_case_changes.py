@@ -164,14 +164,17 @@ async def test_reopen_while_the_survey_is_out_withdraws_it_and_restarts_the_dead
         # Refused: an agent who does not own it; a reason is required.
         for cmd, kind in [
             (ReopenCase(Actor("alex"), "mine now"), "Forbidden"),
-            (ReopenCase(MIA, " "), "Invalid"),
+            (ReopenCase(MIA, "a manager, but not of this unit"), "Forbidden"),
+            (ReopenCase(MIA, " ", manages_unit=True), "Invalid"),
         ]:
             with pytest.raises(WorkflowUpdateFailedError) as err:
                 await h.execute_update(CaseWorkflow.reopen, cmd)
             assert isinstance(err.value.cause, ApplicationError)
             assert err.value.cause.type == kind
         now = await ts_env.get_current_time()
-        v = await h.execute_update(CaseWorkflow.reopen, ReopenCase(MIA, "Guest called back"))
+        v = await h.execute_update(
+            CaseWorkflow.reopen, ReopenCase(MIA, "Guest called back", manages_unit=True)
+        )
         assert v.status == CaseStatus.IN_PROGRESS and v.reopened_count == 1
         assert v.closing_status is None and v.remeasure_status == RemeasureStatus.NOT_APPLICABLE
         assert v.resolve_due_at is not None
@@ -179,7 +182,7 @@ async def test_reopen_while_the_survey_is_out_withdraws_it_and_restarts_the_dead
         assert now <= restarted <= now + timedelta(minutes=1)
         # An open case cannot be reopened.
         with pytest.raises(WorkflowUpdateFailedError) as err:
-            await h.execute_update(CaseWorkflow.reopen, ReopenCase(MIA, "again"))
+            await h.execute_update(CaseWorkflow.reopen, ReopenCase(MIA, "again", True))
         assert isinstance(err.value.cause, ApplicationError)
         assert err.value.cause.type == "Conflict"
         # The workflow runs on: the new deadline escalates, and closing ends it.

@@ -498,24 +498,24 @@ class CaseWorkflow:
         """A closed case back to work, by hand, while this run still goes on (PATCH_REOPEN)."""
         await workflow.wait_condition(lambda: self._ready)
         async with self._changing():
-            self._require_reopener(cmd.actor)
+            self._require_reopener(cmd.actor, cmd.manages_unit)
             await self._reopen(cmd.actor, cmd.reason.strip())
             return self._snapshot()
 
     @reopen.validator
     def _v_reopen(self, cmd: ReopenCase) -> None:
-        self._require_reopener(cmd.actor)
+        self._require_reopener(cmd.actor, cmd.manages_unit)
         _require(bool(cmd.reason.strip()), "Give a reason for reopening the case")
         _require(len(cmd.reason) <= 2000, "A reason is limited to 2,000 characters")
 
-    def _require_reopener(self, actor: Actor) -> None:
+    def _require_reopener(self, actor: Actor, manages_unit: bool) -> None:
         if self._finishing:
             raise ApplicationError(
                 f"The workflow of {self._view.case_id} has finished",
                 type=FINISHED,
                 non_retryable=True,
             )
-        refused = reopen_refusal(actor, self._view)
+        refused = reopen_refusal(actor, self._view, manages_unit)
         if refused is not None:
             kind = CONFLICT if refused.conflict else FORBIDDEN
             raise ApplicationError(refused.message, type=kind, non_retryable=True)

@@ -148,10 +148,12 @@ class Reclassify:
 
 @dataclass
 class ReopenCase:
-    """Reopen a closed case (its owner, a manager or an admin), with the reason."""
+    """Reopen a closed case (its owner, a manager of its unit or an admin), with the reason."""
 
     actor: Actor
     reason: str
+    # The caller checked that the actor manages the case's unit (domain.permissions.may_reopen).
+    manages_unit: bool = False
 
 
 @dataclass
