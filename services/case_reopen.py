@@ -25,6 +25,7 @@ from core.settings import Settings
 from core.threads import in_thread
 from domain.case import Actor, CaseView
 from domain.permissions import reopen_refusal
+from domain.vocabulary import EventKind
 from models.case import Case
 from services.case_actions import ActionRejected, run_update
 from services.case_start import start_case_workflow
@@ -53,13 +54,22 @@ async def reopen_case(
     if not reason:
         raise ActionRejected(422, "Give a reason for reopening the case", field="reason")
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
-    if await _running(client, case_id):
+    running = await _running(client, case_id)
+    if idempotency_key:  # sent before (a retry, a second click): the case as it is
+        state = await handle.query(CaseWorkflow.state)
+        if any(
+            e.kind == EventKind.REOPENED and e.data.get("action") == idempotency_key
+            for e in state.timeline
+        ):
+            return state.view
+    cmd = ReopenCase(actor, reason, manages_unit, idempotency_key or "")
+    if running:
         try:
             return await run_update(
                 client,
                 case_id,
                 CaseWorkflow.reopen,
-                ReopenCase(actor, reason, manages_unit),
+                cmd,
                 idempotency_key=idempotency_key,
                 wait_seconds=wait_seconds,
             )
@@ -71,7 +81,6 @@ async def reopen_case(
                     await handle.result()
             except TimeoutError:
                 raise exc from None
-    cmd = ReopenCase(actor, reason, manages_unit)
     view = await _new_run(client, settings, handle, cmd, wait_seconds)
     if engine is not None:
         await _projected(engine, view, wait_seconds)
@@ -127,7 +136,7 @@ async def _new_run(
     [before] = await client.data_converter.decode(started.input.payloads, [CaseInput])
     inp = dataclasses.replace(
         before,
-        resumed=Resumed(state.view, state.timeline, cmd.actor, cmd.reason),
+        resumed=Resumed(state.view, state.timeline, cmd.actor, cmd.reason, cmd.action_id),
         initial_deadlines=None,
     )
     await start_case_workflow(client, settings, inp)

@@ -209,9 +209,16 @@ async def test_reopen_after_the_workflow_completed_starts_a_new_run_with_the_cas
         with pytest.raises(ActionRejected) as refused:
             await reopen_case(ts_env.client, settings, h.id, Actor("alex"), "let me")
         assert refused.value.status == 403
-        v = await reopen_case(ts_env.client, settings, h.id, OLE, "The guest wrote again")
+        v = await reopen_case(
+            ts_env.client, settings, h.id, OLE, "The guest wrote again", idempotency_key="k1"
+        )
         assert v.status == CaseStatus.IN_PROGRESS and v.reopened_count == 1
         assert v.version == closed.version + 1
+        # Sent again with the same key (a retry): the same reopen, not a second one.
+        again = await reopen_case(
+            ts_env.client, settings, h.id, OLE, "The guest wrote again", idempotency_key="k1"
+        )
+        assert (again.reopened_count, again.version) == (1, v.version)
         assert await current_run(ts_env, h.id) != first_run
         state = await h.query(CaseWorkflow.state)
         assert [e.kind for e in state.timeline] == ["opened", "note", "closed", "reopened"]

@@ -209,7 +209,7 @@ class CaseWorkflow:
         """A new run of a completed case: reopened by hand (services/case_reopen.py)."""
         self._ready = True
         async with self._changing():
-            await self._reopen(resumed.actor, resumed.reason)
+            await self._reopen(resumed.actor, resumed.reason, resumed.action_id)
             self._reopened = False  # this run starts open: nothing for the main loop to see
 
     async def _reopened_before_the_end(self) -> bool:
@@ -499,7 +499,7 @@ class CaseWorkflow:
         await workflow.wait_condition(lambda: self._ready)
         async with self._changing():
             self._require_reopener(cmd.actor, cmd.manages_unit)
-            await self._reopen(cmd.actor, cmd.reason.strip())
+            await self._reopen(cmd.actor, cmd.reason.strip(), cmd.action_id)
             return self._snapshot()
 
     @reopen.validator
@@ -520,7 +520,7 @@ class CaseWorkflow:
             kind = CONFLICT if refused.conflict else FORBIDDEN
             raise ApplicationError(refused.message, type=kind, non_retryable=True)
 
-    async def _reopen(self, actor: Actor, reason: str) -> None:
+    async def _reopen(self, actor: Actor, reason: str, action_id: str = "") -> None:
         """Open again with a fresh resolve deadline (as after a failed recovery); the deadlines
         are computed before anything changes, so no stale timer fires in between."""
         deadlines = await self._compute_deadlines(
@@ -540,7 +540,7 @@ class CaseWorkflow:
             EventKind.REOPENED,
             actor.user_id,
             f"Reopened by {actor.name or actor.user_id}: {reason}",
-            {"reason": reason, "by": actor.user_id},
+            {"reason": reason, "by": actor.user_id} | ({"action": action_id} if action_id else {}),
         )
         await self._project()
 

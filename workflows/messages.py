@@ -43,6 +43,7 @@ class Resumed:
     timeline: list[TimelineEvent]
     actor: Actor
     reason: str
+    action_id: str = ""
 
 
 def initial_view(inp: CaseInput) -> CaseView:
@@ -154,6 +155,8 @@ class ReopenCase:
     reason: str
     # The caller checked that the actor manages the case's unit (domain.permissions.may_reopen).
     manages_unit: bool = False
+    # The caller's idempotency key, kept on the timeline: the same reopen sent again is found.
+    action_id: str = ""
 
 
 @dataclass
