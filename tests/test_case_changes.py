@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.settings import Settings
 from domain.case import Actor
 from domain.vocabulary import CaseStatus, ClosingStatus, Priority, RemeasureStatus, Role
-from models.case import Case, CaseEvent
+from models.case import Case, CaseEvent, Outbox
 from services.case_actions import ActionRejected
 from services.case_reopen import reopen_case
 from tests.factories import running_worker, seed, start_case
@@ -53,6 +53,11 @@ async def current_run(env: WorkflowEnvironment, case_id: str) -> str:
     )
     described = await env.client.workflow_service.describe_workflow_execution(request)
     return described.workflow_execution_info.execution.run_id
+
+
+def outbox(engine: Engine, case_id: str) -> list[Outbox]:
+    with Session(engine) as s:
+        return list(s.exec(select(Outbox).where(Outbox.case_id == case_id)).all())
 
 
 def row(engine: Engine, case_id: str) -> Case:
@@ -192,6 +197,11 @@ async def test_reopen_while_the_survey_is_out_withdraws_it_and_restarts_the_dead
         await h.result()
     reopened = [e for e in events(engine, h.id) if e.kind == "reopened"]
     assert [(e.actor, e.data["reason"]) for e in reopened] == [("mia", "Guest called back")]
+    # The owner hears who reopened it and why.
+    [mail] = [m for m in outbox(engine, h.id) if m.kind == "reopened"]
+    assert mail.to_addrs == ["ole@example.com"]
+    assert mail.subject.endswith("was reopened by Mia Manager")
+    assert "Reason: Guest called back" in mail.body_text
     assert row(engine, h.id).status == "closed"
 
 
@@ -231,3 +241,7 @@ async def test_reopen_after_the_workflow_completed_starts_a_new_run_with_the_cas
     assert kinds == ["opened", "note", "closed", "reopened", "note", "closed"]
     case = row(engine, h.id)
     assert case.status == "closed" and case.reopened_count == 1
+    # The owner reopened it: the full watcher is told, not the owner.
+    [mail] = [m for m in outbox(engine, h.id) if m.kind == "reopened"]
+    assert (mail.to_addrs, mail.cc_addrs) == (["mia@example.com"], [])
+    assert "Ole Owner reopened case" in mail.body_text

@@ -543,6 +543,18 @@ class CaseWorkflow:
             {"reason": reason, "by": actor.user_id} | ({"action": action_id} if action_id else {}),
         )
         await self._project()
+        # The owner and the full watchers hear of it (not whoever reopened it).
+        to = [v.owner_id] if v.owner_id != actor.user_id else []
+        cc = [u for u in self._full_watchers() if u != actor.user_id]
+        if to or cc:
+            await self._notify(
+                f"reopened-by-hand:{v.reopened_count}",
+                "reopened",
+                to,
+                cc,
+                by=actor.user_id,
+                reason=reason,
+            )
 
     @workflow.update
     async def add_note(self, cmd: AddNote) -> CaseView:
