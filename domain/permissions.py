@@ -89,3 +89,18 @@ def refusal(actor: Actor, case: CaseView) -> Refusal | None:
     if watcher.access != Access.FULL:
         return Refusal(f"{actor.user_id} has read-only (limited) access to {case.case_id}")
     return None
+
+
+def may_reopen(viewer: Viewer, owner_id: str, unit_id: str) -> bool:
+    """A closed case may be reopened by its owner, a manager of its unit or an admin."""
+    return viewer.is_admin or viewer.user_id == owner_id or unit_id in viewer.managed_units
+
+
+def reopen_refusal(actor: Actor, case: CaseView, manages_unit: bool = False) -> Refusal | None:
+    """Why `actor` may not reopen `case` now; None when they may (`may_reopen`'s rule: the
+    workflow does not know the units people manage, so the caller says it checked)."""
+    if case.status != CaseStatus.CLOSED:
+        return Refusal(f"Case {case.case_id} is not closed", conflict=True)
+    if actor.role == Role.ADMIN or actor.user_id == case.owner_id or manages_unit:
+        return None
+    return Refusal(f"Only the owner, a manager or an admin may reopen {case.case_id}")

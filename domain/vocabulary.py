@@ -99,6 +99,7 @@ class EventKind(StrEnum):
     DOCUMENT = "document"
     REPLY = "reply"
     REASSIGNED = "reassigned"
+    RECLASSIFIED = "reclassified"
     WATCHER_ADDED = "watcher_added"
     WATCHER_REMOVED = "watcher_removed"
     WARNING = "warning"

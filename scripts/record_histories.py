@@ -30,14 +30,17 @@ from temporalio.testing import WorkflowEnvironment
 from core.settings import ROOT, Settings
 from core.temporal import DATA_CONVERTER, ensure_search_attributes
 from domain.case import Actor
-from domain.vocabulary import ClosingStatus
+from domain.vocabulary import ClosingStatus, Priority
+from services.case_reopen import reopen_case
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
     CloseCase,
     LogContactAttempt,
     Reassign,
+    Reclassify,
     RemeasureAnswer,
+    ReopenCase,
     SendReply,
 )
 from workflows.search_attributes import SEARCH_ATTRIBUTES
@@ -142,6 +145,45 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, "one_change_at_a_time", names)
+        # 5. reclassified: a new category and priority (the deadlines move), then closed
+        h = await start_case(env, engine, settings, "R-reclassified")
+        await h.execute_update(
+            CaseWorkflow.reclassify,
+            Reclassify(mia, "VIP guest", category="Housekeeping", priority=Priority.URGENT),
+        )
+        await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called"))
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Unreachable")
+        )
+        await h.result()
+        await save(h, "reclassified", names)
+        # 6. reopened by hand while the survey is out, closed again
+        h = await start_case(env, engine, settings, "R-reopen-hand")
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.RESOLVED, ["staff"], "Apologised")
+        )
+        await env.sleep(timedelta(minutes=5))
+        await h.execute_update(
+            CaseWorkflow.reopen, ReopenCase(mia, "Guest called back", manages_unit=True)
+        )
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Unreachable")
+        )
+        await h.result()
+        await save(h, "reopened_by_hand", names)
+        # 7. closed (the run completes), reopened by hand: a new run carries the case on
+        h = await start_case(env, engine, settings, "R-reopen-run")
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Unreachable")
+        )
+        await h.result()
+        await reopen_case(env.client, settings, h.id, ole, "The guest wrote again")
+        await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Sorted"))
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Done")
+        )
+        await h.result()
+        await save(h, "reopened_in_a_new_run", names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
@@ -297,6 +339,9 @@ ALL = {
     "reopened_after_failed_recovery",
     "remeasure_expired",
     "one_change_at_a_time",
+    "reclassified",
+    "reopened_by_hand",
+    "reopened_in_a_new_run",
     POISONED,
     OUTAGE,
     DECIDED_FIRST,

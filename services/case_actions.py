@@ -24,21 +24,25 @@ from models.intake import ActionKey
 from models.types import utcnow
 from services.outages import Unavailable, within
 from services.writer import writer_for
-from workflows.case import CONFLICT, FORBIDDEN, CaseWorkflow
+from workflows.case import CONFLICT, FINISHED, FORBIDDEN, CaseWorkflow
 from workflows.messages import RemeasureAnswer
 
 
 class ActionRejected(Exception):
     """The workflow (or its absence) refused the action; `status` is the HTTP status to show."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, field: str | None = None, kind: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        # The workflow's error type (FORBIDDEN, CONFLICT, FINISHED, ...), when it refused.
+        self.kind = kind
 
 
-STATUS_FOR = {FORBIDDEN: 403, CONFLICT: 409}
+STATUS_FOR = {FORBIDDEN: 403, CONFLICT: 409, FINISHED: 409}
 
 
 def actor_for(session: Session, user_id: str) -> Actor:
@@ -109,11 +113,14 @@ async def run_update(
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError):
-            raise ActionRejected(STATUS_FOR.get(cause.type or "", 422), cause.message) from err
+            status = STATUS_FOR.get(cause.type or "", 422)
+            raise ActionRejected(status, cause.message, kind=cause.type) from err
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise ActionRejected(409, f"Case {case_id} no longer accepts changes") from err
+            raise ActionRejected(
+                409, f"Case {case_id} no longer accepts changes", kind=FINISHED
+            ) from err
         raise
 
 

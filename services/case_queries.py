@@ -251,3 +251,20 @@ def earlier_cases(session: Session, viewer: Any, case: Case, limit: int = 10) ->
         stmt = stmt.where(visible)
     stmt = stmt.order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit)
     return list(session.exec(stmt).all())
+
+
+def other_cases(session: Session, viewer: Any, case: Case, limit: int = 20) -> list[Case]:
+    """The customer's other cases (before and after this one) that this viewer may see, newest
+    first; the ones they may not see are left out without a trace."""
+    from services.access import visible_clause
+
+    if case.customer_id is None:
+        return []
+    stmt: Any = select(Case).where(
+        col(Case.customer_id) == case.customer_id, col(Case.id) != case.id
+    )
+    visible = visible_clause(viewer)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    stmt = stmt.order_by(col(Case.created_at).desc(), col(Case.id).desc()).limit(limit)
+    return list(session.exec(stmt).all())

@@ -35,9 +35,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.case import Actor, CaseView, TimelineEvent, Watcher
     from domain.deadlines import DeadlineRequest, Deadlines
-    from domain.permissions import refusal
+    from domain.permissions import refusal, reopen_refusal
     from domain.policy import CasePolicy
-    from domain.vocabulary import Access, CaseStatus, ClosingStatus, RemeasureStatus
+    from domain.vocabulary import Access, CaseStatus, ClosingStatus, EventKind, RemeasureStatus
     from workflows.messages import (
         AddNote,
         AddWatcher,
@@ -48,8 +48,11 @@ with workflow.unsafe.imports_passed_through():
         CloseCase,
         LogContactAttempt,
         Reassign,
+        Reclassify,
         RemeasureAnswer,
         RemoveWatcher,
+        ReopenCase,
+        Resumed,
         SendReply,
         initial_view,
     )
@@ -69,6 +72,8 @@ with workflow.unsafe.imports_passed_through():
 FORBIDDEN = "Forbidden"
 INVALID = "Invalid"
 CONFLICT = "Conflict"
+# The run is past the point where it can reopen: a reopen starts a new run (case_reopen).
+FINISHED = "Finished"
 
 SHORT = timedelta(seconds=30)
 # Calendar math, the designee look-up, the projection and the outbox insert are short,
@@ -111,8 +116,19 @@ PATCH_CASE_LOCK = "one-change-at-a-time"
 # took the old path and failed the case's task ("patch marker encountered for change
 # one-change-at-a-time, but there is no corresponding change command").
 PATCH_DECIDE_FIRST = "patch-decisions-before-the-first-await"
+# A new priority re-evaluates the case's deadlines from when their clocks started.
+PATCH_RECLASSIFY = "reclassify-case"
+# A closed case may be reopened by hand while its workflow still runs (the survey is out, mails
+# are being delivered); before, the run ended as soon as nothing was left to wait for.
+PATCH_REOPEN = "manual-reopen"
 # The patches decided up front by a case started after PATCH_DECIDE_FIRST.
-DECIDED_FIRST = (PATCH_PROMPT_RECOVERY, PATCH_STEP_FAILURES, PATCH_CASE_LOCK)
+DECIDED_FIRST = (
+    PATCH_PROMPT_RECOVERY,
+    PATCH_STEP_FAILURES,
+    PATCH_CASE_LOCK,
+    PATCH_RECLASSIFY,
+    PATCH_REOPEN,
+)
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -142,7 +158,16 @@ class CaseWorkflow:
         self._lock = asyncio.Lock()
         # Patch decisions taken up front (PATCH_DECIDE_FIRST); none for an older case.
         self._decided: dict[str, bool] = {}
-        if inp.initial_deadlines is not None:
+        # When the resolve clock started and whether it is a new owner's (PATCH_RECLASSIFY).
+        self._resolve_clock = (inp.created_at, False)
+        # A manual reopen the main loop has not seen yet; set once the run is about to end.
+        self._reopened = False
+        self._finishing = False
+        if inp.resumed is not None:
+            self._view = copy.deepcopy(inp.resumed.view)
+            self._timeline = list(inp.resumed.timeline)
+            self._projected = True
+        elif inp.initial_deadlines is not None:
             self._apply_deadlines(inp.initial_deadlines)
 
     # ------------------------------------------------------------------ lifecycle
@@ -151,6 +176,33 @@ class CaseWorkflow:
     async def run(self, inp: CaseInput) -> CaseResult:
         if workflow.patched(PATCH_DECIDE_FIRST):
             self._decided = {name: workflow.patched(name) for name in DECIDED_FIRST}
+        if inp.resumed is not None:
+            await self._resume(inp.resumed)
+        else:
+            await self._open(inp)
+
+        while True:
+            await self._run_until_closed()
+            if (
+                self._view.closing_status == ClosingStatus.RESOLVED
+                and self._policy.remeasure.enabled
+                and await self._remeasure()
+            ):
+                continue  # reopened after a failed recovery (or by hand)
+            if self._patched(PATCH_REOPEN) and await self._reopened_before_the_end():
+                continue
+            break
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: self._deliveries == 0)
+        return CaseResult(
+            case_id=self._view.case_id,
+            closing_status=self._view.closing_status,
+            remeasure_status=self._view.remeasure_status,
+            events=len(self._timeline),
+        )
+
+    async def _open(self, inp: CaseInput) -> None:
         if inp.initial_deadlines is None:
             self._apply_deadlines(
                 await self._compute_deadlines(inp.created_at, open=True, resolve=True)
@@ -173,24 +225,23 @@ class CaseWorkflow:
                 routing=inp.routing_reason,
             )
 
-        while True:
-            await self._run_until_closed()
-            if (
-                self._view.closing_status == ClosingStatus.RESOLVED
-                and self._policy.remeasure.enabled
-                and await self._remeasure()
-            ):
-                continue  # reopened after a failed recovery
-            break
+    async def _resume(self, resumed: Resumed) -> None:
+        """A new run of a completed case: reopened by hand (services/case_reopen.py)."""
+        self._ready = True
+        async with self._changing():
+            await self._reopen(resumed.actor, resumed.reason, resumed.action_id)
+            self._reopened = False  # this run starts open: nothing for the main loop to see
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await workflow.wait_condition(lambda: self._deliveries == 0)
-        return CaseResult(
-            case_id=self._view.case_id,
-            closing_status=self._view.closing_status,
-            remeasure_status=self._view.remeasure_status,
-            events=len(self._timeline),
+    async def _reopened_before_the_end(self) -> bool:
+        """Wait for what is left (handlers, deliveries); True when a manual reopen came first."""
+        await workflow.wait_condition(
+            lambda: self._reopened or (workflow.all_handlers_finished() and self._deliveries == 0)
         )
+        if self._reopened:
+            self._reopened = False
+            return True
+        self._finishing = True  # from here on a reopen starts a new run
+        return False
 
     async def _run_until_closed(self) -> None:
         """Sleep until the next deadline; any state change re-arms the wait."""
@@ -326,7 +377,7 @@ class CaseWorkflow:
         for phase, until in (("reminder", schedule.reminder_at), ("expiry", schedule.expire_at)):
             try:
                 await workflow.wait_condition(
-                    lambda: self._answer is not None,
+                    lambda: self._answer is not None or self._reopened,
                     timeout=max(until - workflow.now(), timedelta(seconds=1)),
                     timeout_summary=f"remeasure {phase}",
                 )
@@ -350,6 +401,9 @@ class CaseWorkflow:
                         summary="send survey reminder",
                     )
                     self._deliver(reminder.outbox_id, "remeasure_reminder")
+        if self._reopened:  # by hand, while the survey was out (PATCH_REOPEN)
+            self._reopened = False
+            return True
         answer = self._answer
         if answer is None:
             v.remeasure_status = RemeasureStatus.EXPIRED
@@ -391,6 +445,136 @@ class CaseWorkflow:
         return True
 
     # ------------------------------------------------------------------ updates
+
+    @workflow.update
+    async def reclassify(self, cmd: Reclassify) -> CaseView:
+        """New category and/or priority; a new priority moves the deadlines (PATCH_RECLASSIFY)."""
+        async with self._acting(cmd.actor):
+            v = self._view
+            before = (v.category, v.subcategory, v.priority.value)
+            if cmd.category is not None:
+                v.category, v.subcategory = cmd.category.strip(), (cmd.subcategory or "").strip()
+            if cmd.priority is not None:
+                v.priority = cmd.priority
+            after = (v.category, v.subcategory, v.priority.value)
+            if self._patched(PATCH_RECLASSIFY) and before[2] != after[2]:
+                await self._reevaluate_deadlines()
+            changes = {
+                name: [old, new]
+                for name, old, new in zip(
+                    ("category", "subcategory", "priority"), before, after, strict=True
+                )
+                if old != new
+            }
+            said = "; ".join(
+                f"{k} {old or '—'} → {new or '—'}" for k, (old, new) in changes.items()
+            )
+            self._record(
+                EventKind.RECLASSIFIED,
+                cmd.actor.user_id,
+                f"Reclassified: {said}: {cmd.reason.strip()}",
+                {"changes": changes, "reason": cmd.reason.strip()},
+            )
+            self._rearm = True
+            await self._project()
+            return self._snapshot()
+
+    @reclassify.validator
+    def _v_reclassify(self, cmd: Reclassify) -> None:
+        self._require_actor(cmd.actor)
+        v = self._view
+        _require(bool(cmd.reason.strip()), "Give a reason for the change")
+        _require(len(cmd.reason) <= 2000, "A reason is limited to 2,000 characters")
+        if cmd.category is not None:
+            _require(bool(cmd.category.strip()), "Choose a category")
+            _require(len(cmd.category) <= 200, "A category is limited to 200 characters")
+            _require(
+                len(cmd.subcategory or "") <= 200, "A sub-category is limited to 200 characters"
+            )
+        new = (
+            v.category if cmd.category is None else cmd.category.strip(),
+            v.subcategory if cmd.category is None else (cmd.subcategory or "").strip(),
+            cmd.priority or v.priority,
+        )
+        _require(new != (v.category, v.subcategory, v.priority), "Nothing would change")
+
+    async def _reevaluate_deadlines(self) -> None:
+        """The deadlines under the case's (new) priority, from when their clocks started."""
+        v = self._view
+        if v.status == CaseStatus.NEW and not v.open_breached:
+            self._apply_deadlines(
+                await self._compute_deadlines(v.created_at, open=True, resolve=False)
+            )
+        if not v.resolve_breached:
+            start, reassigned = self._resolve_clock
+            self._apply_deadlines(
+                await self._compute_deadlines(
+                    start, open=False, resolve=True, reassigned=reassigned
+                )
+            )
+
+    @workflow.update
+    async def reopen(self, cmd: ReopenCase) -> CaseView:
+        """A closed case back to work, by hand, while this run still goes on (PATCH_REOPEN)."""
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._changing():
+            self._require_reopener(cmd.actor, cmd.manages_unit)
+            await self._reopen(cmd.actor, cmd.reason.strip(), cmd.action_id)
+            return self._snapshot()
+
+    @reopen.validator
+    def _v_reopen(self, cmd: ReopenCase) -> None:
+        self._require_reopener(cmd.actor, cmd.manages_unit)
+        _require(bool(cmd.reason.strip()), "Give a reason for reopening the case")
+        _require(len(cmd.reason) <= 2000, "A reason is limited to 2,000 characters")
+
+    def _require_reopener(self, actor: Actor, manages_unit: bool) -> None:
+        if self._finishing:
+            raise ApplicationError(
+                f"The workflow of {self._view.case_id} has finished",
+                type=FINISHED,
+                non_retryable=True,
+            )
+        refused = reopen_refusal(actor, self._view, manages_unit)
+        if refused is not None:
+            kind = CONFLICT if refused.conflict else FORBIDDEN
+            raise ApplicationError(refused.message, type=kind, non_retryable=True)
+
+    async def _reopen(self, actor: Actor, reason: str, action_id: str = "") -> None:
+        """Open again with a fresh resolve deadline (as after a failed recovery); the deadlines
+        are computed before anything changes, so no stale timer fires in between."""
+        deadlines = await self._compute_deadlines(
+            workflow.now(), open=False, resolve=True, reassigned=True
+        )
+        v = self._view
+        v.status = CaseStatus.IN_PROGRESS
+        v.reopened_count += 1
+        v.closing_status = None
+        v.closed_at = None
+        v.resolve_breached = False
+        if v.remeasure_status == RemeasureStatus.PENDING:
+            v.remeasure_status = RemeasureStatus.NOT_APPLICABLE  # the survey's link dies
+        self._apply_deadlines(deadlines)
+        self._reopened = True
+        self._record(
+            EventKind.REOPENED,
+            actor.user_id,
+            f"Reopened by {actor.name or actor.user_id}: {reason}",
+            {"reason": reason, "by": actor.user_id} | ({"action": action_id} if action_id else {}),
+        )
+        await self._project()
+        # The owner and the full watchers hear of it (not whoever reopened it).
+        to = [v.owner_id] if v.owner_id != actor.user_id else []
+        cc = [u for u in self._full_watchers() if u != actor.user_id]
+        if to or cc:
+            await self._notify(
+                f"reopened-by-hand:{v.reopened_count}",
+                "reopened",
+                to,
+                cc,
+                by=actor.user_id,
+                reason=reason,
+            )
 
     @workflow.update
     async def add_note(self, cmd: AddNote) -> CaseView:
@@ -677,6 +861,8 @@ class CaseWorkflow:
     async def _compute_deadlines(
         self, start: datetime, *, open: bool, resolve: bool, reassigned: bool = False
     ) -> Deadlines:
+        if resolve:
+            self._resolve_clock = (start, reassigned)
         return await workflow.execute_local_activity_method(
             CalendarActivities.compute_deadlines,
             DeadlineRequest(

@@ -13,7 +13,7 @@ from datetime import datetime
 from domain.case import Actor, CaseDetails, CaseView, TimelineEvent, Watcher
 from domain.deadlines import Deadlines
 from domain.policy import CasePolicy
-from domain.vocabulary import CaseStatus, ClosingStatus, RemeasureStatus
+from domain.vocabulary import CaseStatus, ClosingStatus, Priority, RemeasureStatus
 
 # ---------------------------------------------------------------- the workflow's input
 
@@ -31,6 +31,19 @@ class CaseInput:
     opened_by: str = "intake"
     # Computed at intake by the same calendar code, so the API can answer with them at once.
     initial_deadlines: Deadlines | None = None
+    # A closed case reopened after its workflow completed: the new run goes on from here.
+    resumed: Resumed | None = None
+
+
+@dataclass
+class Resumed:
+    """The case as the completed run left it, and who reopens it why (services/case_reopen.py)."""
+
+    view: CaseView
+    timeline: list[TimelineEvent]
+    actor: Actor
+    reason: str
+    action_id: str = ""
 
 
 def initial_view(inp: CaseInput) -> CaseView:
@@ -117,6 +130,33 @@ class SendReply:
     template_key: str
     subject: str
     text: str
+
+
+@dataclass
+class Reclassify:
+    """Change the category (with its sub-category) and/or the priority; None keeps it.
+
+    The category is checked against the program's taxonomy before it is sent
+    (services/case_changes.py); a new priority re-evaluates the deadlines.
+    """
+
+    actor: Actor
+    reason: str
+    category: str | None = None
+    subcategory: str | None = None
+    priority: Priority | None = None
+
+
+@dataclass
+class ReopenCase:
+    """Reopen a closed case (its owner, a manager of its unit or an admin), with the reason."""
+
+    actor: Actor
+    reason: str
+    # The caller checked that the actor manages the case's unit (domain.permissions.may_reopen).
+    manages_unit: bool = False
+    # The caller's idempotency key, kept on the timeline: the same reopen sent again is found.
+    action_id: str = ""
 
 
 @dataclass

@@ -24,14 +24,16 @@ from core.settings import Settings
 from core.threads import in_thread
 from domain.case import Actor, Watcher
 from domain.mail.render import RenderedMessage
-from domain.permissions import CaseAccess, Viewer
+from domain.permissions import CaseAccess, Viewer, may_reopen
 from domain.vocabulary import Access, ClosingStatus, ContactMethod, ContactOutcome, values
 from models.case import Case, CaseEvent, CaseWatcher, Document
 from models.config import Program, Unit, User
 from services import documents
 from services.access import access_to
 from services.case_actions import ActionPending, ActionRejected, run_update
-from services.case_queries import earlier_cases, links
+from services.case_changes import classification, reclassify_command
+from services.case_queries import links, other_cases
+from services.case_reopen import reopen_case
 from services.failures import failures_of
 from services.templates import ReplyRejected, check_reply, reply_choices, reply_preview
 from web.auth import CurrentUser, PageError, not_found
@@ -131,8 +133,11 @@ def case_context(
         for d in session.exec(select(Document).where(col(Document.case_id) == case_id)).all()
     }
     can_act = access.can_act and case.is_open
+    can_reopen = not case.is_open and may_reopen(viewer, case.owner_id, case.unit_id)
+    others = other_cases(session, viewer, case)
     # Names for display: owner, watchers, timeline actors (plain columns, no ORM objects).
     shown = {case.owner_id, *(w.user_id for w in watchers), *(e.actor for e in events)}
+    shown |= {o.owner_id for o in others} | set(_people_in(events))
     people: dict[str, str] = dict(
         session.exec(select(User.id, User.name).where(col(User.id).in_(shown))).all()
     )
@@ -154,6 +159,8 @@ def case_context(
         "case": case,
         "access": access,
         "can_act": can_act,
+        "can_reopen": can_reopen,
+        "classification": classification(program) if can_act else None,
         "watchers": watchers,
         "watcher_ids": {w.user_id for w in watchers},
         "events": events,
@@ -163,7 +170,7 @@ def case_context(
         "candidate_ids": {uid for uid, _ in candidates},
         "unit": session.get(Unit, case.unit_id),
         "program": program,
-        "earlier": earlier_cases(session, viewer, case),
+        "others": others,
         "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
         "failures": failures_of(session, case.id) if viewer.is_admin else [],
         "replies": replies,
@@ -176,6 +183,17 @@ def case_context(
         "title": f"{case.id} · {case.customer_name or 'Case'}",
         "live_since": since,
     }
+
+
+def _people_in(events: list[CaseEvent]) -> list[str]:
+    """The user ids an event's data names (from, to, by, watcher), for their names."""
+    found = []
+    for e in events:
+        for key in ("from", "to", "by", "user_id"):
+            value = (e.data or {}).get(key)
+            if isinstance(value, str):
+                found.append(value)
+    return found
 
 
 def _load(engine: Engine, viewer: Viewer, case_id: str, settings: Settings) -> dict[str, Any]:
@@ -459,6 +477,77 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
     if closing is None:
         return None
     return CaseWorkflow.close, CloseCase(actor, closing, causes, note, methods)
+
+
+@_action("/reclassify", "reclassify", "Case reclassified.")
+def reclassify(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    category, subcategory = _field(f, "category", 201), _field(f, "subcategory", 201)
+    priority, reason = _field(f, "priority", 20), _field(f, "reason", 2001)
+    st.values = {
+        "category": category,
+        "subcategory": subcategory,
+        "priority": priority,
+        "reason": reason,
+    }
+    try:
+        cmd = reclassify_command(
+            ctx["program"],
+            ctx["case"],
+            actor,
+            category=category,
+            subcategory=subcategory,
+            priority=priority,
+            reason=reason,
+        )
+    except ActionRejected as exc:
+        st.errors[exc.field or "reason"] = exc.message
+        return None
+    return CaseWorkflow.reclassify, cmd
+
+
+@router.post("/cases/{case_id}/reopen")
+async def reopen(action: ActionDep) -> Response:
+    """Reopen a closed case (its owner, a manager of its unit, an admin), with the reason."""
+    form_data = await action.request.form()
+    ctx = await action.load()
+    state = FormState(name="reopen")
+    case: Case = ctx["case"]
+    if not ctx["can_reopen"]:
+        state.rejected = (
+            f"{case.id} is open: there is nothing to reopen."
+            if case.is_open
+            else f"Only the owner of {case.id}, a manager of its unit or an admin may reopen it."
+        )
+        return action.respond(ctx, state, 409 if case.is_open else 403)
+    if unstorable := form_problems(form_data):
+        state.errors, state.rejected = unstorable, " ".join(unstorable.values())
+        return action.respond(ctx, state, 422)
+    reason = _field(form_data, "reason", 2001)
+    state.values = {"reason": reason}
+    if not reason:
+        state.errors["reason"] = "Say why the case is reopened."
+    elif len(reason) > 2000:
+        state.errors["reason"] = "The reason is limited to 2,000 characters."
+    if state.errors:
+        state.rejected = "Please correct the marked fields."
+        return action.respond(ctx, state, 422)
+    try:
+        await reopen_case(
+            action.temporal,
+            action.settings,
+            action.case_id,
+            action.actor,
+            reason,
+            idempotency_key=_field(form_data, "action_id", 100) or None,
+            wait_seconds=action.settings.update_wait_seconds,
+            engine=action.engine,
+            manages_unit=case.unit_id in action.viewer.managed_units,
+        )
+    except ActionRejected as exc:
+        return await action.rejected(state, exc)
+    except ActionPending as exc:
+        return await action.pending(exc)
+    return await action.after_success("Case reopened.")
 
 
 def _reply_fields(f: FormData, st: FormState) -> tuple[str, str, str]:
