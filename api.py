@@ -17,7 +17,17 @@ from core.settings import Settings, get_settings
 from core.telemetry import instrument_fastapi, setup_tracing
 from core.temporal import connect
 from models.db import make_engine
-from web import api_setup, errors, health, live, metrics, problems, request_context, ui_setup
+from web import (
+    api_setup,
+    codec,
+    errors,
+    health,
+    live,
+    metrics,
+    problems,
+    request_context,
+    ui_setup,
+)
 from web.storable import refuse_unstorable_url
 
 
@@ -64,6 +74,7 @@ def create_app(
     problems.install(app)
     errors.install(app)
     health.install(app)
+    codec.install(app, settings)
     api_setup.install(app, settings)
     ui_setup.install(app, settings)
     # Tracing first: the request-id and metrics wrappers go around the instrumented stack.

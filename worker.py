@@ -21,6 +21,7 @@ from activities.notifications import NotificationActivities
 from activities.projection import ProjectionActivities
 from activities.remeasurement import RemeasurementActivities
 from core.logging import configure_logging
+from core.payload_crypto import PayloadKeyError, key_ring
 from core.settings import InsecureSecretKey, Settings, get_settings
 from core.telemetry import setup_tracing, temporal_runtime
 from core.temporal import connect
@@ -63,6 +64,7 @@ async def main() -> None:
     settings = get_settings()
     configure_logging(settings)
     settings.require_secret_key()  # it signs the survey links
+    key_ring(settings)  # no payload key: stop here, with what to do
     setup_tracing(settings, "worker")
     client = await connect(settings, runtime=temporal_runtime(settings.worker_metrics_address))
     engine = make_engine(settings.database_url)
@@ -89,5 +91,5 @@ async def main() -> None:
 if __name__ == "__main__":
     try:
         asyncio.run(main())
-    except InsecureSecretKey as exc:
+    except (InsecureSecretKey, PayloadKeyError) as exc:
         sys.exit(f"worker not started: {exc}")

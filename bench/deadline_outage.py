@@ -56,7 +56,7 @@ async def main(outage: str, n: int, control: int, down_s: float) -> None:
     from temporalio.testing import WorkflowEnvironment
 
     from core.settings import Settings
-    from core.temporal import DATA_CONVERTER
+    from core.temporal import data_converter
     from domain.deadlines import Deadlines
     from models.db import make_engine
     from services.case_start import start_case_workflow
@@ -78,7 +78,7 @@ async def main(outage: str, n: int, control: int, down_s: float) -> None:
             port=temporal_port,
             dev_server_existing_path=temporal_bin,
             dev_server_extra_args=["--db-filename", str(pg.dir / "temporal.db")],
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(Settings(demo_mode=True)),
             search_attributes=list(SEARCH_ATTRIBUTES),
             dev_server_log_level="error",
         )

@@ -54,7 +54,7 @@ async def main(n: int, concurrency: int, db_url: str | None) -> None:
     from tqdm import tqdm
 
     from core.settings import Settings
-    from core.temporal import DATA_CONVERTER
+    from core.temporal import data_converter
     from domain.deadlines import Deadlines
     from models.case import Case, Outbox
     from models.db import make_engine
@@ -78,7 +78,7 @@ async def main(n: int, concurrency: int, db_url: str | None) -> None:
     print(f"starting Temporal dev server; read model: {engine.dialect.name}")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_bin,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(Settings(demo_mode=True)),
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_log_level="error",
     )

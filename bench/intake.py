@@ -146,7 +146,7 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
 
     from api import create_app
     from core.settings import Settings
-    from core.temporal import DATA_CONVERTER
+    from core.temporal import data_converter
     from domain.vocabulary import Scope
     from models.case import Case
     from models.config import Program, Unit
@@ -176,7 +176,7 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_bin,
         search_attributes=list(SEARCH_ATTRIBUTES),
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(Settings(demo_mode=True)),
         dev_server_log_level="error",
         ui=False,
     )

@@ -20,7 +20,7 @@ def _engine() -> Engine:
 def create(
     name: str = typer.Option(..., help="Who uses the token, e.g. contact-center"),
     scope: list[str] = typer.Option(
-        ..., help="cases:write, cases:read, reports:read, metrics:read or admin (repeatable)"
+        ..., help="cases:write, cases:read, reports:read, metrics:read, codec or admin (repeatable)"
     ),
 ) -> None:
     """Create a client; its token is printed once and cannot be shown again."""

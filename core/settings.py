@@ -77,12 +77,25 @@ class Settings(BaseSettings):
 
     upload_dir: Path = DATA_DIR / "uploads"
     upload_max_bytes: int = 10 * 1024 * 1024
+    # All of one case's documents together (a new upload past it: 413).
+    upload_case_quota_bytes: int = 50 * 1024 * 1024
+
+    # Encryption (AES-256-GCM) of Temporal payloads and of uploads (core/payload_crypto.py):
+    # `<key id>:<32 bytes, base64>` entries, newest first; PAYLOAD_KEYS wins over the file.
+    # `make run` makes and keeps .data/payload_keys. None of both: refused unless DEMO_MODE.
+    payload_keys: SecretStr | None = None
+    payload_keys_file: Path | None = None
+    # Browser origins (the Temporal UI) allowed to call the codec server /codec/* (CORS).
+    codec_cors_origins: Annotated[list[str], NoDecode] = [
+        "http://localhost:8233",
+        "http://127.0.0.1:8233",
+    ]
     request_max_bytes: int = 1024 * 1024
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "codec_cors_origins", mode="before")
     @classmethod
     def _comma_list(cls, v: object) -> object:
-        """TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16 (a list works too)."""
+        """TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16 (a list works too); CODEC_CORS_ORIGINS alike."""
         return [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else v
 
     # The worker's reconciler: how often it starts workflows missing for intake rows (and

@@ -20,6 +20,7 @@ from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
@@ -27,6 +28,7 @@ from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.payload_crypto import EncryptionCodec, key_ring
 from core.settings import Settings
 from core.telemetry import temporal_interceptors, temporal_runtime
 
@@ -59,8 +61,20 @@ class PayloadConverter(CompositePayloadConverter):
         )
 
 
-# An encrypting PayloadCodec would be added here, once, for every process.
-DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
+# Without encryption: for reading raw histories (what Temporal stores) and replaying recorded
+# ones. Clients and workers use data_converter(settings).
+PLAIN_DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The one data converter of clients and workers: payloads encrypted under the key ring
+    (core/payload_crypto.py), and failures too: their message and stack trace move into an
+    encrypted payload (`encode_common_attributes`), Temporal sees "Encoded failure"."""
+    return DataConverter(
+        payload_converter_class=PayloadConverter,
+        payload_codec=EncryptionCodec(key_ring(settings)),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def connect_config(settings: Settings) -> ClientConnectConfig:
@@ -88,12 +102,13 @@ def connect_config(settings: Settings) -> ClientConnectConfig:
 async def connect(
     settings: Settings, *, runtime: Runtime | None = None, lazy: bool = False
 ) -> Client:
-    """The one way to a Temporal client: the one data converter, tracing when it is on, and
+    """The one way to a Temporal client: the one data converter (encrypting: a missing key
+    raises PayloadKeyError), tracing when it is on, and
     the process's runtime (Core logs through Python logging; a worker passes one that serves
     Prometheus metrics). `lazy`: connect on first use (and again after a failed connect)."""
     return await Client.connect(
         **connect_config(settings),
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
         interceptors=temporal_interceptors(settings),
         runtime=runtime or temporal_runtime(),
         lazy=lazy,

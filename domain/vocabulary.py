@@ -154,6 +154,7 @@ class Scope(StrEnum):
     CASES_READ = "cases:read"
     REPORTS_READ = "reports:read"
     METRICS_READ = "metrics:read"
+    CODEC = "codec"
     ADMIN = "admin"
 
 

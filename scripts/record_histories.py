@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
-from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from core.temporal import PLAIN_DATA_CONVERTER, ensure_search_attributes
 from domain.case import Actor
 from domain.vocabulary import ClosingStatus, Priority
 from services.case_reopen import reopen_case
@@ -83,7 +83,7 @@ async def record(names: set[str]) -> None:
     )
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=shutil.which("temporal-test-server"),
-        data_converter=DATA_CONVERTER,
+        data_converter=PLAIN_DATA_CONVERTER,
     )
     await ensure_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
     ole, mia, dora = Actor("ole"), Actor("mia"), Actor("dora")
@@ -280,7 +280,7 @@ async def record_deadline_after_outage(settings: Settings) -> None:
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal"),
-        data_converter=DATA_CONVERTER,
+        data_converter=PLAIN_DATA_CONVERTER,
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_log_level="error",
     )

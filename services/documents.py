@@ -3,6 +3,10 @@
 Allowed: PDF, PNG, JPEG, GIF and plain UTF-8 text. A name whose extension claims another type
 than the content is refused (a "lying extension"), and the bytes are stored under a
 server-generated name, so nothing the uploader chose ever becomes a path.
+
+The bytes are encrypted at rest (AES-256-GCM, the payload key ring of core/payload_crypto.py:
+a header names the key); files stored before that have no header and are read as they are. All
+of one case's documents together stay under UPLOAD_CASE_QUOTA_BYTES.
 """
 
 from __future__ import annotations
@@ -12,6 +16,12 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from core.payload_crypto import KeyRing
+from models.case import Document
 
 # content type -> extensions a file of that type may carry ("" = no extension)
 ALLOWED: dict[str, frozenset[str]] = {
@@ -156,10 +166,42 @@ def stored_path(upload_dir: Path, document_id: str) -> Path:
     return upload_dir / document_id
 
 
-def store(upload_dir: Path, document_id: str, data: bytes) -> Path:
+def store(upload_dir: Path, document_id: str, data: bytes, ring: KeyRing) -> Path:
+    """Write the document's bytes, encrypted under the ring's current key."""
     upload_dir.mkdir(parents=True, exist_ok=True)
     path = stored_path(upload_dir, document_id)
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
+    tmp.write_bytes(ring.seal_file(data))
     tmp.replace(path)
     return path
+
+
+def load(upload_dir: Path, document_id: str, ring: KeyRing) -> bytes | None:
+    """The document's bytes in clear; None when there is no such file. A file stored before
+    encryption (no header) is returned as it is."""
+    path = stored_path(upload_dir, document_id)
+    try:
+        stored = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    return ring.open_file(stored)
+
+
+def case_total(session: Session, case_id: str) -> int:
+    """The bytes of all documents of a case (as recorded with each)."""
+    total = session.exec(
+        select(func.coalesce(func.sum(Document.size), 0)).where(col(Document.case_id) == case_id)
+    ).one()
+    return int(total)
+
+
+def check_quota(session: Session, case_id: str, size: int, quota: int) -> None:
+    """UploadRefused (413) when `size` more bytes would take the case past its quota."""
+    used = case_total(session, case_id)
+    if used + size > quota:
+        left = max(quota - used, 0)
+        raise UploadRefused(
+            f"This case's documents may take {human_size(quota)} together and "
+            f"{human_size(left)} is left: this file ({human_size(size)}) does not fit.",
+            status=413,
+        )

@@ -29,6 +29,7 @@ SCOPES: dict[str, str] = {
     Scope.CASES_READ: "read cases and customers",
     Scope.REPORTS_READ: "read reports",
     Scope.METRICS_READ: "scrape /metrics (Prometheus)",
+    Scope.CODEC: "decode and encode Temporal payloads at /codec (Temporal UI and CLI)",
     Scope.ADMIN: "everything, including configuration and API clients",
 }
 TOKEN_PREFIX = "clp_"

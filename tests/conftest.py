@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from temporalio.testing import WorkflowEnvironment
 
+from core.payload_crypto import new_key_entry
 from core.settings import ROOT, Settings
-from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from core.temporal import data_converter, ensure_search_attributes
 from migrations import upgrade
 from models.db import make_engine
 from workflows.search_attributes import SEARCH_ATTRIBUTES
@@ -29,6 +30,8 @@ from workflows.search_attributes import SEARCH_ATTRIBUTES
 IN_CI = bool(os.environ.get("CI"))
 # Every Settings() of the suite (and its subprocesses) signs with a proper random key.
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
+# ... and encrypts what it gives Temporal under a key of its own (core/payload_crypto.py).
+os.environ["PAYLOAD_KEYS"] = new_key_entry("test-1")
 PG_ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -134,7 +137,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping test server with the search attributes the workflows set."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(Settings()),
     )
     try:
         await ensure_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)
@@ -158,7 +161,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (same binary `make run` uses)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(Settings()),
         search_attributes=list(SEARCH_ATTRIBUTES),
         ui=False,
     )

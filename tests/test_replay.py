@@ -9,7 +9,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from core.temporal import DATA_CONVERTER
+from core.settings import Settings
+from core.temporal import data_converter
 from workflows import case
 from workflows.case import CaseWorkflow
 
@@ -42,7 +43,7 @@ def test_every_patch_has_a_history_of_its_patched_path() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path) -> None:
-    replayer = Replayer(workflows=[CaseWorkflow], data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=data_converter(Settings()))
     history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
     await replayer.replay_workflow(history)
 

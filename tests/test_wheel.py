@@ -114,6 +114,7 @@ async def test_the_installed_wheel_migrates_and_serves(
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env |= {
         "SECRET_KEY": secrets.token_urlsafe(48),
+        "PAYLOAD_KEYS": os.environ["PAYLOAD_KEYS"],
         "DATABASE_URL": f"sqlite:///{tmp_path / 'caseloop.db'}",
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,

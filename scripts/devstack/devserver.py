@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 
 from core.settings import Settings
 from core.temporal import (
-    DATA_CONVERTER,
+    PLAIN_DATA_CONVERTER,
     SearchAttributeTypeClash,
     connect,
     ensure_search_attributes,
@@ -84,7 +84,7 @@ async def _dev_client() -> Client:
     """The dev server started here: no Temporal profile of the user's (an API key, TLS) applies
     to it, as for the children (environment.child_env)."""
     return await Client.connect(
-        TEMPORAL_ADDRESS, namespace=TEMPORAL_NAMESPACE, data_converter=DATA_CONVERTER
+        TEMPORAL_ADDRESS, namespace=TEMPORAL_NAMESPACE, data_converter=PLAIN_DATA_CONVERTER
     )
 
 
@@ -147,8 +147,9 @@ def register_on(address: str, namespace: str, wait: float) -> int:
     return 0
 
 
-def start_temporal(sup: Supervisor, env: dict[str, str]) -> None:
-    """Start the dev server on .data/temporal.db, wait for it, ensure the search attributes."""
+def start_temporal(sup: Supervisor, env: dict[str, str], *, codec_endpoint: str = "") -> None:
+    """Start the dev server on .data/temporal.db, wait for it, ensure the search attributes.
+    `codec_endpoint`: the app's codec server (/codec), where the Temporal UI decrypts payloads."""
     ensure_port_free(TEMPORAL_IP, TEMPORAL_PORT, "Temporal gRPC")
     ensure_port_free(TEMPORAL_IP, TEMPORAL_UI_PORT, "Temporal UI")
     first = not TEMPORAL_DB.exists()
@@ -161,6 +162,8 @@ def start_temporal(sup: Supervisor, env: dict[str, str]) -> None:
     argv += ["--db-filename", str(TEMPORAL_DB), "--ip", TEMPORAL_IP]
     argv += ["--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT)]
     argv += ["--namespace", TEMPORAL_NAMESPACE, *search_attribute_flags()]
+    if codec_endpoint:
+        argv += ["--ui-codec-endpoint", codec_endpoint]
     temporal = sup.start_service(Child("temporal", argv, env=env, echo=False, color=2))
     try:
         sup.wait_for(

@@ -8,6 +8,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from core.payload_crypto import new_key_entry, parse_key_ring
 from core.settings import InsecureSecretKey, get_settings
 from scripts.devstack.paths import DATA_DIR, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE
 
@@ -38,14 +39,45 @@ def ensure_secret_key(data_dir: Path = DATA_DIR) -> str:
         key = ""
     if len(key.encode()) >= 32:
         return key
-    data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
+    _write_private(path, key + "\n")
+    return key
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
+        f.write(text)
     os.replace(tmp, path)
-    return key
+
+
+def configured_payload_keys() -> bool:
+    """PAYLOAD_KEYS or PAYLOAD_KEYS_FILE set (env or .env): `make run` uses them as they are."""
+    settings = get_settings()
+    keys = settings.payload_keys
+    return bool(keys is not None and keys.get_secret_value().strip()) or bool(
+        settings.payload_keys_file
+    )
+
+
+PAYLOAD_KEYS_HEADER = (
+    "# Payload encryption keys of `make run` (core/payload_crypto.py): `<key id>:<base64 key>`,\n"
+    "# newest first. To rotate, put a new line on top (python -c 'from core.payload_crypto\n"
+    "# import new_key_entry; print(new_key_entry())') and keep the old ones below it.\n"
+)
+
+
+def ensure_payload_keys(data_dir: Path = DATA_DIR) -> Path:
+    """`data_dir`/payload_keys, made (one random key, owner-only) on the first run, then kept:
+    deleting it makes everything already in .data/temporal.db unreadable."""
+    path = data_dir / "payload_keys"
+    try:
+        parse_key_ring(path.read_text())
+    except FileNotFoundError:
+        _write_private(path, PAYLOAD_KEYS_HEADER + new_key_entry() + "\n")
+    return path
 
 
 def child_env() -> dict[str, str]:
@@ -61,6 +93,8 @@ def child_env() -> dict[str, str]:
     env["TEMPORAL_NAMESPACE"] = TEMPORAL_NAMESPACE
     env["PYTHONUNBUFFERED"] = "1"
     env["SECRET_KEY"] = configured_secret_key() or ensure_secret_key()
+    if not configured_payload_keys():
+        env["PAYLOAD_KEYS_FILE"] = str(ensure_payload_keys())
     # Log lines for people on the console (and in .data/logs/); LOG_FORMAT=json for the real
     # thing.
     env.setdefault("LOG_FORMAT", "console")

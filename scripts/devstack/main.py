@@ -29,7 +29,7 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
     if not args.temporal_only:
         app.check_app(http_host, http_port)
 
-    start_temporal(sup, env)
+    start_temporal(sup, env, codec_endpoint=f"http://localhost:{http_port}/codec")
     if args.temporal_only:
         summary.temporal_running()
         sup.watch()

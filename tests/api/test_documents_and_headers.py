@@ -6,6 +6,7 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from core.settings import Settings
 from models.case import Document
 from tests.api.test_cases import BODY, wait_version
 
@@ -60,3 +61,25 @@ async def test_document_metadata_is_cleaned_and_its_type_allow_listed(
     for d in stored:
         assert "/" not in d.filename and "\\" not in d.filename and len(d.filename) <= 255
         assert all(c.isprintable() for c in d.filename), d.filename
+
+
+async def test_a_case_past_its_document_quota_is_a_413_problem(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    settings.upload_case_quota_bytes = 1000  # the app's own settings object
+    case_id = (await api.post("/api/v1/cases", json=BODY)).json()["id"]
+    url = f"/api/v1/cases/{case_id}/documents"
+    doc = {"acting_user": "ole", "filename": "scan.pdf", "content_type": "application/pdf"}
+    r = await api.post(url, json={**doc, "size": 600}, headers={"Idempotency-Key": "scan-1"})
+    assert r.status_code == 200, r.text
+    # The same request again (a retry) is not counted twice.
+    r = await api.post(url, json={**doc, "size": 600}, headers={"Idempotency-Key": "scan-1"})
+    assert r.status_code == 200, r.text
+    r = await api.post(url, json={**doc, "size": 401})
+    assert r.status_code == 413
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["field"] == "size" and problem["limit"] == 1000
+    assert "400 bytes is left" in problem["detail"]
+    r = await api.post(url, json={**doc, "size": 400})
+    assert r.status_code == 200, r.text

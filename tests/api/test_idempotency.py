@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
+from core.temporal import PLAIN_DATA_CONVERTER
 from models.case import Case, CaseIntake
 from models.intake import SurveyResponse
 from tests.api.conftest import bearer
@@ -99,7 +99,7 @@ async def test_temporal_down_answers_503_and_keeps_the_case_for_the_retry(
 ) -> None:
     from api import create_app
 
-    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
+    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=PLAIN_DATA_CONVERTER)
     outage = create_app(settings, temporal=down, engine=engine)
     transport = httpx.ASGITransport(app=outage)
     async with httpx.AsyncClient(

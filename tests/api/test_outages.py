@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.remeasurement import make_survey_token
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
+from core.temporal import PLAIN_DATA_CONVERTER
 from domain.case import Actor
 from models.api import CaseCreate
 from models.case import Case, CaseEvent
@@ -170,7 +170,7 @@ async def test_readyz_names_temporal_when_it_cannot_be_reached(
 ) -> None:
     from api import create_app
 
-    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
+    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=PLAIN_DATA_CONVERTER)
     async with client_for(create_app(settings, temporal=down, engine=engine)) as c:
         r = await c.get("/readyz")
     assert r.status_code == 503
@@ -236,7 +236,7 @@ async def test_an_action_answers_503_when_temporal_cannot_take_it(
 
     apply_config(engine, config_with_passwords(PASSWORD))
     case_id = version0_case(engine, CaseCreate.model_validate(BODY)).case_id
-    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
+    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=PLAIN_DATA_CONVERTER)
     app = create_app(settings, temporal=down, engine=engine)
     headers = token(engine, "cases:write", "cases:read")
     async with client_for(app, headers=headers) as c:

@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
-from core.temporal import DATA_CONVERTER
+from core.temporal import PLAIN_DATA_CONVERTER
 from domain.case import Actor
 from models.api import CaseCreate
 from models.case import Case, CaseEvent, CaseIntake, CaseWatcher
@@ -182,7 +182,7 @@ async def test_cases_left_by_an_outage_are_started_and_linked_on_each_backend(
         reconcile_grace_seconds=0,
     )
     token = create_client(any_engine, "outage", ["cases:write"]).token
-    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
+    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=PLAIN_DATA_CONVERTER)
     app = create_app(settings, temporal=down, engine=any_engine)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer(token)

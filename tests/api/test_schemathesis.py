@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api import create_app
 from core.settings import ROOT, Settings
-from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from core.temporal import data_converter, ensure_search_attributes
 from models.db import make_engine
 from services.config_file import load_config_file
 from services.configuration import apply_config
@@ -88,7 +88,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     def run() -> None:
         async def main() -> None:
             env = await WorkflowEnvironment.start_time_skipping(
-                test_server_existing_path=server, data_converter=DATA_CONVERTER
+                test_server_existing_path=server, data_converter=data_converter(Settings())
             )
             try:
                 await ensure_search_attributes(env.client, env.client.namespace, SEARCH_ATTRIBUTES)

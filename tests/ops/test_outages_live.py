@@ -26,7 +26,7 @@ from sqlmodel import Session, col, func, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
+from core.temporal import data_converter
 from domain.program import ProgramIn
 from models.case import Case, CaseEvent
 from models.db import make_engine
@@ -262,7 +262,7 @@ class DevServer:
             port=self.port,
             dev_server_existing_path=self.binary,
             dev_server_extra_args=["--db-filename", str(self.db_file)],
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter,
             search_attributes=list(SEARCH_ATTRIBUTES),
             dev_server_log_level="error",
         )

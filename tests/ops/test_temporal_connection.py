@@ -12,8 +12,9 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from core.payload_crypto import EncryptionCodec
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER, connect, connect_config
+from core.temporal import connect, connect_config
 from tests.live import eventually, free_port
 
 
@@ -67,7 +68,7 @@ async def test_a_toml_profile_picks_address_and_namespace(
     monkeypatch.setenv("TEMPORAL_PROFILE", "caseloop")
     client = await connect(Settings())
     assert (client.service_client.config.target_host, client.namespace) == (address, namespace)
-    assert client.data_converter is DATA_CONVERTER
+    assert isinstance(client.data_converter.payload_codec, EncryptionCodec)
     await eventually(partial(_usable, client), within=20, what=f"namespace {namespace}")
     assert not await _usable(await Client.connect(address, namespace=f"{namespace}-not-there"))
 

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
-from core.temporal import DATA_CONVERTER
+from core.temporal import PLAIN_DATA_CONVERTER
 from models.db import make_engine
 from models.types import utcnow
 from tests.conftest import migrated_db, sqlite_db
@@ -77,7 +77,7 @@ async def serve(url: str, tmp_path: Path) -> AsyncIterator[Served]:
 
     engine = make_engine(url)
     seed_web(engine)
-    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
+    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=PLAIN_DATA_CONVERTER)
     port = free_port()
     settings = Settings(
         database_url=url,

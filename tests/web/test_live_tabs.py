@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from core.temporal import DATA_CONVERTER
+from core.temporal import PLAIN_DATA_CONVERTER
 from domain.case import Actor
 from services.case_actions import run_update
 from tests.live import ServerThread, eventually, fill_login_form, free_port, sse_events
@@ -162,7 +162,7 @@ async def test_buttons_show_their_request_and_its_failure(
     await page.unroute("**/notes")
 
     # An app whose Temporal is gone (500), then no app at all: the page says so at the button.
-    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=DATA_CONVERTER)
+    down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=PLAIN_DATA_CONVERTER)
     port = free_port()
     settings = live.settings.model_copy(
         update={"public_base_url": f"http://127.0.0.1:{port}", "task_queue": uuid.uuid4().hex}

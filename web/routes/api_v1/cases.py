@@ -371,7 +371,13 @@ async def log_contact_attempt(
 @router.post(
     "/{case_id}/documents",
     response_model=CaseDetailPublic,
-    responses=PENDING,
+    responses={
+        **PENDING,
+        413: {
+            "description": "The case's documents would exceed UPLOAD_CASE_QUOTA_BYTES",
+            "content": {PROBLEM_JSON: {}},
+        },
+    },
     dependencies=WRITE,
 )
 async def attach_document(
@@ -392,6 +398,18 @@ async def attach_document(
         if (idempotency_key)
         else uuid.uuid4().hex
     )
+    quota = action.settings.upload_case_quota_bytes
+
+    def within_quota(session: Session) -> None:
+        if session.get(Document, doc_id) is None:  # a replay is counted once
+            documents.check_quota(session, case_id, body.size, quota)
+
+    try:
+        await _read(action.engine, within_quota)
+    except documents.UploadRefused as exc:
+        raise Problem(
+            exc.status, "Case document quota exceeded", exc.message, field="size", limit=quota
+        ) from exc
     doc = Document(
         id=doc_id,
         case_id=case_id,

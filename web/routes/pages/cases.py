@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 from starlette.datastructures import FormData, UploadFile
 from temporalio.client import Client
 
+from core.payload_crypto import key_ring
 from core.settings import Settings
 from core.threads import in_thread
 from domain.case import Actor, Watcher
@@ -630,7 +632,12 @@ async def upload_document(action: ActionDep) -> Response:
         uploaded_by=action.viewer.user_id,
     )
     # The bytes and the row first, so the timeline's download link works the moment it shows.
-    await in_thread(_save_document, engine, settings, doc, data)
+    try:
+        await in_thread(_save_document, engine, settings, doc, data)
+    except documents.UploadRefused as exc:  # the case's quota
+        state.errors["file"] = exc.message
+        state.rejected = exc.message
+        return action.respond(ctx, state, exc.status)
     cmd = AttachDocument(action.actor, doc_id, checked.filename, checked.content_type, checked.size)
     try:
         await action.update(CaseWorkflow.attach_document, cmd, doc_id)
@@ -646,8 +653,9 @@ async def upload_document(action: ActionDep) -> Response:
 
 
 def _save_document(engine: Engine, settings: Settings, doc: Document, data: bytes) -> None:
-    documents.store(settings.upload_dir, doc.id, data)
     with Session(engine) as session:
+        documents.check_quota(session, doc.case_id, doc.size, settings.upload_case_quota_bytes)
+        documents.store(settings.upload_dir, doc.id, data, key_ring(settings))
         session.add(doc)
         session.commit()
 
@@ -673,19 +681,28 @@ def download_document(
     if doc is None or doc.case_id != case_id:
         raise not_found("This document")
     try:
-        path = documents.stored_path(settings.upload_dir, doc.id)
-    except ValueError as exc:
+        data = documents.load(settings.upload_dir, doc.id, key_ring(settings))
+    except ValueError as exc:  # not a document id, or it does not decrypt
         raise not_found("This document") from exc
-    if not path.is_file():
+    if data is None:
         raise not_found("This document")
-    return FileResponse(
-        path,
+    # rows from before names were cleaned
+    filename = documents.clean_filename(doc.filename)
+    return Response(
+        data,
         media_type=documents.download_type(doc.content_type),
-        filename=documents.clean_filename(doc.filename),  # rows from before names were cleaned
-        content_disposition_type="attachment",
         headers={
+            "Content-Disposition": _attachment(filename),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Cache-Control": "private, no-store",
         },
     )
+
+
+def _attachment(filename: str) -> str:
+    """Content-Disposition as Starlette's FileResponse writes it (RFC 6266 for non-ASCII)."""
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{filename}"'
