@@ -199,7 +199,7 @@ async def record_decided_first(engine: Engine, settings: Settings) -> None:
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal"),
-        data_converter=DATA_CONVERTER,
+        data_converter=PLAIN_DATA_CONVERTER,
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_log_level="error",
     )
