@@ -291,27 +291,34 @@ async def _close(client: Client, case_id: str, is_open: bool, actor: Actor, cust
     """Close the case's workflow as erased (if open), then wait for it to end (or end it)."""
     if await _status(client, case_id) != RUNNING:
         return
-    if is_open:
-        cmd = CloseCase(actor, ClosingStatus.ERASED, [], FINAL_NOTE)
-        try:
-            await run_update(
-                client,
-                case_id,
-                CaseWorkflow.close,
-                cmd,
-                idempotency_key=f"erase-{customer}",
-                wait_seconds=FINISH_WAIT.total_seconds(),
-            )
-        except (ActionRejected, ActionPending) as exc:
-            # Closed meanwhile (409), or the workflow cannot take it now: it is ended below.
-            log.info("erasure: close of %s not applied (%s)", case_id, type(exc).__name__)
+    if not is_open:
+        # Closed, still running: waiting on its survey (or a delivery). Deleting a running
+        # execution terminates it first (the server does both at once).
+        return
+    cmd = CloseCase(actor, ClosingStatus.ERASED, [], FINAL_NOTE)
+    try:
+        await run_update(
+            client,
+            case_id,
+            CaseWorkflow.close,
+            cmd,
+            idempotency_key=f"erase-{customer}",
+            wait_seconds=FINISH_WAIT.total_seconds(),
+        )
+    except (ActionRejected, ActionPending) as exc:
+        # Closed meanwhile (409), or the workflow cannot take it now: it is ended below.
+        log.info("erasure: close of %s not applied (%s)", case_id, type(exc).__name__)
     loop = asyncio.get_running_loop()
     until = loop.time() + FINISH_WAIT.total_seconds()
     while loop.time() < until:
         if await _status(client, case_id) != RUNNING:
             return
         await asyncio.sleep(0.2)
-    # Still running: a closed case waiting on its survey, or a delivery that cannot finish.
+    # Still running: a delivery that cannot finish, or the close could not be applied.
+    await _terminate(client, case_id)
+
+
+async def _terminate(client: Client, case_id: str) -> None:
     try:
         await client.get_workflow_handle(case_id).terminate(reason="erased on request")
     except RPCError as err:
@@ -320,7 +327,10 @@ async def _close(client: Client, case_id: str, is_open: bool, actor: Actor, cust
 
 
 async def _delete_executions(client: Client, case_id: str) -> int:
-    """Delete every run of the case's workflow (continued-as-new runs too); how many."""
+    """Delete every run of the case's workflow (continued-as-new runs too); how many.
+
+    Temporal deletes a closed execution asynchronously (on the dev server about half a minute
+    later); `describe` answers NOT_FOUND once it is gone."""
     run_ids: list[str] = []
     try:
         async for execution in client.list_workflows(f'WorkflowId = "{case_id}"'):
