@@ -350,3 +350,21 @@ async def _delete_executions(client: Client, case_id: str) -> int:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
     return deleted
+
+
+def privacy_facts(engine: Engine, customer_id: int) -> dict[str, Any] | None:
+    """The record, its number of cases (open ones too), and its erasure if it was erased."""
+    with Session(engine) as session:
+        record = session.get(Customer, customer_id)
+        if record is None:
+            return None
+        ids = customer_case_ids(session, customer_id)
+        open_ = len(
+            session.exec(
+                select(Case.id).where(col(Case.id).in_(ids), col(Case.is_open).is_(True))
+            ).all()
+        )
+        erasure = session.exec(
+            select(CustomerErasure).where(col(CustomerErasure.key) == _key(customer_id))
+        ).first()
+        return {"record": record, "cases": len(ids), "open": int(open_), "erasure": erasure}
