@@ -40,6 +40,7 @@ from models.case import (
     Outbox,
     case_number,
 )
+from models.changes import record_case_change
 from models.config import Program
 from models.intake import Fyi, SurveyResponse
 from models.types import utcnow
@@ -101,6 +102,13 @@ def anonymise_cases(
         select(SurveyResponse).where(col(SurveyResponse.case_id).in_(ids))
     ).all()
     _scrub_responses(session, responses, counts)
+
+
+def announce(session: Session, case_ids: Sequence[str]) -> None:
+    """Open pages of these cases reload (the change log; call last, just before commit)."""
+    rows = session.exec(select(Case.id, Case.version).where(col(Case.id).in_(list(case_ids))))
+    for case_id, version in rows.all():
+        record_case_change(session.connection(), case_id, version)
 
 
 def _scrub_outbox(session: Session, keys: Iterable[str], counts: dict[str, int]) -> None:
@@ -262,6 +270,8 @@ def anonymise_expired(
                 )
             )
             try:
+                session.flush()
+                announce(session, [case_id])
                 session.commit()
             except IntegrityError:  # another run did this case at the same moment
                 session.rollback()

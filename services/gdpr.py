@@ -38,7 +38,12 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.erasure import anonymise_customer, customer_case_ids, customer_records
+from activities.erasure import (
+    announce,
+    anonymise_customer,
+    customer_case_ids,
+    customer_records,
+)
 from core.settings import Settings
 from domain.case import Actor
 from domain.vocabulary import ClosingStatus, ErasureReason, Role
@@ -235,6 +240,8 @@ def _anonymise(
         )
         session.add(row)
         try:
+            session.flush()
+            announce(session, case_ids)
             session.commit()
         except IntegrityError:  # the same erasure, finished by another request meanwhile
             session.rollback()
