@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Any
 
 from tests.factories import case_row
 from tests.web.conftest import LiveApp, page_token, sign_in
@@ -52,3 +54,31 @@ async def test_admin_exports_then_erases_a_customer_on_the_page(live: LiveApp) -
         # Sent again (a double click, a reload): the same erasure.
         r = await client.post(erase, data={"csrf_token": token, "confirm": str(customer_id)})
         assert r.status_code == 200 and "was already erased" in r.text
+
+
+async def test_admin_erases_a_customer_in_the_browser(open_page: Any, live: LiveApp) -> None:
+    from playwright.async_api import expect
+
+    tag = uuid.uuid4().hex[:8]
+    name = f"Brage Vik{tag}"
+    case_id = await live.open_case(customer={"name": name, "email": f"bv{tag}@example.org"})
+    page = await open_page("root")
+    await page.goto(f"/cases/{case_id}")
+    await page.get_by_role("link", name="export or erase").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("data protection")
+    await expect(page.locator("#privacy-record")).to_contain_text(name)
+    await expect(page.get_by_role("link", name="Download all data (JSON)")).to_be_visible()
+
+    number = str(case_row(live.engine, case_id).customer_id)
+    confirm = page.get_by_label(re.compile("Type the record's number"))
+    await confirm.fill("0")
+    await page.get_by_role("button", name="Erase this customer's personal data").click()
+    await expect(page.locator("#erase-confirm-error")).to_contain_text(f"Type {number}")
+    await page.get_by_label(re.compile("Type the record's number")).fill(number)
+    await page.get_by_role("button", name="Erase this customer's personal data").click()
+    await expect(page.get_by_role("status")).to_contain_text("is erased", timeout=30_000)
+    await expect(page.locator("#privacy-record")).not_to_contain_text(name)
+
+    await page.goto(f"/cases/{case_id}")
+    await expect(page.locator("body")).not_to_contain_text(name)
+    await expect(page.locator(".case-head")).to_contain_text("Erased on request")
