@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from activities.directory import DirectoryActivities
+from activities.erasure import RetentionActivities
 from activities.failures import FailureActivities
 from activities.mail import MailActivities
 from activities.notifications import NotificationActivities
@@ -27,7 +28,9 @@ from core.telemetry import setup_tracing, temporal_runtime
 from core.temporal import connect
 from models.db import make_engine
 from services.reconciler import Reconciler
+from services.retention import ensure_retention_schedule
 from workflows.case import CaseWorkflow
+from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger("worker")
 
@@ -37,7 +40,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CaseWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow],
         activities=[
             CalendarActivities().compute_deadlines,
             ProjectionActivities(engine).project_case,
@@ -46,6 +49,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
             MailActivities(engine, settings).deliver,
             RemeasurementActivities(engine, settings).send_remeasurement,
             FailureActivities(engine).record_failure,
+            RetentionActivities(engine, settings).anonymise_expired,
         ],
         # Projection, notification and SMTP activities are sync (DB, smtplib): run them in threads.
         activity_executor=ThreadPoolExecutor(max_workers=48),
@@ -72,6 +76,8 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # The daily retention run (created, or updated to this worker's task queue): idempotent.
+    await ensure_retention_schedule(client, settings)
     async with build_worker(client, engine, settings):
         log.info(
             "worker polling task queue %r on %s (namespace %s)",

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Strict, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from domain.vocabulary import (
+    OWNER_CLOSING_STATUSES,
     Access,
     Channel,
     ClosingStatus,
@@ -71,7 +72,23 @@ def _value_of(enum: type[StrEnum]) -> tuple[Any, ...]:
 
 AccessValue = Annotated[Access, *_value_of(Access)]
 ChannelValue = Annotated[Channel, *_value_of(Channel)]
-ClosingStatusValue = Annotated[ClosingStatus, *_value_of(ClosingStatus)]
+
+
+def _owner_closing(status: ClosingStatus) -> ClosingStatus:
+    if status not in OWNER_CLOSING_STATUSES:
+        raise PydanticCustomError(
+            "closing_status", "An owner closes a case as resolved or unresolved"
+        )
+    return status
+
+
+# What an owner closes a case as: "erased_on_request" is the erasure's own (services/gdpr.py).
+ClosingStatusValue = Annotated[
+    ClosingStatus,
+    Strict(False),
+    AfterValidator(_owner_closing),
+    WithJsonSchema({"type": "string", "enum": list(OWNER_CLOSING_STATUSES)}),
+]
 ContactMethodValue = Annotated[ContactMethod, *_value_of(ContactMethod)]
 ContactOutcomeValue = Annotated[ContactOutcome, *_value_of(ContactOutcome)]
 FeedbackTypeValue = Annotated[FeedbackType, *_value_of(FeedbackType)]

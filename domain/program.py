@@ -308,6 +308,9 @@ class ProgramIn(_Strict):
     # Closing summary setting, message template overrides (checked in a sandbox when saved),
     # scripted replies: see services/templates.py.
     notifications: NotificationsIn = Field(default_factory=NotificationsIn)
+    # Months after a case closes before its personal data is anonymised by the daily retention
+    # run (activities/erasure.py); none: kept until a customer's erasure.
+    retention_months: int | None = Field(default=None, ge=1, le=1200)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProgramIn:

@@ -36,6 +36,15 @@ OPEN_STATUSES: tuple[CaseStatus, ...] = (
 class ClosingStatus(StrEnum):
     RESOLVED = "resolved"
     UNRESOLVED = "unresolved"
+    # Closed by a GDPR erasure (services/gdpr.py), never chosen by an owner.
+    ERASED = "erased_on_request"
+
+
+# What an owner may close a case as (the page's and the API's choices).
+OWNER_CLOSING_STATUSES: tuple[ClosingStatus, ...] = (
+    ClosingStatus.RESOLVED,
+    ClosingStatus.UNRESOLVED,
+)
 
 
 class Priority(StrEnum):
@@ -202,6 +211,13 @@ class CustomerMatch(StrEnum):
     EMAIL = "email"
     PHONE = "phone"
     NEW = "new"
+
+
+class ErasureReason(StrEnum):
+    """Why a customer's personal data was anonymised (the `customer_erasure` record)."""
+
+    REQUEST = "request"  # the customer asked (GDPR art. 17): an admin erased them
+    RETENTION = "retention"  # the program's retention after close ran out
 
 
 class AlertOutcome(StrEnum):

@@ -272,6 +272,19 @@ class CustomerMergePublic(BaseModel):
     replayed: bool = Field(description="True when this merge was done before: its record")
 
 
+class CustomerErasurePublic(BaseModel):
+    """The record of an erasure: ids and counts, no personal data."""
+
+    id: int
+    customer_id: int
+    case_ids: list[str] = Field(description="The customer's cases, now anonymised")
+    counts: dict[str, int] = Field(description="Rows anonymised per kind; documents deleted")
+    workflows_deleted: int = Field(description="Workflow executions deleted from Temporal")
+    erased_by: str
+    erased_at: datetime
+    replayed: bool = Field(description="True when this customer was erased before: its record")
+
+
 class CaseListPublic(BaseModel):
     items: list[CasePublic]
     next_cursor: str | None

@@ -49,6 +49,28 @@ class CustomerMerge(SQLModel, table=True):
     merged_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class CustomerErasure(SQLModel, table=True):
+    """A GDPR erasure or a retention run, recorded without personal data: when, by whom, which
+    record and cases, how many rows were anonymised.
+
+    `key` is unique: "request:<customer id>" makes a repeated erasure find this row;
+    "retention:<program>:<case id>" one row per case a retention run anonymised.
+    """
+
+    __tablename__ = "customer_erasure"
+    __table_args__ = (UniqueConstraint("key", name="uq_customer_erasure_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=120)
+    reason: str = Field(max_length=20)  # domain.vocabulary.ErasureReason
+    customer_id: int | None = Field(default=None, index=True)
+    case_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    # Rows changed per table, documents and workflow executions deleted.
+    counts: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSONType))
+    erased_by: str = Field(max_length=100)  # a user id, "api:<client>" or "retention"
+    erased_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class CaseIntake(SQLModel, table=True):
     """Allocates case numbers; its unique keys make intake idempotent under races.
 

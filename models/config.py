@@ -36,6 +36,8 @@ class Program(SQLModel, table=True):
     notifications: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType))
     # Categories and what closing requires (domain/taxonomy.py); empty: the defaults.
     taxonomy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType))
+    # Months after close before a case's personal data is anonymised (None: kept until erased).
+    retention_months: int | None = None
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

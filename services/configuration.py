@@ -96,6 +96,7 @@ def apply_config(engine: Engine, doc: ConfigDoc) -> dict[str, int]:
             program.team_assignment = p.team_assignment
             program.notifications = p.notifications.model_dump(mode="json", exclude_defaults=True)
             program.taxonomy = taxonomy_of(p)
+            program.retention_months = p.retention_months
             session.add(program)
         session.commit()
     return {"users": len(doc.users), "units": len(doc.units), "programs": len(doc.programs)}
@@ -149,6 +150,7 @@ def export_config(session: Session) -> ConfigDoc:
                 "alert_rules": p.alert_rules or [],
                 "routing_rules": p.routing_rules or [],
                 "notifications": p.notifications or {},
+                "retention_months": p.retention_months,
                 **(p.taxonomy or {}),
             }
         )

@@ -773,8 +773,11 @@ class CaseWorkflow:
     @close.validator
     def _v_close(self, cmd: CloseCase) -> None:
         self._require_actor(cmd.actor)
+        # An erasure (services/gdpr.py, admins only) closes with no cause or method: none was
+        # found. A validator runs only when the update arrives, never on replay: no patch.
+        erasing = cmd.closing_status == ClosingStatus.ERASED
         allowed = set(self._policy.root_causes)
-        needs_cause = self._policy.root_causes_required
+        needs_cause = self._policy.root_causes_required and not erasing
         _require(bool(cmd.root_causes) or not needs_cause, "Choose at least one root cause")
         unknown = [r for r in cmd.root_causes if r not in allowed]
         _require(not unknown, f"Unknown root cause(s) for this program: {', '.join(unknown)}")
@@ -782,7 +785,7 @@ class CaseWorkflow:
         bad = [m for m in cmd.resolution_methods if m not in tags]
         _require(not bad, f"Unknown resolution method(s): {', '.join(bad)}")
         _require(
-            bool(cmd.resolution_methods) or not self._policy.resolution_methods_required,
+            bool(cmd.resolution_methods) or not self._policy.resolution_methods_required or erasing,
             "Choose at least one resolution method",
         )
         _require(bool(cmd.final_note.strip()), "A final note is required to close the case")

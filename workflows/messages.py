@@ -195,3 +195,14 @@ class CaseResult:
     closing_status: ClosingStatus | None
     remeasure_status: RemeasureStatus
     events: int
+
+
+# ---------------------------------------------------------------- the retention run
+
+
+@dataclass
+class RetentionRunResult:
+    """What one scheduled retention run (RetentionWorkflow) anonymised."""
+
+    anonymised: int = 0
+    batches: int = 0

@@ -5,13 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
 
 from core.threads import in_thread
-from models.api import CustomerMergeIn, CustomerMergePublic, CustomerPublic
+from models.api import (
+    CustomerErasurePublic,
+    CustomerMergeIn,
+    CustomerMergePublic,
+    CustomerPublic,
+)
 from services.case_queries import get_customer
 from services.customer_merge import MergeRefused, merge_customers
+from services.gdpr import ErasureRefused, erase_customer, export_customer
 from web.api_auth import Admin, require_scope
-from web.deps import EngineDep, SessionDep, SettingsDep
+from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
 from web.problems import PROBLEM_JSON, Problem
 from web.routes.api_v1.cases import PROBLEMS
 
@@ -80,3 +87,64 @@ async def merge_customer(
         title = {404: "Customer not found", 409: "Merge conflict"}.get(exc.status, "Bad merge")
         raise Problem(exc.status, title, exc.message, field=exc.field) from exc
     return CustomerMergePublic(**result.__dict__)
+
+
+GDPR_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such customer", "content": {PROBLEM_JSON: {}}},
+    409: {"description": "The record was merged into another one", "content": {PROBLEM_JSON: {}}},
+}
+
+
+@router.get(
+    "/{customer_id}/export",
+    responses={
+        200: {"description": "Everything about the customer", "content": {"application/json": {}}},
+        404: GDPR_PROBLEMS[404],
+    },
+)
+async def export(
+    customer_id: CustomerId, engine: EngineDep, settings: SettingsDep, _client: Admin
+) -> JSONResponse:
+    """Everything Caseloop holds about one customer, as one JSON document (admin scope).
+
+    The customer record and the records merged into it; each case with its timeline (notes,
+    contact attempts, replies, the close), its outgoing messages and its documents (metadata,
+    and the bytes as base64 in `content_base64`); survey returns and FYIs; merges and
+    erasures. Served as a download (`Content-Disposition: attachment`).
+    """
+    data = await in_thread(export_customer, engine, settings, customer_id)
+    if data is None:
+        raise Problem(404, "Customer not found", f"No customer {customer_id}", field="customer_id")
+    return JSONResponse(
+        data,
+        headers={
+            "Content-Disposition": f'attachment; filename="customer-{customer_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/{customer_id}/erase", response_model=CustomerErasurePublic, responses=GDPR_PROBLEMS)
+async def erase(
+    customer_id: CustomerId,
+    engine: EngineDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    client: Admin,
+) -> CustomerErasurePublic:
+    """Erase a customer's personal data (GDPR art. 17; admin scope). Safe to retry.
+
+    Open cases are closed as `erased_on_request`; each case's workflow executions are deleted
+    from Temporal once closed; the read model keeps anonymised rows (statistics add up as
+    before) with names, contact details, texts, notes, replies, survey comments and message
+    bodies replaced; uploads are deleted. The erasure is recorded without personal data. The
+    same request again answers that record (`replayed`).
+    """
+    try:
+        result = await erase_customer(
+            engine, temporal, settings, customer_id, by=f"api:{client.name}"
+        )
+    except ErasureRefused as exc:
+        title = {404: "Customer not found"}.get(exc.status, "Cannot erase")
+        raise Problem(exc.status, title, exc.message, field="customer_id") from exc
+    return CustomerErasurePublic(**result.__dict__)

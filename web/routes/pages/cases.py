@@ -27,7 +27,14 @@ from core.threads import in_thread
 from domain.case import Actor, Watcher
 from domain.mail.render import RenderedMessage
 from domain.permissions import CaseAccess, Viewer, may_reopen
-from domain.vocabulary import Access, ClosingStatus, ContactMethod, ContactOutcome, values
+from domain.vocabulary import (
+    OWNER_CLOSING_STATUSES,
+    Access,
+    ClosingStatus,
+    ContactMethod,
+    ContactOutcome,
+    values,
+)
 from models.case import Case, CaseEvent, CaseWatcher, Document
 from models.config import Program, Unit, User
 from services import documents
@@ -460,7 +467,7 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
         "resolution_methods": methods,
         "final_note": note,
     }
-    if status not in values(ClosingStatus):
+    if status not in OWNER_CLOSING_STATUSES:
         st.errors["closing_status"] = "Choose whether the problem was resolved."
     rules: CloseRules = ctx["close_rules"]
     if not causes and rules.causes_required:
@@ -475,7 +482,7 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
         st.errors["final_note"] = "Write a final note: what was done and agreed."
     elif len(note) > 20_000:
         st.errors["final_note"] = "The final note is limited to 20,000 characters."
-    closing = ClosingStatus(status) if status in values(ClosingStatus) else None
+    closing = ClosingStatus(status) if status in OWNER_CLOSING_STATUSES else None
     if closing is None:
         return None
     return CaseWorkflow.close, CloseCase(actor, closing, causes, note, methods)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session, col, func, select
 
 from core.threads import in_thread
@@ -16,8 +16,9 @@ from domain.fields import unstorable
 from domain.permissions import Viewer
 from models.case import Case, Customer
 from services.customer_merge import MergeRefused, merge_customers
-from web.auth import CurrentUser, not_allowed
-from web.deps import EngineDep
+from services.gdpr import ErasureRefused, erase_customer, export_customer, privacy_facts
+from web.auth import CurrentUser, not_allowed, not_found
+from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.templating import render
 
 router = APIRouter()
@@ -112,3 +113,79 @@ async def merge(
         errors = {FIELDS[exc.field]: exc.message}
         return _page(request, values, exc.status, found=checked["found"], errors=errors)
     return _page(request, values, merged_result=result)
+
+
+# ---------------------------------------------------------------- data protection (GDPR)
+
+PRIVACY = "/admin/customers/{customer_id}/privacy"
+
+
+def _privacy_page(
+    request: Request, facts: dict[str, Any], status: int = 200, **ctx: Any
+) -> Response:
+    record = facts["record"]
+    base = {"title": f"Customer #{record.id}: data protection", "errors": {}, **facts}
+    return render(request, "customer_privacy.html", {**base, **ctx}, block="privacy", status=status)
+
+
+async def _facts_or_404(engine: Any, customer_id: int) -> dict[str, Any]:
+    facts = await in_thread(privacy_facts, engine, customer_id)
+    if facts is None:
+        raise not_found("This customer record")
+    return facts
+
+
+@router.get(PRIVACY)
+async def privacy_page(
+    request: Request, viewer: CurrentUser, engine: EngineDep, customer_id: int
+) -> Response:
+    """What Caseloop holds about a customer: download it all, or erase it (admins only)."""
+    _privacy_admin(viewer)
+    return _privacy_page(request, await _facts_or_404(engine, customer_id))
+
+
+@router.get("/admin/customers/{customer_id}/export")
+async def export_download(
+    viewer: CurrentUser, engine: EngineDep, settings: SettingsDep, customer_id: int
+) -> Response:
+    """The same JSON document as `GET /api/v1/customers/{id}/export`, as a download."""
+    _privacy_admin(viewer)
+    data = await in_thread(export_customer, engine, settings, customer_id)
+    if data is None:
+        raise not_found("This customer record")
+    return JSONResponse(
+        data,
+        headers={
+            "Content-Disposition": f'attachment; filename="customer-{customer_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/admin/customers/{customer_id}/erase")
+async def erase(
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    customer_id: int,
+    confirm: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Erase after the admin typed the record's number (the confirmation)."""
+    _privacy_admin(viewer)
+    facts = await _facts_or_404(engine, customer_id)
+    if _number(confirm) != customer_id:
+        errors = {"confirm": f"Type {customer_id}, the record's number, to confirm the erasure."}
+        return _privacy_page(request, facts, 422, errors=errors, confirm=confirm)
+    try:
+        result = await erase_customer(engine, temporal, settings, customer_id, by=viewer.user_id)
+    except ErasureRefused as exc:
+        return _privacy_page(request, facts, exc.status, errors={"confirm": exc.message})
+    facts = await _facts_or_404(engine, customer_id)
+    return _privacy_page(request, facts, erased=result)
+
+
+def _privacy_admin(viewer: Viewer) -> None:
+    if not viewer.is_admin:
+        raise not_allowed("Only administrators can export or erase a customer's data.")
