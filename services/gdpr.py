@@ -44,6 +44,7 @@ from activities.erasure import (
     customer_case_ids,
     customer_records,
 )
+from core.payload_crypto import KeyRing, key_ring
 from core.settings import Settings
 from domain.case import Actor
 from domain.vocabulary import ClosingStatus, ErasureReason, Role
@@ -58,8 +59,8 @@ from models.case import (
 )
 from models.intake import Fyi, SurveyResponse
 from models.types import utcnow
+from services import documents
 from services.case_actions import ActionPending, ActionRejected, run_update
-from services.documents import stored_path
 from workflows.case import CaseWorkflow
 from workflows.messages import CloseCase
 
@@ -86,12 +87,13 @@ def _row(obj: Any) -> dict[str, Any]:
     return data
 
 
-def _file(upload_dir: Path, document_id: str) -> str | None:
+def _file(upload_dir: Path, document_id: str, ring: KeyRing) -> str | None:
+    """The document in clear (uploads are encrypted at rest): the export is for the customer."""
     try:
-        path = stored_path(upload_dir, document_id)
+        data = documents.load(upload_dir, document_id, ring)
     except ValueError:
         return None
-    return base64.b64encode(path.read_bytes()).decode("ascii") if path.exists() else None
+    return base64.b64encode(data).decode("ascii") if data is not None else None
 
 
 def export_customer(engine: Engine, settings: Settings, customer_id: int) -> dict[str, Any] | None:
@@ -100,6 +102,7 @@ def export_customer(engine: Engine, settings: Settings, customer_id: int) -> dic
         customer = session.get(Customer, customer_id)
         if customer is None:
             return None
+        ring = key_ring(settings)
         records = customer_records(session, customer_id)
         case_ids = customer_case_ids(session, customer_id)
         cases = []
@@ -121,7 +124,7 @@ def export_customer(engine: Engine, settings: Settings, customer_id: int) -> dic
                     "replies": [_row(e) for e in events if e.kind == "reply"],
                     "messages": [_row(m) for m in messages],
                     "documents": [
-                        {**_row(d), "content_base64": _file(settings.upload_dir, d.id)}
+                        {**_row(d), "content_base64": _file(settings.upload_dir, d.id, ring)}
                         for d in docs
                     ],
                 }

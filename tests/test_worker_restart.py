@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from core.settings import ROOT, Settings
-from core.temporal import DATA_CONVERTER
+from core.temporal import data_converter
 from domain.case import Actor
 from domain.vocabulary import ClosingStatus
 from models.case import CaseEvent
@@ -139,7 +139,7 @@ async def test_cases_that_compute_their_own_deadlines_survive_a_restart(
             # Queried while the first task runs, as intake's callers do.
             await eventually(opened, 30, f"{case_id} opened", every=0.01)
     # A fresh replay of each history, as a restarted worker does.
-    replayer = Replayer(workflows=[CaseWorkflow], data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=data_converter(settings))
     for case_id in ids:
         history = await client.get_workflow_handle(case_id).fetch_history()
         await replayer.replay_workflow(history)

@@ -25,8 +25,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from core.payload_crypto import key_ring
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER, ensure_search_attributes
+from core.temporal import data_converter, ensure_search_attributes
 from models.case import Case, CustomerErasure
 from services import documents
 from services.configuration import apply_config
@@ -70,7 +71,9 @@ async def own_namespace(dev_env: WorkflowEnvironment) -> Client:
             namespace=name, workflow_execution_retention_period=Duration(seconds=86400)
         )
     )
-    client = Client(dev_env.client.service_client, namespace=name, data_converter=DATA_CONVERTER)
+    client = Client(
+        dev_env.client.service_client, namespace=name, data_converter=data_converter(Settings())
+    )
 
     async def served() -> bool:
         try:
@@ -206,7 +209,9 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
     )
     assert r.status_code == 200, r.text
     doc_id = next(e for e in r.json()["timeline"] if e["kind"] == "document")["data"]["document_id"]
-    documents.store(gdpr_settings.upload_dir, doc_id, pii["document"].encode())
+    documents.store(
+        gdpr_settings.upload_dir, doc_id, pii["document"].encode(), key_ring(gdpr_settings)
+    )
 
     other = (
         await api.post(
