@@ -31,6 +31,7 @@ from models.config import User
 from services import sessions
 from services.access import viewer_for
 from web.deps import EngineDep
+from web.i18n import SESSION_LOCALE
 
 SESSION_TOKEN = "sid"
 SESSION_MAX_AGE = 12 * 3600  # a working day; signing in again after that is expected
@@ -94,6 +95,15 @@ def sign_in(request: Request, session: Session, user: User) -> None:
     token = sessions.start(session, user.id, fingerprint(user.password_hash), SESSION_MAX_AGE)
     request.session[SESSION_TOKEN] = token
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    remember_locale(request, user)
+
+
+def remember_locale(request: Request, user: User) -> None:
+    """The user's language in the session, where every request finds it before the route."""
+    if user.locale:
+        request.session[SESSION_LOCALE] = user.locale
+    else:
+        request.session.pop(SESSION_LOCALE, None)
 
 
 def sign_out(request: Request, engine: Engine) -> None:
@@ -117,6 +127,7 @@ def load_viewer(request: Request, session: Session) -> Viewer | None:
     ):
         request.session.clear()
         return None
+    remember_locale(request, user)
     return viewer_for(session, user)
 
 

@@ -140,6 +140,22 @@ def _program(engine: Engine, program_id: str) -> Program:
         return program
 
 
+def _programs(engine: Engine) -> list[tuple[str, str]]:
+    with Session(engine) as session:
+        rows = session.exec(select(Program.id, Program.name).order_by(col(Program.name))).all()
+    return [(pid, name) for pid, name in rows]
+
+
+@router.get("/admin/templates")
+async def templates_index(request: Request, viewer: CurrentUser, engine: EngineDep) -> Response:
+    """Every program, each a link to its message templates."""
+    _admin(viewer)
+    programs = await in_thread(_programs, engine)
+    return render(
+        request, "templates_index.html", {"title": "Message templates", "programs": programs}
+    )
+
+
 @router.get("/admin/templates/{program_id}")
 async def templates_page(
     program_id: str, request: Request, viewer: CurrentUser, engine: EngineDep

@@ -13,6 +13,7 @@ from domain.fields import UNSTORABLE, unstorable
 from models.config import User
 from web.auth import LoginLimiter, load_viewer, sign_in, sign_out, verify_password
 from web.deps import EngineDep
+from web.i18n import SESSION_LOCALE, supported
 from web.templating import render
 
 router = APIRouter()
@@ -89,6 +90,29 @@ def login(
         rate.succeeded(username, ip)
         sign_in(request, session, user)
     return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/language")
+def choose_language(
+    request: Request,
+    engine: EngineDep,
+    locale: Annotated[str, Form(max_length=16)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/inbox",
+) -> Response:
+    """The language picker: kept in the user's profile when signed in, else in the session."""
+    chosen = supported(locale)
+    with Session(engine) as session:
+        viewer = load_viewer(request, session)
+        user = session.get(User, viewer.user_id) if viewer is not None else None
+        if user is not None:
+            user.locale = chosen
+            session.add(user)
+            session.commit()
+    if chosen:
+        request.session[SESSION_LOCALE] = chosen
+    else:
+        request.session.pop(SESSION_LOCALE, None)
+    return RedirectResponse(safe_next(next if not unstorable(next) else None), status_code=303)
 
 
 @router.post("/logout")
