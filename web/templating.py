@@ -22,6 +22,7 @@ from domain.vocabulary import Access, CaseStatus, ClosingStatus, Priority, Role
 from services import reports
 from web import i18n
 from web.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
+from web.i18n import N_
 
 WEB = Path(__file__).resolve().parent
 # The session key of a one-time message shown on the next page.
@@ -104,10 +105,38 @@ def options(
     return Markup("".join(parts))
 
 
+# Words the pages show from data (statuses, channels), for the catalog: `label` and `_()` in the
+# templates translate them.
+DATA_WORDS = (
+    N_("New"),
+    N_("In progress"),
+    N_("Overdue"),
+    N_("Closed"),
+    N_("Open"),
+    N_("All"),
+    N_("Contact center"),
+    N_("Location survey"),
+    N_("Contact card"),
+    N_("Social media"),
+    N_("Email"),
+    N_("Web form"),
+    N_("Chat"),
+    N_("Phone"),
+    N_("pending"),
+    N_("sent"),
+    N_("failed"),
+    N_("Pending"),
+    N_("Sent"),
+    N_("Failed"),
+)
+
+
 def label(value: str | None) -> str:
+    """A status or channel as people say it, in the request's language."""
     if not value:
         return ""
-    return STATUS_LABELS.get(value) or CHANNEL_LABELS.get(value) or value.replace("_", " ")
+    text = STATUS_LABELS.get(value) or CHANNEL_LABELS.get(value) or value.replace("_", " ")
+    return i18n.gettext(text)
 
 
 def _context(request: Request) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from web.report_deps import (
     ReportRequest,
 )
 from web.report_links import Links, describe
-from web.templating import render
+from web.templating import number, percent, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -133,17 +133,18 @@ def _options(engine: Engine, scope: Scope, program_id: str | None) -> dict[str, 
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:g}%"
+    return percent(value)
 
 
 def _hours(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.1f} h"
+    return "—" if value is None else f"{number(value, 1)} h"
 
 
 def _num(value: int | float | None) -> str:
+    """Numbers in the request's language (Babel): whole, or with two decimals."""
     if value is None:
         return "—"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    return number(value) if isinstance(value, int) else number(value, 2)
 
 
 # Owner and unit tables show their largest rows; the CSV (and the API) have every row.

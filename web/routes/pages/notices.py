@@ -36,7 +36,7 @@ def notifications(request: Request, viewer: CurrentUser, engine: EngineDep) -> R
     with Session(engine) as session:
         notices = latest(session, viewer.user_id)
     ctx = {
-        "title": "Notifications",
+        "title": "Notifications",  # translated by the page (base.html)
         "notices": notices,
         "unseen": sum(1 for n in notices if n.seen_at is None),
         "newest_id": notices[0].id if notices else 0,
