@@ -84,5 +84,5 @@ fmt: venv
 messages: venv
 	pybabel extract --no-location --sort-output --omit-header -F babel.cfg -k N_ \
 		-o web/locale/messages.pot .
-	pybabel update --no-fuzzy-matching -i web/locale/messages.pot -d web/locale
+	pybabel update --no-fuzzy-matching --ignore-obsolete -i web/locale/messages.pot -d web/locale
 	pybabel compile --use-fuzzy -d web/locale --statistics

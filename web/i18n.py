@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,13 @@ def format_when(local: datetime) -> str:
         local, "EEE d MMM y" if locale.language == "en" else "EEE d. MMM y", locale=locale
     )
     return f"{day}, {dates.format_time(local, 'HH:mm', locale=locale)}"
+
+
+def format_day(day: date) -> str:
+    """A calendar day: "01 Nov 2026" / "01. nov. 2026"."""
+    locale = Locale.parse(_current.get())
+    pattern = "dd MMM y" if locale.language == "en" else "dd. MMM y"
+    return dates.format_date(day, pattern, locale=locale)
 
 
 def format_number(value: float, digits: int | None = None) -> str:

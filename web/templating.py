@@ -128,6 +128,8 @@ DATA_WORDS = (
     N_("Pending"),
     N_("Sent"),
     N_("Failed"),
+    N_("day"),
+    N_("week"),
 )
 
 
@@ -161,8 +163,11 @@ templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     newstyle=True,
 )
 templates.env.filters.update(
-    when=when, iso=iso, label=label, span=span, number=number, percent=percent
+    when=when, iso=iso, label=label, span=span, number=number, percent=percent, day=i18n.format_day
 )
+# `tr(value)`: a word that comes as data (a title, a status), translated when the catalog has
+# it and never read as a format string (`_()` formats, so a stray "%" in data would break it).
+templates.env.globals.update(tr=lambda value: i18n.gettext(str(value)) if value else value)
 templates.env.globals.update(due_text=due_text, options=options, new_id=lambda: uuid.uuid4().hex)
 # The vocabulary, so templates compare with `CaseStatus.NEW`, never a spelled-out string.
 templates.env.globals.update(

@@ -29,7 +29,7 @@ LOCALE = ROOT / "web" / "locale"
 PO = LOCALE / "nb" / "LC_MESSAGES" / "messages.po"
 MO = LOCALE / "nb" / "LC_MESSAGES" / "messages.mo"
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
-PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|<[^>]+>|&lt;|&gt;")
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|<[^>]+>|&lt;|&gt;")
 
 
 def catalog() -> Any:
@@ -217,7 +217,8 @@ async def test_a_user_with_norwegian_in_the_profile_reads_norwegian(live: LiveAp
                 ("/notifications", True),
                 ("/admin/outbox", False),
                 ("/admin/templates", True),
-                ("/dashboard", False),
+                ("/dashboard", True),
+                ("/dashboard/cases?status=open", True),
                 ("/admin", True),  # the 404 page
             ):
                 r = await root.get(path)

@@ -48,6 +48,7 @@ from services.reports import (
 from web.auth import PageError, not_allowed, verify_csrf
 from web.charts import dashboard_charts
 from web.deps import EngineDep
+from web.i18n import N_, gettext
 from web.report_deps import (
     CsvReport,
     DashboardReport,
@@ -154,7 +155,7 @@ TABLE_ROWS = 12
 def _viewing(scope: Scope) -> dict[str, Any]:
     """Whose figures the pages show: `mine` for an agent's own ("My figures")."""
     mine = scope.owner is not None
-    return {"mine": mine, "page_name": "My figures" if mine else "Resolution dashboard"}
+    return {"mine": mine, "page_name": N_("My figures") if mine else N_("Resolution dashboard")}
 
 
 def _helpers() -> dict[str, Any]:
@@ -256,9 +257,10 @@ def dashboard_cases(
             ).all()
         )
     viewing = _viewing(report.scope)
+    page_name = viewing["page_name"]
     ctx = {
         **viewing,
-        "title": f"Cases · {viewing['page_name']}",
+        "title": gettext("Cases · %(page)s", page=gettext(page_name)),
         "age": AGE_BUCKETS[seg.age] if seg.age else None,
         "f": f,
         "rows": rows,
