@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 from sqlmodel import Session
 
 from models.config import User
-from tests.live import fill_login_form
+from tests.live import csrf_of, fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp, sign_in
 from web import i18n
 from web.templating import when
@@ -194,6 +194,15 @@ async def test_accept_language_nb_gives_the_login_page_in_norwegian(live: LiveAp
         lang, left = english_left(r.text, whole=True)
         assert lang == "nb" and not left, left
         assert "Logg inn i Caseloop" in r.text and "Brukernavn" in r.text
+        # A failed sign-in says so in Norwegian.
+        token = csrf_of(r.text)
+        r = await client.post(
+            "/login",
+            data={"username": "ole", "password": "wrong password", "csrf_token": token},
+            headers={"Accept-Language": "nb"},
+        )
+        assert r.status_code == 401
+        assert "Brukernavnet og passordet passer ikke sammen" in r.text
         # Without the header: English (and the check above can fail: it finds the English).
         r = await client.get("/login")
         lang, left = english_left(r.text, whole=True)
