@@ -129,6 +129,10 @@ DATA_WORDS = (
     N_("Sent"),
     N_("Failed"),
     N_("day"),
+    N_("resolved"),
+    N_("unresolved"),
+    N_("answered"),
+    N_("expired"),
     N_("week"),
 )
 

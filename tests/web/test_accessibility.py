@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from activities.remeasurement import make_survey_token
 from models.case import Case
-from tests.live import eventually, fill_login_form
+from tests.live import fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp
 
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
@@ -65,13 +65,10 @@ def survey_waiting(live: LiveApp, case_id: str) -> str:
 
 
 async def test_no_serious_accessibility_violations_on_any_page(browser: Any, live: LiveApp) -> None:
+    from tests.web.test_security import settled
+
     case_id = await live.open_case()
-
-    def projected() -> bool:
-        with Session(live.engine) as session:
-            return session.get(Case, case_id) is not None
-
-    await eventually(projected, what="the case row")
+    await settled(live, case_id)  # the workflow's first projection is written
     report: dict[str, Any] = {}
 
     anon = await signed_in(browser, live, None)

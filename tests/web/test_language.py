@@ -28,6 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "web" / "locale"
 PO = LOCALE / "nb" / "LC_MESSAGES" / "messages.po"
 MO = LOCALE / "nb" / "LC_MESSAGES" / "messages.mo"
+# What the test pages show from the database (people, places, programs): not the pages' wording.
+DATA = (
+    "Ada Admin", "Ole Owner", "Mia Manager", "Dora Director", "Fred Field", "Alex Agent",
+    "Kari Nordmann", "Oslo Harbour", "Bergen Quay", "Guest Recovery", "Fast Lane",
+)  # fmt: skip
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|<[^>]+>|&lt;|&gt;")
 
@@ -41,6 +46,12 @@ def english_fragments() -> set[str]:
     """The English text of every message whose Norwegian differs: the parts between
     placeholders and tags ("Signed in as <strong>%(name)s</strong>" -> "Signed in as")."""
     found: set[str] = set()
+    norwegian = " | ".join(
+        t
+        for m in catalog()
+        if m.id
+        for t in (m.string if isinstance(m.string, tuple) else (m.string,))
+    )
     for m in catalog():
         if not m.id:
             continue
@@ -53,7 +64,8 @@ def english_fragments() -> set[str]:
                 part = (part or "").strip(" .,:;()")
                 if len(part) >= 2 and not part.isdigit():
                     found.add(part)
-    return found
+    # Words both languages spell alike ("To", "Status", "Program") are no sign of English.
+    return {f for f in found if not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", norwegian)}
 
 
 class Chrome(HTMLParser):
@@ -215,6 +227,31 @@ async def test_accept_language_nb_gives_the_login_page_in_norwegian(live: LiveAp
             assert lang == "nb" and not left, (path, left)
 
 
+async def test_the_survey_speaks_the_customers_language(live: LiveApp) -> None:
+    from tests.web.test_accessibility import survey_waiting
+    from tests.web.test_security import settled
+
+    case_id = await live.open_case()
+    await settled(live, case_id)  # the workflow's first projection is written
+    token = survey_waiting(live, case_id)
+    async with httpx.AsyncClient(base_url=live.base_url) as client:
+        r = await client.get(f"/survey/{token}", headers={"Accept-Language": "nb-NO"})
+        assert r.status_code == 200
+        lang, left = english_left(r.text, whole=True, data=DATA)
+        assert lang == "nb" and not left, left
+        assert "Hvordan gjorde vi det?" in r.text and "Svært fornøyd" in r.text
+        # A refused answer, in Norwegian too.
+        r = await client.post(
+            f"/survey/{token}",
+            data={"csrf_token": csrf_of(r.text), "comment": "Fint"},
+            headers={"Accept-Language": "nb-NO"},
+        )
+        assert r.status_code == 422
+        assert "Velg hvor fornøyd du er, fra 1 til 5." in r.text
+        lang, left = english_left(r.text, whole=True, data=DATA)
+        assert not left, left
+
+
 async def test_a_user_with_norwegian_in_the_profile_reads_norwegian(live: LiveApp) -> None:
     set_locale(live, "root", "nb")
     try:
@@ -231,7 +268,7 @@ async def test_a_user_with_norwegian_in_the_profile_reads_norwegian(live: LiveAp
                 ("/admin", True),  # the 404 page
             ):
                 r = await root.get(path)
-                lang, left = english_left(r.text, whole=whole, data=("Ada Admin",))
+                lang, left = english_left(r.text, whole=whole, data=DATA)
                 assert lang == "nb" and not left, (path, left)
             assert "Innlogget som <strong>Ada Admin</strong>" in r.text
             assert ">Administrasjon</summary>" in r.text
