@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 MYPY_CANDIDATES := domain models core activities workflows services web cli api.py worker.py scripts bench
 MYPY_TARGETS = $(foreach t,$(MYPY_CANDIDATES),$(if $(shell find $(t) -name '*.py' -print -quit 2>/dev/null),$(t)))
 
-.PHONY: help venv lock run test lint fmt
+.PHONY: help venv lock run test lint fmt messages
 
 help:
 	@echo "make run    start Temporal dev server, worker, web app and demo data (Ctrl-C stops)"
@@ -37,6 +37,7 @@ help:
 	@echo "make fmt    ruff format and ruff check --fix"
 	@echo "make venv   create .venv from uv.lock (done by the others when needed)"
 	@echo "make lock   re-resolve uv.lock after changing dependencies in pyproject.toml"
+	@echo "make messages  re-extract the pages' strings into the catalogs and compile them"
 
 venv: $(STAMP)
 
@@ -76,3 +77,12 @@ lint: venv
 fmt: venv
 	ruff format .
 	ruff check --fix .
+
+# The pages' translations: strings from web/ (babel.cfg) into web/locale/messages.pot, merged
+# into each language's .po (translate the new empty msgstr there), compiled to the .mo the app
+# loads. Both .po and .mo are committed: a clone and the wheel need no build step.
+messages: venv
+	pybabel extract --no-location --sort-output --omit-header -F babel.cfg -k N_ \
+		-o web/locale/messages.pot .
+	pybabel update --no-fuzzy-matching --ignore-obsolete -i web/locale/messages.pot -d web/locale
+	pybabel compile --use-fuzzy -d web/locale --statistics

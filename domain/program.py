@@ -178,6 +178,8 @@ class UserIn(_Strict):
     manager: StorableStr | None = None
     password: StorableStr | None = Field(default=None, min_length=8)
     active: bool = True
+    # The pages' language ("en" or "nb"); unset: the browser's choice (and the user's own).
+    locale: Literal["en", "nb"] | None = None
 
 
 class UnitIn(_Strict):

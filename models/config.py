@@ -62,6 +62,8 @@ class User(SQLModel, table=True):
     manager_id: str | None = Field(default=None, max_length=64, index=True)
     password_hash: str | None = Field(default=None, max_length=200)
     active: bool = True
+    # The pages' language ("en", "nb"); None: the browser's Accept-Language decides.
+    locale: str | None = Field(default=None, max_length=16)
 
 
 class ApiClient(SQLModel, table=True):

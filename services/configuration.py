@@ -65,6 +65,8 @@ def apply_config(engine: Engine, doc: ConfigDoc) -> dict[str, int]:
             user = session.get(User, u.id) or User(id=u.id, name=u.name)
             user.name, user.email, user.role = u.name, u.email, u.role
             user.manager_id, user.active = u.manager, u.active
+            if u.locale:  # unset keeps what the user chose on the pages
+                user.locale = u.locale
             if u.password:
                 user.password_hash = _hash_password(u.password, user.password_hash)
             session.add(user)
@@ -115,6 +117,7 @@ def export_config(session: Session) -> ConfigDoc:
             role=Role(u.role),
             manager=u.manager_id,
             active=u.active,
+            locale="nb" if u.locale == "nb" else "en" if u.locale == "en" else None,
         )
         for u in session.exec(select(User).order_by(col(User.id)))
     ]

@@ -31,6 +31,7 @@ from models.config import User
 from services import sessions
 from services.access import viewer_for
 from web.deps import EngineDep
+from web.i18n import N_, SESSION_LOCALE, gettext
 
 SESSION_TOKEN = "sid"
 SESSION_MAX_AGE = 12 * 3600  # a working day; signing in again after that is expected
@@ -56,12 +57,19 @@ class PageError(Exception):
         self.status, self.title, self.message = status, title, message
 
 
+# What the pages say is missing (`not_found`'s argument), for the catalog.
+THINGS = (N_("This page"), N_("This case"), N_("This message"), N_("This program"))
+
+
 def not_found(what: str = "This page") -> PageError:
-    return PageError(404, "Not found", f"{what} does not exist, or you have no access to it.")
+    """404 in the request's language (`what` is translated when the catalog has it)."""
+    message = gettext("%(what)s does not exist, or you have no access to it.", what=gettext(what))
+    return PageError(404, gettext("Not found"), message)
 
 
-def not_allowed(message: str = "You are not allowed to do this.") -> PageError:
-    return PageError(403, "Not allowed", message)
+def not_allowed(message: str = N_("You are not allowed to do this.")) -> PageError:
+    """403; `message` is translated when the catalog has it (mark it with `N_`)."""
+    return PageError(403, gettext("Not allowed"), gettext(message))
 
 
 # ---------------------------------------------------------------- passwords and sessions
@@ -94,6 +102,15 @@ def sign_in(request: Request, session: Session, user: User) -> None:
     token = sessions.start(session, user.id, fingerprint(user.password_hash), SESSION_MAX_AGE)
     request.session[SESSION_TOKEN] = token
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    remember_locale(request, user)
+
+
+def remember_locale(request: Request, user: User) -> None:
+    """The user's language in the session, where every request finds it before the route."""
+    if user.locale:
+        request.session[SESSION_LOCALE] = user.locale
+    else:
+        request.session.pop(SESSION_LOCALE, None)
 
 
 def sign_out(request: Request, engine: Engine) -> None:
@@ -117,6 +134,7 @@ def load_viewer(request: Request, session: Session) -> Viewer | None:
     ):
         request.session.clear()
         return None
+    remember_locale(request, user)
     return viewer_for(session, user)
 
 
@@ -154,7 +172,9 @@ async def verify_csrf(request: Request) -> None:
     origin = request.headers.get("origin")
     settings = request.app.state.settings
     if origin and origin != "null" and not _same_origin(request, origin, settings.public_base_url):
-        raise not_allowed("This form was sent from another site. Reload the page and try again.")
+        raise not_allowed(
+            N_("This form was sent from another site. Reload the page and try again.")
+        )
     sent = request.headers.get(CSRF_HEADER)
     if not sent:
         content_type = request.headers.get("content-type", "")
@@ -165,7 +185,10 @@ async def verify_csrf(request: Request) -> None:
     expected = request.session.get(SESSION_CSRF)
     if not sent or not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
         raise not_allowed(
-            "The form's security token is missing or out of date. Reload the page and try again."
+            N_(
+                "The form's security token is missing or out of date. Reload the page and try "
+                "again."
+            )
         )
 
 

@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any
 from domain.vocabulary import CaseStatus
 from models.reports import ReportSummary
 from services.reports import STATUS_LABELS
+from web.i18n import N_, format_number, gettext
+
+# The reports' age buckets (services.reports.filters), for the catalog.
+AGE_LABELS = (N_("Under 1 day"), N_("1 to 3 days"), N_("3 to 5 days"), N_("5 days or more"))
 
 if TYPE_CHECKING:
     from web.report_links import Links
@@ -245,20 +249,23 @@ def line_chart(
 def dashboard_charts(s: ReportSummary, links: Links) -> dict[str, Any]:
     """The dashboard's five charts; every bar and point links to its cases."""
     age_items = [
-        BarItem(r.label, r.open, links.cases(age=r.key), text=f"{r.open:,}") for r in s.open_by_age
+        BarItem(gettext(r.label), r.open, links.cases(age=r.key), text=format_number(r.open))
+        for r in s.open_by_age
     ]
     status_items = [
         BarItem(
-            STATUS_LABELS[k],
+            gettext(STATUS_LABELS[k]),
             getattr(s.cases, k),
             links.cases(status=k),
-            text=f"{getattr(s.cases, k):,}",
+            text=format_number(getattr(s.cases, k)),
             style=STATUS_STYLE[k],
         )
         for k in CaseStatus
     ]
     channel_items = [
-        BarItem(r.label, r.count, links.where("channel", r.key), text=f"{r.count:,}")
+        BarItem(
+            gettext(r.label), r.count, links.where("channel", r.key), text=format_number(r.count)
+        )
         for r in s.by_channel
     ]
     cause_items = [
@@ -279,26 +286,28 @@ def dashboard_charts(s: ReportSummary, links: Links) -> dict[str, Any]:
     ]
     trend = line_chart(
         "chart-trend",
-        f"Cases opened per {s.trend.bucket}",
+        gettext("Cases opened per %(bucket)s", bucket=gettext(s.trend.bucket)),
         labels,
         [
-            SeriesSpec("Opened", [p.opened for p in points], [links.period(p) for p in points]),
             SeriesSpec(
-                "Closed",
+                gettext("Opened"), [p.opened for p in points], [links.period(p) for p in points]
+            ),
+            SeriesSpec(
+                gettext("Closed"),
                 [p.closed for p in points],
                 [links.period(p, status=CaseStatus.CLOSED) for p in points],
             ),
             SeriesSpec(
-                "Went overdue",
+                gettext("Went overdue"),
                 [p.went_overdue for p in points],
                 [links.period(p, overdue=True) for p in points],
             ),
         ],
     )
     return {
-        "ages": bar_chart("chart-age", "Open cases by age", age_items),
-        "status": bar_chart("chart-status", "Cases by status", status_items),
-        "channel": bar_chart("chart-channel", "Cases by channel", channel_items),
-        "causes": bar_chart("chart-causes", "Root causes of closed cases", cause_items),
+        "ages": bar_chart("chart-age", gettext("Open cases by age"), age_items),
+        "status": bar_chart("chart-status", gettext("Cases by status"), status_items),
+        "channel": bar_chart("chart-channel", gettext("Cases by channel"), channel_items),
+        "causes": bar_chart("chart-causes", gettext("Root causes of closed cases"), cause_items),
         "trend": trend,
     }

@@ -25,14 +25,15 @@ from temporalio.service import RPCError
 from models.api import ActionPendingPublic
 from services.case_actions import ActionPending
 from services.outages import Component, Unavailable, outage_of, summary
+from web.i18n import N_, gettext
 from web.problems import problem_response
 from web.templating import FLASH, is_htmx, render
 
 log = logging.getLogger(__name__)
 
 WHAT = {
-    "database": "Caseloop cannot reach its database right now.",
-    "temporal": "Caseloop cannot reach its workflow service (Temporal) right now.",
+    "database": N_("Caseloop cannot reach its database right now."),
+    "temporal": N_("Caseloop cannot reach its workflow service (Temporal) right now."),
 }
 REPEAT = (
     "Repeat the request after Retry-After seconds; with the same Idempotency-Key it is never "
@@ -55,11 +56,11 @@ PENDING = {
 }
 # What a page says about its pending action (the API's texts are for programmers).
 PENDING_PAGE = {
-    "admitted": (
+    "admitted": N_(
         "Caseloop has your change but cannot process it right now; it will apply as soon as "
         "processing resumes, and show on the timeline then."
     ),
-    "accepted": (
+    "accepted": N_(
         "Your change is recorded; it shows on the timeline as soon as processing catches up."
     ),
 }
@@ -93,27 +94,32 @@ def unavailable(request: Request, component: Component, exc: Exception) -> Respo
         return Response(status_code=503, headers=headers)  # the stream reconnects later
     if request.url.path.startswith("/survey/"):
         ctx = {
-            "title": "This survey is unavailable for a moment",
-            "message": "We cannot record answers right now. Please try again in a few minutes; "
-            "your link stays valid.",
+            "title": N_("This survey is unavailable for a moment"),
+            "message": N_(
+                "We cannot record answers right now. Please try again in a few minutes; "
+                "your link stays valid."
+            ),
             "kind": "unavailable",
             "state": None,
         }
         return render(request, "survey_message.html", ctx, status=503, headers=headers)
     changing = request.method not in ("GET", "HEAD")
     if changing:
-        advice = "Your change was not saved. " + (
-            "Try again in a few seconds: the form keeps what you typed."
+        advice = (
+            gettext(
+                "Your change was not saved. Try again in a few seconds: the form keeps what "
+                "you typed."
+            )
             if is_htmx(request)
-            else "Go back and send it again in a few seconds."
+            else gettext("Your change was not saved. Go back and send it again in a few seconds.")
         )
     else:
-        advice = "It is usually back within minutes. Try again in a few seconds."
+        advice = gettext("It is usually back within minutes. Try again in a few seconds.")
     return _page(
         request,
         503,
-        "Caseloop is temporarily unavailable",
-        WHAT[component],
+        gettext("Caseloop is temporarily unavailable"),
+        gettext(WHAT[component]),
         advice,
         headers,
         refresh=None if changing else retry_after,
@@ -157,7 +163,7 @@ def pending(request: Request, exc: ActionPending) -> Response:
         )
         return JSONResponse(body.model_dump(), status_code=202, headers={"Location": location})
     # Pages handle their actions themselves; any other page lands on the case with the news.
-    request.session[FLASH] = PENDING_PAGE.get(exc.stage, PENDING_PAGE["admitted"])
+    request.session[FLASH] = gettext(PENDING_PAGE.get(exc.stage, PENDING_PAGE["admitted"]))
     url = f"/cases/{exc.case_id}"
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
@@ -175,9 +181,9 @@ def internal_error(request: Request, exc: Exception) -> Response:
             return _page(
                 request,
                 500,
-                "Something went wrong",
-                "An error on our side stopped this request; it has been logged.",
-                "Try again; if it keeps happening, tell your administrator.",
+                gettext("Something went wrong"),
+                gettext("An error on our side stopped this request; it has been logged."),
+                gettext("Try again; if it keeps happening, tell your administrator."),
                 SECURITY_HEADERS,
                 reference=reference,
             )

@@ -45,29 +45,38 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        from domain.program import error_location
-
-        errors = []
-        for e in exc.errors():
-            loc, msg = error_location(e)  # model-level errors may name their field
-            errors.append({"field": _field(loc), "message": msg})
-        first = errors[0] if errors else {"field": "body", "message": "invalid"}
-        return problem_response(
-            422,
-            "Invalid request",
-            f"{first['field']}: {first['message']}",
-            field=first["field"],
-            errors=errors,
-        )
+        return invalid_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        extra = {"field": "body"} if exc.status_code == 400 else {}
-        response = problem_response(exc.status_code, str(exc.detail), str(exc.detail), **extra)
-        response.headers.update(exc.headers or {})
-        if exc.status_code == 405:
-            response.headers["Allow"] = _allowed_methods(request)
-        return response
+        return http_response(request, exc)
+
+
+def invalid_response(exc: RequestValidationError) -> JSONResponse:
+    """422 naming the first field at fault (and every error)."""
+    from domain.program import error_location
+
+    errors = []
+    for e in exc.errors():
+        loc, msg = error_location(e)  # model-level errors may name their field
+        errors.append({"field": _field(loc), "message": msg})
+    first = errors[0] if errors else {"field": "body", "message": "invalid"}
+    return problem_response(
+        422,
+        "Invalid request",
+        f"{first['field']}: {first['message']}",
+        field=first["field"],
+        errors=errors,
+    )
+
+
+def http_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    extra = {"field": "body"} if exc.status_code == 400 else {}
+    response = problem_response(exc.status_code, str(exc.detail), str(exc.detail), **extra)
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed_methods(request)
+    return response
 
 
 def _allowed_methods(request: Request) -> str:

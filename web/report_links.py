@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from domain.vocabulary import ClosingStatus, RemeasureStatus
 from models.reports import TrendPoint
 from services.reports import AGE_BUCKETS, CHANNEL_LABELS, STATUS_LABELS, ReportFilters, Segment
+from web.i18n import N_, gettext
 
 
 class Links:
@@ -58,44 +59,49 @@ class Links:
 
 
 SEGMENT_TEXT = {
-    ("status", "open"): "open",
-    ("closing", ClosingStatus.RESOLVED): "closed as resolved",
-    ("closing", ClosingStatus.UNRESOLVED): "closed as unresolved",
-    ("sla", "met"): "closed within SLA",
-    ("sla", "missed"): "closed after missing a deadline",
-    ("remeasure", "surveyed"): "customer surveyed",
-    ("remeasure", RemeasureStatus.ANSWERED): "survey answered",
-    ("remeasure", RemeasureStatus.EXPIRED): "survey expired",
-    ("remeasure", RemeasureStatus.PENDING): "survey pending",
-    ("recovery", "recovered"): "recovered",
-    ("recovery", "failed"): "recovery failed",
-    ("overdue", "1"): "went overdue",
-    ("overdue", "0"): "never overdue",
-    ("escalated", "1"): "escalated",
-    ("escalated", "0"): "not escalated",
-    ("reopened", "1"): "reopened",
-    ("reopened", "0"): "never reopened",
-    ("acted", "1"): "with a first action",
-    ("acted", "0"): "without any action",
+    ("status", "open"): N_("open"),
+    ("closing", ClosingStatus.RESOLVED): N_("closed as resolved"),
+    ("closing", ClosingStatus.UNRESOLVED): N_("closed as unresolved"),
+    ("sla", "met"): N_("closed within SLA"),
+    ("sla", "missed"): N_("closed after missing a deadline"),
+    ("remeasure", "surveyed"): N_("customer surveyed"),
+    ("remeasure", RemeasureStatus.ANSWERED): N_("survey answered"),
+    ("remeasure", RemeasureStatus.EXPIRED): N_("survey expired"),
+    ("remeasure", RemeasureStatus.PENDING): N_("survey pending"),
+    ("recovery", "recovered"): N_("recovered"),
+    ("recovery", "failed"): N_("recovery failed"),
+    ("overdue", "1"): N_("went overdue"),
+    ("overdue", "0"): N_("never overdue"),
+    ("escalated", "1"): N_("escalated"),
+    ("escalated", "0"): N_("not escalated"),
+    ("reopened", "1"): N_("reopened"),
+    ("reopened", "0"): N_("never reopened"),
+    ("acted", "1"): N_("with a first action"),
+    ("acted", "0"): N_("without any action"),
 }
 
 
 def describe(f: ReportFilters, seg: Segment) -> list[str]:
+    """What a case list shows, in words (in the request's language)."""
     parts = []
     for name, value in seg.query():
         if name == "status" and value != "open":
-            parts.append(STATUS_LABELS.get(value, value).lower())
+            parts.append(gettext(STATUS_LABELS.get(value, value)).lower())
         elif name == "age":
-            parts.append(f"open now for {AGE_BUCKETS[value].label.lower()}")
+            age = gettext(AGE_BUCKETS[value].label).lower()
+            parts.append(gettext("open now for %(age)s", age=age))
+        elif (name, value) in SEGMENT_TEXT:
+            parts.append(gettext(SEGMENT_TEXT[(name, value)]))
         else:
-            parts.append(SEGMENT_TEXT.get((name, value), f"{name} {value}"))
+            parts.append(f"{name} {value}")
     if f.program_id:
-        parts.append(f"program {f.program_id}")
+        parts.append(gettext("program %(id)s", id=f.program_id))
     if f.unit_id:
-        parts.append(f"unit {f.unit_id}")
+        parts.append(gettext("unit %(id)s", id=f.unit_id))
     if f.channel:
-        parts.append(f"channel {CHANNEL_LABELS.get(f.channel, f.channel)}")
+        channel = gettext(CHANNEL_LABELS.get(f.channel, f.channel))
+        parts.append(gettext("channel %(name)s", name=channel))
     if f.owner_id:
-        parts.append(f"owner {f.owner_id}")
-    parts += [f"root cause {cause}" for cause in f.root_causes]
+        parts.append(gettext("owner %(id)s", id=f.owner_id))
+    parts += [gettext("root cause %(cause)s", cause=cause) for cause in f.root_causes]
     return parts

@@ -20,7 +20,9 @@ from starlette.responses import Response
 
 from domain.vocabulary import Access, CaseStatus, ClosingStatus, Priority, Role
 from services import reports
+from web import i18n
 from web.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
+from web.i18n import N_
 
 WEB = Path(__file__).resolve().parent
 # The session key of a one-time message shown on the next page.
@@ -40,11 +42,22 @@ def _zone(tz: str | None) -> ZoneInfo:
 
 
 def when(value: datetime | None, tz: str | None = None) -> str:
-    """ "Mon 23 Nov 2026, 14:05 CET" in the given zone (the unit's, on the case page)."""
+    """ "Mon 23 Nov 2026, 14:05 CET" in the given zone (the unit's, on the case page), in the
+    request's language (Babel)."""
     if value is None:
         return "—"
     local = value.astimezone(_zone(tz))
-    return local.strftime("%a %d %b %Y, %H:%M ") + (local.tzname() or "")
+    return f"{i18n.format_when(local)} {local.tzname() or ''}".rstrip()
+
+
+def number(value: float | None, digits: int | None = None) -> str:
+    """A number in the request's language ("1,234.5" / "1 234,5"); "—" for none."""
+    return "—" if value is None else i18n.format_number(value, digits)
+
+
+def percent(value: float | None) -> str:
+    """A 0-100 percentage in the request's language ("92.5%" / "92,5 %")."""
+    return "—" if value is None else i18n.format_percent(value)
 
 
 def iso(value: datetime | None) -> str:
@@ -92,14 +105,50 @@ def options(
     return Markup("".join(parts))
 
 
+# Words the pages show from data (statuses, channels), for the catalog: `label` and `_()` in the
+# templates translate them.
+DATA_WORDS = (
+    N_("New"),
+    N_("In progress"),
+    N_("Overdue"),
+    N_("Closed"),
+    N_("Open"),
+    N_("All"),
+    N_("Contact center"),
+    N_("Location survey"),
+    N_("Contact card"),
+    N_("Social media"),
+    N_("Email"),
+    N_("Web form"),
+    N_("Chat"),
+    N_("Phone"),
+    N_("pending"),
+    N_("sent"),
+    N_("failed"),
+    N_("Pending"),
+    N_("Sent"),
+    N_("Failed"),
+    N_("day"),
+    N_("resolved"),
+    N_("unresolved"),
+    N_("answered"),
+    N_("expired"),
+    N_("week"),
+)
+
+
 def label(value: str | None) -> str:
+    """A status or channel as people say it, in the request's language."""
     if not value:
         return ""
-    return STATUS_LABELS.get(value) or CHANNEL_LABELS.get(value) or value.replace("_", " ")
+    text = STATUS_LABELS.get(value) or CHANNEL_LABELS.get(value) or value.replace("_", " ")
+    return i18n.gettext(text)
 
 
 def _context(request: Request) -> dict[str, Any]:
     return {
+        "lang": i18n.current(),
+        "languages": i18n.LANGUAGES,
         "csrf_token": csrf_token(request),
         "csrf_field": CSRF_FIELD,
         "csrf_header": CSRF_HEADER,
@@ -109,7 +158,20 @@ def _context(request: Request) -> dict[str, Any]:
 
 
 templates = Jinja2Blocks(directory=str(WEB / "templates"), context_processors=[_context])
-templates.env.filters.update(when=when, iso=iso, label=label, span=span)
+templates.env.add_extension("jinja2.ext.i18n")
+# `_`/`gettext`/`ngettext` in the request's language (web.i18n's context variable); new-style:
+# `_("%(n)s cases", n=3)` formats (and escapes) its arguments.
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=lambda message: i18n.translations(i18n.current()).gettext(message),
+    ngettext=lambda s, p, n: i18n.translations(i18n.current()).ngettext(s, p, n),
+    newstyle=True,
+)
+templates.env.filters.update(
+    when=when, iso=iso, label=label, span=span, number=number, percent=percent, day=i18n.format_day
+)
+# `tr(value)`: a word that comes as data (a title, a status), translated when the catalog has
+# it and never read as a format string (`_()` formats, so a stray "%" in data would break it).
+templates.env.globals.update(tr=lambda value: i18n.gettext(str(value)) if value else value)
 templates.env.globals.update(due_text=due_text, options=options, new_id=lambda: uuid.uuid4().hex)
 # The vocabulary, so templates compare with `CaseStatus.NEW`, never a spelled-out string.
 templates.env.globals.update(
@@ -136,6 +198,8 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The whole page, or only `block` when HTMX asks (HX-Request) and a block is named."""
+    session = request.session if "session" in request.scope else None
+    i18n.activate(i18n.locale_for(session, request.headers.get("accept-language")))
     partial = block if block and is_htmx(request) else None
     all_headers = {"Vary": "HX-Request", "Cache-Control": "no-store", **(headers or {})}
     if partial:

@@ -7,15 +7,20 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
+from core.threads import in_thread
 from services.documents import human_size
-from web import access_log
-from web.auth import SESSION_MAX_AGE, LoginLimiter, LoginRequired, PageError
+from web import access_log, problems
+from web.auth import SESSION_MAX_AGE, LoginLimiter, LoginRequired, PageError, load_viewer
+from web.i18n import N_, LocaleMiddleware, gettext
 from web.routes import dashboard, outbox, survey
 from web.routes.pages import router as pages_router
 from web.templating import STATIC_DIR, is_htmx, render
@@ -37,10 +42,25 @@ SECURITY_HEADERS = {
 }
 UPLOAD_PATH = re.compile(r"^/cases/[^/]+/documents$")
 MULTIPART_SLACK = 64 * 1024  # the other form fields and the multipart framing
+# Paths that answer machines only (problem+json whatever the Accept header says).
+MACHINE_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+# A page's error, by status: its title and what it means for the reader.
+PAGE_ERRORS = {
+    400: (N_("Bad request"), N_("This address or form could not be understood.")),
+    403: (N_("Not allowed"), N_("You are not allowed to see this page.")),
+    404: (
+        N_("Page not found"),
+        N_("There is no page at this address. The link may be mistyped, or the page has moved."),
+    ),
+    405: (N_("Not possible here"), N_("This address does not answer that kind of request.")),
+    422: (N_("Bad request"), N_("This address has a value the page cannot use.")),
+}
+OTHER_ERROR = (N_("Request failed"), N_("This request could not be answered."))
 
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.state.login_limiter = LoginLimiter()
+    app.add_middleware(LocaleMiddleware)  # inside the session: it reads the user's choice
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key.get_secret_value(),
@@ -72,8 +92,78 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:
-        ctx = {"title": exc.title, "error": exc, "status": exc.status}
-        return render(request, "error.html", ctx, block="error", status=exc.status)
+        return await error_page(request, exc)
+
+    # Pages answer their errors with a page in the site's layout; the API (and any client
+    # that does not ask for HTML) keeps problem+json.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if not wants_page(request):
+            return problems.http_response(request, exc)
+        title, message = PAGE_ERRORS.get(exc.status_code, OTHER_ERROR)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = problems.http_response(request, exc).headers.get("Allow")
+            headers["Allow"] = allowed or headers.get("Allow", "")
+        error = PageError(exc.status_code, gettext(title), gettext(message))
+        return await error_page(request, error, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if not wants_page(request):
+            return problems.invalid_response(exc)
+        title, message = PAGE_ERRORS[422]
+        return await error_page(request, PageError(400, gettext(title), gettext(message)))
+
+
+def wants_page(request: Request) -> bool:
+    """An HTML error page for a page route asked for by a browser (or HTMX); problem+json for
+    the API, the operations endpoints and clients that prefer JSON."""
+    if request.url.path.startswith(MACHINE_PREFIXES):
+        return False
+    if is_htmx(request):
+        return True
+    accept = request.headers.get("accept", "").lower()
+    html = _quality(accept, ("text/html", "application/xhtml+xml"))
+    json = _quality(accept, ("application/json", "application/problem+json"))
+    return html > 0 and html >= json
+
+
+def _quality(accept: str, types: tuple[str, ...]) -> float:
+    best = 0.0
+    for part in accept.split(","):
+        kind, _, params = part.strip().partition(";")
+        if kind.strip() in types:
+            q = 1.0
+            for p in params.split(";"):
+                name, _, value = p.strip().partition("=")
+                if name == "q":
+                    try:
+                        q = float(value)
+                    except ValueError:
+                        q = 0.0
+            best = max(best, q)
+    return best
+
+
+async def error_page(
+    request: Request, error: PageError, headers: dict[str, str] | None = None
+) -> Response:
+    """The error page (for HTMX its block), with the signed-in user's header when there is one
+    (an unknown address never ran the route that loads the user)."""
+    if getattr(request.state, "viewer", None) is None and "session" in request.scope:
+        engine = request.app.state.engine
+
+        def viewer() -> object:
+            with Session(engine) as session:
+                return load_viewer(request, session)
+
+        try:
+            request.state.viewer = await in_thread(viewer)
+        except Exception:  # an outage: the page without the user's menu
+            request.state.viewer = None
+    ctx = {"title": error.title, "error": error, "status": error.status}
+    return render(request, "error.html", ctx, block="error", status=error.status, headers=headers)
 
 
 class PageHeaders:

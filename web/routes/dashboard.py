@@ -48,6 +48,7 @@ from services.reports import (
 from web.auth import PageError, not_allowed, verify_csrf
 from web.charts import dashboard_charts
 from web.deps import EngineDep
+from web.i18n import N_, gettext
 from web.report_deps import (
     CsvReport,
     DashboardReport,
@@ -56,7 +57,7 @@ from web.report_deps import (
     ReportRequest,
 )
 from web.report_links import Links, describe
-from web.templating import render
+from web.templating import number, percent, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -133,17 +134,18 @@ def _options(engine: Engine, scope: Scope, program_id: str | None) -> dict[str, 
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:g}%"
+    return percent(value)
 
 
 def _hours(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.1f} h"
+    return "—" if value is None else f"{number(value, 1)} h"
 
 
 def _num(value: int | float | None) -> str:
+    """Numbers in the request's language (Babel): whole, or with two decimals."""
     if value is None:
         return "—"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    return number(value) if isinstance(value, int) else number(value, 2)
 
 
 # Owner and unit tables show their largest rows; the CSV (and the API) have every row.
@@ -153,7 +155,7 @@ TABLE_ROWS = 12
 def _viewing(scope: Scope) -> dict[str, Any]:
     """Whose figures the pages show: `mine` for an agent's own ("My figures")."""
     mine = scope.owner is not None
-    return {"mine": mine, "page_name": "My figures" if mine else "Resolution dashboard"}
+    return {"mine": mine, "page_name": N_("My figures") if mine else N_("Resolution dashboard")}
 
 
 def _helpers() -> dict[str, Any]:
@@ -255,9 +257,10 @@ def dashboard_cases(
             ).all()
         )
     viewing = _viewing(report.scope)
+    page_name = viewing["page_name"]
     ctx = {
         **viewing,
-        "title": f"Cases · {viewing['page_name']}",
+        "title": gettext("Cases · %(page)s", page=gettext(page_name)),
         "age": AGE_BUCKETS[seg.age] if seg.age else None,
         "f": f,
         "rows": rows,

@@ -25,6 +25,7 @@ from services.failures import flagged
 from services.templates import effective_templates
 from web.auth import CurrentUser, not_allowed, not_found, verify_csrf
 from web.deps import EngineDep, SettingsDep
+from web.i18n import N_, gettext
 from web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -39,7 +40,7 @@ BODY_CSP = (
 
 def _admin(viewer: Viewer) -> None:
     if not viewer.is_admin:
-        raise not_allowed("Only administrators can read the outbox.")
+        raise not_allowed(N_("Only administrators can read the outbox."))
 
 
 def _list(engine: Engine, status: str | None, case_id: str | None, page: int) -> dict[str, Any]:
@@ -85,7 +86,7 @@ async def outbox_page(
     data = await in_thread(_list, engine, status, case or None, page)
     ctx = {
         **data,
-        "title": "Outbox",
+        "title": N_("Outbox"),
         "status": status,
         "case_filter": case or "",
         "statuses": STATUSES,
@@ -109,7 +110,7 @@ async def outbox_message(
 ) -> Response:
     _admin(viewer)
     row = await in_thread(_row, engine, outbox_id)
-    ctx = {"title": f"Message {row.id}", "row": row, "smtp": settings.smtp_host}
+    ctx = {"title": gettext("Message %(id)s", id=row.id), "row": row, "smtp": settings.smtp_host}
     return render(request, "outbox_message.html", ctx)
 
 
@@ -140,6 +141,22 @@ def _program(engine: Engine, program_id: str) -> Program:
         return program
 
 
+def _programs(engine: Engine) -> list[tuple[str, str]]:
+    with Session(engine) as session:
+        rows = session.exec(select(Program.id, Program.name).order_by(col(Program.name))).all()
+    return [(pid, name) for pid, name in rows]
+
+
+@router.get("/admin/templates")
+async def templates_index(request: Request, viewer: CurrentUser, engine: EngineDep) -> Response:
+    """Every program, each a link to its message templates."""
+    _admin(viewer)
+    programs = await in_thread(_programs, engine)
+    return render(
+        request, "templates_index.html", {"title": N_("Message templates"), "programs": programs}
+    )
+
+
 @router.get("/admin/templates/{program_id}")
 async def templates_page(
     program_id: str, request: Request, viewer: CurrentUser, engine: EngineDep
@@ -156,7 +173,7 @@ async def templates_page(
         except TemplateRejected as exc:
             previews[item["kind"]] = exc
     ctx = {
-        "title": f"Templates · {program.name}",
+        "title": gettext("Templates · %(program)s", program=program.name),
         "program": program,
         "kinds": kinds,
         "previews": previews,

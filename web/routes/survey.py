@@ -27,6 +27,7 @@ from models.config import Program, Unit
 from services.case_actions import ActionRejected, send_remeasurement
 from web.auth import verify_csrf
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.i18n import N_, format_number, gettext
 from web.storable import form_problems
 from web.templating import render
 from workflows.messages import RemeasureAnswer
@@ -34,11 +35,11 @@ from workflows.messages import RemeasureAnswer
 router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
 SCALE = {
-    5: "Very satisfied",
-    4: "Satisfied",
-    3: "Neither satisfied nor dissatisfied",
-    2: "Dissatisfied",
-    1: "Very dissatisfied",
+    5: N_("Very satisfied"),
+    4: N_("Satisfied"),
+    3: N_("Neither satisfied nor dissatisfied"),
+    2: N_("Dissatisfied"),
+    1: N_("Very dissatisfied"),
 }
 COMMENT_MAX = 2000
 
@@ -46,24 +47,26 @@ COMMENT_MAX = 2000
 CLOSED: dict[str, tuple[int, str, str]] = {
     "invalid": (
         404,
-        "This link does not work",
-        "The survey link is incomplete or not valid. Please use the link from the email exactly "
-        "as it was sent to you.",
+        N_("This link does not work"),
+        N_(
+            "The survey link is incomplete or not valid. Please use the link from the email "
+            "exactly as it was sent to you."
+        ),
     ),
     "expired": (
         410,
-        "This survey has closed",
-        "Thank you for opening it, but the time to answer this survey has passed.",
+        N_("This survey has closed"),
+        N_("Thank you for opening it, but the time to answer this survey has passed."),
     ),
     "answered": (
         409,
-        "You have already answered",
-        "We have your answer to this survey. Thank you for taking the time!",
+        N_("You have already answered"),
+        N_("We have your answer to this survey. Thank you for taking the time!"),
     ),
     "closed": (
         410,
-        "This survey is no longer open",
-        "This survey has been replaced or is no longer open. Thank you all the same.",
+        N_("This survey is no longer open"),
+        N_("This survey has been replaced or is no longer open. Thank you all the same."),
     ),
 }
 
@@ -129,7 +132,7 @@ def _form_page(
     request: Request, token: str, state: SurveyState, answer: Answer, status: int = 200
 ) -> Response:
     ctx: dict[str, Any] = {
-        "title": "How did we do?",
+        "title": N_("How did we do?"),
         "token": token,
         "state": state,
         "scale": SCALE,
@@ -159,11 +162,13 @@ def _read_answer(form: Any) -> tuple[Answer, RemeasureAnswer | None]:
     comment = raw_comment.strip() if isinstance(raw_comment, str) else ""
     answer = Answer(values={"satisfaction": satisfaction, "resolved": resolved, "comment": comment})
     if satisfaction not in {str(k) for k in SCALE}:
-        answer.errors["satisfaction"] = "Choose how satisfied you are, from 1 to 5."
+        answer.errors["satisfaction"] = gettext("Choose how satisfied you are, from 1 to 5.")
     if resolved not in ("yes", "no"):
-        answer.errors["resolved"] = "Tell us whether your issue was resolved."
+        answer.errors["resolved"] = gettext("Tell us whether your issue was resolved.")
     if len(comment) > COMMENT_MAX:
-        answer.errors["comment"] = f"The comment is limited to {COMMENT_MAX:,} characters."
+        answer.errors["comment"] = gettext(
+            "The comment is limited to %(n)s characters.", n=format_number(COMMENT_MAX)
+        )
     if answer.errors:
         return answer, None
     return answer, RemeasureAnswer(int(satisfaction), resolved == "yes", comment, "survey_page")
@@ -193,8 +198,8 @@ async def survey_answer(
         state.problem = "closed"
         return _closed_page(request, state)
     ctx = {
-        "title": "Thank you",
-        "message": "Your answer has been recorded. Thank you for telling us how we did.",
+        "title": N_("Thank you"),
+        "message": N_("Your answer has been recorded. Thank you for telling us how we did."),
         "state": state,
         "kind": "thanks",
     }

@@ -13,6 +13,7 @@ from domain.fields import UNSTORABLE, unstorable
 from models.config import User
 from web.auth import LoginLimiter, load_viewer, sign_in, sign_out, verify_password
 from web.deps import EngineDep
+from web.i18n import SESSION_LOCALE, gettext, ngettext, supported
 from web.templating import render
 
 router = APIRouter()
@@ -58,7 +59,9 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/inbox",
 ) -> Response:
     if unstorable(username) or unstorable(password) or unstorable(next):
-        error = f"The sign-in form held a character that {UNSTORABLE}. Type it again."
+        error = gettext(
+            "The sign-in form held a character that %(why)s. Type it again.", why=UNSTORABLE
+        )
         ctx = {"next": "/inbox", "username": "", "error": error}
         return render(request, "login.html", ctx, status=422)
     username = username.strip()
@@ -68,9 +71,10 @@ def login(
     wait = rate.retry_after(username, ip)
     if wait:
         minutes = max(1, round(wait / 60))
-        error = (
-            "Too many failed sign-ins. For your account's safety, try again in "
-            f"{minutes} minute{'s' if minutes != 1 else ''}."
+        error = ngettext(
+            "Too many failed sign-ins. For your account's safety, try again in %(num)s minute.",
+            "Too many failed sign-ins. For your account's safety, try again in %(num)s minutes.",
+            minutes,
         )
         return render(
             request,
@@ -84,11 +88,34 @@ def login(
         ok = verify_password(user.password_hash if user else None, password)
         if not ok or user is None or not user.active:
             rate.failed(username, ip)
-            error = "That user name and password do not match. Check them and try again."
+            error = gettext("That user name and password do not match. Check them and try again.")
             return render(request, "login.html", {**ctx, "error": error}, status=401)
         rate.succeeded(username, ip)
         sign_in(request, session, user)
     return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/language")
+def choose_language(
+    request: Request,
+    engine: EngineDep,
+    locale: Annotated[str, Form(max_length=16)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/inbox",
+) -> Response:
+    """The language picker: kept in the user's profile when signed in, else in the session."""
+    chosen = supported(locale)
+    with Session(engine) as session:
+        viewer = load_viewer(request, session)
+        user = session.get(User, viewer.user_id) if viewer is not None else None
+        if user is not None:
+            user.locale = chosen
+            session.add(user)
+            session.commit()
+    if chosen:
+        request.session[SESSION_LOCALE] = chosen
+    else:
+        request.session.pop(SESSION_LOCALE, None)
+    return RedirectResponse(safe_next(next if not unstorable(next) else None), status_code=303)
 
 
 @router.post("/logout")

@@ -14,6 +14,7 @@ from core.threads import in_thread
 from services.notices import latest, mark_seen
 from web.auth import CurrentUser
 from web.deps import EngineDep
+from web.i18n import ngettext
 from web.templating import is_htmx, render
 
 router = APIRouter()
@@ -24,7 +25,7 @@ def badge_html(count: int) -> Markup:
     if count <= 0:
         return Markup("")
     shown = "99+" if count > 99 else str(count)
-    words = f"{count} unread notification{'s' if count != 1 else ''}"
+    words = ngettext("%(num)s unread notification", "%(num)s unread notifications", count)
     return Markup(
         '<span class="notice-count" title="{w}"><span aria-hidden="true">{n}</span>'
         '<span class="visually-hidden">{w}</span></span>'
@@ -36,7 +37,7 @@ def notifications(request: Request, viewer: CurrentUser, engine: EngineDep) -> R
     with Session(engine) as session:
         notices = latest(session, viewer.user_id)
     ctx = {
-        "title": "Notifications",
+        "title": "Notifications",  # translated by the page (base.html)
         "notices": notices,
         "unseen": sum(1 for n in notices if n.seen_at is None),
         "newest_id": notices[0].id if notices else 0,
