@@ -263,6 +263,7 @@ async def test_a_user_with_norwegian_in_the_profile_reads_norwegian(live: LiveAp
                 ("/notifications", True),
                 ("/admin/outbox", False),
                 ("/admin/templates", True),
+                ("/admin/customers/merge?into=1&merged=1", True),
                 ("/dashboard", True),
                 ("/dashboard/cases?status=open", True),
                 ("/admin", True),  # the 404 page
