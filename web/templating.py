@@ -201,7 +201,9 @@ def render(
     session = request.session if "session" in request.scope else None
     i18n.activate(i18n.locale_for(session, request.headers.get("accept-language")))
     partial = block if block and is_htmx(request) else None
-    all_headers = {"Vary": "HX-Request", "Cache-Control": "no-store", **(headers or {})}
+    # The language comes from the session or Accept-Language: a cache must tell them apart.
+    vary = "HX-Request, Accept-Language, Cookie"
+    all_headers = {"Vary": vary, "Cache-Control": "no-store", **(headers or {})}
     if partial:
         # HTMX takes a <title> from a partial response, so the page title follows the view.
         context = {**context, "partial": True}

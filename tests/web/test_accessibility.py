@@ -103,6 +103,14 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     if found:
         report["/admin (menu open)"] = found
 
+    # The same pages in Norwegian (longer words, the language picker used).
+    await admin.goto("/admin/templates")
+    await admin.get_by_label("Language").select_option(label="Norsk bokmål")
+    await admin.get_by_role("button", name="Change language").click()
+    await admin.get_by_role("button", name="Bytt språk").wait_for()
+    for path in ("/dashboard", "/admin/outbox", "/notifications"):
+        await check(admin, path, report)
+
     async with httpx.AsyncClient(base_url=live.base_url) as client:
         assert (await client.get("/healthz")).status_code == 200
     assert not report, json.dumps(report, indent=2)

@@ -19,6 +19,7 @@ from services.customer_merge import MergeRefused, merge_customers
 from services.gdpr import ErasureRefused, erase_customer, export_customer, privacy_facts
 from web.auth import CurrentUser, not_allowed, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.i18n import N_, gettext
 from web.templating import render
 
 router = APIRouter()
@@ -28,7 +29,7 @@ FIELDS = {"customer_id": "into", "merged_id": "merged"}
 
 def _admin(viewer: Viewer) -> None:
     if not viewer.is_admin:
-        raise not_allowed("Only administrators can merge customer records.")
+        raise not_allowed(N_("Only administrators can merge customer records."))
 
 
 def _number(raw: str | None) -> int | None:
@@ -44,21 +45,23 @@ def _records(engine: Any, ids: dict[str, int | None]) -> dict[str, Any]:
         for name, number in ids.items():
             record = session.get(Customer, number) if number is not None else None
             if record is None:
-                errors[name] = "Give the number of an existing customer record."
+                errors[name] = gettext("Give the number of an existing customer record.")
                 continue
             cases = session.exec(
                 select(func.count()).select_from(Case).where(col(Case.customer_id) == number)
             ).one()
             found[name] = {"record": record, "cases": int(cases)}
             if record.merged_into is not None:
-                errors[name] = f"This record was merged into #{record.merged_into} already."
+                errors[name] = gettext(
+                    "This record was merged into #%(into)s already.", into=record.merged_into
+                )
     if not errors and ids["into"] == ids["merged"]:
-        errors["merged"] = "Choose two different records."
+        errors["merged"] = gettext("Choose two different records.")
     return {"found": found, "errors": errors}
 
 
 def _page(request: Request, values: dict[str, str], status: int = 200, **ctx: Any) -> Response:
-    base = {"title": "Merge customer records", "values": values, "errors": {}, "found": {}}
+    base = {"title": N_("Merge customer records"), "values": values, "errors": {}, "found": {}}
     return render(request, "customer_merge.html", {**base, **ctx}, status=status)
 
 
@@ -96,7 +99,7 @@ async def merge(
     if bad_note or ids["into"] is None or ids["merged"] is None:
         checked = await in_thread(_records, engine, ids)
         if bad_note:
-            checked["errors"]["note"] = "Keep the note to 500 characters of ordinary text."
+            checked["errors"]["note"] = gettext("Keep the note to 500 characters of ordinary text.")
         return _page(request, values, 422, **checked)
     assert ids["into"] is not None and ids["merged"] is not None
     try:
