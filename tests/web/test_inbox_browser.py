@@ -397,3 +397,66 @@ async def test_people_picker_answers_signed_in_users_only(live: LiveApp) -> None
         assert "<html" not in r.text
         r = await ole.get("/inbox/people?watcher=zzz")
         assert r.text.strip() == ""
+
+
+async def test_a_manager_sees_a_strip_per_owner_and_each_number_opens_its_list(
+    open_page: Any, live: LiveApp
+) -> None:
+    from playwright.async_api import expect
+
+    await live.open_case(customer={"name": "Unit Una"})
+    page = await open_page("mia")
+    await page.get_by_role("link", name="My units", exact=True).click()
+    owners = page.get_by_role("table", name="Open cases per owner")
+    await expect(owners).to_be_visible()
+    line = owners.get_by_role("row", name=re.compile("^Ole Owner"))
+    for figure in ("open", "due today", "overdue"):
+        link = line.get_by_role("link", name=re.compile(f"^Ole Owner: \\d+ {figure}$"))
+        label = await link.get_attribute("aria-label")
+        assert label is not None
+        expected = int(label.split(": ")[1].split(" ")[0])
+        await link.click()
+        await page.wait_for_url(re.compile(r"owner=ole"))
+        await expect(page.locator("table.cases tbody tr")).to_have_count(expected)
+        for owner in await page.locator("td[data-label=Owner]").all_inner_texts():
+            assert owner == "Ole Owner"
+        await page.go_back()
+        await expect(owners).to_be_visible()
+
+
+async def test_the_selection_survives_a_live_refresh_and_the_picker_works_by_keyboard(
+    open_page: Any, live: LiveApp
+) -> None:
+    from playwright.async_api import expect
+
+    first = await live.open_case(customer={"name": "Keep Kjell"})
+    page = await open_page("ole")
+    await page.get_by_label(f"Select {first}", exact=True).check()
+    await expect(page.get_by_text("1 case selected.")).to_be_visible()
+    arriving = await live.open_case(customer={"name": "Keep Kaja"})
+    await expect(page.locator(f"tr[data-case='{arriving}']")).to_be_visible(timeout=15_000)
+    await expect(page.get_by_label(f"Select {first}", exact=True)).to_be_checked()
+    await expect(page.get_by_text("1 case selected.")).to_be_visible()
+
+    # The keyboard alone: open "Add a watcher", type, the list offers the match, Enter sends.
+    await page.get_by_text("Add a watcher").focus()
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")
+    watcher = page.get_by_role("combobox", name="Watcher")
+    await expect(watcher).to_be_focused()
+    await page.keyboard.type("Direc")
+    await expect(page.locator("#people-watcher option")).to_have_count(1)
+    await expect(page.locator("#people-watcher option")).to_have_attribute("value", "dora")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("dora")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Add watcher to selected")).to_be_focused()
+    await page.keyboard.press("Enter")
+    outcome = page.locator(".bulk-outcomes")
+    await expect(outcome).to_contain_text("Add a watcher: 1 of 1 case done.")
+    await expect(outcome).to_contain_text("Dora Director now watches it.")
+    with Session(live.engine) as s:
+        from models.case import CaseWatcher
+
+        assert s.get(CaseWatcher, (first, "dora")) is not None
+        assert s.get(CaseWatcher, (arriving, "dora")) is None
