@@ -150,6 +150,7 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
     if query.tab in ("units", "all") and not query.searching:
         owners = owner_summaries(session, tab_clause(viewer, query.tab), query.now, query.day_ends)
     links = Links(query, query_viewer=viewer.user_id)
+    my_units = member_units(session, viewer.user_id)
     params = query_params(query)
     owner_name = None
     if query.owner:
@@ -177,9 +178,9 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
         "first_url": inbox_url(**params),
         "next_url": inbox_url(**params, cursor=page.next_cursor) if page.next_cursor else None,
         "live_since": since,
-        "views": views_for(session, viewer.user_id),
+        "views": views_for(session, viewer.user_id, my_units),
         "view_url": lambda v: inbox_url(**v.params),
-        "my_units": member_units(session, viewer.user_id),
+        "my_units": my_units,
         "root_causes": _root_causes(session),
         "bulk_actions": ACTIONS,
         "outcomes": [],
