@@ -303,6 +303,8 @@ async def test_pages_keep_the_search_and_order(open_page: Any, live: LiveApp) ->
     await expect(rows.first).to_have_attribute("data-case", "C-980000")
     # By priority: the 26 high ones first, then the low ones, across pages.
     await page.get_by_label("Sort by").select_option("priority")
+    await page.wait_for_url(re.compile(r"sort=priority"))
+    await expect(rows.first).to_have_attribute("data-case", "C-980001")  # high, soonest due
     await expect(rows.nth(25)).to_contain_text("High")
     await expect(rows.nth(26)).to_contain_text("Low")
     await page.get_by_role("link", name="Next page").click()
