@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -183,7 +184,7 @@ async def test_a_saved_view_survives_sign_out(open_page: Any, live: LiveApp) -> 
 
 
 async def test_bulk_reassign_of_three_cases_with_the_people_picker(
-    open_page: Any, live: LiveApp
+    open_page: Any, live: LiveApp, artifacts: Path
 ) -> None:
     from playwright.async_api import expect
 
@@ -203,6 +204,7 @@ async def test_bulk_reassign_of_three_cases_with_the_people_picker(
     assert await page.locator("#people-owner option").get_attribute("value") == "alex"
     await owner.fill("alex")
     await page.get_by_label("Reason for the reassignment").fill("Alex covers Bergen this week.")
+    await page.screenshot(path=str(artifacts / "inbox-bulk.png"), full_page=True)
     await page.get_by_role("button", name="Reassign selected").click()
     outcome = page.locator(".bulk-outcomes")
     await expect(outcome).to_contain_text("Reassign: 3 of 3 cases done.")
