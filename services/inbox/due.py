@@ -3,6 +3,7 @@ calendar on its unit's time zone and holidays: services.configuration.policy_for
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from sqlmodel import Session
 
 from domain.calendar import BusinessCalendar
 from domain.deadlines import business_hours_late, missed_deadline
+from domain.policy import CalendarSpec, DayHours
 from domain.vocabulary import CaseStatus
 from services.configuration import load_program, load_unit, policy_for
 
@@ -38,12 +40,9 @@ def late_text(hours: int) -> str:
     return f"{hours} business hour{'s' if hours != 1 else ''} past due"
 
 
-def row_due(case: Any, calendar: BusinessCalendar | None, now: datetime) -> RowDue:
+def _missed(case: Any, now: datetime) -> datetime | None:
     if not case.is_open:
-        how = (case.closing_status or "").replace("_", " ")
-        return RowDue(f"Closed{(' · ' + how) if how else ''}", "closed")
-    due = case.next_due_at
-    goal = "first contact" if case.status == CaseStatus.NEW else "resolve"
+        return None
     missed = missed_deadline(
         status=case.status,
         open_due_at=case.open_due_at,
@@ -52,8 +51,17 @@ def row_due(case: Any, calendar: BusinessCalendar | None, now: datetime) -> RowD
         resolve_breached=bool(case.resolve_breached),
         now=now,
     )
-    if missed is None and due is not None and due <= now:
-        missed = due
+    due = case.next_due_at
+    return due if missed is None and due is not None and due <= now else missed
+
+
+def row_due(case: Any, calendar: BusinessCalendar | None, now: datetime) -> RowDue:
+    if not case.is_open:
+        how = (case.closing_status or "").replace("_", " ")
+        return RowDue(f"Closed{(' · ' + how) if how else ''}", "closed")
+    due = case.next_due_at
+    goal = "first contact" if case.status == CaseStatus.NEW else "resolve"
+    missed = _missed(case, now)
     if missed is not None:
         if calendar is not None:
             hours = business_hours_late(calendar, missed, now)
@@ -67,21 +75,68 @@ def row_due(case: Any, calendar: BusinessCalendar | None, now: datetime) -> RowD
     return RowDue(f"{span(due - now)} to {goal}", "soon" if soon else "ok")
 
 
+@functools.lru_cache(maxsize=256)
+def _calendar(key: tuple[Any, ...]) -> BusinessCalendar:
+    timezone, week, country, subdivision, extra, always_open = key
+    spec = CalendarSpec(
+        timezone=timezone,
+        week=[DayHours(o, c) for o, c in week],
+        holiday_country=country,
+        holiday_subdivision=subdivision,
+        extra_holidays=list(extra),
+        always_open=always_open,
+    )
+    return BusinessCalendar(spec)
+
+
+def calendar_of(spec: CalendarSpec) -> BusinessCalendar:
+    """One calendar object per distinct calendar (building one parses its week and region)."""
+    key = (
+        spec.timezone,
+        tuple((d.open, d.close) for d in spec.week),
+        spec.holiday_country,
+        spec.holiday_subdivision,
+        tuple(spec.extra_holidays),
+        spec.always_open,
+    )
+    return _calendar(key)
+
+
 def calendars_for(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """The business calendar of each (program, unit) on the page (None if either is gone)."""
+    """The business calendar of each (program, unit) (None if either is gone). Units that
+    share a time zone and holidays share a calendar: one unit of each kind is loaded."""
+    from sqlmodel import col, select
+
+    from models.config import Unit
+
+    unit_ids = sorted({u for _, u in pairs})
+    kinds = {
+        uid: (tz, country, sub)
+        for uid, tz, country, sub in session.exec(
+            select(Unit.id, Unit.timezone, Unit.holiday_country, Unit.holiday_subdivision).where(
+                col(Unit.id).in_(unit_ids)
+            )
+        ).all()
+    }
+    made: dict[tuple[str, Any], BusinessCalendar | None] = {}
     out: dict[tuple[str, str], BusinessCalendar | None] = {}
-    for program_id, unit_id in pairs:
-        program, unit = load_program(session, program_id), load_unit(session, unit_id)
-        if program is None or unit is None:
-            out[(program_id, unit_id)] = None
-            continue
-        try:
-            out[(program_id, unit_id)] = BusinessCalendar(policy_for(program, unit).calendar)
-        except ValueError:
-            out[(program_id, unit_id)] = None
+    for program_id, unit_id in sorted(pairs):
+        kind = (program_id, kinds.get(unit_id))
+        if kind not in made:
+            program, unit = load_program(session, program_id), load_unit(session, unit_id)
+            calendar = None
+            if program is not None and unit is not None:
+                try:
+                    calendar = calendar_of(policy_for(program, unit).calendar)
+                except ValueError:
+                    calendar = None
+            made[kind] = calendar
+        out[(program_id, unit_id)] = made[kind]
     return out
 
 
 def rows_due(session: Session, rows: list[Any], now: datetime) -> dict[str, RowDue]:
-    calendars = calendars_for(session, {(c.program_id, c.unit_id) for c in rows})
-    return {c.id: row_due(c, calendars[(c.program_id, c.unit_id)], now) for c in rows}
+    """Each row's deadline text; only late rows need their calendar (business hours late)."""
+    late = {(c.program_id, c.unit_id) for c in rows if _missed(c, now) is not None}
+    calendars = calendars_for(session, late)
+    return {c.id: row_due(c, calendars.get((c.program_id, c.unit_id)), now) for c in rows}

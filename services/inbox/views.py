@@ -85,9 +85,11 @@ def save_view(
         return view.id
 
 
-def views_for(session: Session, user_id: str) -> list[ViewLink]:
+def views_for(
+    session: Session, user_id: str, units_of_user: list[tuple[str, str]] | None = None
+) -> list[ViewLink]:
     """The viewer's own views, then those shared with their units by others; by name."""
-    units = dict(member_units(session, user_id))
+    units = dict(units_of_user if units_of_user is not None else member_units(session, user_id))
     clause = col(SavedView.owner_id) == user_id
     if units:
         clause = or_(clause, col(SavedView.unit_id).in_(list(units)))

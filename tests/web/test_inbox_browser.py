@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -183,7 +184,7 @@ async def test_a_saved_view_survives_sign_out(open_page: Any, live: LiveApp) -> 
 
 
 async def test_bulk_reassign_of_three_cases_with_the_people_picker(
-    open_page: Any, live: LiveApp
+    open_page: Any, live: LiveApp, artifacts: Path
 ) -> None:
     from playwright.async_api import expect
 
@@ -203,6 +204,7 @@ async def test_bulk_reassign_of_three_cases_with_the_people_picker(
     assert await page.locator("#people-owner option").get_attribute("value") == "alex"
     await owner.fill("alex")
     await page.get_by_label("Reason for the reassignment").fill("Alex covers Bergen this week.")
+    await page.screenshot(path=str(artifacts / "inbox-bulk.png"), full_page=True)
     await page.get_by_role("button", name="Reassign selected").click()
     outcome = page.locator(".bulk-outcomes")
     await expect(outcome).to_contain_text("Reassign: 3 of 3 cases done.")
@@ -303,6 +305,8 @@ async def test_pages_keep_the_search_and_order(open_page: Any, live: LiveApp) ->
     await expect(rows.first).to_have_attribute("data-case", "C-980000")
     # By priority: the 26 high ones first, then the low ones, across pages.
     await page.get_by_label("Sort by").select_option("priority")
+    await page.wait_for_url(re.compile(r"sort=priority"))
+    await expect(rows.first).to_have_attribute("data-case", "C-980001")  # high, soonest due
     await expect(rows.nth(25)).to_contain_text("High")
     await expect(rows.nth(26)).to_contain_text("Low")
     await page.get_by_role("link", name="Next page").click()
@@ -397,3 +401,66 @@ async def test_people_picker_answers_signed_in_users_only(live: LiveApp) -> None
         assert "<html" not in r.text
         r = await ole.get("/inbox/people?watcher=zzz")
         assert r.text.strip() == ""
+
+
+async def test_a_manager_sees_a_strip_per_owner_and_each_number_opens_its_list(
+    open_page: Any, live: LiveApp
+) -> None:
+    from playwright.async_api import expect
+
+    await live.open_case(customer={"name": "Unit Una"})
+    page = await open_page("mia")
+    await page.get_by_role("link", name="My units", exact=True).click()
+    owners = page.get_by_role("table", name="Open cases per owner")
+    await expect(owners).to_be_visible()
+    line = owners.get_by_role("row", name=re.compile("^Ole Owner"))
+    for figure in ("open", "due today", "overdue"):
+        link = line.get_by_role("link", name=re.compile(f"^Ole Owner: \\d+ {figure}$"))
+        label = await link.get_attribute("aria-label")
+        assert label is not None
+        expected = int(label.split(": ")[1].split(" ")[0])
+        await link.click()
+        await page.wait_for_url(re.compile(r"owner=ole"))
+        await expect(page.locator("table.cases tbody tr")).to_have_count(expected)
+        for owner in await page.locator("td[data-label=Owner]").all_inner_texts():
+            assert owner == "Ole Owner"
+        await page.go_back()
+        await expect(owners).to_be_visible()
+
+
+async def test_the_selection_survives_a_live_refresh_and_the_picker_works_by_keyboard(
+    open_page: Any, live: LiveApp
+) -> None:
+    from playwright.async_api import expect
+
+    first = await live.open_case(customer={"name": "Keep Kjell"})
+    page = await open_page("ole")
+    await page.get_by_label(f"Select {first}", exact=True).check()
+    await expect(page.get_by_text("1 case selected.")).to_be_visible()
+    arriving = await live.open_case(customer={"name": "Keep Kaja"})
+    await expect(page.locator(f"tr[data-case='{arriving}']")).to_be_visible(timeout=15_000)
+    await expect(page.get_by_label(f"Select {first}", exact=True)).to_be_checked()
+    await expect(page.get_by_text("1 case selected.")).to_be_visible()
+
+    # The keyboard alone: open "Add a watcher", type, the list offers the match, Enter sends.
+    await page.get_by_text("Add a watcher").focus()
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")
+    watcher = page.get_by_role("combobox", name="Watcher")
+    await expect(watcher).to_be_focused()
+    await page.keyboard.type("Direc")
+    await expect(page.locator("#people-watcher option")).to_have_count(1)
+    await expect(page.locator("#people-watcher option")).to_have_attribute("value", "dora")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("dora")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Add watcher to selected")).to_be_focused()
+    await page.keyboard.press("Enter")
+    outcome = page.locator(".bulk-outcomes")
+    await expect(outcome).to_contain_text("Add a watcher: 1 of 1 case done.")
+    await expect(outcome).to_contain_text("Dora Director now watches it.")
+    with Session(live.engine) as s:
+        from models.case import CaseWatcher
+
+        assert s.get(CaseWatcher, (first, "dora")) is not None
+        assert s.get(CaseWatcher, (arriving, "dora")) is None

@@ -92,6 +92,7 @@ class Links:
     """URLs of the page's choices: each keeps every other choice (and drops the cursor)."""
 
     query: InboxQuery
+    viewer_id: str = ""  # the viewer's own figures open their own tabs
 
     def with_(self, **changes: str | None) -> str:
         params = query_params(self.query)
@@ -112,7 +113,7 @@ class Links:
 
     def owner_figure(self, owner: str, figure: str) -> str:
         """The list behind one number of the summary strip."""
-        tab = "mine" if owner == self.query_viewer else self.query.tab
+        tab = "mine" if owner == self.viewer_id else self.query.tab
         base: dict[str, str | None] = {"tab": tab if tab != "mine" else None}
         if tab != "mine":
             base["owner"] = owner
@@ -125,12 +126,6 @@ class Links:
                 return inbox_url(tab="escalated")
             base["escalated"] = "1"
         return inbox_url(**base)
-
-    query_viewer: str = ""
-
-
-def _timezone(session: Session, viewer: Viewer) -> str:
-    return viewer_timezone(session, viewer.user_id)
 
 
 def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[str, Any]:
@@ -149,7 +144,8 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
     owners = []
     if query.tab in ("units", "all") and not query.searching:
         owners = owner_summaries(session, tab_clause(viewer, query.tab), query.now, query.day_ends)
-    links = Links(query, query_viewer=viewer.user_id)
+    links = Links(query, viewer_id=viewer.user_id)
+    my_units = member_units(session, viewer.user_id)
     params = query_params(query)
     owner_name = None
     if query.owner:
@@ -177,9 +173,9 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
         "first_url": inbox_url(**params),
         "next_url": inbox_url(**params, cursor=page.next_cursor) if page.next_cursor else None,
         "live_since": since,
-        "views": views_for(session, viewer.user_id),
+        "views": views_for(session, viewer.user_id, my_units),
         "view_url": lambda v: inbox_url(**v.params),
-        "my_units": member_units(session, viewer.user_id),
+        "my_units": my_units,
         "root_causes": _root_causes(session),
         "bulk_actions": ACTIONS,
         "outcomes": [],
@@ -225,7 +221,7 @@ def parse_query(
         owner=(owner or "").strip() or None,
         escalated=escalated in ("1", "true", "on"),
         now=now,
-        day_ends=end_of_day(now, _timezone(session, viewer)),
+        day_ends=end_of_day(now, viewer_timezone(session, viewer.user_id)),
     )
 
 
