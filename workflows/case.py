@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 # Every module that defines a type crossing the boundary is imported here: the sandbox's
@@ -39,9 +40,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import CasePolicy
     from domain.vocabulary import Access, CaseStatus, ClosingStatus, RemeasureStatus
     from workflows.messages import (
+        ActionAck,
         AddNote,
         AddWatcher,
         AttachDocument,
+        CarriedState,
         CaseInput,
         CaseResult,
         CaseState,
@@ -111,8 +114,15 @@ PATCH_CASE_LOCK = "one-change-at-a-time"
 # took the old path and failed the case's task ("patch marker encountered for change
 # one-change-at-a-time, but there is no corresponding change command").
 PATCH_DECIDE_FIRST = "patch-decisions-before-the-first-await"
+# The patches an older case (no PATCH_DECIDE_FIRST marker) still decides at their first use.
+DECIDED_LATE = (PATCH_PROMPT_RECOVERY, PATCH_STEP_FAILURES, PATCH_CASE_LOCK)
+# A history that stays small (issue 14): a projected event's text is not kept in the workflow's
+# state, a note does not re-arm the deadline timer or re-send unchanged search attributes, and
+# the case continues as new when Temporal suggests it, carrying its state (CaseInput.carried).
+# Decided up front only: an older case keeps its old history shape to the end.
+PATCH_SMALL_HISTORY = "small-histories"
 # The patches decided up front by a case started after PATCH_DECIDE_FIRST.
-DECIDED_FIRST = (PATCH_PROMPT_RECOVERY, PATCH_STEP_FAILURES, PATCH_CASE_LOCK)
+DECIDED_FIRST = (*DECIDED_LATE, PATCH_SMALL_HISTORY)
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -142,8 +152,26 @@ class CaseWorkflow:
         self._lock = asyncio.Lock()
         # Patch decisions taken up front (PATCH_DECIDE_FIRST); none for an older case.
         self._decided: dict[str, bool] = {}
-        if inp.initial_deadlines is not None:
+        self._small = False  # PATCH_SMALL_HISTORY, decided when the run starts
+        # Timeline events recorded by every run of the case (CaseResult.events).
+        self._events = 0
+        # The search attributes last upserted (PATCH_SMALL_HISTORY: an unchanged set is not sent).
+        self._published: list[SearchAttributeUpdate[Any]] | None = None
+        if inp.carried is not None:
+            self._resume(inp.carried)
+        elif inp.initial_deadlines is not None:
             self._apply_deadlines(inp.initial_deadlines)
+
+    def _resume(self, carried: CarriedState) -> None:
+        """A run continued as new: the case where the previous run left it."""
+        self._view = carried.view
+        self._open_warn_at, self._resolve_warn_at = carried.open_warn_at, carried.resolve_warn_at
+        self._deadline_gen = carried.deadline_gen
+        self._fired = set(carried.fired)
+        self._events = carried.events
+        self._timeline = list(carried.unprojected)
+        self._projection_failed, self._projected = carried.projection_failed, carried.projected
+        self._rearm = True
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -151,6 +179,33 @@ class CaseWorkflow:
     async def run(self, inp: CaseInput) -> CaseResult:
         if workflow.patched(PATCH_DECIDE_FIRST):
             self._decided = {name: workflow.patched(name) for name in DECIDED_FIRST}
+        self._small = self._patched(PATCH_SMALL_HISTORY)
+        if inp.carried is None:
+            await self._open(inp)
+        else:
+            self._ready = True
+
+        while True:
+            if not await self._run_until_closed():
+                await self._continue_as_new()
+            if (
+                self._view.closing_status == ClosingStatus.RESOLVED
+                and self._policy.remeasure.enabled
+                and await self._remeasure()
+            ):
+                continue  # reopened after a failed recovery
+            break
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: self._deliveries == 0)
+        return CaseResult(
+            case_id=self._view.case_id,
+            closing_status=self._view.closing_status,
+            remeasure_status=self._view.remeasure_status,
+            events=self._events,
+        )
+
+    async def _open(self, inp: CaseInput) -> None:
         if inp.initial_deadlines is None:
             self._apply_deadlines(
                 await self._compute_deadlines(inp.created_at, open=True, resolve=True)
@@ -173,39 +228,23 @@ class CaseWorkflow:
                 routing=inp.routing_reason,
             )
 
-        while True:
-            await self._run_until_closed()
-            if (
-                self._view.closing_status == ClosingStatus.RESOLVED
-                and self._policy.remeasure.enabled
-                and await self._remeasure()
-            ):
-                continue  # reopened after a failed recovery
-            break
-
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await workflow.wait_condition(lambda: self._deliveries == 0)
-        return CaseResult(
-            case_id=self._view.case_id,
-            closing_status=self._view.closing_status,
-            remeasure_status=self._view.remeasure_status,
-            events=len(self._timeline),
-        )
-
-    async def _run_until_closed(self) -> None:
-        """Sleep until the next deadline; any state change re-arms the wait."""
+    async def _run_until_closed(self) -> bool:
+        """Sleep until the next deadline; any state change re-arms the wait. True once the case
+        is closed, False when it should continue as new first."""
         while self._view.status != CaseStatus.CLOSED:
+            if self._continue_due():
+                return False
             self._rearm = False
             nxt = self._next_timer()
             if nxt is None:
-                await workflow.wait_condition(lambda: self._rearm)
+                await workflow.wait_condition(lambda: self._rearm or self._continue_due())
                 continue
             key, at = nxt
             delay = at - workflow.now()
             if delay > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        lambda: self._rearm,
+                        lambda: self._rearm or self._continue_due(),
                         timeout=delay,
                         timeout_summary=f"{key.split(':')[0]} at {_fmt(at)}",
                     )
@@ -215,6 +254,40 @@ class CaseWorkflow:
             self._fired.add(key)
             async with self._changing():
                 await self._fire(key)
+        return True
+
+    def _continue_due(self) -> bool:
+        """Temporal suggests a new run (the history grew long) and nothing is in flight: no
+        action or deadline changing the case, no delivery outstanding (PATCH_SMALL_HISTORY)."""
+        return (
+            self._small
+            and workflow.info().is_continue_as_new_suggested()
+            and self._deliveries == 0
+            and not self._lock.locked()
+            and workflow.all_handlers_finished()
+        )
+
+    async def _continue_as_new(self) -> NoReturn:
+        """The case goes on in a new run with a fresh history, carrying only its state."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Events still holding their text: their projection failed for good, the read model
+        # lacks them, the state query shows them (as it did in this run).
+        kept = [e for e in self._timeline if e.summary or e.data]
+        carried = CarriedState(
+            view=self._snapshot(),
+            open_warn_at=self._open_warn_at,
+            resolve_warn_at=self._resolve_warn_at,
+            deadline_gen=self._deadline_gen,
+            fired=sorted(self._fired),
+            events=self._events,
+            unprojected=kept,
+            projection_failed=self._projection_failed,
+            projected=self._projected,
+        )
+        workflow.continue_as_new(
+            dataclasses.replace(self._inp, carried=carried),
+            search_attributes=workflow.info().typed_search_attributes,
+        )
 
     def _next_timer(self) -> tuple[str, datetime] | None:
         v = self._view
@@ -393,7 +466,7 @@ class CaseWorkflow:
     # ------------------------------------------------------------------ updates
 
     @workflow.update
-    async def add_note(self, cmd: AddNote) -> CaseView:
+    async def add_note(self, cmd: AddNote) -> ActionAck:
         async with self._acting(cmd.actor):
             return await self._owner_activity(
                 cmd.actor, "note", cmd.text.strip(), {"text": cmd.text}
@@ -406,7 +479,7 @@ class CaseWorkflow:
         _require(len(cmd.text) <= 20_000, "A note is limited to 20,000 characters")
 
     @workflow.update
-    async def log_contact_attempt(self, cmd: LogContactAttempt) -> CaseView:
+    async def log_contact_attempt(self, cmd: LogContactAttempt) -> ActionAck:
         async with self._acting(cmd.actor):
             summary = f"Contact attempt by {cmd.method}: {cmd.outcome.replace('_', ' ')}"
             if cmd.note.strip():
@@ -421,7 +494,7 @@ class CaseWorkflow:
         _require(bool(cmd.outcome.strip()), "Say what the outcome of the attempt was")
 
     @workflow.update
-    async def attach_document(self, cmd: AttachDocument) -> CaseView:
+    async def attach_document(self, cmd: AttachDocument) -> ActionAck:
         async with self._acting(cmd.actor):
             data = {
                 "document_id": cmd.document_id,
@@ -439,7 +512,7 @@ class CaseWorkflow:
         _require(bool(cmd.document_id and cmd.filename), "A document needs an id and a file name")
 
     @workflow.update
-    async def reassign(self, cmd: Reassign) -> CaseView:
+    async def reassign(self, cmd: Reassign) -> ActionAck:
         async with self._acting(cmd.actor):
             v = self._view
             previous = v.owner_id
@@ -466,7 +539,7 @@ class CaseWorkflow:
                 previous_owner=previous,
                 by=cmd.actor.user_id,
             )
-            return self._snapshot()
+            return self._ack()
 
     @reassign.validator
     def _v_reassign(self, cmd: Reassign) -> None:
@@ -476,7 +549,7 @@ class CaseWorkflow:
         _require(bool(cmd.reason.strip()), "Give a reason for the reassignment")
 
     @workflow.update
-    async def add_watcher(self, cmd: AddWatcher) -> CaseView:
+    async def add_watcher(self, cmd: AddWatcher) -> ActionAck:
         async with self._acting(cmd.actor):
             w = cmd.watcher
             self._view.watchers = [x for x in self._view.watchers if x.user_id != w.user_id] + [w]
@@ -487,7 +560,7 @@ class CaseWorkflow:
                 {"user_id": w.user_id, "access": w.access.value},
             )
             await self._project()
-            return self._snapshot()
+            return self._ack()
 
     @add_watcher.validator
     def _v_add_watcher(self, cmd: AddWatcher) -> None:
@@ -496,7 +569,7 @@ class CaseWorkflow:
         _require(cmd.watcher.user_id != self._view.owner_id, "The owner already follows the case")
 
     @workflow.update
-    async def remove_watcher(self, cmd: RemoveWatcher) -> CaseView:
+    async def remove_watcher(self, cmd: RemoveWatcher) -> ActionAck:
         async with self._acting(cmd.actor):
             self._view.watchers = [x for x in self._view.watchers if x.user_id != cmd.user_id]
             self._record(
@@ -506,7 +579,7 @@ class CaseWorkflow:
                 {"user_id": cmd.user_id},
             )
             await self._project()
-            return self._snapshot()
+            return self._ack()
 
     @remove_watcher.validator
     def _v_remove_watcher(self, cmd: RemoveWatcher) -> None:
@@ -517,18 +590,18 @@ class CaseWorkflow:
         )
 
     @workflow.update
-    async def send_reply(self, cmd: SendReply) -> CaseView:
+    async def send_reply(self, cmd: SendReply) -> ActionAck:
         """A message to the customer: on the timeline, in the outbox, counts as owner activity."""
         async with self._acting(cmd.actor):
             subject, text = cmd.subject.strip(), cmd.text.strip()
-            view = await self._owner_activity(
+            ack = await self._owner_activity(
                 cmd.actor,
                 "reply",
                 f"Reply sent to the customer: {subject}",
                 {"template": cmd.template_key, "subject": subject, "text": text},
             )
             await self._notify(
-                f"reply:{view.version}",
+                f"reply:{ack.version}",
                 "reply",
                 [],
                 to_customer=True,
@@ -536,7 +609,7 @@ class CaseWorkflow:
                 subject=subject,
                 text=text,
             )
-            return view
+            return ack
 
     @send_reply.validator
     def _v_send_reply(self, cmd: SendReply) -> None:
@@ -550,7 +623,7 @@ class CaseWorkflow:
         _require(left is None, f"Fill in {left.group(0) if left else ''} before sending")
 
     @workflow.update
-    async def close(self, cmd: CloseCase) -> CaseView:
+    async def close(self, cmd: CloseCase) -> ActionAck:
         async with self._acting(cmd.actor):
             v = self._view
             now = workflow.now()
@@ -584,7 +657,7 @@ class CaseWorkflow:
                     watchers or [v.owner_id],
                     closed_by=cmd.actor.user_id,
                 )
-            return self._snapshot()
+            return self._ack()
 
     @close.validator
     def _v_close(self, cmd: CloseCase) -> None:
@@ -653,16 +726,22 @@ class CaseWorkflow:
 
     async def _owner_activity(
         self, actor: Actor, kind: str, summary: str, data: dict[str, Any]
-    ) -> CaseView:
+    ) -> ActionAck:
         v = self._view
         if v.first_action_at is None:
             v.first_action_at = workflow.now()
+        # Only the open deadline's timers depend on it (PATCH_SMALL_HISTORY: a note on a case
+        # in progress leaves the running timer alone).
+        rearm = not self._small or v.status == CaseStatus.NEW
         if v.status in (CaseStatus.NEW, CaseStatus.OVERDUE):
             v.status = CaseStatus.IN_PROGRESS
         self._record(kind, actor.user_id, summary, data)
-        self._rearm = True
+        self._rearm = self._rearm or rearm
         await self._project()
-        return self._snapshot()
+        return self._ack()
+
+    def _ack(self) -> ActionAck:
+        return ActionAck(self._view.case_id, self._view.version, self._view.status)
 
     def _hand_over(self, new_owner: str, keep_previous: Access | None) -> None:
         v = self._view
@@ -696,10 +775,12 @@ class CaseWorkflow:
         return LOCAL_RETRY if self._patched(PATCH_PROMPT_RECOVERY) else QUICK_RETRY
 
     def _patched(self, name: str) -> bool:
-        """The decision taken when the case started; an older case decides at first use (where
-        its history has the marker)."""
+        """The decision taken when the case started. An older case decides the patches it has
+        markers for at their first use, and takes no newer one."""
         decided = self._decided.get(name)
-        return workflow.patched(name) if decided is None else decided
+        if decided is not None:
+            return decided
+        return workflow.patched(name) if name in DECIDED_LATE else False
 
     def _apply_deadlines(self, d: Deadlines) -> None:
         v = self._view
@@ -724,6 +805,7 @@ class CaseWorkflow:
         )
         self._timeline.append(event)
         self._unprojected.append(event)
+        self._events += 1
 
     def _snapshot(self) -> CaseView:
         return copy.deepcopy(self._view)
@@ -761,6 +843,10 @@ class CaseWorkflow:
             await self._flag("projection", view.version, _failed_for_good(err))
             return
         self._projection_failed, self._projected = False, True
+        if self._small:
+            # The read model has them: the workflow keeps no copy of their text.
+            for event in events:
+                event.summary, event.data = "", {}
 
     async def _flag(self, step: str, version: int, error_type: str) -> None:
         """Mark the case as failed at `step` and tell the admins (ids and error type only)."""
@@ -774,21 +860,22 @@ class CaseWorkflow:
 
     def _publish(self, v: CaseView) -> None:
         """Search attributes and current details for admins in the Temporal UI."""
-        workflow.upsert_search_attributes(
-            [
-                SA_STATUS.value_set(v.status.value),
-                SA_OWNER.value_set(v.owner_id),
-                SA_UNIT.value_set(v.unit_id),
-                SA_PROGRAM.value_set(v.program_id),
-                SA_CHANNEL.value_set(v.channel),
-                SA_PRIORITY.value_set(v.priority.value),
-                SA_OVERDUE.value_set(v.went_overdue),
-                SA_ESCALATION.value_set(v.escalation_level),
-                SA_RESOLVE_DUE.value_set(v.resolve_due_at)
-                if v.resolve_due_at and v.status != CaseStatus.CLOSED
-                else SA_RESOLVE_DUE.value_unset(),
-            ]
-        )
+        updates: list[SearchAttributeUpdate[Any]] = [
+            SA_STATUS.value_set(v.status.value),
+            SA_OWNER.value_set(v.owner_id),
+            SA_UNIT.value_set(v.unit_id),
+            SA_PROGRAM.value_set(v.program_id),
+            SA_CHANNEL.value_set(v.channel),
+            SA_PRIORITY.value_set(v.priority.value),
+            SA_OVERDUE.value_set(v.went_overdue),
+            SA_ESCALATION.value_set(v.escalation_level),
+            SA_RESOLVE_DUE.value_set(v.resolve_due_at)
+            if v.resolve_due_at and v.status != CaseStatus.CLOSED
+            else SA_RESOLVE_DUE.value_unset(),
+        ]
+        if not self._small or updates != self._published:
+            workflow.upsert_search_attributes(updates)
+            self._published = updates
         workflow.set_current_details(
             f"**{v.case_id}** · {v.status.value}"
             + (f" ({v.closing_status.value})" if v.closing_status else "")
