@@ -49,6 +49,8 @@ OUT = ROOT / "tests" / "histories"
 POISONED = "poisoned_projection"
 OUTAGE = "deadline_after_outage"
 DECIDED_FIRST = "deadlines_computed_by_the_case"
+SMALL = "small_history_first_run"
+SMALL_NEXT = "small_history_continued"
 
 
 async def record(names: set[str]) -> None:
@@ -91,6 +93,8 @@ async def record(names: set[str]) -> None:
         await record_deadline_after_outage(settings)
     if DECIDED_FIRST in names:
         await record_decided_first(engine, settings)
+    if SMALL in names or SMALL_NEXT in names:
+        await record_small(engine, settings)
     async with running_worker(env.client, engine, settings):
         if POISONED in names:
             await record_poisoned(env, settings)
@@ -214,6 +218,43 @@ async def record_decided_first(engine: Engine, settings: Settings) -> None:
             )
             await h.result()
         await save(h, DECIDED_FIRST, {DECIDED_FIRST})
+    finally:
+        await env.shutdown()
+
+
+async def record_small(engine: Engine, settings: Settings) -> None:
+    """7. small histories (PATCH_SMALL_HISTORY): notes answered with acknowledgements, the case
+    continues as new when Temporal suggests it (a dev server told to suggest it at 150 events),
+    more notes, a reassignment, closed unresolved. Both runs are recorded."""
+    from tests.factories import start_case
+    from worker import build_worker
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=shutil.which("temporal"),
+        data_converter=PLAIN_DATA_CONVERTER,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "limit.historyCount.suggestContinueAsNew=150",
+        ],
+    )
+    ole = Actor("ole")
+    try:
+        async with build_worker(env.client, engine, settings):
+            h = await start_case(env, engine, settings, "R-small")
+            first_run = (await h.describe()).run_id
+            for n in range(40):
+                await h.execute_update(CaseWorkflow.add_note, AddNote(ole, f"Note {n}"))
+            await h.execute_update(CaseWorkflow.reassign, Reassign(Actor("mia"), "alex", "billing"))
+            await h.execute_update(
+                CaseWorkflow.close,
+                CloseCase(Actor("alex"), ClosingStatus.UNRESOLVED, ["billing"], "Unreachable"),
+            )
+            await h.result()
+            first = env.client.get_workflow_handle(h.id, run_id=first_run)
+            await save(first, SMALL, {SMALL})
+            await save(h, SMALL_NEXT, {SMALL_NEXT})
     finally:
         await env.shutdown()
 
@@ -345,6 +386,8 @@ ALL = {
     POISONED,
     OUTAGE,
     DECIDED_FIRST,
+    SMALL,
+    SMALL_NEXT,
 }
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateS
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.case import Actor, CaseView
+from domain.case import Actor
 from domain.vocabulary import Role
 from models.config import User
 from models.intake import ActionKey
@@ -25,7 +25,7 @@ from models.types import utcnow
 from services.outages import Unavailable, within
 from services.writer import writer_for
 from workflows.case import CONFLICT, FINISHED, FORBIDDEN, CaseWorkflow
-from workflows.messages import RemeasureAnswer
+from workflows.messages import ActionAck, RemeasureAnswer
 
 
 class ActionRejected(Exception):
@@ -82,20 +82,21 @@ async def run_update(
     *,
     idempotency_key: str | None = None,
     wait_seconds: float = 4.0,
-) -> CaseView:
-    """Execute an update and return the case as it is afterwards; the same idempotency key is
-    the same update id (deduplicated by Temporal).
+) -> ActionAck:
+    """Execute an update and return its acknowledgement (the case's new version, projected to
+    the read model before the workflow answers: callers read the case from there); the same
+    idempotency key is the same update id (deduplicated by Temporal).
 
     Bounded: after `wait_seconds` ActionPending if Temporal holds the update (no worker, or the
     workflow waits for the database), Unavailable if it does not (Temporal unreachable)."""
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
     update_id = f"{update.__name__}:{idempotency_key or uuid.uuid4().hex}"
 
-    async def apply() -> CaseView:
+    async def apply() -> ActionAck:
         started = await handle.start_update(
             update, cmd, id=update_id, wait_for_stage=WorkflowUpdateStage.ACCEPTED
         )
-        result: CaseView = await started.result()
+        result: ActionAck = await started.result()
         return result
 
     try:
@@ -107,7 +108,7 @@ async def run_update(
         if stage is None:
             raise Unavailable("temporal", f"Temporal did not take the action on {case_id}")
         if stage == "completed":
-            done: CaseView = await handle.get_update_handle_for(update, update_id).result()
+            done: ActionAck = await handle.get_update_handle_for(update, update_id).result()
             return done
         raise ActionPending(case_id, update_id, stage)
     except WorkflowUpdateFailedError as err:

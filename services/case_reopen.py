@@ -23,14 +23,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from core.threads import in_thread
-from domain.case import Actor, CaseView
+from domain.case import Actor
 from domain.permissions import reopen_refusal
-from domain.vocabulary import EventKind
+from domain.vocabulary import CaseStatus, EventKind
 from models.case import Case
 from services.case_actions import ActionRejected, run_update
 from services.case_start import start_case_workflow
 from workflows.case import FINISHED, CaseWorkflow
-from workflows.messages import CaseInput, ReopenCase, Resumed
+from workflows.messages import ActionAck, CaseInput, ReopenCase, Resumed
 
 # How long a run that refused the reopen as finished may take to complete.
 FINISH_WAIT_SECONDS = 10.0
@@ -47,9 +47,9 @@ async def reopen_case(
     wait_seconds: float = 4.0,
     engine: Engine | None = None,
     manages_unit: bool = False,
-) -> CaseView:
-    """Reopen the closed case; the case as it is afterwards (with `engine`: once the read model
-    has it too). ActionRejected when refused."""
+) -> ActionAck:
+    """Reopen the closed case; its acknowledgement (with `engine`: once the read model has that
+    version too). ActionRejected when refused."""
     reason = reason.strip()
     if not reason:
         raise ActionRejected(422, "Give a reason for reopening the case", field="reason")
@@ -61,7 +61,7 @@ async def reopen_case(
             e.kind == EventKind.REOPENED and e.data.get("action") == idempotency_key
             for e in state.timeline
         ):
-            return state.view
+            return _ack(state.view.case_id, state.view.version, state.view.status)
     cmd = ReopenCase(actor, reason, manages_unit, idempotency_key or "")
     if running:
         try:
@@ -81,13 +81,17 @@ async def reopen_case(
                     await handle.result()
             except TimeoutError:
                 raise exc from None
-    view = await _new_run(client, settings, handle, cmd, wait_seconds)
+    ack = await _new_run(client, settings, handle, cmd, wait_seconds)
     if engine is not None:
-        await _projected(engine, view, wait_seconds)
-    return view
+        await _projected(engine, ack, wait_seconds)
+    return ack
 
 
-async def _projected(engine: Engine, view: CaseView, wait_seconds: float) -> None:
+def _ack(case_id: str, version: int, status: CaseStatus) -> ActionAck:
+    return ActionAck(case_id, version, status)
+
+
+async def _projected(engine: Engine, view: ActionAck, wait_seconds: float) -> None:
     """Wait (bounded) until the read model holds this version of the case."""
 
     def version() -> int:
@@ -124,7 +128,7 @@ async def _new_run(
     handle: WorkflowHandle[CaseWorkflow, object],
     cmd: ReopenCase,
     wait_seconds: float,
-) -> CaseView:
+) -> ActionAck:
     state = await handle.query(CaseWorkflow.state)
     from_ = state.view
     # The workflow's rule, before a new run starts.
@@ -138,6 +142,7 @@ async def _new_run(
         before,
         resumed=Resumed(state.view, state.timeline, cmd.actor, cmd.reason, cmd.action_id),
         initial_deadlines=None,
+        carried=None,  # the completed run may itself have continued as new
     )
     await start_case_workflow(client, settings, inp)
     new = client.get_workflow_handle_for(CaseWorkflow.run, handle.id)
@@ -150,4 +155,4 @@ async def _new_run(
                 if view.version > from_.version:
                     break
                 await asyncio.sleep(0.1)
-    return view
+    return _ack(view.case_id, view.version, view.status)

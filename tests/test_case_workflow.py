@@ -71,8 +71,10 @@ async def test_open_deadline_missed_makes_case_overdue(
         assert v.status == CaseStatus.OVERDUE
         assert v.open_breached and v.went_overdue
         # Any action moves it on; the overdue flag stays for reports.
-        v = await h.execute_update(CaseWorkflow.add_note, AddNote(OLE, "Called, no answer"))
-        assert v.status == CaseStatus.IN_PROGRESS and v.went_overdue
+        ack = await h.execute_update(CaseWorkflow.add_note, AddNote(OLE, "Called, no answer"))
+        assert ack.status == CaseStatus.IN_PROGRESS
+        v = await view(h)
+        assert v.version == ack.version and v.went_overdue
     assert kinds(engine, h.id) == ["opened", "warning", "overdue", "note"]
     mails = {m.kind: m for m in outbox(engine, h.id)}
     assert set(mails) == {"alert", "warning", "overdue"}
@@ -137,9 +139,10 @@ async def test_reassignment_rearms_the_resolve_deadline(
     ) as h:
         first_due = (await view(h)).resolve_due_at
         await ts_env.sleep(timedelta(hours=20))
-        v = await h.execute_update(
+        await h.execute_update(
             CaseWorkflow.reassign, Reassign(Actor("mia"), "alex", "Alex handles billing")
         )
+        v = await view(h)
         assert v.owner_id == "alex" and v.resolve_due_at > first_due
         await ts_env.sleep(timedelta(hours=6))  # past the first deadline, not the new one
         v = await view(h)
@@ -153,8 +156,9 @@ async def test_resolved_close_then_remeasurement_answered(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
 ) -> None:
     async with new_case(ts_env, engine, settings) as h:
-        v = await h.execute_update(CaseWorkflow.close, close_cmd())
-        assert v.status == CaseStatus.CLOSED and v.root_causes == ["staff", "billing"]
+        ack = await h.execute_update(CaseWorkflow.close, close_cmd())
+        v = await view(h)
+        assert ack.status == v.status == CaseStatus.CLOSED and v.root_causes == ["staff", "billing"]
         await ts_env.sleep(timedelta(hours=1))
         assert (await view(h)).remeasure_status == RemeasureStatus.PENDING
         await h.signal(CaseWorkflow.remeasure_answer, RemeasureAnswer(5, True, "Thanks!"))
@@ -253,8 +257,9 @@ async def test_validators_reject_before_history(
         v = await view(h)
         assert v.status == CaseStatus.NEW and v.version == 1
         # An admin may act on any case.
-        v = await h.execute_update(CaseWorkflow.add_note, AddNote(Actor("root", Role.ADMIN), "hi"))
-        assert v.status == CaseStatus.IN_PROGRESS
+        admin = Actor("root", Role.ADMIN)
+        ack = await h.execute_update(CaseWorkflow.add_note, AddNote(admin, "hi"))
+        assert (ack.status, ack.version) == (CaseStatus.IN_PROGRESS, 2)
     # Rejected updates never reached history.
     history = await h.fetch_history()
     accepted = [

@@ -63,7 +63,7 @@ def test_a_case_computing_its_deadlines_decides_every_patch_before_it() -> None:
         for e in history.events
     ]
     first_activity = kinds.index("core_local_activity")
-    assert kinds.count("core_patch") == 1 + len(case.DECIDED_FIRST)
+    assert kinds.count("core_patch") == 1 + len(case.DECIDED_LATE)
     assert "core_patch" not in kinds[first_activity:]
     assert kinds[first_activity + 1 :].index("task_completed") < kinds[first_activity + 1 :].index(
         "core_local_activity"

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 # Every module that defines a type crossing the boundary is imported here: the sandbox's
@@ -39,9 +40,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import CasePolicy
     from domain.vocabulary import Access, CaseStatus, ClosingStatus, EventKind, RemeasureStatus
     from workflows.messages import (
+        ActionAck,
         AddNote,
         AddWatcher,
         AttachDocument,
+        CarriedState,
         CaseInput,
         CaseResult,
         CaseState,
@@ -121,14 +124,21 @@ PATCH_RECLASSIFY = "reclassify-case"
 # A closed case may be reopened by hand while its workflow still runs (the survey is out, mails
 # are being delivered); before, the run ended as soon as nothing was left to wait for.
 PATCH_REOPEN = "manual-reopen"
-# The patches decided up front by a case started after PATCH_DECIDE_FIRST.
-DECIDED_FIRST = (
+# The patches an older case (no PATCH_DECIDE_FIRST marker) still decides at their first use.
+DECIDED_LATE = (
     PATCH_PROMPT_RECOVERY,
     PATCH_STEP_FAILURES,
     PATCH_CASE_LOCK,
     PATCH_RECLASSIFY,
     PATCH_REOPEN,
 )
+# A history that stays small (issue 14): a projected event's text is not kept in the workflow's
+# state, a note does not re-arm the deadline timer or re-send unchanged search attributes, and
+# the case continues as new when Temporal suggests it, carrying its state (CaseInput.carried).
+# Decided up front only: an older case keeps its old history shape to the end.
+PATCH_SMALL_HISTORY = "small-histories"
+# The patches decided up front by a case started after PATCH_DECIDE_FIRST.
+DECIDED_FIRST = (*DECIDED_LATE, PATCH_SMALL_HISTORY)
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -163,12 +173,33 @@ class CaseWorkflow:
         # A manual reopen the main loop has not seen yet; set once the run is about to end.
         self._reopened = False
         self._finishing = False
+        self._small = False  # PATCH_SMALL_HISTORY, decided when the run starts
+        # Timeline events recorded by every run of the case (CaseResult.events).
+        self._events = 0
+        # The search attributes last upserted (PATCH_SMALL_HISTORY: an unchanged set is not sent).
+        self._published: list[SearchAttributeUpdate[Any]] | None = None
         if inp.resumed is not None:
             self._view = copy.deepcopy(inp.resumed.view)
             self._timeline = list(inp.resumed.timeline)
+            self._events = len(self._timeline)
             self._projected = True
+        elif inp.carried is not None:
+            self._carry_on(inp.carried)
         elif inp.initial_deadlines is not None:
             self._apply_deadlines(inp.initial_deadlines)
+
+    def _carry_on(self, carried: CarriedState) -> None:
+        """A run continued as new: the case where the previous run left it."""
+        self._view = carried.view
+        self._open_warn_at, self._resolve_warn_at = carried.open_warn_at, carried.resolve_warn_at
+        self._deadline_gen = carried.deadline_gen
+        self._fired = set(carried.fired)
+        self._events = carried.events
+        self._timeline = list(carried.unprojected)
+        self._projection_failed, self._projected = carried.projection_failed, carried.projected
+        if carried.resolve_clock_start is not None:
+            self._resolve_clock = (carried.resolve_clock_start, carried.resolve_clock_reassigned)
+        self._rearm = True
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -176,13 +207,17 @@ class CaseWorkflow:
     async def run(self, inp: CaseInput) -> CaseResult:
         if workflow.patched(PATCH_DECIDE_FIRST):
             self._decided = {name: workflow.patched(name) for name in DECIDED_FIRST}
+        self._small = self._patched(PATCH_SMALL_HISTORY)
         if inp.resumed is not None:
-            await self._resume(inp.resumed)
-        else:
+            await self._start_reopened(inp.resumed)
+        elif inp.carried is None:
             await self._open(inp)
+        else:
+            self._ready = True
 
         while True:
-            await self._run_until_closed()
+            if not await self._run_until_closed():
+                await self._continue_as_new()
             if (
                 self._view.closing_status == ClosingStatus.RESOLVED
                 and self._policy.remeasure.enabled
@@ -199,7 +234,7 @@ class CaseWorkflow:
             case_id=self._view.case_id,
             closing_status=self._view.closing_status,
             remeasure_status=self._view.remeasure_status,
-            events=len(self._timeline),
+            events=self._events,
         )
 
     async def _open(self, inp: CaseInput) -> None:
@@ -225,7 +260,7 @@ class CaseWorkflow:
                 routing=inp.routing_reason,
             )
 
-    async def _resume(self, resumed: Resumed) -> None:
+    async def _start_reopened(self, resumed: Resumed) -> None:
         """A new run of a completed case: reopened by hand (services/case_reopen.py)."""
         self._ready = True
         async with self._changing():
@@ -243,20 +278,23 @@ class CaseWorkflow:
         self._finishing = True  # from here on a reopen starts a new run
         return False
 
-    async def _run_until_closed(self) -> None:
-        """Sleep until the next deadline; any state change re-arms the wait."""
+    async def _run_until_closed(self) -> bool:
+        """Sleep until the next deadline; any state change re-arms the wait. True once the case
+        is closed, False when it should continue as new first."""
         while self._view.status != CaseStatus.CLOSED:
+            if self._continue_due():
+                return False
             self._rearm = False
             nxt = self._next_timer()
             if nxt is None:
-                await workflow.wait_condition(lambda: self._rearm)
+                await workflow.wait_condition(lambda: self._rearm or self._continue_due())
                 continue
             key, at = nxt
             delay = at - workflow.now()
             if delay > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        lambda: self._rearm,
+                        lambda: self._rearm or self._continue_due(),
                         timeout=delay,
                         timeout_summary=f"{key.split(':')[0]} at {_fmt(at)}",
                     )
@@ -266,6 +304,43 @@ class CaseWorkflow:
             self._fired.add(key)
             async with self._changing():
                 await self._fire(key)
+        return True
+
+    def _continue_due(self) -> bool:
+        """Temporal suggests a new run (the history grew long) and nothing is in flight: no
+        action or deadline changing the case, no delivery outstanding (PATCH_SMALL_HISTORY)."""
+        return (
+            self._small
+            and workflow.info().is_continue_as_new_suggested()
+            and self._deliveries == 0
+            and not self._lock.locked()
+            and workflow.all_handlers_finished()
+        )
+
+    async def _continue_as_new(self) -> NoReturn:
+        """The case goes on in a new run with a fresh history, carrying only its state."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Events still holding their text: their projection failed for good, the read model
+        # lacks them, the state query shows them (as it did in this run).
+        kept = [e for e in self._timeline if e.summary]
+        carried = CarriedState(
+            view=self._snapshot(),
+            open_warn_at=self._open_warn_at,
+            resolve_warn_at=self._resolve_warn_at,
+            deadline_gen=self._deadline_gen,
+            fired=sorted(self._fired),
+            events=self._events,
+            unprojected=kept,
+            projection_failed=self._projection_failed,
+            projected=self._projected,
+            resolve_clock_start=self._resolve_clock[0],
+            resolve_clock_reassigned=self._resolve_clock[1],
+        )
+        workflow.continue_as_new(
+            # A run that began as a reopened case goes on as an ordinary one.
+            dataclasses.replace(self._inp, carried=carried, resumed=None),
+            search_attributes=workflow.info().typed_search_attributes,
+        )
 
     def _next_timer(self) -> tuple[str, datetime] | None:
         v = self._view
@@ -447,7 +522,7 @@ class CaseWorkflow:
     # ------------------------------------------------------------------ updates
 
     @workflow.update
-    async def reclassify(self, cmd: Reclassify) -> CaseView:
+    async def reclassify(self, cmd: Reclassify) -> ActionAck:
         """New category and/or priority; a new priority moves the deadlines (PATCH_RECLASSIFY)."""
         async with self._acting(cmd.actor):
             v = self._view
@@ -477,7 +552,7 @@ class CaseWorkflow:
             )
             self._rearm = True
             await self._project()
-            return self._snapshot()
+            return self._ack()
 
     @reclassify.validator
     def _v_reclassify(self, cmd: Reclassify) -> None:
@@ -514,13 +589,13 @@ class CaseWorkflow:
             )
 
     @workflow.update
-    async def reopen(self, cmd: ReopenCase) -> CaseView:
+    async def reopen(self, cmd: ReopenCase) -> ActionAck:
         """A closed case back to work, by hand, while this run still goes on (PATCH_REOPEN)."""
         await workflow.wait_condition(lambda: self._ready)
         async with self._changing():
             self._require_reopener(cmd.actor, cmd.manages_unit)
             await self._reopen(cmd.actor, cmd.reason.strip(), cmd.action_id)
-            return self._snapshot()
+            return self._ack()
 
     @reopen.validator
     def _v_reopen(self, cmd: ReopenCase) -> None:
@@ -577,7 +652,7 @@ class CaseWorkflow:
             )
 
     @workflow.update
-    async def add_note(self, cmd: AddNote) -> CaseView:
+    async def add_note(self, cmd: AddNote) -> ActionAck:
         async with self._acting(cmd.actor):
             return await self._owner_activity(
                 cmd.actor, "note", cmd.text.strip(), {"text": cmd.text}
@@ -590,7 +665,7 @@ class CaseWorkflow:
         _require(len(cmd.text) <= 20_000, "A note is limited to 20,000 characters")
 
     @workflow.update
-    async def log_contact_attempt(self, cmd: LogContactAttempt) -> CaseView:
+    async def log_contact_attempt(self, cmd: LogContactAttempt) -> ActionAck:
         async with self._acting(cmd.actor):
             summary = f"Contact attempt by {cmd.method}: {cmd.outcome.replace('_', ' ')}"
             if cmd.note.strip():
@@ -605,7 +680,7 @@ class CaseWorkflow:
         _require(bool(cmd.outcome.strip()), "Say what the outcome of the attempt was")
 
     @workflow.update
-    async def attach_document(self, cmd: AttachDocument) -> CaseView:
+    async def attach_document(self, cmd: AttachDocument) -> ActionAck:
         async with self._acting(cmd.actor):
             data = {
                 "document_id": cmd.document_id,
@@ -623,7 +698,7 @@ class CaseWorkflow:
         _require(bool(cmd.document_id and cmd.filename), "A document needs an id and a file name")
 
     @workflow.update
-    async def reassign(self, cmd: Reassign) -> CaseView:
+    async def reassign(self, cmd: Reassign) -> ActionAck:
         async with self._acting(cmd.actor):
             v = self._view
             previous = v.owner_id
@@ -650,7 +725,7 @@ class CaseWorkflow:
                 previous_owner=previous,
                 by=cmd.actor.user_id,
             )
-            return self._snapshot()
+            return self._ack()
 
     @reassign.validator
     def _v_reassign(self, cmd: Reassign) -> None:
@@ -660,7 +735,7 @@ class CaseWorkflow:
         _require(bool(cmd.reason.strip()), "Give a reason for the reassignment")
 
     @workflow.update
-    async def add_watcher(self, cmd: AddWatcher) -> CaseView:
+    async def add_watcher(self, cmd: AddWatcher) -> ActionAck:
         async with self._acting(cmd.actor):
             w = cmd.watcher
             self._view.watchers = [x for x in self._view.watchers if x.user_id != w.user_id] + [w]
@@ -671,7 +746,7 @@ class CaseWorkflow:
                 {"user_id": w.user_id, "access": w.access.value},
             )
             await self._project()
-            return self._snapshot()
+            return self._ack()
 
     @add_watcher.validator
     def _v_add_watcher(self, cmd: AddWatcher) -> None:
@@ -680,7 +755,7 @@ class CaseWorkflow:
         _require(cmd.watcher.user_id != self._view.owner_id, "The owner already follows the case")
 
     @workflow.update
-    async def remove_watcher(self, cmd: RemoveWatcher) -> CaseView:
+    async def remove_watcher(self, cmd: RemoveWatcher) -> ActionAck:
         async with self._acting(cmd.actor):
             self._view.watchers = [x for x in self._view.watchers if x.user_id != cmd.user_id]
             self._record(
@@ -690,7 +765,7 @@ class CaseWorkflow:
                 {"user_id": cmd.user_id},
             )
             await self._project()
-            return self._snapshot()
+            return self._ack()
 
     @remove_watcher.validator
     def _v_remove_watcher(self, cmd: RemoveWatcher) -> None:
@@ -701,18 +776,18 @@ class CaseWorkflow:
         )
 
     @workflow.update
-    async def send_reply(self, cmd: SendReply) -> CaseView:
+    async def send_reply(self, cmd: SendReply) -> ActionAck:
         """A message to the customer: on the timeline, in the outbox, counts as owner activity."""
         async with self._acting(cmd.actor):
             subject, text = cmd.subject.strip(), cmd.text.strip()
-            view = await self._owner_activity(
+            ack = await self._owner_activity(
                 cmd.actor,
                 "reply",
                 f"Reply sent to the customer: {subject}",
                 {"template": cmd.template_key, "subject": subject, "text": text},
             )
             await self._notify(
-                f"reply:{view.version}",
+                f"reply:{ack.version}",
                 "reply",
                 [],
                 to_customer=True,
@@ -720,7 +795,7 @@ class CaseWorkflow:
                 subject=subject,
                 text=text,
             )
-            return view
+            return ack
 
     @send_reply.validator
     def _v_send_reply(self, cmd: SendReply) -> None:
@@ -734,7 +809,7 @@ class CaseWorkflow:
         _require(left is None, f"Fill in {left.group(0) if left else ''} before sending")
 
     @workflow.update
-    async def close(self, cmd: CloseCase) -> CaseView:
+    async def close(self, cmd: CloseCase) -> ActionAck:
         async with self._acting(cmd.actor):
             v = self._view
             now = workflow.now()
@@ -768,7 +843,7 @@ class CaseWorkflow:
                     watchers or [v.owner_id],
                     closed_by=cmd.actor.user_id,
                 )
-            return self._snapshot()
+            return self._ack()
 
     @close.validator
     def _v_close(self, cmd: CloseCase) -> None:
@@ -840,16 +915,22 @@ class CaseWorkflow:
 
     async def _owner_activity(
         self, actor: Actor, kind: str, summary: str, data: dict[str, Any]
-    ) -> CaseView:
+    ) -> ActionAck:
         v = self._view
         if v.first_action_at is None:
             v.first_action_at = workflow.now()
+        # Only the open deadline's timers depend on it (PATCH_SMALL_HISTORY: a note on a case
+        # in progress leaves the running timer alone).
+        rearm = not self._small or v.status == CaseStatus.NEW
         if v.status in (CaseStatus.NEW, CaseStatus.OVERDUE):
             v.status = CaseStatus.IN_PROGRESS
         self._record(kind, actor.user_id, summary, data)
-        self._rearm = True
+        self._rearm = self._rearm or rearm
         await self._project()
-        return self._snapshot()
+        return self._ack()
+
+    def _ack(self) -> ActionAck:
+        return ActionAck(self._view.case_id, self._view.version, self._view.status)
 
     def _hand_over(self, new_owner: str, keep_previous: Access | None) -> None:
         v = self._view
@@ -885,10 +966,12 @@ class CaseWorkflow:
         return LOCAL_RETRY if self._patched(PATCH_PROMPT_RECOVERY) else QUICK_RETRY
 
     def _patched(self, name: str) -> bool:
-        """The decision taken when the case started; an older case decides at first use (where
-        its history has the marker)."""
+        """The decision taken when the case started. An older case decides the patches it has
+        markers for at their first use, and takes no newer one."""
         decided = self._decided.get(name)
-        return workflow.patched(name) if decided is None else decided
+        if decided is not None:
+            return decided
+        return workflow.patched(name) if name in DECIDED_LATE else False
 
     def _apply_deadlines(self, d: Deadlines) -> None:
         v = self._view
@@ -913,6 +996,7 @@ class CaseWorkflow:
         )
         self._timeline.append(event)
         self._unprojected.append(event)
+        self._events += 1
 
     def _snapshot(self) -> CaseView:
         return copy.deepcopy(self._view)
@@ -950,6 +1034,12 @@ class CaseWorkflow:
             await self._flag("projection", view.version, _failed_for_good(err))
             return
         self._projection_failed, self._projected = False, True
+        if self._small:
+            # The read model has them: the workflow keeps no copy of their text, only a reopen's
+            # idempotency key (services/case_reopen.py looks for it in the state query).
+            for event in events:
+                action = event.data.get("action") if event.kind == EventKind.REOPENED else None
+                event.summary, event.data = "", {"action": action} if action else {}
 
     async def _flag(self, step: str, version: int, error_type: str) -> None:
         """Mark the case as failed at `step` and tell the admins (ids and error type only)."""
@@ -963,21 +1053,22 @@ class CaseWorkflow:
 
     def _publish(self, v: CaseView) -> None:
         """Search attributes and current details for admins in the Temporal UI."""
-        workflow.upsert_search_attributes(
-            [
-                SA_STATUS.value_set(v.status.value),
-                SA_OWNER.value_set(v.owner_id),
-                SA_UNIT.value_set(v.unit_id),
-                SA_PROGRAM.value_set(v.program_id),
-                SA_CHANNEL.value_set(v.channel),
-                SA_PRIORITY.value_set(v.priority.value),
-                SA_OVERDUE.value_set(v.went_overdue),
-                SA_ESCALATION.value_set(v.escalation_level),
-                SA_RESOLVE_DUE.value_set(v.resolve_due_at)
-                if v.resolve_due_at and v.status != CaseStatus.CLOSED
-                else SA_RESOLVE_DUE.value_unset(),
-            ]
-        )
+        updates: list[SearchAttributeUpdate[Any]] = [
+            SA_STATUS.value_set(v.status.value),
+            SA_OWNER.value_set(v.owner_id),
+            SA_UNIT.value_set(v.unit_id),
+            SA_PROGRAM.value_set(v.program_id),
+            SA_CHANNEL.value_set(v.channel),
+            SA_PRIORITY.value_set(v.priority.value),
+            SA_OVERDUE.value_set(v.went_overdue),
+            SA_ESCALATION.value_set(v.escalation_level),
+            SA_RESOLVE_DUE.value_set(v.resolve_due_at)
+            if v.resolve_due_at and v.status != CaseStatus.CLOSED
+            else SA_RESOLVE_DUE.value_unset(),
+        ]
+        if not self._small or updates != self._published:
+            workflow.upsert_search_attributes(updates)
+            self._published = updates
         workflow.set_current_details(
             f"**{v.case_id}** · {v.status.value}"
             + (f" ({v.closing_status.value})" if v.closing_status else "")

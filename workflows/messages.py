@@ -33,6 +33,9 @@ class CaseInput:
     initial_deadlines: Deadlines | None = None
     # A closed case reopened after its workflow completed: the new run goes on from here.
     resumed: Resumed | None = None
+    # What a run that continued as new hands to the next one (PATCH_SMALL_HISTORY); None for
+    # the case's first run.
+    carried: CarriedState | None = None
 
 
 @dataclass
@@ -44,6 +47,30 @@ class Resumed:
     actor: Actor
     reason: str
     action_id: str = ""
+
+
+@dataclass
+class CarriedState:
+    """The state a case's next run needs: the case, its deadline timers, what is not projected.
+
+    Projected timeline events stay behind: the read model has them, no decision needs them.
+    """
+
+    view: CaseView
+    open_warn_at: datetime | None
+    resolve_warn_at: datetime | None
+    deadline_gen: int
+    fired: list[str]
+    # Timeline events recorded by every run so far.
+    events: int
+    # Events whose projection failed for good (the case was flagged): the read model lacks them,
+    # the state query shows them.
+    unprojected: list[TimelineEvent]
+    projection_failed: bool
+    projected: bool
+    # When the resolve clock started and whether after a reassignment (PATCH_RECLASSIFY).
+    resolve_clock_start: datetime | None = None
+    resolve_clock_reassigned: bool = False
 
 
 def initial_view(inp: CaseInput) -> CaseView:
@@ -168,6 +195,19 @@ class CloseCase:
     resolution_methods: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ActionAck:
+    """What an owner action answers: which version of the case it made. The case itself is
+    read from the read model (projected before the action answers), not carried in history.
+
+    Its fields are a subset of CaseView's: a case's older run answering the whole view is read
+    as an ActionAck too."""
+
+    case_id: str
+    version: int
+    status: CaseStatus
+
+
 # ---------------------------------------------------------------- signals and queries
 
 
@@ -186,6 +226,8 @@ class CaseState:
     """Result of the live-state query: the view plus the full timeline."""
 
     view: CaseView
+    # This run's events; those already projected without their summary and data
+    # (PATCH_SMALL_HISTORY): the read model has the text.
     timeline: list[TimelineEvent]
 
 

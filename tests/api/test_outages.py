@@ -389,10 +389,10 @@ async def test_an_action_the_workflow_accepted_finishes_once_the_database_is_bac
             finally:
                 lost.end()  # else the worker could not stop: its projection retries for ever
             await eventually(lambda: notes(engine, case_id, note.text) == 1, 30, "projected")
-            view = await run_update(
+            ack = await run_update(
                 dev_env.client, case_id, CaseWorkflow.add_note, note, idempotency_key="accepted-1"
             )
-            assert view.status.value == "in_progress"
+            assert ack.status.value == "in_progress"
         assert notes(engine, case_id, note.text) == 1
     finally:
         await terminate_cases(dev_env, engine)

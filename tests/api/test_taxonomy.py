@@ -130,8 +130,9 @@ async def test_what_closing_requires_follows_the_program(
             await h.execute_update(CaseWorkflow.close, without_method)
         assert "resolution method" in str(refused.value.cause)
         # No root cause is fine here; a resolution method is not optional.
-        closed = await h.execute_update(
+        await h.execute_update(
             CaseWorkflow.close,
             CloseCase(ole, ClosingStatus.UNRESOLVED, [], "Unreachable", ["refund"]),
         )
+        closed = (await h.query(CaseWorkflow.state)).view
         assert closed.root_causes == [] and closed.resolution_methods == ["refund"]
