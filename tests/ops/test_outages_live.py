@@ -262,7 +262,7 @@ class DevServer:
             port=self.port,
             dev_server_existing_path=self.binary,
             dev_server_extra_args=["--db-filename", str(self.db_file)],
-            data_converter=data_converter,
+            data_converter=data_converter(Settings()),
             search_attributes=list(SEARCH_ATTRIBUTES),
             dev_server_log_level="error",
         )
