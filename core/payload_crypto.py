@@ -43,6 +43,9 @@ _KEY_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 FILE_MAGIC = b"CLENC1\n"
 
 
+_warned: list[bool] = []  # the DEMO_MODE warning, once per process
+
+
 class PayloadKeyError(RuntimeError):
     """No usable key ring: the API and the worker refuse to start (a clear message)."""
 
@@ -162,7 +165,9 @@ def key_ring(settings: Settings) -> KeyRing:
         else:
             return parse_key_ring(text, source=f"PAYLOAD_KEYS_FILE ({path})")
     if settings.demo_mode:
-        log.warning("DEMO_MODE: payload encryption key derived from SECRET_KEY; never go live")
+        if not _warned:
+            _warned.append(True)
+            log.warning("DEMO_MODE: payload encryption key derived from SECRET_KEY; not for live")
         secret = settings.secret_key.get_secret_value().encode()
         derived = hashlib.sha256(b"caseloop payload key\0" + secret).digest()
         return KeyRing(((DEMO_KEY_ID, derived),))

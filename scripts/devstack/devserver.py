@@ -147,6 +147,18 @@ def register_on(address: str, namespace: str, wait: float) -> int:
     return 0
 
 
+def dev_server_argv(exe: str, codec_endpoint: str = "") -> list[str]:
+    """`temporal server start-dev` as `make run` runs it; with `codec_endpoint`, the UI decodes
+    payloads there."""
+    argv = [exe, "server", "start-dev"]
+    argv += ["--db-filename", str(TEMPORAL_DB), "--ip", TEMPORAL_IP]
+    argv += ["--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT)]
+    argv += ["--namespace", TEMPORAL_NAMESPACE, *search_attribute_flags()]
+    if codec_endpoint:
+        argv += ["--ui-codec-endpoint", codec_endpoint]
+    return argv
+
+
 def start_temporal(sup: Supervisor, env: dict[str, str], *, codec_endpoint: str = "") -> None:
     """Start the dev server on .data/temporal.db, wait for it, ensure the search attributes.
     `codec_endpoint`: the app's codec server (/codec), where the Temporal UI decrypts payloads."""
@@ -158,12 +170,7 @@ def start_temporal(sup: Supervisor, env: dict[str, str], *, codec_endpoint: str 
         + ("(new database " if first else "(existing database ")
         + f"{TEMPORAL_DB.relative_to(ROOT)}; log .data/logs/temporal.log)"
     )
-    argv = [temporal_exe(), "server", "start-dev"]
-    argv += ["--db-filename", str(TEMPORAL_DB), "--ip", TEMPORAL_IP]
-    argv += ["--port", str(TEMPORAL_PORT), "--ui-port", str(TEMPORAL_UI_PORT)]
-    argv += ["--namespace", TEMPORAL_NAMESPACE, *search_attribute_flags()]
-    if codec_endpoint:
-        argv += ["--ui-codec-endpoint", codec_endpoint]
+    argv = dev_server_argv(temporal_exe(), codec_endpoint)
     temporal = sup.start_service(Child("temporal", argv, env=env, echo=False, color=2))
     try:
         sup.wait_for(

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from scripts.devstack import app, summary
 from scripts.devstack.console import console
 from scripts.devstack.devserver import register_on, start_temporal
-from scripts.devstack.environment import app_settings, child_env, configured_secret_key
+from scripts.devstack.environment import (
+    app_settings,
+    child_env,
+    configured_payload_keys,
+    configured_secret_key,
+)
 from scripts.devstack.paths import DATA_DIR, LOG_DIR, TEMPORAL_ADDRESS
 from scripts.devstack.processes import (
     ChildDied,
@@ -37,7 +42,9 @@ def run_all(sup: Supervisor, args: argparse.Namespace) -> None:
     app.migrate(sup, env)
     app.start_app(sup, env, http_host, http_port)
     seed_lines = [] if args.no_seed else app.seed_demo(sup, env)
-    summary.caseloop_running(public_url, configured_secret_key() is not None, seed_lines)
+    summary.caseloop_running(
+        public_url, configured_secret_key() is not None, seed_lines, configured_payload_keys()
+    )
     sup.watch()
 
 

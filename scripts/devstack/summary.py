@@ -37,15 +37,26 @@ def temporal_running() -> None:
     )
 
 
-def caseloop_running(public_url: str, key_from_env: bool, seed_lines: Sequence[str]) -> None:
+def caseloop_running(
+    public_url: str,
+    key_from_env: bool,
+    seed_lines: Sequence[str],
+    payload_keys_from_env: bool = False,
+) -> None:
     lines = [
         console.paint("Caseloop is running", "1;32"),
         f"App           {public_url}",
         f"API docs      {public_url}/docs",
-        f"Temporal UI   {TEMPORAL_UI}",
+        f"Temporal UI   {TEMPORAL_UI}   (decoded by {public_url}/codec for a signed-in admin)",
         "Logs          .data/logs/{temporal,worker,api}.log",
         "Secret key    "
         + ("from SECRET_KEY" if key_from_env else ".data/secret_key (kept; delete to rotate)"),
+        "Payload keys  "
+        + (
+            "from PAYLOAD_KEYS / PAYLOAD_KEYS_FILE"
+            if payload_keys_from_env
+            else ".data/payload_keys (kept; never delete: .data/temporal.db needs it)"
+        ),
     ]
     if seed_lines:
         lines += ["", "From seed-demo:"] + [f"  {line}" for line in seed_lines]

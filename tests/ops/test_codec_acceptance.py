@@ -6,9 +6,10 @@ customer name and verbatim plus a note. Then: the text is nowhere in the dev ser
 files; `temporal workflow show` shows ciphertext without the codec and the text with it; the
 Temporal UI in Chromium shows the decoded input to an admin signed in to Caseloop.
 
-The Temporal UI decodes with the admin's Caseloop session: the UI's codec setting "include
-cross-origin credentials" makes the browser send the session cookie of the app's host (the UI
-and the app are the same site, localhost). No unauthenticated decoding, not even in dev.
+The Temporal UI decodes with the admin's Caseloop session: in the UI's codec settings the admin
+ticks "Include cross-origin credentials", so the browser sends the session cookie of the app's
+host (the UI and the app are the same site, localhost). No unauthenticated decoding, not even
+in development.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -253,16 +255,16 @@ async def test_the_temporal_ui_shows_the_decoded_input_to_a_signed_in_admin(
         await fill_login_form(page, "root", PASSWORD)
         await page.wait_for_url(lambda url: "/login" not in url)
 
-        # The UI's codec settings: the endpoint `make run` gave it, cookies included.
+        # In the Temporal UI, the codec settings (the status icon in the top bar): the endpoint
+        # `make run` gave it, now with the browser's credentials (the Caseloop session) included.
         await page.goto(stack.ui_url)
-        await page.evaluate(
-            """endpoint => {
-                localStorage.setItem("endpoint", JSON.stringify(endpoint));
-                localStorage.setItem("includeCredentials", "true");
-                localStorage.setItem("overrideRemoteCodecConfiguration", "true");
-            }""",
-            stack.codec_endpoint,
-        )
+        await page.get_by_role("button", name=re.compile("^Codec Server")).click()
+        await page.get_by_label("Use my browser setting and ignore Cluster-level setting.").check()
+        await page.get_by_label("Codec Server browser endpoint").fill(stack.codec_endpoint)
+        credentials = page.get_by_role("switch", name="Include cross-origin credentials")
+        await page.locator("label", has_text="Include cross-origin credentials").click()
+        assert await credentials.is_checked()
+        await page.get_by_role("button", name="Apply").click()
         await page.goto(f"{stack.ui_url}/namespaces/default/workflows/{case.case_id}")
         # The Input panel shows the decoded CaseInput (encrypted, it would be unreadable bytes).
         await page.get_by_text(f'"case_id": "{case.case_id}"').wait_for(timeout=30_000)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from core.payload_crypto import FILE_MAGIC, key_ring
+from core.payload_crypto import FILE_MAGIC, key_ring, new_key_entry, parse_key_ring
 from models.case import Document
 from tests.live import eventually
 from tests.web.conftest import LiveApp, page_token, sign_in
@@ -78,6 +78,12 @@ async def test_an_upload_is_stored_encrypted_and_downloads_in_clear(live: LiveAp
         await asyncio.to_thread(Path(live.settings.upload_dir, doc.id).write_bytes, legacy)
         r = await ole.get(f"/cases/{case_id}/documents/{doc.id}")
         assert r.status_code == 200 and r.content == legacy
+
+        # Under a key no longer in PAYLOAD_KEYS: not found (and an error in the log).
+        gone = parse_key_ring(new_key_entry("gone")).seal_file(content)
+        await asyncio.to_thread(Path(live.settings.upload_dir, doc.id).write_bytes, gone)
+        r = await ole.get(f"/cases/{case_id}/documents/{doc.id}")
+        assert r.status_code == 404 and content not in r.content
 
 
 async def test_a_case_past_its_document_quota_refuses_the_next_upload(live: LiveApp) -> None:

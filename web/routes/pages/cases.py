@@ -9,6 +9,7 @@ refuses (the case was escalated away a second ago), the reason next to the curre
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from sqlmodel import Session, col, delete, select
 from starlette.datastructures import FormData, UploadFile
 from temporalio.client import Client
 
-from core.payload_crypto import key_ring
+from core.payload_crypto import DecryptionFailed, UnknownKeyId, key_ring
 from core.settings import Settings
 from core.threads import in_thread
 from domain.case import Actor, Watcher
@@ -63,6 +64,7 @@ from workflows.messages import (
     SendReply,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 CONTACT_METHODS = {
@@ -689,7 +691,10 @@ def download_document(
         raise not_found("This document")
     try:
         data = documents.load(settings.upload_dir, doc.id, key_ring(settings))
-    except ValueError as exc:  # not a document id, or it does not decrypt
+    except (UnknownKeyId, DecryptionFailed) as exc:  # a key missing from PAYLOAD_KEYS
+        log.error("document %s of case %s does not decrypt: %s", doc.id, case_id, exc)
+        raise not_found("This document") from exc
+    except ValueError as exc:  # not a document id
         raise not_found("This document") from exc
     if data is None:
         raise not_found("This document")
