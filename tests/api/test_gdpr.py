@@ -20,7 +20,11 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    RegisterNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -246,6 +250,7 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
     erased = r.json()
     assert erased["replayed"] is False and sorted(erased["case_ids"]) == sorted(cases)
     assert erased["counts"]["documents"] == 1 and erased["workflows_deleted"] >= 2
+    assert erased["counts"]["workflows_left"] == 0
     again = (await api.post(f"/api/v1/customers/{customer_id}/erase", headers=admin)).json()
     assert again["replayed"] is True and again["id"] == erased["id"]
 
@@ -269,8 +274,11 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
     for case_id in cases:
 
         async def gone(case_id: str = case_id) -> bool:
+            request = DescribeWorkflowExecutionRequest(
+                namespace=temporal.namespace, execution=WorkflowExecution(workflow_id=case_id)
+            )
             try:
-                await temporal.get_workflow_handle(case_id).describe()
+                await temporal.workflow_service.describe_workflow_execution(request)
             except RPCError as err:
                 return err.status == RPCStatusCode.NOT_FOUND
             return False
