@@ -49,7 +49,7 @@ from activities.erasure import (
 )
 from core.settings import Settings
 from domain.case import Actor
-from domain.vocabulary import ClosingStatus, ErasureReason, Role
+from domain.vocabulary import ClosingStatus, ErasureReason, EventKind, Role
 from models.case import (
     Case,
     CaseEvent,
@@ -120,8 +120,8 @@ def export_customer(engine: Engine, settings: Settings, customer_id: int) -> dic
                 {
                     **_row(case),
                     "timeline": [_row(e) for e in events],
-                    "notes": [_row(e) for e in events if e.kind == "note"],
-                    "replies": [_row(e) for e in events if e.kind == "reply"],
+                    "notes": [_row(e) for e in events if e.kind == EventKind.NOTE],
+                    "replies": [_row(e) for e in events if e.kind == EventKind.REPLY],
                     "messages": [_row(m) for m in messages],
                     "documents": [
                         {**_row(d), "content_base64": _file(settings.upload_dir, d.id)}
