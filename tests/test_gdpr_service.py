@@ -95,3 +95,35 @@ async def test_erasing_a_customer_without_cases(any_engine: Engine, tmp_path: Pa
             keep,
             f"request:{keep}",
         )
+
+
+def test_a_drill_down_by_closing_status_counts_erased_cases_apart(any_engine: Engine) -> None:
+    from datetime import UTC, datetime
+
+    from models.case import Case
+    from services.reports import EVERYTHING, ReportFilters, Segment, count_cases, list_cases
+
+    now = datetime.now(UTC)
+    with Session(any_engine) as session:
+        for n, closing in enumerate(("resolved", "unresolved", "erased_on_request", None)):
+            session.add(
+                Case(
+                    id=f"C-{n:06d}",
+                    program_id="recovery",
+                    unit_id="4723",
+                    channel="email",
+                    owner_id="ole",
+                    status="closed" if closing else "new",
+                    is_open=closing is None,
+                    closing_status=closing,
+                    created_at=now,
+                    closed_at=now if closing else None,
+                )
+            )
+        session.commit()
+    f = ReportFilters()
+    for n, closing in enumerate(("resolved", "unresolved", "erased_on_request")):
+        seg = Segment.model_validate({"closing": closing})
+        assert count_cases(any_engine, f, EVERYTHING, seg) == 1, closing
+        listed = list_cases(any_engine, f, EVERYTHING, seg)
+        assert [row.id for row in listed] == [f"C-{n:06d}"], closing

@@ -61,6 +61,7 @@ SEGMENT_TEXT = {
     ("status", "open"): "open",
     ("closing", ClosingStatus.RESOLVED): "closed as resolved",
     ("closing", ClosingStatus.UNRESOLVED): "closed as unresolved",
+    ("closing", ClosingStatus.ERASED): "closed as erased on request",
     ("sla", "met"): "closed within SLA",
     ("sla", "missed"): "closed after missing a deadline",
     ("remeasure", "surveyed"): "customer surveyed",
