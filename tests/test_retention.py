@@ -29,12 +29,14 @@ from services.retention import SCHEDULE_ID, ensure_retention_schedule
 from tests.factories import config, seed
 from workflows.retention import RetentionWorkflow
 
-NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+FIXED = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+# The workflow tests run on the server's clock: the cases are placed around the real now.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def test_cutoff_is_calendar_months_back() -> None:
-    assert retention_cutoff(NOW, 24) == datetime(2024, 12, 3, 12, 0, tzinfo=UTC)
-    assert retention_cutoff(NOW, 12 * 100) == datetime(1926, 12, 3, 12, 0, tzinfo=UTC)
+    assert retention_cutoff(FIXED, 24) == datetime(2024, 12, 3, 12, 0, tzinfo=UTC)
+    assert retention_cutoff(FIXED, 12 * 100) == datetime(1926, 12, 3, 12, 0, tzinfo=UTC)
     # 31 March minus one month: the last day of February.
     assert retention_cutoff(datetime(2026, 3, 31, tzinfo=UTC), 1) == datetime(
         2026, 2, 28, tzinfo=UTC
@@ -43,7 +45,7 @@ def test_cutoff_is_calendar_months_back() -> None:
         2025, 12, 15, tzinfo=UTC
     )
     with pytest.raises(ValueError):
-        retention_cutoff(NOW, 0)
+        retention_cutoff(FIXED, 0)
 
 
 def test_events_keep_their_facts_not_their_words() -> None:
@@ -166,8 +168,8 @@ def test_expired_cases_are_anonymised_once(any_engine: Engine, tmp_path: Path) -
         assert record.counts["cases"] == 1 and record.counts["messages"] == 1
     again = anonymise_expired(any_engine, tmp_path, NOW, 200)
     assert again.anonymised == 0
-    # A year later the second case is past its retention too.
-    later = anonymise_expired(any_engine, tmp_path, NOW + timedelta(days=366), 200)
+    # A year and more later the second case is past its retention too.
+    later = anonymise_expired(any_engine, tmp_path, NOW + timedelta(days=400), 200)
     assert later.anonymised == 1
 
 
@@ -184,7 +186,7 @@ def test_no_retention_keeps_everything(engine: Engine, tmp_path: Path) -> None:
 
 def test_batches_tell_the_workflow_to_ask_again(engine: Engine, tmp_path: Path) -> None:
     _seed_cases(engine)
-    later = NOW + timedelta(days=366)
+    later = NOW + timedelta(days=400)
     first = anonymise_expired(engine, tmp_path, later, 1)
     assert (first.anonymised, first.more) == (1, True)
     second = anonymise_expired(engine, tmp_path, later, 1)
@@ -231,3 +233,30 @@ async def test_the_schedule_is_created_then_updated(
     spec = described.schedule.spec  # the cron is kept as a calendar: 03:15 every day
     assert [(c.hour[0].start, c.minute[0].start) for c in spec.calendars] == [(3, 15)]
     await client.get_schedule_handle(SCHEDULE_ID).delete()
+
+
+async def test_the_schedule_runs_the_retention_through_the_worker(
+    dev_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    """Schedule -> RetentionWorkflow -> activity, on the worker `worker.py` builds."""
+    from tests.api.test_gdpr import own_namespace
+    from tests.live import eventually
+    from worker import build_worker
+
+    _seed_cases(engine)
+    client: Client = await own_namespace(dev_env)
+    await ensure_retention_schedule(client, settings)
+    handle = client.get_schedule_handle(SCHEDULE_ID)
+    async with build_worker(client, engine, settings):
+        await handle.trigger()
+
+        async def anonymised() -> bool:
+            with Session(engine) as session:
+                case = session.get(Case, "C-000001")
+                return case is not None and case.customer_name == ERASED
+
+        await eventually(anonymised, within=30, what="the expired case anonymised", every=0.2)
+    with Session(engine) as session:
+        kept = session.get(Case, "C-000002")
+        assert kept is not None and kept.customer_name.startswith("Berit")
+    await handle.delete()

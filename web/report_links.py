@@ -62,6 +62,7 @@ SEGMENT_TEXT = {
     ("status", "open"): N_("open"),
     ("closing", ClosingStatus.RESOLVED): N_("closed as resolved"),
     ("closing", ClosingStatus.UNRESOLVED): N_("closed as unresolved"),
+    ("closing", ClosingStatus.ERASED): N_("closed as erased on request"),
     ("sla", "met"): N_("closed within SLA"),
     ("sla", "missed"): N_("closed after missing a deadline"),
     ("remeasure", "surveyed"): N_("customer surveyed"),

@@ -155,7 +155,8 @@ def segment_conditions(seg: Segment) -> list[ColumnElement[bool]]:
     elif seg.status:
         conds.append(c.status == seg.status)
     if seg.closing:
-        conds.append(is_resolved() if seg.closing == ClosingStatus.RESOLVED else is_unresolved())
+        # Any closing status, "erased_on_request" too (services/gdpr.py): exactly that one.
+        conds.append(and_(is_closed(), c.closing_status == seg.closing))
     if seg.overdue is not None:
         conds.append(went_overdue() if seg.overdue else c.went_overdue.is_(False))
     if seg.escalated is not None:

@@ -20,7 +20,11 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    RegisterNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -157,6 +161,9 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
         "note": f"Called back, customer mentioned allergy {tag}",
         "reply": f"Dear guest, about the passport {tag}",
         "document": f"scan of booking {tag}",
+        "concern": f"The shower flooded room {tag}",
+        "suggestion": f"Serve kelp smoothies {tag}",
+        "survey_comment": f"Ask for Zebedee at the desk {tag}",
     }
     customer = {"name": pii["name"], "email": pii["email"], "phone": pii["phone"]}
     body = {**BODY, "customer": customer, "verbatim": pii["verbatim"]}
@@ -213,6 +220,31 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
         gdpr_settings.upload_dir, doc_id, pii["document"].encode(), key_ring(gdpr_settings)
     )
 
+    # Survey returns: one opens a case (a concern), one is shared as an FYI (a suggestion).
+    survey = {
+        "program_id": "recovery",
+        "unit_id": "4723",
+        "customer": customer,
+        "transaction": {"date": "2026-11-20", "type": "stay"},
+        "comments": pii["survey_comment"],
+    }
+    r = await api.post(
+        "/api/v1/survey-responses",
+        json={
+            **survey,
+            "response_id": f"R-{tag}-1",
+            "answers": {"concern": "yes", "concern_text": pii["concern"], "ltr": 7},
+        },
+    )
+    assert r.status_code in (200, 201) and r.json()["outcome"] == "case", r.text
+    surveyed = r.json()["case_id"]
+    await wait_version(api, surveyed, 1)
+    r = await api.post(
+        "/api/v1/survey-responses",
+        json={**survey, "response_id": f"R-{tag}-2", "answers": {"suggestion": pii["suggestion"]}},
+    )
+    assert r.status_code in (200, 201) and r.json()["outcome"] == "fyi", r.text
+
     other = (
         await api.post(
             "/api/v1/cases",
@@ -234,7 +266,9 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
     exported = r.json()
     assert exported["customer"]["email"] == pii["email"]
     cases = {c["id"]: c for c in exported["cases"]}
-    assert set(cases) == {closed["id"], opened["id"]}
+    assert set(cases) == {closed["id"], opened["id"], surveyed}
+    assert {r["comments"] for r in exported["survey_responses"]} == {pii["survey_comment"]}
+    assert [f["text"] for f in exported["fyis"]] == [pii["suggestion"]]
     assert cases[closed["id"]]["verbatim"] == pii["verbatim"]
     assert [n["data"]["text"] for n in cases[closed["id"]]["notes"]] == [pii["note"]]
     assert cases[opened["id"]]["replies"][0]["data"]["text"] == pii["reply"]
@@ -251,6 +285,7 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
     erased = r.json()
     assert erased["replayed"] is False and sorted(erased["case_ids"]) == sorted(cases)
     assert erased["counts"]["documents"] == 1 and erased["workflows_deleted"] >= 2
+    assert erased["counts"]["workflows_left"] == 0
     again = (await api.post(f"/api/v1/customers/{customer_id}/erase", headers=admin)).json()
     assert again["replayed"] is True and again["id"] == erased["id"]
 
@@ -274,8 +309,11 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
     for case_id in cases:
 
         async def gone(case_id: str = case_id) -> bool:
+            request = DescribeWorkflowExecutionRequest(
+                namespace=temporal.namespace, execution=WorkflowExecution(workflow_id=case_id)
+            )
             try:
-                await temporal.get_workflow_handle(case_id).describe()
+                await temporal.workflow_service.describe_workflow_execution(request)
             except RPCError as err:
                 return err.status == RPCStatusCode.NOT_FOUND
             return False
@@ -285,7 +323,8 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
 
     # ------------------------------------------------------------ the dashboard adds up
     after = await summary(api, tokens)
-    assert after["cases"]["total"] == before["cases"]["total"] == 3
+    assert after["cases"]["total"] == before["cases"]["total"] == 4
+    assert after["fyi"] == before["fyi"]
     assert after["by_channel"] == before["by_channel"]
     # Counts by root cause are those of before (shares of "closed" moved: one more is closed).
     causes = [
@@ -293,7 +332,7 @@ async def test_export_then_erase_leaves_nothing_of_the_customer(
         for s in (before, after)
     ]
     assert causes[0] == causes[1]
-    # The open case is closed now, as erased: neither resolved nor unresolved.
-    assert after["cases"]["closed"] == before["cases"]["closed"] + 1
+    # The open cases are closed now, as erased: neither resolved nor unresolved.
+    assert after["cases"]["closed"] == before["cases"]["closed"] + 2
     for key in ("resolved", "unresolved"):
         assert after["closing"][key] == before["closing"][key]
