@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from sqlmodel import Session
 
 from domain.case import Actor, Watcher
 from domain.program import ProgramIn
-from domain.vocabulary import Access, ClosingStatus, Role
+from domain.vocabulary import Access, ClosingStatus, EventKind, Role
+from models.case import CaseEvent
 from services.case_actions import run_update, send_remeasurement
 from services.configuration import apply_config, export_config
 from tests.factories import case_row
@@ -229,3 +231,45 @@ async def send_remeasurement_when_pending(live: LiveApp, case_id: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"the answer to {case_id}'s survey never arrived")
+
+
+async def test_the_timeline_shows_every_kind_of_event_with_who_and_when(
+    open_page: Any, live: LiveApp
+) -> None:
+    """Every event kind the workflow records, as the read model holds it: its label, its time
+    and who (or what) did it."""
+    from playwright.async_api import expect
+
+    case_id = await live.open_case(customer={"name": "Timeline Tove"})
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    actors = {
+        "ole": "Ole Owner",
+        "system": "Caseloop (automatic)",
+        "intake": "Intake",
+        "customer (survey)": "The customer (survey)",
+        "mia": "Mia Manager",
+    }
+    who = list(actors)
+    with Session(live.engine) as session:
+        for i, kind in enumerate(EventKind):
+            session.add(
+                CaseEvent(
+                    case_id=case_id,
+                    seq=100 + i,
+                    at=start + timedelta(minutes=i),
+                    kind=kind.value,
+                    actor=who[i % len(who)],
+                    summary=f"summary of {kind.value}",
+                )
+            )
+        session.commit()
+    page = await open_page("ole")
+    await page.goto(f"/cases/{case_id}")
+    for i, kind in enumerate(EventKind):
+        at = (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M")
+        entry = page.locator(
+            f".timeline li.event-{kind.value}", has=page.locator(f"time[datetime^='{at}']")
+        )
+        await expect(entry).to_have_count(1)
+        await expect(entry.locator(".event-kind")).not_to_be_empty()
+        await expect(entry.locator(".event-actor")).to_have_text(actors[who[i % len(who)]])
