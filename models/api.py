@@ -329,6 +329,19 @@ class ReassignIn(ActionIn):
     reason: StorableStr = Field(min_length=1, max_length=2000)
 
 
+class ReclassifyIn(ActionIn):
+    """A new category (with its sub-category) and/or priority; what is left out stays."""
+
+    reason: StorableStr = Field(min_length=1, max_length=2000)
+    category: StorableStr | None = Field(default=None, min_length=1, max_length=200)
+    subcategory: StorableStr | None = Field(default=None, max_length=200)
+    priority: PriorityValue | None = None
+
+
+class ReopenIn(ActionIn):
+    reason: StorableStr = Field(min_length=1, max_length=2000)
+
+
 class WatcherIn(ActionIn):
     user_id: StorableStr = Field(min_length=1, max_length=64)
     access: AccessValue = Access.FULL

@@ -37,9 +37,12 @@ def reclassify_command(
     subcategory: str,
     priority: str,
     reason: str,
+    refuse_unchanged: bool = True,
 ) -> Reclassify:
     """The update for the changed fields (unchanged ones stay None); ActionRejected(422, field)
-    for a category, sub-category or priority the program or the vocabulary does not have."""
+    for a category, sub-category or priority the program or the vocabulary does not have, and
+    for no change at all unless `refuse_unchanged` is off (an API retry with its key is the
+    same update: the workflow answers it; a new one it refuses)."""
     if priority not in values(Priority):
         raise ActionRejected(422, "Choose one of the priorities", field="priority")
     if not reason.strip():
@@ -54,7 +57,7 @@ def reclassify_command(
         message = str(exc)
         raise ActionRejected(422, message[:1].upper() + message[1:], field=exc.field) from exc
     same_category = (name, sub) == (case.category, case.subcategory or "")
-    if same_category and priority == case.priority:
+    if refuse_unchanged and same_category and priority == case.priority:
         raise ActionRejected(422, "Change the category or the priority first", field="category")
     return Reclassify(
         actor,

@@ -29,6 +29,7 @@ from domain.vocabulary import CaseStatus, EventKind
 from models.case import Case
 from services.case_actions import ActionRejected, run_update
 from services.case_start import start_case_workflow
+from services.outages import Unavailable
 from workflows.case import FINISHED, CaseWorkflow
 from workflows.messages import ActionAck, CaseInput, ReopenCase, Resumed
 
@@ -53,6 +54,26 @@ async def reopen_case(
     reason = reason.strip()
     if not reason:
         raise ActionRejected(422, "Give a reason for reopening the case", field="reason")
+    cmd = ReopenCase(actor, reason, manages_unit, idempotency_key or "")
+    try:
+        # Bounded: queries wait for a worker, and without one they would hang the request.
+        async with asyncio.timeout(3 * wait_seconds + FINISH_WAIT_SECONDS):
+            return await _reopen(client, settings, case_id, cmd, wait_seconds, engine)
+    except RPCError as err:  # Temporal unreachable or refusing: an outage, not a bug
+        raise Unavailable("temporal", f"Temporal could not reopen {case_id}") from err
+    except TimeoutError as err:
+        raise Unavailable("temporal", f"Temporal did not answer for {case_id} in time") from err
+
+
+async def _reopen(
+    client: Client,
+    settings: Settings,
+    case_id: str,
+    cmd: ReopenCase,
+    wait_seconds: float,
+    engine: Engine | None,
+) -> ActionAck:
+    idempotency_key = cmd.action_id or None
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
     running = await _running(client, case_id)
     if idempotency_key:  # sent before (a retry, a second click): the case as it is
@@ -62,7 +83,6 @@ async def reopen_case(
             for e in state.timeline
         ):
             return _ack(state.view.case_id, state.view.version, state.view.status)
-    cmd = ReopenCase(actor, reason, manages_unit, idempotency_key or "")
     if running:
         try:
             return await run_update(

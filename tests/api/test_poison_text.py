@@ -67,6 +67,14 @@ BODIES: dict[tuple[str, str], Any] = {
         "new_owner_id": "alex",
         "reason": "Billing",
     },
+    ("POST", "/api/v1/cases/{case_id}/reclassify"): {
+        "acting_user": "ole",
+        "reason": "VIP",
+        "category": "Billing",
+        "subcategory": "",
+        "priority": "high",
+    },
+    ("POST", "/api/v1/cases/{case_id}/reopen"): {"acting_user": "ole", "reason": "Again"},
     ("POST", "/api/v1/cases/{case_id}/watchers"): {"acting_user": "ole", "user_id": "alex"},
     ("DELETE", "/api/v1/cases/{case_id}/watchers/{user_id}"): None,
     ("POST", "/api/v1/cases/{case_id}/close"): {

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,8 @@ from sqlmodel import Session
 
 from domain.case import Actor, Watcher
 from domain.program import ProgramIn
-from domain.vocabulary import Access, ClosingStatus, Role
+from domain.vocabulary import Access, ClosingStatus, EventKind, Role
+from models.case import CaseEvent
 from services.case_actions import run_update, send_remeasurement
 from services.configuration import apply_config, export_config
 from tests.factories import case_row
@@ -49,7 +52,7 @@ async def close(live: LiveApp, case_id: str, status: ClosingStatus) -> None:
 
 
 async def test_owner_changes_category_and_priority(
-    open_page: Any, live: LiveApp, taxonomy: None
+    open_page: Any, live: LiveApp, taxonomy: None, artifacts: Path
 ) -> None:
     from playwright.async_api import expect
 
@@ -102,9 +105,11 @@ async def test_owner_changes_category_and_priority(
     entry = page.locator(".timeline .event-reclassified").first
     await expect(entry.locator(".event-actor")).to_have_text("Ole Owner")
     await expect(entry).to_contain_text("Category: Housekeeping → Billing")
-    await expect(entry).to_contain_text("Subcategory: Linen → Overcharge")
+    await expect(entry).to_contain_text("Sub-category: Linen → Overcharge")
     await expect(entry).to_contain_text("Priority: normal → urgent")
     await expect(entry).to_contain_text("Reason: Charged twice; the guest is a VIP.")
+    await page.get_by_text("Change category or priority").click()
+    await page.screenshot(path=str(artifacts / "case-reclassified.png"), full_page=True)
     after = case_row(live.engine, case_id)
     assert (after.category, after.subcategory, after.priority) == (
         "Billing",
@@ -116,7 +121,9 @@ async def test_owner_changes_category_and_priority(
     assert after.resolve_due_at < before.resolve_due_at
 
 
-async def test_manager_reopens_a_closed_case_with_a_reason(open_page: Any, live: LiveApp) -> None:
+async def test_manager_reopens_a_closed_case_with_a_reason(
+    open_page: Any, live: LiveApp, artifacts: Path
+) -> None:
     from playwright.async_api import expect
 
     case_id = await live.open_case(customer={"name": "Reopen Randi"})
@@ -148,6 +155,7 @@ async def test_manager_reopens_a_closed_case_with_a_reason(open_page: Any, live:
     case = case_row(live.engine, case_id)
     assert (case.status, case.reopened_count, case.closing_status) == ("in_progress", 1, None)
     assert case.resolve_due_at is not None and case.next_due_at is not None
+    await page.screenshot(path=str(artifacts / "case-reopened.png"), full_page=True)
 
     # The owner works the reopened case as before.
     owner = await open_page("ole")
@@ -157,7 +165,9 @@ async def test_manager_reopens_a_closed_case_with_a_reason(open_page: Any, live:
     await expect(owner.locator(".flash")).to_have_text("Note added.")
 
 
-async def test_other_cases_survey_answer_and_who_did_what(open_page: Any, live: LiveApp) -> None:
+async def test_other_cases_survey_answer_and_who_did_what(
+    open_page: Any, live: LiveApp, artifacts: Path
+) -> None:
     from playwright.async_api import expect
 
     guest = {"name": "Multi Marit", "email": "marit@example.com"}
@@ -204,6 +214,7 @@ async def test_other_cases_survey_answer_and_who_did_what(open_page: Any, live: 
     await expect(sent).to_have_text("Caseloop (automatic)")
     await expect(timeline.locator(".event-opened .event-actor")).to_have_text("Intake")
     await expect(timeline.locator(".event-closed .event-actor")).to_have_text("Ole Owner")
+    await page.screenshot(path=str(artifacts / "case-survey-answered.png"), full_page=True)
 
 
 async def send_remeasurement_when_pending(live: LiveApp, case_id: str) -> None:
@@ -220,3 +231,45 @@ async def send_remeasurement_when_pending(live: LiveApp, case_id: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"the answer to {case_id}'s survey never arrived")
+
+
+async def test_the_timeline_shows_every_kind_of_event_with_who_and_when(
+    open_page: Any, live: LiveApp
+) -> None:
+    """Every event kind the workflow records, as the read model holds it: its label, its time
+    and who (or what) did it."""
+    from playwright.async_api import expect
+
+    case_id = await live.open_case(customer={"name": "Timeline Tove"})
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    actors = {
+        "ole": "Ole Owner",
+        "system": "Caseloop (automatic)",
+        "intake": "Intake",
+        "customer (survey)": "The customer (survey)",
+        "mia": "Mia Manager",
+    }
+    who = list(actors)
+    with Session(live.engine) as session:
+        for i, kind in enumerate(EventKind):
+            session.add(
+                CaseEvent(
+                    case_id=case_id,
+                    seq=100 + i,
+                    at=start + timedelta(minutes=i),
+                    kind=kind.value,
+                    actor=who[i % len(who)],
+                    summary=f"summary of {kind.value}",
+                )
+            )
+        session.commit()
+    page = await open_page("ole")
+    await page.goto(f"/cases/{case_id}")
+    for i, kind in enumerate(EventKind):
+        at = (start + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M")
+        entry = page.locator(
+            f".timeline li.event-{kind.value}", has=page.locator(f"time[datetime^='{at}']")
+        )
+        await expect(entry).to_have_count(1)
+        await expect(entry.locator(".event-kind")).not_to_be_empty()
+        await expect(entry.locator(".event-actor")).to_have_text(actors[who[i % len(who)]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -32,12 +33,15 @@ from models.api import (
     DocumentIn,
     NoteIn,
     ReassignIn,
+    ReclassifyIn,
     RemeasurementIn,
+    ReopenIn,
     WatcherIn,
 )
 from models.case import Case, Document
-from models.config import User
+from models.config import Program, User
 from services import documents
+from services.access import managed_units
 from services.case_actions import (
     ActionPending,
     ActionRejected,
@@ -46,6 +50,7 @@ from services.case_actions import (
     run_update,
     send_remeasurement,
 )
+from services.case_changes import reclassify_command
 from services.case_queries import (
     CaseFilters,
     get_case,
@@ -54,6 +59,7 @@ from services.case_queries import (
     to_public,
     watchers_of,
 )
+from services.case_reopen import reopen_case
 from services.intake import IntakeError, IntakeKey, open_case
 from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesWrite, require_scope
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
@@ -66,6 +72,7 @@ from workflows.messages import (
     CloseCase,
     LogContactAttempt,
     Reassign,
+    Reclassify,
     RemeasureAnswer,
     RemoveWatcher,
 )
@@ -521,6 +528,94 @@ async def close_case(
         idempotency_key,
         body,
     )
+
+
+def _reclassification(
+    session: Session, case_id: str, body: ReclassifyIn
+) -> Callable[[Actor], Reclassify]:
+    """The Reclassify update for the acting user, checked against the program's taxonomy."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    category = case.category if body.category is None else body.category
+    if body.subcategory is not None:
+        subcategory = body.subcategory
+    else:
+        subcategory = case.subcategory if body.category is None else ""
+    try:
+        cmd = reclassify_command(
+            session.get(Program, case.program_id),
+            case,
+            Actor(body.acting_user),
+            category=category,
+            subcategory=subcategory,
+            priority=body.priority or case.priority,
+            reason=body.reason,
+            refuse_unchanged=False,
+        )
+    except ActionRejected as exc:
+        raise Problem(422, "Invalid request", exc.message, field=exc.field or "reason") from exc
+    return lambda actor: dataclasses.replace(cmd, actor=actor)
+
+
+@router.post(
+    "/{case_id}/reclassify",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
+async def reclassify(
+    body: ReclassifyIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
+) -> CaseDetailPublic:
+    """Change the category (one of the program's, with a sub-category of it) and/or the
+    priority; a new priority re-evaluates the deadlines from when their clocks started."""
+    build = await _read(action.engine, _reclassification, action.case_id, body)
+    return await action.run(CaseWorkflow.reclassify, build, body.acting_user, idempotency_key, body)
+
+
+def _reopener(session: Session, case_id: str, acting_user: str) -> tuple[Actor, bool]:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    actor = actor_for(session, acting_user)
+    return actor, case.unit_id in managed_units(session, actor.user_id)
+
+
+@router.post(
+    "/{case_id}/reopen",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
+async def reopen(
+    body: ReopenIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
+) -> CaseDetailPublic:
+    """Reopen a closed case with a reason: by its owner, a manager of its unit or an admin.
+    The resolve deadline starts again; the owner and full watchers are told."""
+    case_id, engine = action.case_id, action.engine
+    try:
+        actor, manages_unit = await _read(engine, _reopener, case_id, body.acting_user)
+        scoped = await scoped_key(
+            engine, action.client_id, case_id, "reopen", idempotency_key, body
+        )
+        await reopen_case(
+            action.temporal,
+            action.settings,
+            case_id,
+            actor,
+            body.reason,
+            idempotency_key=scoped,
+            wait_seconds=action.settings.update_wait_seconds,
+            engine=engine,
+            manages_unit=manages_unit,
+        )
+    except ActionRejected as exc:
+        field = exc.field or (
+            "acting_user" if exc.status == 422 and "user" in exc.message else None
+        )
+        extra = {"field": field} if field else {}
+        raise Problem(exc.status, "Action rejected", exc.message, **extra) from exc
+    return await _read(engine, _detail, case_id, action.settings)
 
 
 @router.post("/{case_id}/remeasurement", status_code=202, dependencies=WRITE)
