@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -258,4 +259,31 @@ async def test_a_manager_opens_the_dashboard_of_their_units_from_the_nav(
     await expect(page.get_by_text("your units: 4723")).to_be_visible()
     await expect(page.get_by_role("figure", name="Open cases by age")).to_be_visible()
     await expect(page.get_by_label("Owner", exact=True)).to_be_visible()
+    await context.close()
+
+
+async def test_the_readme_screenshots(demo: Demo, browser: Any, artifacts: Path) -> None:
+    """The inbox, a late case and the dashboard as the README shows them. `make screenshots`
+    writes them to docs/screenshots/ (README_SCREENSHOTS); otherwise they are test artifacts."""
+    from playwright.async_api import expect
+
+    out = Path(os.environ.get("README_SCREENSHOTS") or artifacts)
+    out.mkdir(parents=True, exist_ok=True)
+    context = await browser.new_context(base_url=demo.url, viewport={"width": 1360, "height": 860})
+    page = await context.new_page()
+    await page.goto("/login?next=/inbox")
+    await fill_login_form(page, "admin", DEMO_PASSWORD)
+    await page.wait_for_url("**/inbox**")
+    await page.goto("/inbox?tab=all")
+    await expect(page.get_by_text(re.compile(r"business hours? past due")).first).to_be_visible()
+    await page.screenshot(path=str(out / "inbox.png"))
+
+    late = demo_case(demo.engine, "demo-06")
+    await page.goto(f"/cases/{late.id}")
+    await expect(page.get_by_role("heading", name=re.compile(late.id))).to_be_visible()
+    await page.screenshot(path=str(out / "case.png"))
+
+    await page.goto("/dashboard")
+    await expect(page.locator("#report h2").first).to_contain_text("cases created")
+    await page.screenshot(path=str(out / "dashboard.png"))
     await context.close()
