@@ -85,4 +85,4 @@ messages: venv
 	pybabel extract --no-location --sort-output --omit-header -F babel.cfg -k N_ \
 		-o web/locale/messages.pot .
 	pybabel update --no-fuzzy-matching --ignore-obsolete -i web/locale/messages.pot -d web/locale
-	pybabel compile --use-fuzzy -d web/locale --statistics
+	pybabel compile -d web/locale --statistics

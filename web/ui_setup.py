@@ -100,6 +100,10 @@ def install(app: FastAPI, settings: Settings) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if not wants_page(request):
             return problems.http_response(request, exc)
+        if request.url.path.startswith("/survey/"):  # a customer: the survey's own page
+            _, title, message = survey.CLOSED["invalid"]
+            ctx = {"title": title, "message": message, "state": None, "kind": "invalid"}
+            return render(request, "survey_message.html", ctx, status=exc.status_code)
         title, message = PAGE_ERRORS.get(exc.status_code, OTHER_ERROR)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:

@@ -42,6 +42,13 @@ async def test_unknown_page_addresses_answer_an_html_page_with_the_users_header(
         assert 'href="/login">Sign in to Caseloop' in r.text
 
 
+async def test_a_customer_on_a_broken_survey_address_gets_the_surveys_page(live: LiveApp) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as customer:
+        r = await customer.get("/survey/abc/def", headers={"Accept": BROWSER_ACCEPT})
+        assert r.status_code == 404 and "This link does not work" in r.text
+        assert "Sign in" not in r.text and "Inbox" not in r.text  # no staff chrome
+
+
 async def test_the_api_and_json_clients_keep_problem_json(live: LiveApp) -> None:
     async with sign_in(live, "root") as root:
         for path, accept in (
