@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 MYPY_CANDIDATES := domain models core activities workflows services web cli api.py worker.py scripts bench
 MYPY_TARGETS = $(foreach t,$(MYPY_CANDIDATES),$(if $(shell find $(t) -name '*.py' -print -quit 2>/dev/null),$(t)))
 
-.PHONY: help venv lock run test lint fmt messages
+.PHONY: help venv lock run test lint fmt messages screenshots
 
 help:
 	@echo "make run    start Temporal dev server, worker, web app and demo data (Ctrl-C stops)"
@@ -38,6 +38,7 @@ help:
 	@echo "make venv   create .venv from uv.lock (done by the others when needed)"
 	@echo "make lock   re-resolve uv.lock after changing dependencies in pyproject.toml"
 	@echo "make messages  re-extract the pages' strings into the catalogs and compile them"
+	@echo "make screenshots  the README's screenshots (docs/screenshots/) from the demo data"
 
 venv: $(STAMP)
 
@@ -86,3 +87,8 @@ messages: venv
 		-o web/locale/messages.pot .
 	pybabel update --no-fuzzy-matching --ignore-obsolete -i web/locale/messages.pot -d web/locale
 	pybabel compile -d web/locale --statistics
+
+# The README's screenshots (inbox, case page, dashboard) from the demo data, in Chromium.
+screenshots: venv
+	README_SCREENSHOTS=$(CURDIR)/docs/screenshots python -m pytest -q -p no:cacheprovider \
+		tests/reports/test_screenshot.py -k readme_screenshots

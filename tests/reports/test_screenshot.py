@@ -268,7 +268,7 @@ async def test_the_readme_screenshots(demo: Demo, browser: Any, artifacts: Path)
     from playwright.async_api import expect
 
     out = Path(os.environ.get("README_SCREENSHOTS") or artifacts)
-    out.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     context = await browser.new_context(base_url=demo.url, viewport={"width": 1360, "height": 860})
     page = await context.new_page()
     await page.goto("/login?next=/inbox")
