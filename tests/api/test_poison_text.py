@@ -443,7 +443,7 @@ async def pg_client(
     for url in migrated_db("postgresql", tmp_path, "caseloop_poison_api"):
         engine = make_engine(url)
         apply_config(engine, api_config())
-        token = create_client(engine, "rw", ["cases:write", "cases:read"]).token
+        token = create_client(engine, "rw", ["cases:write", "cases:read", "delegate"]).token
         settings = Settings(database_url=url, public_base_url="http://testserver")
         app = create_app(settings, temporal=ts_env.client, engine=engine)
         transport = httpx.ASGITransport(app=app)

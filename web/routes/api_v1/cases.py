@@ -36,13 +36,13 @@ from models.api import (
     WatcherIn,
 )
 from models.case import Case, Document
-from models.config import User
+from models.config import ApiClient, User
 from services import documents
 from services.case_actions import (
     ActionPending,
     ActionRejected,
-    actor_for,
     claim_action_key,
+    client_actor,
     run_update,
     send_remeasurement,
 )
@@ -55,7 +55,8 @@ from services.case_queries import (
     watchers_of,
 )
 from services.intake import IntakeError, IntakeKey, open_case
-from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesWrite, require_scope
+from services.tokens import sees
+from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesRead, CasesWrite, require_scope
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
 from web.problems import PROBLEM_JSON, Problem
 from workflows.case import CaseWorkflow
@@ -195,6 +196,13 @@ async def create_case(
     answer (201, same body); with another body it is refused (422). The same
     (channel, external_ref) answers 200 with the existing case.
     """
+    if not sees(client, body.program_id, body.unit_id):
+        raise Problem(
+            403,
+            "Outside the token's programs and units",
+            f"This token may not open cases in program {body.program_id!r}, unit {body.unit_id!r}",
+            field="unit_id",
+        )
     key = None
     if idempotency_key is not None:
         key = IntakeKey(idempotency_key, f"api:{client.id}", fingerprint(body))
@@ -219,8 +227,9 @@ def _public(session: Session, case_id: str, settings: Any) -> CasePublic:
     return to_public(case, watchers_of(session, [case_id])[case_id], settings)
 
 
-@router.get("", response_model=CaseListPublic, dependencies=READ)
+@router.get("", response_model=CaseListPublic)
 def read_cases(
+    client: CasesRead,
     session: SessionDep,
     settings: SettingsDep,
     status: Annotated[str | None, Query(pattern="^(new|in_progress|overdue|closed)$")] = None,
@@ -241,7 +250,17 @@ def read_cases(
     without a time zone are taken as UTC.
     """
     filters = CaseFilters(
-        status, owner, unit, channel, program, overdue, _utc(created_from), _utc(created_to), q
+        status,
+        owner,
+        unit,
+        channel,
+        program,
+        overdue,
+        _utc(created_from),
+        _utc(created_to),
+        q,
+        programs_in=tuple(client.programs or ()),
+        units_in=tuple(client.units or ()),
     )
     try:
         rows, next_cursor = list_cases(session, filters, limit=limit, cursor=cursor)
@@ -257,9 +276,21 @@ def _utc(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-@router.get("/{case_id}", response_model=CaseDetailPublic, dependencies=READ)
-def read_case(case_id: str, session: SessionDep, settings: SettingsDep) -> CaseDetailPublic:
+@router.get("/{case_id}", response_model=CaseDetailPublic)
+def read_case(
+    case_id: str, client: CasesRead, session: SessionDep, settings: SettingsDep
+) -> CaseDetailPublic:
+    """A case with its timeline; 404 also for a case outside the token's programs/units."""
+    _visible(session, client, case_id)
     return _detail(session, case_id, settings)
+
+
+def _visible(session: Session, client: ApiClient, case_id: str) -> Case:
+    """The case, if the client's programs/units include it (else 404, as if it did not exist)."""
+    case = session.get(Case, case_id)
+    if case is None or not sees(client, case.program_id, case.unit_id):
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    return case
 
 
 @dataclass
@@ -270,14 +301,18 @@ class CaseAction:
     engine: Engine
     temporal: Client
     settings: Settings
-    # Idempotency keys are the API client's own: two clients may use the same one.
-    client_id: int | None
+    # Who acts: its identity decides the acting user; its idempotency keys are its own.
+    client: ApiClient
+
+    @property
+    def client_id(self) -> int | None:
+        return self.client.id
 
     async def run(
         self,
         update: Any,
         build: Callable[[Actor], Any],
-        acting_user: str,
+        acting_user: str | None,
         key: str | None,
         request: BaseModel | dict[str, Any],
     ) -> CaseDetailPublic:
@@ -286,7 +321,7 @@ class CaseAction:
         client sent (an Idempotency-Key reused with another one is refused)."""
         case_id, engine = self.case_id, self.engine
         try:
-            actor = await _read(engine, _actor_on_case, case_id, acting_user)
+            actor = await _read(engine, _actor_on_case, case_id, self.client, acting_user)
             scoped = await scoped_key(
                 engine, self.client_id, case_id, update.__name__, key, request
             )
@@ -314,16 +349,17 @@ async def case_action(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> CaseAction:
-    return CaseAction(case_id, engine, temporal, settings, client.id)
+    return CaseAction(case_id, engine, temporal, settings, client)
 
 
 CaseActionDep = Annotated[CaseAction, Depends(case_action)]
 
 
-def _actor_on_case(session: Session, case_id: str, acting_user: str) -> Actor:
-    if session.get(Case, case_id) is None:
-        raise Problem(404, "Case not found", f"No case {case_id}")
-    return actor_for(session, acting_user)
+def _actor_on_case(
+    session: Session, case_id: str, client: ApiClient, acting_user: str | None
+) -> Actor:
+    _visible(session, client, case_id)
+    return client_actor(session, client, acting_user)
 
 
 def _require_user(session: Session, user_id: str, field: str) -> None:
@@ -416,7 +452,7 @@ async def attach_document(
         filename=filename,
         content_type=content_type,
         size=body.size,
-        uploaded_by=body.acting_user,
+        uploaded_by=body.acting_user or action.client.user_id or "",
     )
     try:
         detail = await action.run(
@@ -487,7 +523,7 @@ async def remove_watcher(
     case_id: str,  # declared here too, so that it stays the first parameter in the OpenAPI
     user_id: str,
     action: CaseActionDep,
-    acting_user: Annotated[str, Query(min_length=1, max_length=64)],
+    acting_user: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> CaseDetailPublic:
     return await action.run(
@@ -523,14 +559,16 @@ async def close_case(
     )
 
 
-@router.post("/{case_id}/remeasurement", status_code=202, dependencies=WRITE)
+@router.post("/{case_id}/remeasurement", status_code=202)
 async def remeasurement_answer(
-    case_id: str, body: RemeasurementIn, engine: EngineDep, temporal: TemporalDep
+    case_id: str,
+    body: RemeasurementIn,
+    client: CasesWrite,
+    engine: EngineDep,
+    temporal: TemporalDep,
 ) -> dict[str, str]:
     """A survey platform reports the customer's answer; recorded if a survey is pending."""
-    case = await _read(engine, lambda s, cid: s.get(Case, cid), case_id)
-    if case is None:
-        raise Problem(404, "Case not found", f"No case {case_id}")
+    case = await _read(engine, _visible, client, case_id)
     if case.remeasure_status != "pending":
         raise Problem(409, "No survey pending", f"Case {case_id} is not waiting for an answer")
     try:
