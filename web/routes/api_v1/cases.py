@@ -282,7 +282,9 @@ def read_case(
 ) -> CaseDetailPublic:
     """A case with its timeline; 404 also for a case outside the token's programs/units."""
     _visible(session, client, case_id)
-    return _detail(session, case_id, settings)
+    detail = _detail(session, case_id, settings)
+    earlier = [c for c in detail.earlier_cases if sees(client, c.program_id, c.unit_id)]
+    return detail.model_copy(update={"earlier_cases": earlier})
 
 
 def _visible(session: Session, client: ApiClient, case_id: str) -> Case:

@@ -17,7 +17,8 @@ from models.api import (
 from services.case_queries import get_customer
 from services.customer_merge import MergeRefused, merge_customers
 from services.gdpr import ErasureRefused, erase_customer, export_customer
-from web.api_auth import Admin, require_scope
+from services.tokens import sees
+from web.api_auth import Admin, CasesRead
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
 from web.problems import PROBLEM_JSON, Problem
 from web.routes.api_v1.cases import PROBLEMS
@@ -38,21 +39,22 @@ MERGE_PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get(
-    "/{customer_id}",
-    response_model=CustomerPublic,
-    dependencies=[require_scope("cases:read")],
-)
+@router.get("/{customer_id}", response_model=CustomerPublic)
 def read_customer(
     customer_id: CustomerId,
+    client: CasesRead,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CustomerPublic:
     """A customer's contact details and every case they have had, newest first.
 
-    A record an admin merged into another has `merged_into` set and no cases left.
+    A record an admin merged into another has `merged_into` set and no cases left. A token
+    limited to programs/units sees only their cases, and no customer without one.
     """
     customer = get_customer(session, customer_id, settings)
+    if customer is not None and (client.programs or client.units):
+        cases = [c for c in customer.cases if sees(client, c.program_id, c.unit_id)]
+        customer = customer.model_copy(update={"cases": cases}) if cases else None
     if customer is None:
         raise Problem(404, "Customer not found", f"No customer {customer_id}", field="customer_id")
     return customer
