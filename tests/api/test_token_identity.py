@@ -181,3 +181,15 @@ async def test_last_use_is_recorded_at_most_once_a_minute(
     tokens_module._recent.clear()
     assert (await api.get("/api/v1/cases", headers=bearer(new.token))).status_code == 200
     assert (later := last_used()) is not None and later > first
+
+
+async def test_a_personal_read_token_sees_what_its_user_sees(
+    api: httpx.AsyncClient, engine: Engine
+) -> None:
+    mine = await open_case(api)  # ole owns it
+    other = await open_case(api, unit_id="9000", external_ref="airport-9")  # not ole's
+    ole = bearer(create_client(engine, "ole reads", ["cases:read"], user_id="ole").token)
+    assert (await api.get(f"/api/v1/cases/{mine}", headers=ole)).status_code == 200
+    problem(await api.get(f"/api/v1/cases/{other}", headers=ole), 404)
+    listed = (await api.get("/api/v1/cases", headers=ole)).json()
+    assert [c["id"] for c in listed["items"]] == [mine]

@@ -220,3 +220,20 @@ async def send_remeasurement_when_pending(live: LiveApp, case_id: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"the answer to {case_id}'s survey never arrived")
+
+
+async def test_a_note_by_a_delegating_client_names_both(live: LiveApp) -> None:
+    """A note a service client wrote for ole shows ole and the client on the case page."""
+    from tests.web.conftest import sign_in
+    from workflows.messages import AddNote
+
+    case_id = await live.open_case(customer={"name": "Delegated Dag"})
+    via_crm = Actor("ole", Role.AGENT, "Ole Owner", via="CRM connector")
+    await run_update(live.client, case_id, CaseWorkflow.add_note, AddNote(via_crm, "Called back"))
+    await run_update(live.client, case_id, CaseWorkflow.add_note, AddNote(OLE, "Myself"))
+    async with sign_in(live, "ole") as client:
+        html = (await client.get(f"/cases/{case_id}")).text
+    actors = re.findall(r'<span class="event-actor">(.*?)</span></p>', html, re.S)
+    texts = [re.sub(r"<[^>]+>", "", a).strip() for a in actors]
+    assert "Ole Owner via CRM connector" in texts
+    assert "Ole Owner" in texts  # the note ole wrote themselves names no client

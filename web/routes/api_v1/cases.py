@@ -38,6 +38,7 @@ from models.api import (
 from models.case import Case, Document
 from models.config import ApiClient, User
 from services import documents
+from services.access import access_to, token_viewer
 from services.case_actions import (
     ActionPending,
     ActionRejected,
@@ -261,6 +262,7 @@ def read_cases(
         q,
         programs_in=tuple(client.programs or ()),
         units_in=tuple(client.units or ()),
+        viewer=token_viewer(session, client),
     )
     try:
         rows, next_cursor = list_cases(session, filters, limit=limit, cursor=cursor)
@@ -283,14 +285,26 @@ def read_case(
     """A case with its timeline; 404 also for a case outside the token's programs/units."""
     _visible(session, client, case_id)
     detail = _detail(session, case_id, settings)
-    earlier = [c for c in detail.earlier_cases if sees(client, c.program_id, c.unit_id)]
+    earlier = [c for c in detail.earlier_cases if token_sees_case(session, client, c.id)]
     return detail.model_copy(update={"earlier_cases": earlier})
 
 
+def token_sees_case(session: Session, client: ApiClient, case_id: str) -> bool:
+    try:
+        _visible(session, client, case_id)
+    except Problem:
+        return False
+    return True
+
+
 def _visible(session: Session, client: ApiClient, case_id: str) -> Case:
-    """The case, if the client's programs/units include it (else 404, as if it did not exist)."""
+    """The case, if the client's programs/units include it and, for a personal token, its user
+    may see it (else 404, as if it did not exist)."""
     case = session.get(Case, case_id)
     if case is None or not sees(client, case.program_id, case.unit_id):
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    viewer = token_viewer(session, client)
+    if viewer is not None and access_to(session, viewer, case) is None:
         raise Problem(404, "Case not found", f"No case {case_id}")
     return case
 
