@@ -19,11 +19,17 @@ class Watcher:
 
 @dataclass
 class Actor:
-    """Who asks; authenticated by the API before it reaches the workflow."""
+    """Who asks; authenticated by the API before it reaches the workflow.
+
+    `via`: the API client acting on the user's behalf (a delegating service client), recorded
+    with each timeline event the action makes; "" for the user themselves (and for every
+    recorded history from before it existed).
+    """
 
     user_id: str
     role: Role = Role.AGENT
     name: str = ""
+    via: str = ""
 
 
 @dataclass

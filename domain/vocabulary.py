@@ -164,6 +164,8 @@ class Scope(StrEnum):
     REPORTS_READ = "reports:read"
     METRICS_READ = "metrics:read"
     CODEC = "codec"
+    # A service client acts on behalf of a user (`acting_user`) within its programs/units.
+    DELEGATE = "delegate"
     ADMIN = "admin"
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 from pydantic.networks import validate_email
 
 from domain.fields import (
@@ -216,6 +216,15 @@ class TimelineEventPublic(BaseModel):
     actor: str
     summary: str
     data: dict[str, object]
+    via: str | None = Field(
+        default=None, description="The API client that acted on the actor's behalf, if one did"
+    )
+
+    @model_validator(mode="after")
+    def _via(self) -> TimelineEventPublic:
+        if self.via is None and isinstance(self.data.get("via"), str):
+            self.via = str(self.data["via"])
+        return self
 
 
 class CaseSummaryPublic(BaseModel):
@@ -305,7 +314,13 @@ class ActionPendingPublic(BaseModel):
 
 
 class ActionIn(_In):
-    acting_user: StorableStr = Field(min_length=1, max_length=64, description="On whose behalf")
+    acting_user: StorableStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="On whose behalf: a personal token's own user (may be left out), or the "
+        "user a service client with the `delegate` scope acts for",
+    )
 
 
 class NoteIn(ActionIn):

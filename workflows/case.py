@@ -546,7 +546,7 @@ class CaseWorkflow:
             )
             self._record(
                 EventKind.RECLASSIFIED,
-                cmd.actor.user_id,
+                cmd.actor,
                 f"Reclassified: {said}: {cmd.reason.strip()}",
                 {"changes": changes, "reason": cmd.reason.strip()},
             )
@@ -633,7 +633,7 @@ class CaseWorkflow:
         self._reopened = True
         self._record(
             EventKind.REOPENED,
-            actor.user_id,
+            actor,
             f"Reopened by {actor.name or actor.user_id}: {reason}",
             {"reason": reason, "by": actor.user_id} | ({"action": action_id} if action_id else {}),
         )
@@ -710,7 +710,7 @@ class CaseWorkflow:
             )
             self._record(
                 "reassigned",
-                cmd.actor.user_id,
+                cmd.actor,
                 f"Reassigned from {previous} to {cmd.new_owner_id}: {cmd.reason.strip()}",
                 {"from": previous, "to": cmd.new_owner_id, "reason": cmd.reason},
             )
@@ -741,7 +741,7 @@ class CaseWorkflow:
             self._view.watchers = [x for x in self._view.watchers if x.user_id != w.user_id] + [w]
             self._record(
                 "watcher_added",
-                cmd.actor.user_id,
+                cmd.actor,
                 f"{w.user_id} now watches the case ({w.access.value} access)",
                 {"user_id": w.user_id, "access": w.access.value},
             )
@@ -760,7 +760,7 @@ class CaseWorkflow:
             self._view.watchers = [x for x in self._view.watchers if x.user_id != cmd.user_id]
             self._record(
                 "watcher_removed",
-                cmd.actor.user_id,
+                cmd.actor,
                 f"{cmd.user_id} no longer watches the case",
                 {"user_id": cmd.user_id},
             )
@@ -823,7 +823,7 @@ class CaseWorkflow:
             v.closed_at = now
             self._record(
                 "closed",
-                cmd.actor.user_id,
+                cmd.actor,
                 f"Closed as {cmd.closing_status.value}; root causes: "
                 + (", ".join(v.root_causes) or "none given"),
                 {
@@ -924,7 +924,7 @@ class CaseWorkflow:
         rearm = not self._small or v.status == CaseStatus.NEW
         if v.status in (CaseStatus.NEW, CaseStatus.OVERDUE):
             v.status = CaseStatus.IN_PROGRESS
-        self._record(kind, actor.user_id, summary, data)
+        self._record(kind, actor, summary, data)
         self._rearm = self._rearm or rearm
         await self._project()
         return self._ack()
@@ -983,16 +983,23 @@ class CaseWorkflow:
         self._rearm = True
 
     def _record(
-        self, kind: str, actor: str, summary: str, data: dict[str, Any] | None = None
+        self, kind: str, actor: str | Actor, summary: str, data: dict[str, Any] | None = None
     ) -> None:
+        """A timeline event by `actor` (a user id, or the Actor of an action: then the API
+        client acting for them, if any, is in the event's data as "via")."""
         self._view.version += 1
+        data = data or {}
+        if isinstance(actor, Actor):
+            if actor.via:  # only a delegated action has it: older histories record the same
+                data = {**data, "via": actor.via}
+            actor = actor.user_id
         event = TimelineEvent(
             seq=self._view.version,
             at=workflow.now(),
             kind=kind,
             actor=actor,
             summary=summary,
-            data=data or {},
+            data=data,
         )
         self._timeline.append(event)
         self._unprojected.append(event)

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from api import create_app
 from core.settings import Settings
 from models.config import ApiClient
-from services.tokens import create_client, ensure_bootstrap, hash_token, revoke
+from services.tokens import authenticate, create_client, ensure_bootstrap, hash_token, revoke
 from tests.api.conftest import bearer
 from tests.api.test_cases import BODY
 
@@ -200,6 +200,14 @@ def test_token_cli_prints_the_token_once(sqlite_url: str, engine: Engine) -> Non
     listed = cli("list")
     assert "contact-center" in listed.stdout and token not in listed.stdout + listed.stderr
     assert cli("create", "--name", "x", "--scope", "root").returncode == 2
+    rotated = cli("rotate", str(client.id), "--overlap", "60")
+    assert rotated.returncode == 0, rotated.stderr
+    new_token = rotated.stdout.strip()
+    assert new_token.startswith("clp_") and new_token != token
+    with Session(engine) as session:
+        assert authenticate(session, token) is not None  # within the overlap
+        assert authenticate(session, new_token) is not None
+    assert cli("rotate", "999999").returncode == 1
     assert cli("revoke", "contact-center").returncode == 0
     assert cli("revoke", "contact-center").returncode == 1  # nothing active left
     assert "revoked" in cli("list").stdout
