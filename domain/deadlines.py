@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from domain.calendar import BusinessCalendar, require_aware
-from domain.policy import CasePolicy
+from domain.calendar import BusinessCalendar, Duration, require_aware
+from domain.policy import CalendarSpec, CasePolicy
 from domain.vocabulary import CaseStatus, Priority
 
 
@@ -64,6 +64,63 @@ def compute_deadlines(req: DeadlineRequest) -> Deadlines:
         open_warn_at=open_warn,
         resolve_due_at=resolve_due,
         resolve_warn_at=resolve_warn,
+    )
+
+
+@dataclass
+class PauseLimitRequest:
+    """When a pause that starts at `paused_at` ends by itself (the program's `max_pause`)."""
+
+    calendar: CalendarSpec
+    paused_at: datetime
+    max_pause: str
+
+
+def pause_limit(req: PauseLimitRequest) -> datetime:
+    require_aware(req.paused_at, "paused_at")
+    return BusinessCalendar(req.calendar).add(req.paused_at.astimezone(UTC), req.max_pause)
+
+
+@dataclass
+class ShiftRequest:
+    """A pause from `paused_at` to `resumed_at` ended: move the paused metrics' deadlines (those
+    set in `deadlines`; None stays None) by the paused business time."""
+
+    calendar: CalendarSpec
+    paused_at: datetime
+    resumed_at: datetime
+    deadlines: Deadlines
+
+
+@dataclass
+class Shifted:
+    business_seconds: int
+    deadlines: Deadlines
+
+
+def shift_deadlines(req: ShiftRequest) -> Shifted:
+    """Each deadline moves by exactly the business time the case was paused: the business time
+    between the old and the new deadline equals the business time between pause and resume."""
+    require_aware(req.paused_at, "paused_at")
+    require_aware(req.resumed_at, "resumed_at")
+    calendar = BusinessCalendar(req.calendar)
+    seconds = round(calendar.business_seconds_between(req.paused_at, req.resumed_at))
+    if seconds <= 0:
+        return Shifted(0, req.deadlines)
+    by = Duration("business_minutes", seconds / 60)
+
+    def moved(at: datetime | None) -> datetime | None:
+        return None if at is None else calendar.add(at, by)
+
+    d = req.deadlines
+    return Shifted(
+        seconds,
+        Deadlines(
+            open_due_at=moved(d.open_due_at),
+            open_warn_at=moved(d.open_warn_at),
+            resolve_due_at=moved(d.resolve_due_at),
+            resolve_warn_at=moved(d.resolve_warn_at),
+        ),
     )
 
 

@@ -1,0 +1,202 @@
+"""Waiting on the customer (issue 16): a paused case's deadlines stop and move on by the paused
+business time, on Temporal's time-skipping server with real activities and SQLite."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from core.settings import Settings
+from domain.calendar import BusinessCalendar
+from domain.policy import CalendarSpec
+from models.case import CaseEvent
+from tests.test_case_workflow import OLE, Handle, kinds, new_case, outbox, view
+from workflows.case import CaseWorkflow
+from workflows.messages import (
+    AddNote,
+    CustomerReplied,
+    PauseCase,
+    RemeasureAnswer,
+    ResumeCase,
+)
+
+# The unit's calendar (Europe/Oslo, Monday to Friday 09:00-17:00, no public holidays).
+OSLO = BusinessCalendar(CalendarSpec(timezone="Europe/Oslo"))
+BUSINESS = {
+    "calendar": {},
+    "sla": {
+        "open_within": "1 business day",
+        "resolve_within": "2 business days",
+        "warn_before": "4 business hours",
+        "max_pause": "10 business days",
+    },
+}
+
+
+def always_open(**sla: Any) -> dict[str, Any]:
+    base = {"open_within": "PT4H", "resolve_within": "P1D", "warn_before": "PT1H"}
+    return {"sla": base | sla}
+
+
+async def started(h: Handle) -> None:
+    await h.execute_update(CaseWorkflow.add_note, AddNote(OLE, "Called the customer"))
+
+
+def resumed_event(engine: Engine, case_id: str) -> CaseEvent:
+    with Session(engine) as s:
+        events = s.exec(select(CaseEvent).where(CaseEvent.case_id == case_id)).all()
+    return [e for e in events if e.kind == "resumed"][-1]
+
+
+async def at_of(h: Handle, kind: str) -> datetime:
+    timeline = (await h.query(CaseWorkflow.state)).timeline
+    return [e.at for e in timeline if e.kind == kind][-1]
+
+
+async def test_resolve_due_moves_by_exactly_the_paused_business_time(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    async with new_case(ts_env, engine, settings, **BUSINESS) as h:
+        await started(h)
+        ack = await h.execute_update(
+            CaseWorkflow.pause, PauseCase(OLE, "Asked for the booking number")
+        )
+        v = await view(h)
+        paused_at, due = v.paused_since, v.resolve_due_at
+        assert v.version == ack.version and paused_at is not None
+        left = OSLO.business_seconds_between(paused_at, due)
+        assert abs(left - 2 * 8 * 3600) < 60  # two business days left (less the note)
+        assert v.pause_resumes_at == OSLO.add(paused_at, "10 business days")
+        await ts_env.sleep(timedelta(days=5))
+        # The old deadline passed while paused: nothing fired.
+        v = await view(h)
+        assert v.escalation_level == 0 and not v.went_overdue and v.owner_id == "ole"
+        assert v.paused_since == paused_at
+        await h.execute_update(CaseWorkflow.resume, ResumeCase(OLE, "Customer called back"))
+        v = await view(h)
+        resumed_at = await at_of(h, "resumed")
+    # Whole seconds of business time (the pause and resume instants carry milliseconds).
+    paused = round(OSLO.business_seconds_between(paused_at, resumed_at))
+    assert paused >= 3 * 8 * 3600  # five days hold at least three business days
+    assert v.paused_since is None and v.pause_resumes_at is None
+    assert v.paused_seconds == paused == resumed_event(engine, h.id).data["paused_seconds"]
+    # Moved by exactly the paused business time; as much left as when it paused.
+    assert OSLO.business_seconds_between(due, v.resolve_due_at) == paused
+    assert abs(OSLO.business_seconds_between(resumed_at, v.resolve_due_at) - left) < 1
+    assert kinds(engine, h.id) == ["opened", "note", "paused", "resumed"]
+
+
+async def test_the_longest_pause_resumes_the_case_and_reminds_the_owner(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    async with new_case(ts_env, engine, settings, **always_open(max_pause="PT8H")) as h:
+        await started(h)
+        due = (await view(h)).resolve_due_at
+        await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Waiting for photos"))
+        paused_at = (await view(h)).paused_since
+        assert paused_at is not None
+        await ts_env.sleep(timedelta(hours=9))
+        v = await view(h)
+        assert v.paused_since is None and v.paused_seconds == 8 * 3600
+        assert v.resolve_due_at == due + timedelta(hours=8)
+        late = await at_of(h, "resumed") - (paused_at + timedelta(hours=8))
+        assert timedelta(0) <= late < timedelta(seconds=1)
+        assert resumed_event(engine, h.id).actor == "system"
+        reminders = [m for m in outbox(engine, h.id) if m.kind == "pause_expired"]
+        assert [m.to_addrs for m in reminders] == [["ole@example.com"]]
+        # The clock runs again: the moved deadline escalates.
+        await ts_env.sleep(timedelta(hours=24))
+        assert (await view(h)).escalation_level == 1
+    assert kinds(engine, h.id)[:5] == ["opened", "note", "paused", "resumed", "warning"]
+
+
+@pytest.mark.parametrize("how", ["customer_replied", "remeasure_answer"])
+async def test_the_customer_answering_resumes_the_case(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings, how: str
+) -> None:
+    async with new_case(ts_env, engine, settings, **always_open()) as h:
+        await started(h)
+        due = (await view(h)).resolve_due_at
+        await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Asked for the receipt"))
+        await ts_env.sleep(timedelta(hours=2))
+        if how == "customer_replied":
+            await h.signal(CaseWorkflow.customer_replied, CustomerReplied("email"))
+        else:
+            await h.signal(CaseWorkflow.remeasure_answer, RemeasureAnswer(4, True, "", "survey"))
+
+        async def resumed() -> Any:
+            return (await view(h)).paused_since is None
+
+        for _ in range(100):
+            if await resumed():
+                break
+            await ts_env.sleep(timedelta(seconds=1))
+        v = await view(h)
+        assert v.paused_since is None
+        assert timedelta(hours=2) <= v.resolve_due_at - due <= timedelta(hours=2, minutes=2)
+        assert v.paused_seconds == (v.resolve_due_at - due).total_seconds()
+    event = resumed_event(engine, h.id)
+    assert event.actor.startswith("customer (")
+    assert event.data["ended_by"] == event.actor
+
+
+async def test_no_escalation_fires_while_paused(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    async with new_case(ts_env, engine, settings, **always_open(max_pause=None)) as h:
+        await started(h)
+        due = (await view(h)).resolve_due_at
+        await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Waiting"))
+        await ts_env.sleep(timedelta(days=3))
+        v = await view(h)
+        assert (v.escalation_level, v.owner_id, v.went_overdue) == (0, "ole", False)
+        assert v.pause_resumes_at is None
+        assert kinds(engine, h.id) == ["opened", "note", "paused"]
+        await h.execute_update(CaseWorkflow.resume, ResumeCase(OLE))
+        v = await view(h)
+        assert v.resolve_due_at == due + timedelta(days=3)
+        await ts_env.sleep(timedelta(days=1))
+        assert (await view(h)).escalation_level == 1
+    assert "escalated" in kinds(engine, h.id)
+
+
+async def test_pause_and_resume_refuse_what_makes_no_sense(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    async def refused(update: Any, cmd: Any) -> ApplicationError:
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await h.execute_update(update, cmd)
+        assert isinstance(err.value.cause, ApplicationError)
+        return err.value.cause
+
+    async with new_case(ts_env, engine, settings, **always_open()) as h:
+        assert (await refused(CaseWorkflow.resume, ResumeCase(OLE))).type == "Conflict"
+        assert (await refused(CaseWorkflow.pause, PauseCase(OLE, "  "))).type == "Invalid"
+        from domain.case import Actor
+
+        assert (await refused(CaseWorkflow.pause, PauseCase(Actor("dora"), "x"))).type == (
+            "Forbidden"
+        )
+        await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Waiting"))
+        assert (await refused(CaseWorkflow.pause, PauseCase(OLE, "again"))).type == "Conflict"
+        # Waiting is not a first action: the open deadline is paused, not met.
+        assert (await view(h)).first_action_at is None
+        await ts_env.sleep(timedelta(hours=5))
+        assert kinds(engine, h.id) == ["opened", "paused"]
+
+
+async def test_a_program_that_pauses_nothing_refuses(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    async with new_case(ts_env, engine, settings, **always_open(pause_metrics=[])) as h:
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Waiting"))
+        assert isinstance(err.value.cause, ApplicationError)
+        assert "does not pause" in str(err.value.cause)
