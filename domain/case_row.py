@@ -66,5 +66,8 @@ def case_row(
         "remeasure_resolved": view.remeasure_resolved,
         "remeasure_comment": view.remeasure_comment,
         "recovery_failed": view.recovery_failed,
+        "paused_since": view.paused_since if is_open else None,
+        "pause_resumes_at": view.pause_resumes_at if is_open else None,
+        "paused_seconds": view.paused_seconds,
         "updated_at": updated_at,
     }
