@@ -50,9 +50,7 @@ async def test_owner_pauses_and_resumes_a_case(open_page: Any, live: LiveApp) ->
     await expect(page.locator("#case-pause")).to_contain_text(
         re.compile(r"Paused 1 minute, resumes \w{3} \d")
     )
-    await expect(page.locator(".timeline .event-paused").first).to_contain_text(
-        "booking number"
-    )
+    await expect(page.locator(".timeline .event-paused").first).to_contain_text("booking number")
     row = case_row(live.engine, case_id)
     assert row.paused_since is not None and row.pause_resumes_at is not None
 
