@@ -84,12 +84,19 @@ def pause_limit(req: PauseLimitRequest) -> datetime:
 @dataclass
 class ShiftRequest:
     """A pause from `paused_at` to `resumed_at` ended: move the paused metrics' deadlines (those
-    set in `deadlines`; None stays None) by the paused business time."""
+    set in `deadlines`; None stays None) by the paused business time.
+
+    `resolve_from`: the resolve clock restarted during the pause (a reassignment, an
+    escalation): the resolve deadlines move by the business time from then on only.
+    `business_seconds`: move by this much instead (a recomputed deadline catches up with the
+    pauses since its clock started)."""
 
     calendar: CalendarSpec
     paused_at: datetime
     resumed_at: datetime
     deadlines: Deadlines
+    resolve_from: datetime | None = None
+    business_seconds: int | None = None
 
 
 @dataclass
@@ -104,22 +111,29 @@ def shift_deadlines(req: ShiftRequest) -> Shifted:
     require_aware(req.paused_at, "paused_at")
     require_aware(req.resumed_at, "resumed_at")
     calendar = BusinessCalendar(req.calendar)
-    seconds = round(calendar.business_seconds_between(req.paused_at, req.resumed_at))
-    if seconds <= 0:
-        return Shifted(0, req.deadlines)
-    by = Duration("business_minutes", seconds / 60)
 
-    def moved(at: datetime | None) -> datetime | None:
-        return None if at is None else calendar.add(at, by)
+    def paused_from(start: datetime) -> int:
+        if req.business_seconds is not None:
+            return req.business_seconds
+        return round(calendar.business_seconds_between(start, req.resumed_at))
 
+    def moved(at: datetime | None, seconds: int) -> datetime | None:
+        if at is None or seconds <= 0:
+            return at
+        return calendar.add(at, Duration("business_minutes", seconds / 60))
+
+    seconds = paused_from(req.paused_at)
+    resolve_seconds = seconds
+    if req.resolve_from is not None and req.resolve_from > req.paused_at:
+        resolve_seconds = paused_from(req.resolve_from)
     d = req.deadlines
     return Shifted(
-        seconds,
+        max(seconds, 0),
         Deadlines(
-            open_due_at=moved(d.open_due_at),
-            open_warn_at=moved(d.open_warn_at),
-            resolve_due_at=moved(d.resolve_due_at),
-            resolve_warn_at=moved(d.resolve_warn_at),
+            open_due_at=moved(d.open_due_at, seconds),
+            open_warn_at=moved(d.open_warn_at, seconds),
+            resolve_due_at=moved(d.resolve_due_at, resolve_seconds),
+            resolve_warn_at=moved(d.resolve_warn_at, resolve_seconds),
         ),
     )
 

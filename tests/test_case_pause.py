@@ -3,7 +3,7 @@ business time, on Temporal's time-skipping server with real activities and SQLit
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from domain.calendar import BusinessCalendar
+from domain.case import Actor
+from domain.deadlines import Deadlines, ShiftRequest, shift_deadlines
 from domain.policy import CalendarSpec
+from domain.vocabulary import Priority
 from models.case import CaseEvent
 from tests.test_case_workflow import OLE, Handle, kinds, new_case, outbox, view
 from workflows.case import CaseWorkflow
@@ -23,6 +26,8 @@ from workflows.messages import (
     AddNote,
     CustomerReplied,
     PauseCase,
+    Reassign,
+    Reclassify,
     RemeasureAnswer,
     ResumeCase,
 )
@@ -179,8 +184,6 @@ async def test_pause_and_resume_refuse_what_makes_no_sense(
     async with new_case(ts_env, engine, settings, **always_open()) as h:
         assert (await refused(CaseWorkflow.resume, ResumeCase(OLE))).type == "Conflict"
         assert (await refused(CaseWorkflow.pause, PauseCase(OLE, "  "))).type == "Invalid"
-        from domain.case import Actor
-
         assert (await refused(CaseWorkflow.pause, PauseCase(Actor("dora"), "x"))).type == (
             "Forbidden"
         )
@@ -200,3 +203,56 @@ async def test_a_program_that_pauses_nothing_refuses(
             await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Waiting"))
         assert isinstance(err.value.cause, ApplicationError)
         assert "does not pause" in str(err.value.cause)
+
+
+async def test_a_new_priority_keeps_the_time_paused_before(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    async with new_case(ts_env, engine, settings, **always_open()) as h:
+        await started(h)
+        created = (await view(h)).created_at
+        await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Waiting"))
+        await ts_env.sleep(timedelta(hours=3))
+        await h.execute_update(CaseWorkflow.resume, ResumeCase(OLE))
+        paused = (await view(h)).paused_seconds
+        await h.execute_update(
+            CaseWorkflow.reclassify, Reclassify(Actor("mia"), "VIP", priority=Priority.URGENT)
+        )
+        v = await view(h)
+    # Urgent halves the day from the case's start; the pause still counts.
+    assert v.resolve_due_at == created + timedelta(hours=12, seconds=paused)
+
+
+async def test_a_reassignment_while_paused_moves_only_the_new_clock(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    async with new_case(ts_env, engine, settings, **always_open()) as h:
+        await started(h)
+        await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Waiting"))
+        await ts_env.sleep(timedelta(hours=2))
+        await h.execute_update(CaseWorkflow.reassign, Reassign(OLE, "alex", "Billing"))
+        fresh = (await view(h)).resolve_due_at
+        await ts_env.sleep(timedelta(hours=3))
+        await h.execute_update(CaseWorkflow.resume, ResumeCase(Actor("alex")))
+        v = await view(h)
+    moved = v.resolve_due_at - fresh
+    assert timedelta(hours=3) <= moved < timedelta(hours=3, seconds=2)
+    assert v.paused_seconds >= 5 * 3600  # the ledger counts the whole pause
+
+
+def test_shift_deadlines_counts_business_time_only() -> None:
+    # Friday 15:00 to Monday 11:00 in Oslo: 2 + 2 business hours; a Friday 16:00 deadline
+    # moves 4 business hours on, to Monday 12:00.
+    oslo = CalendarSpec(timezone="Europe/Oslo")
+    at = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)  # Friday 15:00 CET
+    shifted = shift_deadlines(
+        ShiftRequest(
+            oslo,
+            at,
+            datetime(2026, 12, 7, 10, 0, tzinfo=UTC),  # Monday 11:00 CET
+            Deadlines(None, None, datetime(2026, 12, 4, 15, 0, tzinfo=UTC), None),
+        )
+    )
+    assert shifted.business_seconds == 4 * 3600
+    assert shifted.deadlines.resolve_due_at == datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+    assert shifted.deadlines.open_due_at is None

@@ -647,6 +647,8 @@ class CaseWorkflow:
                     resolve_due_at=v.resolve_due_at if resolve_moves else None,
                     resolve_warn_at=self._resolve_warn_at if resolve_moves else None,
                 ),
+                # A resolve clock restarted while paused (reassigned, escalated) lost less.
+                resolve_from=self._resolve_clock[0],
             ),
             start_to_close_timeout=SHORT,
             retry_policy=self._local_retry(),
@@ -739,16 +741,31 @@ class CaseWorkflow:
         """The deadlines under the case's (new) priority, from when their clocks started."""
         v = self._view
         if v.status == CaseStatus.NEW and not v.open_breached:
+            deadlines = await self._compute_deadlines(v.created_at, open=True, resolve=False)
             self._apply_deadlines(
-                await self._compute_deadlines(v.created_at, open=True, resolve=False)
+                await self._after_pauses(deadlines, v.created_at, PauseMetric.OPEN)
             )
         if not v.resolve_breached:
             start, reassigned = self._resolve_clock
-            self._apply_deadlines(
-                await self._compute_deadlines(
-                    start, open=False, resolve=True, reassigned=reassigned
-                )
+            deadlines = await self._compute_deadlines(
+                start, open=False, resolve=True, reassigned=reassigned
             )
+            self._apply_deadlines(await self._after_pauses(deadlines, start, PauseMetric.RESOLVE))
+
+    async def _after_pauses(self, d: Deadlines, start: datetime, metric: PauseMetric) -> Deadlines:
+        """Deadlines recomputed from `start` move on by the finished pauses since (PATCH_PAUSE;
+        a running pause moves them when it ends)."""
+        paused = sum(p.business_seconds for p in self._pauses if p.start >= start)
+        if paused <= 0 or metric not in self._policy.sla.pause_metrics:
+            return d
+        shifted: Shifted = await workflow.execute_local_activity_method(
+            CalendarActivities.shift_deadlines,
+            ShiftRequest(self._policy.calendar, start, start, d, business_seconds=paused),
+            start_to_close_timeout=SHORT,
+            retry_policy=self._local_retry(),
+            summary="deadlines after the pauses",
+        )
+        return shifted.deadlines
 
     @workflow.update
     async def reopen(self, cmd: ReopenCase) -> ActionAck:
