@@ -20,11 +20,11 @@ from domain.deadlines import Deadlines, ShiftRequest, shift_deadlines
 from domain.policy import CalendarSpec
 from domain.vocabulary import Priority
 from models.case import CaseEvent
+from services.case_actions import customer_replied
 from tests.test_case_workflow import OLE, Handle, kinds, new_case, outbox, view
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
-    CustomerReplied,
     PauseCase,
     Reassign,
     Reclassify,
@@ -132,7 +132,7 @@ async def test_the_customer_answering_resumes_the_case(
         await h.execute_update(CaseWorkflow.pause, PauseCase(OLE, "Asked for the receipt"))
         await ts_env.sleep(timedelta(hours=2))
         if how == "customer_replied":
-            await h.signal(CaseWorkflow.customer_replied, CustomerReplied("email"))
+            await customer_replied(ts_env.client, h.id, "email")
         else:
             await h.signal(CaseWorkflow.remeasure_answer, RemeasureAnswer(4, True, "", "survey"))
 
