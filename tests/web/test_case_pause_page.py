@@ -53,6 +53,7 @@ async def test_owner_pauses_and_resumes_a_case(open_page: Any, live: LiveApp) ->
     await expect(page.locator(".timeline .event-paused").first).to_contain_text("booking number")
     row = case_row(live.engine, case_id)
     assert row.paused_since is not None and row.pause_resumes_at is not None
+    assert row.next_due_at is None  # out of the due and overdue lists while waiting
 
     # The inbox row says it too.
     await page.goto("/inbox")
@@ -69,7 +70,7 @@ async def test_owner_pauses_and_resumes_a_case(open_page: Any, live: LiveApp) ->
     await expect(page.locator(".case-head .badges")).not_to_contain_text("Waiting on")
     await expect(page.locator(".timeline .event-resumed").first).to_be_visible()
     after = case_row(live.engine, case_id)
-    assert after.paused_since is None
+    assert after.paused_since is None and after.next_due_at == after.open_due_at  # still new
     assert due_before and after.resolve_due_at and after.resolve_due_at >= due_before
     # The case can wait again.
     await expect(page.locator("summary", has_text="Waiting on customer")).to_be_visible()
