@@ -15,21 +15,25 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from domain.calendar import BusinessCalendar
-from domain.case import Actor
+from domain.case import Actor, PauseInterval
 from domain.deadlines import Deadlines, ShiftRequest, shift_deadlines
 from domain.policy import CalendarSpec
-from domain.vocabulary import Priority
+from domain.vocabulary import CaseStatus, Priority
 from models.case import CaseEvent
 from services.case_actions import customer_replied
-from tests.test_case_workflow import OLE, Handle, kinds, new_case, outbox, view
+from services.case_start import start_case_workflow
+from tests.factories import case_input, running_worker, seed
+from tests.test_case_workflow import OLE, Handle, kinds, new_case, new_id, outbox, view
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
+    CarriedState,
     PauseCase,
     Reassign,
     Reclassify,
     RemeasureAnswer,
     ResumeCase,
+    initial_view,
 )
 
 # The unit's calendar (Europe/Oslo, Monday to Friday 09:00-17:00, no public holidays).
@@ -256,3 +260,44 @@ def test_shift_deadlines_counts_business_time_only() -> None:
     assert shifted.business_seconds == 4 * 3600
     assert shifted.deadlines.resolve_due_at == datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
     assert shifted.deadlines.open_due_at is None
+
+
+async def test_a_run_continued_while_paused_keeps_its_pause_and_ledger(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+) -> None:
+    """A case that continued as new while waiting (CarriedState): the next run still waits,
+    resumes at the same limit, and its ledger holds the earlier pause too."""
+    seed(engine, **always_open())
+    now = await ts_env.get_current_time()
+    inp = case_input(engine, new_id(), now - timedelta(hours=6))
+    view_ = initial_view(inp)
+    view_.version, view_.status, view_.first_action_at = 3, CaseStatus.IN_PROGRESS, now
+    view_.open_due_at = inp.created_at + timedelta(hours=4)
+    view_.resolve_due_at = inp.created_at + timedelta(days=1, hours=1)
+    view_.paused_since, view_.pause_resumes_at = now, now + timedelta(hours=2)
+    view_.paused_seconds = 3600
+    earlier = PauseInterval(inp.created_at, inp.created_at + timedelta(hours=1), 3600, "ole")
+    inp.carried = CarriedState(
+        view=view_,
+        open_warn_at=None,
+        resolve_warn_at=view_.resolve_due_at - timedelta(hours=1),
+        deadline_gen=1,
+        fired=[],
+        events=3,
+        unprojected=[],
+        projection_failed=False,
+        projected=True,
+        resolve_clock_start=inp.created_at,
+        pauses=[earlier],
+    )
+    async with running_worker(ts_env.client, engine, settings):
+        await start_case_workflow(ts_env.client, settings, inp)
+        h = ts_env.client.get_workflow_handle_for(CaseWorkflow.run, inp.case_id)
+        await ts_env.sleep(timedelta(hours=1))
+        assert (await view(h)).paused_since == now  # still waiting in the new run
+        await ts_env.sleep(timedelta(hours=1, minutes=1))
+        v = await view(h)
+        await h.terminate("test finished")
+    assert v.paused_since is None and v.paused_seconds == 3600 + 2 * 3600
+    assert v.resolve_due_at == inp.created_at + timedelta(days=1, hours=3)
+    assert [m.kind for m in outbox(engine, inp.case_id)] == ["pause_expired"]
