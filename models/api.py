@@ -206,6 +206,15 @@ class CasePublic(BaseModel):
     remeasure_score: int | None
     remeasure_resolved: bool | None
     recovery_failed: bool
+    paused_since: datetime | None = Field(
+        default=None, description="Waiting on the customer since (the paused deadlines stop)"
+    )
+    pause_resumes_at: datetime | None = Field(
+        default=None, description="When the pause ends by itself (the program's longest pause)"
+    )
+    paused_seconds: int = Field(
+        default=0, description="Business seconds of the finished pauses (deadlines moved by them)"
+    )
     links: dict[str, str]
 
 
@@ -325,6 +334,14 @@ class ActionIn(_In):
 
 class NoteIn(ActionIn):
     text: StorableStr = Field(min_length=1, max_length=20000)
+
+
+class PauseIn(ActionIn):
+    note: StorableStr = Field(min_length=1, max_length=2000, description="What the case waits for")
+
+
+class ResumeIn(ActionIn):
+    note: StorableStr = Field(default="", max_length=2000)
 
 
 class ContactAttemptIn(ActionIn):

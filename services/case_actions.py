@@ -25,7 +25,7 @@ from models.types import utcnow
 from services.outages import Unavailable, within
 from services.writer import writer_for
 from workflows.case import CONFLICT, FINISHED, FORBIDDEN, CaseWorkflow
-from workflows.messages import ActionAck, RemeasureAnswer
+from workflows.messages import ActionAck, CustomerReplied, RemeasureAnswer
 
 
 class ActionRejected(Exception):
@@ -263,4 +263,16 @@ async def send_remeasurement(client: Client, case_id: str, answer: RemeasureAnsw
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ActionRejected(409, f"Case {case_id} is not waiting for a survey answer") from err
+        raise
+
+
+async def customer_replied(client: Client, case_id: str, source: str = "email") -> None:
+    """The customer answered (inbound mail, another platform): a case waiting on them resumes;
+    any other case ignores it."""
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
+    try:
+        await handle.signal(CaseWorkflow.customer_replied, CustomerReplied(source))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ActionRejected(409, f"Case {case_id} is not waiting on the customer") from err
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -20,8 +20,10 @@ from services.configuration import load_program, load_unit, policy_for
 @dataclass(frozen=True)
 class RowDue:
     text: str  # "3 business hours past due", "5 hours to resolve", "Closed · resolved"
-    urgency: str  # past | soon | ok | none | closed (the row's and the cell's style)
-    detail: str = ""  # for a late case whose next deadline lies ahead: "resolve within 5 hours"
+    urgency: str  # past | soon | ok | none | closed | paused (the row's and the cell's style)
+    # For a late case whose next deadline lies ahead: "resolve within 5 hours"; for a case
+    # waiting on the customer: when it resumes by itself ("resumes Thu 09:00").
+    detail: str = ""
 
 
 def span(delta: timedelta) -> str:
@@ -55,10 +57,20 @@ def _missed(case: Any, now: datetime) -> datetime | None:
     return due if missed is None and due is not None and due <= now else missed
 
 
+def paused_text(since: datetime, resumes: datetime | None, tz: Any, now: datetime) -> RowDue:
+    """A case waiting on the customer: "Paused 2 hours", "resumes Thu 09:00" (local time)."""
+    detail = f"resumes {resumes.astimezone(tz):%a %H:%M}" if resumes is not None else ""
+    return RowDue(f"Paused {span(now - since)}", "paused", detail)
+
+
 def row_due(case: Any, calendar: BusinessCalendar | None, now: datetime) -> RowDue:
     if not case.is_open:
         how = (case.closing_status or "").replace("_", " ")
         return RowDue(f"Closed{(' · ' + how) if how else ''}", "closed")
+    since = getattr(case, "paused_since", None)
+    if since is not None:
+        tz = calendar.tz if calendar is not None else UTC
+        return paused_text(since, getattr(case, "pause_resumes_at", None), tz, now)
     due = case.next_due_at
     goal = "first contact" if case.status == CaseStatus.NEW else "resolve"
     missed = _missed(case, now)
@@ -137,6 +149,10 @@ def calendars_for(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[s
 
 def rows_due(session: Session, rows: list[Any], now: datetime) -> dict[str, RowDue]:
     """Each row's deadline text; only late rows need their calendar (business hours late)."""
-    late = {(c.program_id, c.unit_id) for c in rows if _missed(c, now) is not None}
+    late = {
+        (c.program_id, c.unit_id)
+        for c in rows
+        if _missed(c, now) is not None or getattr(c, "paused_since", None) is not None
+    }
     calendars = calendars_for(session, late)
     return {c.id: row_due(c, calendars.get((c.program_id, c.unit_id)), now) for c in rows}

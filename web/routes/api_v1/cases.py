@@ -32,10 +32,12 @@ from models.api import (
     ContactAttemptIn,
     DocumentIn,
     NoteIn,
+    PauseIn,
     ReassignIn,
     ReclassifyIn,
     RemeasurementIn,
     ReopenIn,
+    ResumeIn,
     WatcherIn,
 )
 from models.case import Case, Document
@@ -72,10 +74,12 @@ from workflows.messages import (
     AttachDocument,
     CloseCase,
     LogContactAttempt,
+    PauseCase,
     Reassign,
     Reclassify,
     RemeasureAnswer,
     RemoveWatcher,
+    ResumeCase,
 )
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -402,6 +406,46 @@ async def add_note(
     return await action.run(
         CaseWorkflow.add_note,
         lambda a: AddNote(a, body.text),
+        body.acting_user,
+        idempotency_key,
+        body,
+    )
+
+
+@router.post(
+    "/{case_id}/pause",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
+async def pause_case(
+    body: PauseIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
+) -> CaseDetailPublic:
+    """Waiting on the customer: the program's pausing deadlines stop until the case resumes
+    (by the owner, the customer's answer, or after the program's longest pause)."""
+    return await action.run(
+        CaseWorkflow.pause,
+        lambda a: PauseCase(a, body.note),
+        body.acting_user,
+        idempotency_key,
+        body,
+    )
+
+
+@router.post(
+    "/{case_id}/resume",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
+async def resume_case(
+    body: ResumeIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
+) -> CaseDetailPublic:
+    """Back from waiting on the customer: the paused deadlines move by the paused business
+    time."""
+    return await action.run(
+        CaseWorkflow.resume,
+        lambda a: ResumeCase(a, body.note),
         body.acting_user,
         idempotency_key,
         body,
