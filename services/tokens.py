@@ -151,10 +151,10 @@ def rotate(engine: Engine, client_id: int, overlap_seconds: int = 0) -> NewClien
         if client is None or client.revoked_at is not None:
             return None
         now = utcnow()
-        client.previous_token_hash = client.token_hash if overlap_seconds else None
-        client.previous_valid_until = (
-            now + timedelta(seconds=overlap_seconds) if overlap_seconds else None
-        )
+        # Kept also without an overlap (valid until now: refused), so that start-up knows a
+        # rotated bootstrap token (ensure_bootstrap) and does not make it an admin again.
+        client.previous_token_hash = client.token_hash
+        client.previous_valid_until = now + timedelta(seconds=overlap_seconds)
         client.token_hash = hash_token(token)
         session.add(client)
         session.commit()
@@ -270,13 +270,21 @@ def sees(client: ApiClient, program_id: str, unit_id: str) -> bool:
 def ensure_bootstrap(engine: Engine, token: str | None) -> ApiClient | None:
     """Make sure an admin client holds the bootstrap token (CASELOOP_BOOTSTRAP_TOKEN).
 
-    A bootstrap client that an admin revoked stays revoked: start-up never re-enables it.
+    A bootstrap client that an admin revoked stays revoked, and one they rotated keeps its new
+    secret: start-up never re-enables the old token.
     """
     if not token:
         return None
     digest = hash_token(token)
     with Session(engine) as session:
-        found = session.exec(select(ApiClient).where(col(ApiClient.token_hash) == digest)).first()
+        found = session.exec(
+            select(ApiClient).where(
+                or_(
+                    col(ApiClient.token_hash) == digest,
+                    col(ApiClient.previous_token_hash) == digest,
+                )
+            )
+        ).first()
         if found is not None:
             if found.revoked_at is not None:
                 log.warning("the bootstrap API client (id %s) is revoked; not re-enabled", found.id)

@@ -15,7 +15,15 @@ from sqlmodel import Session, select
 from api import create_app
 from core.settings import Settings
 from models.config import ApiClient
-from services.tokens import authenticate, create_client, ensure_bootstrap, hash_token, revoke
+from services.tokens import (
+    authenticate,
+    create_client,
+    ensure_bootstrap,
+    hash_token,
+    list_clients,
+    revoke,
+    rotate,
+)
 from tests.api.conftest import bearer
 from tests.api.test_cases import BODY
 
@@ -166,6 +174,17 @@ async def test_bootstrap_token_makes_an_admin_client(
     assert r.status_code == 200
     assert [c["name"] for c in r.json()].count("bootstrap-admin") == 1
     assert secret not in caplog.text and secret not in r.text
+    # Rotated by an admin, the old secret is not made an admin again at start-up.
+    (boot_client,) = [c for c in list_clients(engine) if c.name == "bootstrap-admin"]
+    assert boot_client.id is not None
+    rotated = rotate(engine, boot_client.id)
+    assert rotated is not None
+    assert ensure_bootstrap(engine, secret) is not None
+    assert [c.name for c in list_clients(engine)].count("bootstrap-admin") == 1
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/api/v1/cases", headers=bearer(secret))).status_code == 401
+        r = await client.get("/api/v1/cases", headers=bearer(rotated.token))
+        assert r.status_code == 200
     # Revoked by an admin, it stays revoked across restarts.
     revoke(engine, "bootstrap-admin")
     assert ensure_bootstrap(engine, secret) is not None
