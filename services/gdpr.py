@@ -37,6 +37,7 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import (
     DeleteWorkflowExecutionRequest,
     DescribeWorkflowExecutionRequest,
+    ListWorkflowExecutionsRequest,
 )
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -355,9 +356,18 @@ async def _delete_executions(client: Client, case_id: str) -> tuple[int, int]:
     time-skipping test server) leaves the history to the namespace's retention: counted as
     left, the run terminated if it still runs."""
     run_ids: list[str] = []
+    # The raw call: decoding the runs' search attributes is not needed (and the time-skipping
+    # server's answer does not decode).
+    request_runs = ListWorkflowExecutionsRequest(
+        namespace=client.namespace, query=f'WorkflowId = "{case_id}"'
+    )
     try:
-        async for execution in client.list_workflows(f'WorkflowId = "{case_id}"'):
-            run_ids.append(execution.run_id)
+        while True:
+            page = await client.workflow_service.list_workflow_executions(request_runs)
+            run_ids += [e.execution.run_id for e in page.executions]
+            if not page.next_page_token:
+                break
+            request_runs.next_page_token = page.next_page_token
     except RPCError:  # a server without visibility: the latest run is deleted below
         pass
     deleted = left = 0
