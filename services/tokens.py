@@ -18,9 +18,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from domain.vocabulary import Scope
+from domain.audit import Actor
+from domain.vocabulary import AuditAction, AuditObject, Scope
 from models.config import ApiClient
 from models.types import utcnow
+from services.audit import cli_actor, record
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,18 @@ def check_scopes(scopes: list[str]) -> list[str]:
     return list(dict.fromkeys(scopes))
 
 
+def client_state(client: ApiClient) -> dict[str, object]:
+    """An API client as audited (never its token or hash)."""
+    revoked = client.revoked_at.isoformat() if client.revoked_at else None
+    return {"name": client.name, "scopes": list(client.scopes or []), "revoked_at": revoked}
+
+
 def create_client(
-    engine: Engine, name: str, scopes: list[str], token: str | None = None
+    engine: Engine,
+    name: str,
+    scopes: list[str],
+    token: str | None = None,
+    actor: Actor | None = None,
 ) -> NewClient:
     name = name.strip()
     if not name or len(name) > 100:
@@ -75,6 +87,9 @@ def create_client(
     client = ApiClient(name=name, scopes=check_scopes(scopes), token_hash=hash_token(token))
     with Session(engine) as session:
         session.add(client)
+        session.flush()
+        kind, state = AuditObject.API_CLIENT, client_state(client)
+        record(session, actor or cli_actor(), kind, str(client.id), None, state)
         session.commit()
         session.refresh(client)
     log.info("API client %s created (id %s, scopes %s)", name, client.id, ",".join(scopes))
@@ -86,7 +101,7 @@ def list_clients(engine: Engine) -> list[ApiClient]:
         return list(session.exec(select(ApiClient).order_by(col(ApiClient.id))).all())
 
 
-def revoke(engine: Engine, ident: str | int) -> list[ApiClient]:
+def revoke(engine: Engine, ident: str | int, actor: Actor | None = None) -> list[ApiClient]:
     """Revoke by id, or every active client of that name; returns the revoked clients."""
     with Session(engine) as session:
         stmt = select(ApiClient).where(col(ApiClient.revoked_at).is_(None))
@@ -97,8 +112,18 @@ def revoke(engine: Engine, ident: str | int) -> list[ApiClient]:
         clients = list(session.exec(stmt).all())
         now = utcnow()
         for c in clients:
+            before = client_state(c)
             c.revoked_at = now
             session.add(c)
+            record(
+                session,
+                actor or cli_actor(),
+                AuditObject.API_CLIENT,
+                str(c.id),
+                before,
+                client_state(c),
+                AuditAction.REVOKE,
+            )
         session.commit()
         for c in clients:
             session.refresh(c)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.threads import in_thread
 from domain.fields import StorableStr
+from services.audit import client_actor
 from services.tokens import SCOPES, TokenError, create_client, describe, list_clients, revoke
 from web.api_auth import Admin
 from web.deps import EngineDep
@@ -48,10 +49,10 @@ async def read_clients(_: Admin, engine: EngineDep) -> list[ApiClientPublic]:
 
 
 @router.post("", status_code=201, response_model=ApiClientCreated)
-async def create(body: ApiClientIn, _: Admin, engine: EngineDep) -> ApiClientCreated:
+async def create(body: ApiClientIn, me: Admin, engine: EngineDep) -> ApiClientCreated:
     """Create a client; the response holds its token, which is never shown again."""
     try:
-        new = await in_thread(create_client, engine, body.name, body.scopes)
+        new = await in_thread(create_client, engine, body.name, body.scopes, actor=client_actor(me))
     except TokenError as exc:
         raise Problem(422, "Invalid request", str(exc), field="scopes") from exc
     return ApiClientCreated(**describe(new.client), token=new.token)  # type: ignore[arg-type]
@@ -64,7 +65,7 @@ async def revoke_client(
     """Revoke a client's token at once (a client cannot revoke itself)."""
     if client_id == me.id:
         raise Problem(409, "Cannot revoke yourself", "Use another admin token", field="client_id")
-    revoked = await in_thread(revoke, engine, client_id)
+    revoked = await in_thread(revoke, engine, client_id, client_actor(me))
     if not revoked:
         raise Problem(
             404, "API client not found", f"No active client {client_id}", field="client_id"

@@ -17,9 +17,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core.threads import in_thread
+from domain.audit import Actor
 from domain.program import ConfigDoc, ProgramIn, UnitIn, UserIn, error_location
+from models.config import ApiClient
+from services.audit import client_actor
 from services.configuration import apply_config, export_config
-from web.api_auth import require_scope
+from web.api_auth import Admin, require_scope
 from web.deps import EngineDep
 from web.problems import Problem
 from web.routes.api_v1.cases import PROBLEMS
@@ -62,7 +65,7 @@ def _invalid(exc: ValidationError, strip: int = 0) -> Problem:
     )
 
 
-def _write(engine: Engine, kind: str, item: BaseModel) -> Applied:
+def _write(engine: Engine, kind: str, item: BaseModel, actor: Actor) -> Applied:
     """Validate the configuration as it would be with `item`, then upsert only `item`."""
     current = _read(engine).model_dump(mode="json")
     items: list[dict[str, Any]] = current[kind]
@@ -77,7 +80,7 @@ def _write(engine: Engine, kind: str, item: BaseModel) -> Applied:
         units=[item] if isinstance(item, UnitIn) else [],
         programs=[item] if isinstance(item, ProgramIn) else [],
     )
-    counts = apply_config(engine, only)
+    counts = apply_config(engine, only, actor)
     return Applied(**{k: counts.get(k, 0) for k in ("users", "units", "programs")})
 
 
@@ -102,9 +105,9 @@ async def read_config(engine: EngineDep) -> ConfigDoc:
 
 
 @router.put("", response_model=Applied)
-async def write_config(body: ConfigDoc, engine: EngineDep) -> Applied:
+async def write_config(body: ConfigDoc, me: Admin, engine: EngineDep) -> Applied:
     """Load a whole configuration document, exactly as `python -m cli load-config` does."""
-    counts = await in_thread(apply_config, engine, body)
+    counts = await in_thread(apply_config, engine, body, client_actor(me))
     return Applied(**counts)
 
 
@@ -148,15 +151,23 @@ def _resource(kind: str, model: type[Item]) -> None:
     async def read_one(engine: Engine, **path: str) -> Item:
         return _one(await read_all(engine), path[id_name], one)
 
-    async def write_one(engine: Engine, body: Item, **path: str) -> Applied:
+    async def write_one(engine: Engine, body: Item, me: ApiClient, **path: str) -> Applied:
         _same_id(path[id_name], body.id)
-        return await in_thread(_write, engine, kind, body)
+        return await in_thread(_write, engine, kind, body, client_actor(me))
 
     item, path_id = f"/{kind}/{{{id_name}}}", {id_name: ItemId}
     _route("GET", f"/{kind}", read_all, f"read_{kind}", list[model])  # type: ignore[valid-type]
     _route("GET", item, read_one, f"read_{one}", model, **path_id)
     _route(
-        "PUT", item, write_one, f"write_{one}", Applied, WRITE_DOCS.get(kind), **path_id, body=model
+        "PUT",
+        item,
+        write_one,
+        f"write_{one}",
+        Applied,
+        WRITE_DOCS.get(kind),
+        **path_id,
+        body=model,
+        me=Admin,
     )
 
 
