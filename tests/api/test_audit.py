@@ -69,9 +69,7 @@ async def test_api_then_cli_changes_are_two_entries_with_actor_channel_and_diff(
     by_api, by_cli = found
     assert (by_api.actor_kind, by_api.actor_name, by_api.via) == ("client", "admin", "api")
     assert by_api.action == "update"
-    assert by_api.diff == [
-        {"field": "central_team", "before": ["alex", "mia"], "after": ["mia"]}
-    ]
+    assert by_api.diff == [{"field": "central_team", "before": ["alex", "mia"], "after": ["mia"]}]
     assert (by_cli.actor_kind, by_cli.actor_id, by_cli.via) == ("operator", "ops-anna", "cli")
     [change] = by_cli.diff
     assert change["field"] == "sla"
