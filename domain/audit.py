@@ -52,3 +52,18 @@ def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[di
             a, b = (SECRET if a else None), SECRET
         changes.append({"field": field, "before": a, "after": b})
     return changes
+
+
+def readable(changes: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
+    """A diff as lines to read: `(field, before, after)`, a changed mapping (an SLA, a calendar)
+    opened one level so that only its changed keys show (`sla.resolve_within`)."""
+    lines: list[tuple[str, Any, Any]] = []
+    for c in changes:
+        a, b = c["before"], c["after"]
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in dict.fromkeys([*a, *b]):
+                if a.get(key) != b.get(key):
+                    lines.append((f"{c['field']}.{key}", a.get(key), b.get(key)))
+        else:
+            lines.append((c["field"], a, b))
+    return lines
