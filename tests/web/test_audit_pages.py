@@ -15,6 +15,7 @@ from domain.audit import Actor
 from domain.program import ConfigDoc
 from domain.vocabulary import AuditActor, AuditVia
 from models.audit import AuditEntry
+from models.config import User
 from services.configuration import apply_config, export_config
 from services.tokens import create_client
 from tests.factories import config_with_passwords
@@ -137,8 +138,16 @@ async def test_restore_a_program_version_and_refuse_one_that_no_longer_validates
 async def test_a_config_reload_signs_nobody_out(live: LiveApp) -> None:
     async with sign_in(live, "ole") as client:
         assert (await client.get("/inbox")).status_code == 200
+        with Session(live.engine) as session:
+            hashes = {u.id: u.password_hash for u in session.exec(select(User))}
         doc = config_with_passwords(PASSWORD)
-        apply_config(live.engine, doc)  # the same passwords, reloaded
+        apply_config(live.engine, doc)  # the same passwords, reloaded (other tests' changes go)
+        with Session(live.engine) as session:
+            before = len(session.exec(select(AuditEntry)).all())
+            assert {u.id: u.password_hash for u in session.exec(select(User))} == hashes
+        apply_config(live.engine, doc)  # again: nothing changes, so nothing is recorded
+        with Session(live.engine) as session:
+            assert len(session.exec(select(AuditEntry)).all()) == before
         r = await client.get("/inbox", follow_redirects=False)
         assert r.status_code == 200, r.headers.get("location")
 
