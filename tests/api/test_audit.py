@@ -14,9 +14,10 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from domain.audit import SECRET
+from domain.audit import SECRET, Actor
+from domain.vocabulary import AuditActor, AuditVia
 from models.audit import AuditEntry
-from services.audit import AuditFilter, list_entries
+from services.audit import AuditFilter, list_entries, restore_program
 from tests.api.conftest import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +87,15 @@ async def test_api_then_cli_changes_are_two_entries_with_actor_channel_and_diff(
 
     page = list_entries(engine, AuditFilter(kind="program", object_id="central", actor="ops-anna"))
     assert [e.id for e in page["rows"]] == [by_cli.id]
+
+    # Restore the version the API wrote: read back through the API, and itself audited.
+    admin_page = Actor(AuditActor.USER, "root", "Ada Admin", AuditVia.PAGE)
+    restored = restore_program(engine, by_api.id, admin_page)  # type: ignore[arg-type]
+    program = (await api.get("/api/v1/config/programs/central", headers=admin)).json()
+    assert program["sla"]["resolve_within"] == "P1D" and program["central_team"] == ["mia"]
+    assert restored is not None and restored.restored_from == by_api.id
+    assert entries(engine, object_id="central")[-1].id == restored.id
+    assert restored.diff[0]["field"] == "sla"
 
 
 async def test_user_changes_are_audited_without_secrets(
