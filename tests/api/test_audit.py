@@ -135,3 +135,21 @@ async def test_api_clients_created_and_revoked_are_audited(
     assert revoked.action == "revoke"
     assert [c["field"] for c in revoked.diff] == ["revoked_at"]
     assert created["token"] not in str(made.diff) + str(made.snapshot)
+
+
+async def test_message_templates_changed_through_the_api_are_audited(
+    api: httpx.AsyncClient, tokens: dict[str, str], engine: Engine
+) -> None:
+    admin = bearer(tokens["admin"])
+    url = "/api/v1/templates/recovery/alert"
+    r = await api.put(url, json={"subject": "ALERT {{ case.id }}"}, headers=admin)
+    assert r.status_code == 200, r.text
+    rejected = await api.put(url, json={"subject": "{{ settings.x }}"}, headers=admin)
+    assert rejected.status_code == 422
+    assert (await api.delete(url, headers=admin)).status_code == 200
+    changed = [e for e in entries(engine, object_id="recovery") if e.actor_name == "admin"]
+    assert [(e.via, [c["field"] for c in e.diff]) for e in changed] == [
+        ("api", ["notifications"]),
+        ("api", ["notifications"]),
+    ]
+    assert changed[0].diff[0]["after"]["templates"]["alert"]["subject"] == "ALERT {{ case.id }}"
