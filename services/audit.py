@@ -136,6 +136,10 @@ class RestoreError(ValueError):
     """An entry that cannot be restored; the message says why (shown inline)."""
 
 
+class EntryNotFound(RestoreError):
+    """No entry with that number."""
+
+
 def restore_program(engine: Engine, entry_id: int, actor: Actor) -> AuditEntry | None:
     """Put the program back as it was after entry `entry_id`: validated like any write,
     recorded as "restored from entry N". None when the program is already that version."""
@@ -143,7 +147,9 @@ def restore_program(engine: Engine, entry_id: int, actor: Actor) -> AuditEntry |
 
     with Session(engine) as session:
         entry = session.get(AuditEntry, entry_id)
-        if entry is None or entry.object_kind != AuditObject.PROGRAM or not entry.snapshot:
+        if entry is None:
+            raise EntryNotFound(f"No audit entry {entry_id}.")
+        if entry.object_kind != AuditObject.PROGRAM or not entry.snapshot:
             raise RestoreError("This entry holds no program version to restore.")
         current = export_config(session).model_dump(mode="json")
     try:

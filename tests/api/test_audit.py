@@ -153,3 +153,36 @@ async def test_message_templates_changed_through_the_api_are_audited(
         ("api", ["notifications"]),
     ]
     assert changed[0].diff[0]["after"]["templates"]["alert"]["subject"] == "ALERT {{ case.id }}"
+
+
+async def test_the_audit_log_through_the_api(
+    api: httpx.AsyncClient, tokens: dict[str, str], engine: Engine
+) -> None:
+    admin = bearer(tokens["admin"])
+    program = (await api.get("/api/v1/config/programs/blended", headers=admin)).json()
+    first = (await api.get("/api/v1/audit", headers=admin, params={"object_id": "blended"})).json()
+    r = await api.put(
+        "/api/v1/config/programs/blended", json={**program, "name": "Blended 2"}, headers=admin
+    )
+    assert r.status_code == 200
+    log = (await api.get("/api/v1/audit", headers=admin, params={"object_id": "blended"})).json()
+    assert log["total"] == first["total"] + 1
+    newest = log["entries"][0]
+    assert (newest["actor_name"], newest["via"], newest["action"]) == ("admin", "api", "update")
+    assert newest["diff"] == [{"field": "name", "before": "Blended Care", "after": "Blended 2"}]
+
+    earlier = log["entries"][1]["id"]
+    r = await api.post(f"/api/v1/audit/{earlier}/restore", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["restored_from"] == earlier and r.json()["action"] == "restore"
+    again = (await api.get("/api/v1/config/programs/blended", headers=admin)).json()
+    assert again["name"] == "Blended Care"
+    assert (await api.post(f"/api/v1/audit/{earlier}/restore", headers=admin)).json() is None
+
+    unit = (await api.get("/api/v1/audit", headers=admin, params={"kind": "unit"})).json()
+    r = await api.post(f"/api/v1/audit/{unit['entries'][0]['id']}/restore", headers=admin)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert (await api.post("/api/v1/audit/999999/restore", headers=admin)).status_code == 404
+    assert (await api.get("/api/v1/audit", headers=bearer(tokens["rw"]))).status_code == 403
+    r = await api.get("/api/v1/audit", headers=admin, params={"since": "yesterday"})
+    assert r.status_code == 422
