@@ -99,6 +99,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("GET", "/api/v1/config/users/{user_id}"): None,
     ("PUT", "/api/v1/config/users/{user_id}"): "/api/v1/config/users/ole",
     ("POST", "/api/v1/api-clients"): {"name": "crm", "scopes": ["cases:read"]},
+    ("GET", "/api/v1/audit"): None,
     ("GET", "/api/v1/reports/summary"): None,
     ("GET", "/api/v1/templates/{program_id}"): None,
     ("PUT", "/api/v1/templates/{program_id}/{kind}"): {
