@@ -28,7 +28,8 @@ async def measure(notes: int, verbatim: int) -> None:
     from temporalio.testing import WorkflowEnvironment
 
     from core.settings import Settings
-    from core.temporal import DATA_CONVERTER
+    from core.payload_crypto import new_key_entry
+    from core.temporal import data_converter
     from domain.case import Actor
     from models.db import make_engine
     from services.case_start import start_case_workflow
@@ -45,10 +46,15 @@ async def measure(notes: int, verbatim: int) -> None:
     command.upgrade(cfg, "head")
     engine = make_engine(url)
     seed(engine)
-    settings = Settings(database_url=url, task_queue="history-size")
+    # Encrypted as in production: the bytes are what Temporal stores.
+    settings = Settings(
+        database_url=url,
+        task_queue="history-size",
+        payload_keys=new_key_entry("bench"),  # type: ignore[arg-type]
+    )
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal"),
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_log_level="error",
     )

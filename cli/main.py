@@ -35,6 +35,7 @@ def migrate(
 def load_config(path: Path) -> None:
     """Validate a YAML configuration file and apply it (all or nothing)."""
     from models.db import make_engine
+    from services.audit import cli_actor
     from services.config_file import ConfigError, load_config_file
     from services.configuration import apply_config
 
@@ -43,7 +44,7 @@ def load_config(path: Path) -> None:
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
-    counts = apply_config(make_engine(get_settings().database_url), doc)
+    counts = apply_config(make_engine(get_settings().database_url), doc, cli_actor())
     typer.echo(", ".join(f"{n} {k}" for k, n in counts.items()) + " loaded")
 
 

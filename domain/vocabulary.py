@@ -265,3 +265,38 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+
+
+# ---------------------------------------------------------------- the audit log
+
+
+class AuditObject(StrEnum):
+    """What a configuration or permission change changed."""
+
+    PROGRAM = "program"
+    UNIT = "unit"
+    USER = "user"
+    API_CLIENT = "api_client"
+
+
+class AuditVia(StrEnum):
+    """Through what a change came: a page, the API, the CLI (a config file, a token command)."""
+
+    PAGE = "page"
+    API = "api"
+    CLI = "cli"
+
+
+class AuditActor(StrEnum):
+    """Who made a change: a signed-in user, an API client, or an operator at the CLI."""
+
+    USER = "user"
+    CLIENT = "client"
+    OPERATOR = "operator"
+
+
+class AuditAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    RESTORE = "restore"
+    REVOKE = "revoke"

@@ -1,5 +1,6 @@
 """SQL read model and reference data. Importing this registers every table on the metadata."""
 
+from models.audit import AuditEntry
 from models.case import (
     Case,
     CaseEvent,
@@ -22,6 +23,7 @@ from models.views import SavedView
 __all__ = [
     "ActionKey",
     "ApiClient",
+    "AuditEntry",
     "Case",
     "CaseChange",
     "CaseEvent",

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Engine, Text, bindparam, cast
 from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 
+from domain.audit import Actor
 from domain.calendar import BusinessCalendar
 from domain.policy import (
     CalendarSpec,
@@ -29,8 +30,10 @@ from domain.program import (
     UnitIn,
     UserIn,
 )
-from domain.vocabulary import Role
+from domain.vocabulary import AuditObject, Role
+from models.audit import AuditEntry
 from models.config import Program, Unit, User
+from services.audit import cli_actor, record
 
 
 def _hash_password(password: str, current: str | None = None) -> str:
@@ -58,50 +61,132 @@ def taxonomy_of(p: ProgramIn) -> dict[str, Any]:
     )
 
 
-def apply_config(engine: Engine, doc: ConfigDoc) -> dict[str, int]:
-    """Upsert everything in one transaction: a bad document changes nothing."""
+def program_state(p: Program) -> dict[str, Any]:
+    """The stored program as the document that would load it (unvalidated: a version the
+    schema no longer accepts is still shown and kept as it is)."""
+    return json.loads(
+        json.dumps(
+            {
+                "id": p.id,
+                "name": p.name,
+                "ownership_model": p.ownership_model,
+                "default_owner": p.default_owner_id,
+                "central_team": p.central_team or [],
+                "team_assignment": p.team_assignment,
+                "calendar": p.calendar or {},
+                "sla": p.sla or {},
+                "escalation": p.escalation or {},
+                "remeasure": p.remeasure or {},
+                "root_causes": p.root_causes,
+                "resolution_methods": p.resolution_methods or [],
+                "questions": p.questions or [],
+                "alert_rules": p.alert_rules or [],
+                "routing_rules": p.routing_rules or [],
+                "notifications": p.notifications or {},
+                "retention_months": p.retention_months,
+                **(p.taxonomy or {}),
+            },
+            default=str,
+        )
+    )
+
+
+def unit_state(u: Unit) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "name": u.name,
+        "timezone": u.timezone,
+        "holiday_country": u.holiday_country,
+        "holiday_subdivision": u.holiday_subdivision,
+        "frontline_owner": u.frontline_owner_id,
+        "manager": u.manager_id,
+        "field_manager": u.field_manager_id,
+    }
+
+
+def user_state(u: User) -> dict[str, Any]:
+    """The user as audited: `password_hash` only tells a diff that the password changed."""
+    return {
+        "id": u.id,
+        "name": u.name,
+        "email": u.email,
+        "role": u.role,
+        "manager": u.manager_id,
+        "active": u.active,
+        "locale": u.locale,
+        "password_hash": u.password_hash,
+    }
+
+
+def apply_config(
+    engine: Engine, doc: ConfigDoc, actor: Actor | None = None, restored_from: int | None = None
+) -> dict[str, int]:
+    """Upsert everything in one transaction: a bad document changes nothing. Every object
+    that changes gets an audit entry by `actor` (default: the operator at the CLI)."""
     with Session(engine) as session:
-        for u in doc.users:
-            user = session.get(User, u.id) or User(id=u.id, name=u.name)
-            user.name, user.email, user.role = u.name, u.email, u.role
-            user.manager_id, user.active = u.manager, u.active
-            if u.locale:  # unset keeps what the user chose on the pages
-                user.locale = u.locale
-            if u.password:
-                user.password_hash = _hash_password(u.password, user.password_hash)
-            session.add(user)
-        for un in doc.units:
-            unit = session.get(Unit, un.id) or Unit(id=un.id, name=un.name)
-            unit.name, unit.timezone = un.name, un.timezone
-            unit.holiday_country, unit.holiday_subdivision = (
-                un.holiday_country,
-                un.holiday_subdivision,
-            )
-            unit.frontline_owner_id, unit.manager_id = un.frontline_owner, un.manager
-            unit.field_manager_id = un.field_manager
-            BusinessCalendar(CalendarSpec(timezone=un.timezone))  # rejects unknown zones
-            session.add(unit)
-        for p in doc.programs:
-            program = session.get(Program, p.id) or Program(id=p.id, name=p.name)
-            program.name, program.ownership_model = p.name, p.ownership_model
-            program.default_owner_id = p.default_owner
-            program.calendar = p.calendar.model_dump(mode="json")
-            program.sla = p.sla.model_dump(mode="json")
-            program.escalation = p.escalation.model_dump(mode="json")
-            program.remeasure = p.remeasure.model_dump(mode="json")
-            program.root_causes = list(p.root_causes)
-            program.resolution_methods = list(p.resolution_methods)
-            program.questions = [q.model_dump(mode="json") for q in p.questions]
-            program.alert_rules = [r.model_dump(mode="json") for r in p.alert_rules]
-            program.routing_rules = [r.model_dump(mode="json") for r in p.routing_rules]
-            program.central_team = list(p.central_team)
-            program.team_assignment = p.team_assignment
-            program.notifications = p.notifications.model_dump(mode="json", exclude_defaults=True)
-            program.taxonomy = taxonomy_of(p)
-            program.retention_months = p.retention_months
-            session.add(program)
+        apply_in(session, doc, actor or cli_actor(), restored_from)
         session.commit()
     return {"users": len(doc.users), "units": len(doc.units), "programs": len(doc.programs)}
+
+
+def apply_in(
+    session: Session, doc: ConfigDoc, actor: Actor, restored_from: int | None = None
+) -> list[AuditEntry]:
+    """`apply_config` in the caller's session (not committed); the audit entries added."""
+    entries: list[AuditEntry | None] = []
+    for u in doc.users:
+        found = session.get(User, u.id)
+        before = user_state(found) if found else None
+        user = found or User(id=u.id, name=u.name)
+        user.name, user.email, user.role = u.name, u.email, u.role
+        user.manager_id, user.active = u.manager, u.active
+        if u.locale:  # unset keeps what the user chose on the pages
+            user.locale = u.locale
+        if u.password:
+            user.password_hash = _hash_password(u.password, user.password_hash)
+        session.add(user)
+        entries.append(record(session, actor, AuditObject.USER, u.id, before, user_state(user)))
+    for un in doc.units:
+        found_unit = session.get(Unit, un.id)
+        before = unit_state(found_unit) if found_unit else None
+        unit = found_unit or Unit(id=un.id, name=un.name)
+        unit.name, unit.timezone = un.name, un.timezone
+        unit.holiday_country, unit.holiday_subdivision = (
+            un.holiday_country,
+            un.holiday_subdivision,
+        )
+        unit.frontline_owner_id, unit.manager_id = un.frontline_owner, un.manager
+        unit.field_manager_id = un.field_manager
+        BusinessCalendar(CalendarSpec(timezone=un.timezone))  # rejects unknown zones
+        session.add(unit)
+        after = unit_state(unit)
+        entries.append(record(session, actor, AuditObject.UNIT, un.id, before, after))
+    for p in doc.programs:
+        found_program = session.get(Program, p.id)
+        before = program_state(found_program) if found_program else None
+        program = found_program or Program(id=p.id, name=p.name)
+        program.name, program.ownership_model = p.name, p.ownership_model
+        program.default_owner_id = p.default_owner
+        program.calendar = p.calendar.model_dump(mode="json")
+        program.sla = p.sla.model_dump(mode="json")
+        program.escalation = p.escalation.model_dump(mode="json")
+        program.remeasure = p.remeasure.model_dump(mode="json")
+        program.root_causes = list(p.root_causes)
+        program.resolution_methods = list(p.resolution_methods)
+        program.questions = [q.model_dump(mode="json") for q in p.questions]
+        program.alert_rules = [r.model_dump(mode="json") for r in p.alert_rules]
+        program.routing_rules = [r.model_dump(mode="json") for r in p.routing_rules]
+        program.central_team = list(p.central_team)
+        program.team_assignment = p.team_assignment
+        program.notifications = p.notifications.model_dump(mode="json", exclude_defaults=True)
+        program.taxonomy = taxonomy_of(p)
+        program.retention_months = p.retention_months
+        after = program_state(program)
+        session.add(program)
+        entries.append(
+            record(session, actor, AuditObject.PROGRAM, p.id, before, after, None, restored_from)
+        )
+    return [e for e in entries if e is not None]
 
 
 def export_config(session: Session) -> ConfigDoc:
@@ -135,28 +220,7 @@ def export_config(session: Session) -> ConfigDoc:
         for u in session.exec(select(Unit).order_by(col(Unit.id)))
     ]
     programs = [
-        ProgramIn.model_validate(
-            {
-                "id": p.id,
-                "name": p.name,
-                "ownership_model": p.ownership_model,
-                "default_owner": p.default_owner_id,
-                "central_team": p.central_team or [],
-                "team_assignment": p.team_assignment,
-                "calendar": p.calendar or {},
-                "sla": p.sla or {},
-                "escalation": p.escalation or {},
-                "remeasure": p.remeasure or {},
-                "root_causes": p.root_causes,
-                "resolution_methods": p.resolution_methods or [],
-                "questions": p.questions or [],
-                "alert_rules": p.alert_rules or [],
-                "routing_rules": p.routing_rules or [],
-                "notifications": p.notifications or {},
-                "retention_months": p.retention_months,
-                **(p.taxonomy or {}),
-            }
-        )
+        ProgramIn.model_validate(program_state(p))
         for p in session.exec(select(Program).order_by(col(Program.id)))
     ]
     return ConfigDoc.model_construct(users=users, units=units, programs=programs)

@@ -59,3 +59,8 @@ def end(engine: Engine, token: object) -> None:
     with Session(engine) as session:
         session.exec(delete(WebSession).where(col(WebSession.id) == _key(token)))
         session.commit()
+
+
+def end_all(session: Session, user_id: str) -> None:
+    """Sign every session of this user out (a deactivated user); the caller commits."""
+    session.exec(delete(WebSession).where(col(WebSession.user_id) == user_id))

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from activities.mail_context import message_context, stored_notifications, template_overrides
+from domain.audit import Actor
 from domain.mail.format import first_name
 from domain.mail.preview import check_template
 from domain.mail.render import RenderedMessage, render_message
@@ -22,9 +23,11 @@ from domain.mail.schema import (
     fill_placeholders,
     unfilled_placeholders,
 )
-from domain.vocabulary import MessageKind
+from domain.vocabulary import AuditObject, MessageKind
 from models.case import Case
 from models.config import Program, Unit
+from services.audit import cli_actor, record
+from services.configuration import program_state
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +138,11 @@ class ReplyRejected(ValueError):
 
 
 def save_template(
-    session: Session, program_id: str, kind: str, template: TemplateIn | None
+    session: Session,
+    program_id: str,
+    kind: str,
+    template: TemplateIn | None,
+    actor: Actor | None = None,
 ) -> NotificationsIn:
     """Set (or with None, remove) a program's override of one kind; checked before it is stored.
 
@@ -159,8 +166,11 @@ def save_template(
         templates[kind] = template.model_dump(exclude_none=True)
     data["templates"] = templates
     checked = NotificationsIn.model_validate(data)
+    before = program_state(program)
     program.notifications = checked.model_dump(mode="json", exclude_defaults=True)
     session.add(program)
+    kind_, after = AuditObject.PROGRAM, program_state(program)
+    record(session, actor or cli_actor(), kind_, program_id, before, after)
     session.commit()
     return checked
 

@@ -24,9 +24,11 @@ from sqlalchemy import Engine, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from domain.vocabulary import Scope
+from domain.audit import Actor
+from domain.vocabulary import AuditAction, AuditObject, Scope
 from models.config import ApiClient, User
 from models.types import utcnow
+from services.audit import cli_actor, record
 from services.writer import writer_for
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,12 @@ def check_scopes(scopes: list[str]) -> list[str]:
     return list(dict.fromkeys(scopes))
 
 
+def client_state(client: ApiClient) -> dict[str, object]:
+    """An API client as audited (never its token or hash)."""
+    revoked = client.revoked_at.isoformat() if client.revoked_at else None
+    return {"name": client.name, "scopes": list(client.scopes or []), "revoked_at": revoked}
+
+
 def create_client(
     engine: Engine,
     name: str,
@@ -83,6 +91,7 @@ def create_client(
     programs: list[str] | None = None,
     units: list[str] | None = None,
     expires_at: datetime | None = None,
+    actor: Actor | None = None,
 ) -> NewClient:
     """A service client, or with `user_id` that user's personal token (never `delegate`)."""
     name = name.strip()
@@ -107,6 +116,9 @@ def create_client(
             if user is None or not user.active:
                 raise TokenError(f"unknown or inactive user {user_id!r}")
         session.add(client)
+        session.flush()
+        kind, state = AuditObject.API_CLIENT, client_state(client)
+        record(session, actor or cli_actor(), kind, str(client.id), None, state)
         session.commit()
         session.refresh(client)
     log.info("API client %s created (id %s, scopes %s)", name, client.id, ",".join(scopes))
@@ -118,7 +130,7 @@ def list_clients(engine: Engine) -> list[ApiClient]:
         return list(session.exec(select(ApiClient).order_by(col(ApiClient.id))).all())
 
 
-def revoke(engine: Engine, ident: str | int) -> list[ApiClient]:
+def revoke(engine: Engine, ident: str | int, actor: Actor | None = None) -> list[ApiClient]:
     """Revoke by id, or every active client of that name; returns the revoked clients."""
     with Session(engine) as session:
         stmt = select(ApiClient).where(col(ApiClient.revoked_at).is_(None))
@@ -129,8 +141,18 @@ def revoke(engine: Engine, ident: str | int) -> list[ApiClient]:
         clients = list(session.exec(stmt).all())
         now = utcnow()
         for c in clients:
+            before = client_state(c)
             c.revoked_at = now
             session.add(c)
+            record(
+                session,
+                actor or cli_actor(),
+                AuditObject.API_CLIENT,
+                str(c.id),
+                before,
+                client_state(c),
+                AuditAction.REVOKE,
+            )
         session.commit()
         for c in clients:
             session.refresh(c)

@@ -21,7 +21,7 @@ from services.documents import human_size
 from web import access_log, problems
 from web.auth import SESSION_MAX_AGE, LoginLimiter, LoginRequired, PageError, load_viewer
 from web.i18n import N_, LocaleMiddleware, gettext
-from web.routes import dashboard, outbox, survey
+from web.routes import audit, dashboard, outbox, survey, users
 from web.routes.pages import router as pages_router
 from web.templating import STATIC_DIR, is_htmx, render
 
@@ -75,6 +75,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(pages_router)
     app.include_router(dashboard.router)
     app.include_router(outbox.router)
+    app.include_router(audit.router)
+    app.include_router(users.router)
     app.include_router(survey.router)  # public: the customer's signed link is the credential
     access_log.install()  # ...so that link never reaches the access log
 

@@ -103,6 +103,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/config/users/{user_id}"): {"name": "Ole Owner"},
     ("POST", "/api/v1/api-clients"): {"name": "crm", "scopes": ["cases:read"]},
     ("POST", "/api/v1/api-clients/{client_id}/rotate"): {"overlap_seconds": 0},
+    ("GET", "/api/v1/audit"): None,
     ("GET", "/api/v1/reports/summary"): None,
     ("GET", "/api/v1/templates/{program_id}"): None,
     ("PUT", "/api/v1/templates/{program_id}/{kind}"): {

@@ -94,6 +94,8 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
         "/admin/templates",
         "/admin/templates/recovery",
         "/admin/customers/merge",
+        "/admin/audit",
+        "/admin/users",
     ):
         await check(admin, path, report)
     await check(admin, "/admin", report, 404)
@@ -108,7 +110,7 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     await admin.get_by_label("Language").select_option(label="Norsk bokmål")
     await admin.get_by_role("button", name="Change language").click()
     await admin.get_by_role("button", name="Bytt språk").wait_for()
-    for path in ("/dashboard", "/admin/outbox", "/notifications"):
+    for path in ("/dashboard", "/admin/outbox", "/notifications", "/admin/audit", "/admin/users"):
         await check(admin, path, report)
 
     async with httpx.AsyncClient(base_url=live.base_url) as client:

@@ -5,7 +5,16 @@ from typing import Any
 from fastapi import APIRouter
 
 from web.problems import PROBLEM_JSON
-from web.routes.api_v1 import cases, clients, config, customers, notifications, reports, surveys
+from web.routes.api_v1 import (
+    audit,
+    cases,
+    clients,
+    config,
+    customers,
+    notifications,
+    reports,
+    surveys,
+)
 
 # Any route may meet an outage or a bug (web/errors.py): documented once for all of them.
 TROUBLE: dict[int | str, dict[str, Any]] = {
@@ -24,5 +33,6 @@ router.include_router(surveys.router)
 router.include_router(customers.router)
 router.include_router(config.router)
 router.include_router(clients.router)
+router.include_router(audit.router)
 router.include_router(reports.router)
 router.include_router(notifications.router)

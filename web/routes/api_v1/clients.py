@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.threads import in_thread
 from domain.fields import StorableStr
+from services.audit import api_actor
 from services.tokens import (
     SCOPES,
     TokenError,
@@ -87,7 +88,7 @@ async def read_clients(_: Admin, engine: EngineDep) -> list[ApiClientPublic]:
 
 
 @router.post("", status_code=201, response_model=ApiClientCreated)
-async def create(body: ApiClientIn, _: Admin, engine: EngineDep) -> ApiClientCreated:
+async def create(body: ApiClientIn, me: Admin, engine: EngineDep) -> ApiClientCreated:
     """Create a client; the response holds its token, which is never shown again."""
     if body.expires_at is not None and body.expires_at.tzinfo is None:
         raise Problem(
@@ -103,6 +104,7 @@ async def create(body: ApiClientIn, _: Admin, engine: EngineDep) -> ApiClientCre
                 programs=body.programs,
                 units=body.units,
                 expires_at=body.expires_at,
+                actor=api_actor(me),
             )
         )
     except TokenError as exc:
@@ -136,7 +138,7 @@ async def revoke_client(
     """Revoke a client's token at once (a client cannot revoke itself)."""
     if client_id == me.id:
         raise Problem(409, "Cannot revoke yourself", "Use another admin token", field="client_id")
-    revoked = await in_thread(revoke, engine, client_id)
+    revoked = await in_thread(revoke, engine, client_id, api_actor(me))
     if not revoked:
         raise Problem(
             404, "API client not found", f"No active client {client_id}", field="client_id"

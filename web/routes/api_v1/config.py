@@ -25,10 +25,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core.threads import in_thread
+from domain.audit import Actor
 from domain.fields import StorableStr
 from domain.program import ConfigDoc, ProgramIn, UnitIn, UserIn, error_location
+from models.config import ApiClient
+from services.audit import api_actor
 from services.configuration import apply_config, export_config
-from web.api_auth import require_scope
+from web.api_auth import Admin, require_scope
 from web.deps import EngineDep
 from web.problems import PROBLEM_JSON, Problem
 from web.routes.api_v1.cases import PROBLEMS
@@ -133,6 +136,7 @@ def _write(
     kind: str,
     item: BaseModel | Callable[[dict[str, Any] | None], BaseModel],
     item_id: str,
+    actor: Actor,
     if_match: str | None = None,
     if_none_match: str | None = None,
 ) -> tuple[Applied, str]:
@@ -157,7 +161,7 @@ def _write(
             units=[item] if isinstance(item, UnitIn) else [],
             programs=[item] if isinstance(item, ProgramIn) else [],
         )
-        counts = apply_config(engine, only)
+        counts = apply_config(engine, only, actor)
         stored = next(i for i in getattr(_read(engine), kind) if i.id == item_id)
     applied = Applied(**{k: counts.get(k, 0) for k in ("users", "units", "programs")})
     return applied, etag(stored.model_dump(mode="json"))
@@ -197,9 +201,9 @@ async def read_config(engine: EngineDep) -> ConfigDoc:
 
 
 @router.put("", response_model=Applied)
-async def write_config(body: ConfigDoc, engine: EngineDep) -> Applied:
+async def write_config(body: ConfigDoc, me: Admin, engine: EngineDep) -> Applied:
     """Load a whole configuration document, exactly as `python -m cli load-config` does."""
-    counts = await in_thread(apply_config, engine, body)
+    counts = await in_thread(apply_config, engine, body, api_actor(me))
     return Applied(**counts)
 
 
@@ -260,6 +264,7 @@ def _resource(kind: str, model: type[Item]) -> None:
     async def write_one(
         engine: Engine,
         body: Item,
+        me: ApiClient,
         response: Response,
         if_match: str | None,
         if_none_match: str | None,
@@ -274,13 +279,16 @@ def _resource(kind: str, model: type[Item]) -> None:
                 "(or If-None-Match: * to create one)",
                 field="If-Match",
             )
-        applied, tag = await in_thread(_write, engine, kind, body, body.id, if_match, if_none_match)
+        applied, tag = await in_thread(
+            _write, engine, kind, body, body.id, api_actor(me), if_match, if_none_match
+        )
         response.headers["ETag"] = tag
         return applied
 
     async def patch_one(
         engine: Engine,
         body: dict[str, Any],
+        me: ApiClient,
         response: Response,
         if_match: str | None,
         **path: str,
@@ -298,7 +306,9 @@ def _resource(kind: str, model: type[Item]) -> None:
             except ValidationError as exc:
                 raise _invalid(exc) from exc
 
-        applied, tag = await in_thread(_write, engine, kind, patched, item_id, if_match)
+        applied, tag = await in_thread(
+            _write, engine, kind, patched, item_id, api_actor(me), if_match
+        )
         response.headers["ETag"] = tag
         return applied
 
@@ -315,6 +325,7 @@ def _resource(kind: str, model: type[Item]) -> None:
         WRITE_DOCS.get(kind),
         **path_id,
         body=model,
+        me=Admin,
         **resp,
         if_match=IfMatch,
         if_none_match=IfNoneMatch,
@@ -329,6 +340,7 @@ def _resource(kind: str, model: type[Item]) -> None:
         "overwriting a change made since you read it.",
         **path_id,
         body=MergePatch,
+        me=Admin,
         **resp,
         if_match=IfMatch,
     )

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from activities.mail_context import message_context
 from core.threads import in_thread
+from domain.audit import Actor
 from domain.fields import StorableStr
 from domain.mail.preview import preview
 from domain.mail.sandbox import KINDS, TemplateRejected
@@ -29,6 +30,7 @@ from domain.vocabulary import MessageKind
 from models.api import CaseDetailPublic
 from models.case import Case
 from models.config import ApiClient, Program, User
+from services.audit import api_actor
 from services.case_actions import ActionRejected, client_actor, run_update
 from services.case_queries import get_case
 from services.templates import (
@@ -137,10 +139,12 @@ async def read_templates(program_id: ProgramId, engine: EngineDep) -> ProgramTem
     return await in_thread(_program_templates, engine, program_id)
 
 
-def _save(engine: Engine, program_id: str, kind: str, body: TemplateIn | None) -> None:
+def _save(
+    engine: Engine, program_id: str, kind: str, body: TemplateIn | None, actor: Actor
+) -> None:
     with Session(engine) as session:
         try:
-            save_template(session, program_id, kind, body)
+            save_template(session, program_id, kind, body, actor)
         except KeyError as exc:
             raise Problem(404, "Program not found", f"No program {program_id!r}") from exc
         except TemplateRejected as exc:
@@ -149,7 +153,7 @@ def _save(engine: Engine, program_id: str, kind: str, body: TemplateIn | None) -
 
 @router.put("/templates/{program_id}/{kind}", response_model=ProgramTemplates, dependencies=ADMIN)
 async def write_template(
-    program_id: ProgramId, kind: MessageKind, body: TemplateIn, engine: EngineDep
+    program_id: ProgramId, kind: MessageKind, body: TemplateIn, me: ApiClientDep, engine: EngineDep
 ) -> ProgramTemplates:
     """Override one kind's subject / text / HTML (a part left out keeps the default).
 
@@ -157,7 +161,7 @@ async def write_template(
     stored; a syntax error, an unknown name, anything reaching Python internals, or a failure
     on the demo case is a 422 and nothing changes.
     """
-    await in_thread(_save, engine, program_id, kind, body)
+    await in_thread(_save, engine, program_id, kind, body, api_actor(me))
     return await in_thread(_program_templates, engine, program_id)
 
 
@@ -165,10 +169,10 @@ async def write_template(
     "/templates/{program_id}/{kind}", response_model=ProgramTemplates, dependencies=ADMIN
 )
 async def reset_template(
-    program_id: ProgramId, kind: MessageKind, engine: EngineDep
+    program_id: ProgramId, kind: MessageKind, me: ApiClientDep, engine: EngineDep
 ) -> ProgramTemplates:
     """Go back to the shipped default for one kind."""
-    await in_thread(_save, engine, program_id, kind, None)
+    await in_thread(_save, engine, program_id, kind, None, api_actor(me))
     return await in_thread(_program_templates, engine, program_id)
 
 
