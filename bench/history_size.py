@@ -27,8 +27,8 @@ async def measure(notes: int, verbatim: int) -> None:
     from alembic.config import Config
     from temporalio.testing import WorkflowEnvironment
 
-    from core.settings import Settings
     from core.payload_crypto import new_key_entry
+    from core.settings import Settings
     from core.temporal import data_converter
     from domain.case import Actor
     from models.db import make_engine
