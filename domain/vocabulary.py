@@ -300,3 +300,4 @@ class AuditAction(StrEnum):
     UPDATE = "update"
     RESTORE = "restore"
     REVOKE = "revoke"
+    ROTATE = "rotate"

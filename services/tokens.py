@@ -77,8 +77,21 @@ def check_scopes(scopes: list[str]) -> list[str]:
 
 def client_state(client: ApiClient) -> dict[str, object]:
     """An API client as audited (never its token or hash)."""
-    revoked = client.revoked_at.isoformat() if client.revoked_at else None
-    return {"name": client.name, "scopes": list(client.scopes or []), "revoked_at": revoked}
+
+    def when(at: datetime | None) -> str | None:
+        return at.isoformat() if at else None
+
+    return {
+        "name": client.name,
+        "scopes": list(client.scopes or []),
+        "user_id": client.user_id,
+        "programs": list(client.programs or []),
+        "units": list(client.units or []),
+        "expires_at": when(client.expires_at),
+        "revoked_at": when(client.revoked_at),
+        # A rotation shows as the old secret's end (the secrets themselves never).
+        "previous_secret_valid_until": when(client.previous_valid_until),
+    }
 
 
 def create_client(
@@ -162,7 +175,9 @@ def revoke(engine: Engine, ident: str | int, actor: Actor | None = None) -> list
     return clients
 
 
-def rotate(engine: Engine, client_id: int, overlap_seconds: int = 0) -> NewClient | None:
+def rotate(
+    engine: Engine, client_id: int, overlap_seconds: int = 0, actor: Actor | None = None
+) -> NewClient | None:
     """A new secret for an active client; the old one stays valid for `overlap_seconds` (0:
     refused at once). None if there is no such active client."""
     if not 0 <= overlap_seconds <= 30 * 86400:
@@ -172,6 +187,7 @@ def rotate(engine: Engine, client_id: int, overlap_seconds: int = 0) -> NewClien
         client = session.get(ApiClient, client_id)
         if client is None or client.revoked_at is not None:
             return None
+        before = client_state(client)
         now = utcnow()
         # Kept also without an overlap (valid until now: refused), so that start-up knows a
         # rotated bootstrap token (ensure_bootstrap) and does not make it an admin again.
@@ -179,6 +195,15 @@ def rotate(engine: Engine, client_id: int, overlap_seconds: int = 0) -> NewClien
         client.previous_valid_until = now + timedelta(seconds=overlap_seconds)
         client.token_hash = hash_token(token)
         session.add(client)
+        record(
+            session,
+            actor or cli_actor(),
+            AuditObject.API_CLIENT,
+            str(client.id),
+            before,
+            client_state(client),
+            AuditAction.ROTATE,
+        )
         session.commit()
         session.refresh(client)
     _recent.clear()

@@ -54,9 +54,14 @@ async def test_api_then_cli_changes_are_two_entries_with_actor_channel_and_diff(
 ) -> None:
     admin = bearer(tokens["admin"])
     start = len(entries(engine, object_kind="program", object_id="central"))
-    program = (await api.get("/api/v1/config/programs/central", headers=admin)).json()
+    read = await api.get("/api/v1/config/programs/central", headers=admin)
+    program = read.json()
     program["central_team"] = ["mia"]
-    r = await api.put("/api/v1/config/programs/central", json=program, headers=admin)
+    r = await api.put(
+        "/api/v1/config/programs/central",
+        json=program,
+        headers={**admin, "If-Match": read.headers["ETag"]},
+    )
     assert r.status_code == 200, r.text
 
     doc = (await api.get("/api/v1/config", headers=admin)).json()
@@ -114,7 +119,7 @@ async def test_user_changes_are_audited_without_secrets(
     assert "argon2" not in str(entry.diff) + str(entry.snapshot)
 
 
-async def test_api_clients_created_and_revoked_are_audited(
+async def test_api_clients_created_rotated_and_revoked_are_audited(
     api: httpx.AsyncClient, tokens: dict[str, str], engine: Engine
 ) -> None:
     admin = bearer(tokens["admin"])
@@ -123,18 +128,24 @@ async def test_api_clients_created_and_revoked_are_audited(
     )
     assert r.status_code == 201
     created = r.json()
+    r = await api.post(
+        f"/api/v1/api-clients/{created['id']}/rotate", json={"overlap_seconds": 60}, headers=admin
+    )
+    assert r.status_code == 200
+    rotated_token = r.json()["token"]
     assert (
         await api.delete(f"/api/v1/api-clients/{created['id']}", headers=admin)
     ).status_code == 200
-    made, revoked = entries(engine, object_kind="api_client", object_id=str(created["id"]))
+    made, rotated, revoked = entries(engine, object_kind="api_client", object_id=str(created["id"]))
     assert (made.action, made.actor_name, made.via) == ("create", "admin", "api")
-    assert made.diff == [
-        {"field": "name", "before": None, "after": "crm"},
-        {"field": "scopes", "before": None, "after": ["cases:read"]},
-    ]
+    changed = {c["field"]: c["after"] for c in made.diff}
+    assert changed["name"] == "crm" and changed["scopes"] == ["cases:read"]
+    assert (rotated.action, rotated.actor_name) == ("rotate", "admin")
+    assert [c["field"] for c in rotated.diff] == ["previous_secret_valid_until"]
     assert revoked.action == "revoke"
     assert [c["field"] for c in revoked.diff] == ["revoked_at"]
-    assert created["token"] not in str(made.diff) + str(made.snapshot)
+    everything = "".join(str(e.diff) + str(e.snapshot) for e in (made, rotated, revoked))
+    assert created["token"] not in everything and rotated_token not in everything
 
 
 async def test_message_templates_changed_through_the_api_are_audited(
@@ -159,10 +170,13 @@ async def test_the_audit_log_through_the_api(
     api: httpx.AsyncClient, tokens: dict[str, str], engine: Engine
 ) -> None:
     admin = bearer(tokens["admin"])
-    program = (await api.get("/api/v1/config/programs/blended", headers=admin)).json()
+    read = await api.get("/api/v1/config/programs/blended", headers=admin)
+    program = read.json()
     first = (await api.get("/api/v1/audit", headers=admin, params={"object_id": "blended"})).json()
     r = await api.put(
-        "/api/v1/config/programs/blended", json={**program, "name": "Blended 2"}, headers=admin
+        "/api/v1/config/programs/blended",
+        json={**program, "name": "Blended 2"},
+        headers={**admin, "If-Match": read.headers["ETag"]},
     )
     assert r.status_code == 200
     log = (await api.get("/api/v1/audit", headers=admin, params={"object_id": "blended"})).json()

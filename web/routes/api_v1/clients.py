@@ -116,14 +116,14 @@ async def create(body: ApiClientIn, me: Admin, engine: EngineDep) -> ApiClientCr
 @router.post("/{client_id}/rotate", response_model=ApiClientCreated)
 async def rotate_client(
     client_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    _: Admin,
+    me: Admin,
     engine: EngineDep,
     body: RotateIn | None = None,
 ) -> ApiClientCreated:
     """A new secret for the client (shown in this response only); the old one stays valid for
     `overlap_seconds`, so the integration can switch without a gap."""
     overlap = body.overlap_seconds if body is not None else 0
-    new = await in_thread(rotate, engine, client_id, overlap)
+    new = await in_thread(rotate, engine, client_id, overlap, api_actor(me))
     if new is None:
         raise Problem(
             404, "API client not found", f"No active client {client_id}", field="client_id"
