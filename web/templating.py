@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from domain.vocabulary import Access, CaseStatus, ClosingStatus, Priority, Role
 from services import reports
+from services.inbox import due
 from web import i18n
 from web.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 from web.i18n import N_
@@ -65,29 +66,26 @@ def iso(value: datetime | None) -> str:
 
 
 def span(delta: timedelta) -> str:
-    """A duration for people: minutes under an hour, else whole hours."""
-    seconds = abs(delta.total_seconds())
-    if seconds < 3600:
-        minutes = max(1, int(seconds // 60))
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    hours = int(seconds // 3600)
-    return f"{hours} hour{'s' if hours != 1 else ''}"
+    """A duration for people, in the request's language: minutes under an hour, else whole
+    hours."""
+    return due.span(delta, i18n.translations(i18n.current()))
 
 
 def due_text(case: Any, now: datetime | None = None) -> tuple[str, str]:
-    """("5 hours to resolve" | "2 hours past due" | "Closed …", css class) for a case row."""
+    """("5 hours to resolve" | "2 hours past due" | "Closed …", css class) for a case row, in
+    the request's language."""
     now = now or datetime.now(UTC)
+    words = i18n.translations(i18n.current())
     if not case.is_open:
-        how = (case.closing_status or "").replace("_", " ")
-        return (f"Closed{(' · ' + how) if how else ''}", "closed")
-    due = case.next_due_at
-    if due is None:
-        return ("No deadline", "none")
-    goal = "first contact" if case.status == "new" else "resolve"
-    if due <= now:
-        return (f"{span(now - due)} past due", "past")
-    soon = due - now <= timedelta(hours=4)
-    return (f"{span(due - now)} to {goal}", "soon" if soon else "ok")
+        return (due.closed_text(case.closing_status, words), "closed")
+    next_due = case.next_due_at
+    if next_due is None:
+        return (i18n.gettext("No deadline"), "none")
+    if next_due <= now:
+        return (i18n.gettext("%(late)s past due", late=span(now - next_due)), "past")
+    soon = next_due - now <= timedelta(hours=4)
+    text = due.to_goal(span(next_due - now), case.status == "new", words)
+    return (text, "soon" if soon else "ok")
 
 
 def options(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,37 @@ def test_dates_and_numbers_follow_the_language_in_the_units_zone() -> None:
         assert when(moment, "Europe/Oslo") == "Mon 23 Nov 2026, 14:05 CET"
         assert when(moment, "America/New_York") == "Mon 23 Nov 2026, 08:05 EST"
         assert i18n.format_number(1234.5, 2) == "1,234.50"
+    finally:
+        i18n.activate("en")
+
+
+def test_deadlines_bulk_outcomes_and_filter_messages_in_the_readers_language() -> None:
+    from services.inbox.due import ENGLISH, closed_text, late_text, span, to_goal
+    from web.report_deps import page_message
+
+    words = i18n.translations("nb")
+    assert late_text(5, words) == "Forfalt med 5 arbeidstimer"
+    assert late_text(1, words) == "Forfalt med 1 arbeidstime"
+    assert late_text(0, words) == "Forfalt med under 1 arbeidstime"
+    assert to_goal(span(timedelta(minutes=30), words), True, words) == (
+        "30 minutter til første kontakt"
+    )
+    assert to_goal(span(timedelta(hours=1), words), False, words) == "1 time til løsning"
+    assert closed_text("resolved", words) == "Lukket · løst"
+    # English, the services' own words, stays as it was.
+    assert late_text(5, ENGLISH) == "5 business hours past due"
+    assert to_goal(span(timedelta(minutes=1)), True) == "1 minute to first contact"
+    try:
+        i18n.activate("nb")
+        assert page_message("The range is limited to 366 days") == (
+            "Perioden kan være høyst 366 dager"
+        )
+        assert page_message("Unknown time zone 'Mars/Base'") == "Ukjent tidssone 'Mars/Base'"
+        assert page_message("Input should be 'day' or 'week'") == (
+            "Denne verdien kan ikke brukes her."
+        )
+        i18n.activate("en")
+        assert page_message("Input should be 'day' or 'week'") == "Input should be 'day' or 'week'"
     finally:
         i18n.activate("en")
 

@@ -49,6 +49,7 @@ from services.templates import ReplyRejected, check_reply, reply_choices, reply_
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.errors import PENDING_PAGE
+from web.i18n import gettext
 from web.live import live_since
 from web.storable import form_problems
 from web.templating import FLASH, is_htmx, render
@@ -324,7 +325,7 @@ class ActionContext:
     async def pending(self, exc: ActionPending) -> Response:
         """Temporal holds the action (no worker, or the database is down): the case as it is,
         with the news that it applies later (202), instead of a hanging page."""
-        news = PENDING_PAGE.get(exc.stage, PENDING_PAGE["admitted"])
+        news = gettext(PENDING_PAGE.get(exc.stage, PENDING_PAGE["admitted"]))
         if not is_htmx(self.request):
             self.request.session[FLASH] = news
             return _redirect(self.request, f"/cases/{self.case_id}")
