@@ -49,6 +49,7 @@ from activities.erasure import (
 )
 from core.payload_crypto import KeyRing, key_ring
 from core.settings import Settings
+from core.threads import in_thread
 from domain.case import Actor
 from domain.vocabulary import ClosingStatus, ErasureReason, EventKind, Role
 from models.case import (
@@ -270,8 +271,6 @@ async def erase_customer(
     `by` is who asked (a user id or "api:<client>"); ErasureRefused (404, 409) when the record
     is unknown or was merged into another one.
     """
-    from core.threads import in_thread
-
     done, cases = await in_thread(_plan, engine, customer_id)
     if done is not None:
         return done

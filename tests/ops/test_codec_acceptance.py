@@ -250,13 +250,8 @@ async def test_the_temporal_ui_shows_the_decoded_input_to_a_signed_in_admin(
     context = await browser.new_context()
     page = await context.new_page()
     try:
-        # Signed in to Caseloop as an admin (the session cookie of localhost).
-        await page.goto(f"{stack.api_url}/login")
-        await fill_login_form(page, "root", PASSWORD)
-        await page.wait_for_url(lambda url: "/login" not in url)
-
         # In the Temporal UI, the codec settings (the status icon in the top bar): the endpoint
-        # `make run` gave it, now with the browser's credentials (the Caseloop session) included.
+        # `make run` gave it, now with the browser's credentials (a Caseloop session) included.
         await page.goto(stack.ui_url)
         await page.get_by_role("button", name=re.compile("^Codec Server")).click()
         await page.get_by_label("Use my browser setting and ignore Cluster-level setting.").check()
@@ -265,7 +260,23 @@ async def test_the_temporal_ui_shows_the_decoded_input_to_a_signed_in_admin(
         await page.locator("label", has_text="Include cross-origin credentials").click()
         assert await credentials.is_checked()
         await page.get_by_role("button", name="Apply").click()
-        await page.goto(f"{stack.ui_url}/namespaces/default/workflows/{case.case_id}")
+
+        # Not signed in to Caseloop: the codec server refuses, the UI shows no clear text.
+        workflow = f"{stack.ui_url}/namespaces/default/workflows/{case.case_id}"
+        async with page.expect_response(lambda r: "/codec/decode" in r.url) as answered:
+            await page.goto(workflow)
+        assert (await answered.value).status == 401
+        refused = page.get_by_text("Codec Server could not connect").filter(visible=True)
+        await refused.first.wait_for()
+        shown = await page.locator(".cm-content").all_inner_texts()
+        assert shown and not any('"case_id"' in text for text in shown), shown
+        assert case.name not in await page.content()
+
+        # Signed in as an admin (the session cookie of localhost), the same page decodes.
+        await page.goto(f"{stack.api_url}/login")
+        await fill_login_form(page, "root", PASSWORD)
+        await page.wait_for_url(lambda url: "/login" not in url)
+        await page.goto(workflow)
         # The Input panel shows the decoded CaseInput (encrypted, it would be unreadable bytes).
         await page.get_by_text(f'"case_id": "{case.case_id}"').wait_for(timeout=30_000)
         # The editor draws the lines in view only: scroll through it, reading as a person would.

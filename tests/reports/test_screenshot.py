@@ -263,21 +263,27 @@ async def test_a_manager_opens_the_dashboard_of_their_units_from_the_nav(
 
 
 async def test_the_readme_screenshots(demo: Demo, browser: Any, artifacts: Path) -> None:
-    """The inbox, a late case and the dashboard as the README shows them. `make screenshots`
-    writes them to docs/screenshots/ (README_SCREENSHOTS); otherwise they are test artifacts."""
+    """The inbox of an owner, a late case and the dashboard as the README shows them.
+    `make screenshots` writes them to docs/screenshots/ (README_SCREENSHOTS); otherwise they
+    are test artifacts."""
     from playwright.async_api import expect
 
     out = Path(os.environ.get("README_SCREENSHOTS") or artifacts)
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
-    context = await browser.new_context(base_url=demo.url, viewport={"width": 1360, "height": 860})
-    page = await context.new_page()
+    viewport = {"width": 1360, "height": 1300}
+    owner = await browser.new_context(base_url=demo.url, viewport=viewport)
+    page = await owner.new_page()
     await page.goto("/login?next=/inbox")
-    await fill_login_form(page, "admin", DEMO_PASSWORD)
+    await fill_login_form(page, "olga", DEMO_PASSWORD)
     await page.wait_for_url("**/inbox**")
-    await page.goto("/inbox?tab=all")
     await expect(page.get_by_text(re.compile(r"business hours? past due")).first).to_be_visible()
     await page.screenshot(path=str(out / "inbox.png"))
+    await owner.close()
 
+    admin = await browser.new_context(base_url=demo.url, viewport=viewport)
+    page = await admin.new_page()
+    await page.goto("/login")
+    await fill_login_form(page, "admin", DEMO_PASSWORD)
     late = demo_case(demo.engine, "demo-06")
     await page.goto(f"/cases/{late.id}")
     await expect(page.get_by_role("heading", name=re.compile(late.id))).to_be_visible()
@@ -286,4 +292,4 @@ async def test_the_readme_screenshots(demo: Demo, browser: Any, artifacts: Path)
     await page.goto("/dashboard")
     await expect(page.locator("#report h2").first).to_contain_text("cases created")
     await page.screenshot(path=str(out / "dashboard.png"))
-    await context.close()
+    await admin.close()

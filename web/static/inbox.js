@@ -1,16 +1,25 @@
 // The inbox's selection for bulk actions: "select all on this page", the count of selected
-// cases, and the selection kept when the live list is re-fetched (the rows are replaced).
+// cases, and the selection kept when the live list is re-fetched (its rows are replaced).
+// The selection is held here, not in the checkboxes: a refresh that lands between a click and
+// the send cannot lose it. The bulk form sends the selected cases that the list shows now.
 (function () {
   "use strict";
-  var kept = [];
+  var selected = new Set();
 
   function boxes() {
     return Array.prototype.slice.call(
       document.querySelectorAll("#results input[type=checkbox][name=case]"));
   }
 
+  function shown() {
+    return boxes().map(function (b) { return b.value; })
+      .filter(function (id) { return selected.has(id); });
+  }
+
   function update() {
-    var all = boxes(), chosen = all.filter(function (b) { return b.checked; });
+    var all = boxes();
+    all.forEach(function (b) { b.checked = selected.has(b.value); });
+    var chosen = shown();
     var count = document.getElementById("selected-count");
     if (count) {
       count.textContent = chosen.length
@@ -26,30 +35,43 @@
 
   document.addEventListener("change", function (e) {
     var t = e.target;
-    if (t.matches && t.matches("[data-select-all]")) {
-      boxes().forEach(function (b) { b.checked = t.checked; });
-    }
-    if (t.matches && (t.matches("[data-select-all]") || t.name === "case")) update();
-  });
-
-  document.addEventListener("htmx:beforeSwap", function (e) {
-    var target = e.detail.target;
-    if (!target || target.id !== "results") return;
-    // A bulk action answers with the outcome: the selection is done with. Else keep it.
-    var verb = (e.detail.requestConfig && e.detail.requestConfig.verb) || "get";
-    kept = verb === "get"
-      ? boxes().filter(function (b) { return b.checked; }).map(function (b) { return b.value; })
-      : [];
-  });
-
-  document.addEventListener("htmx:afterSettle", function (e) {
-    if (!document.getElementById("results")) return;
-    if (kept.length) {
-      boxes().forEach(function (b) { if (kept.indexOf(b.value) >= 0) b.checked = true; });
-      kept = [];
+    if (!t.matches) return;
+    if (t.matches("[data-select-all]")) {
+      boxes().forEach(function (b) {
+        if (t.checked) selected.add(b.value); else selected.delete(b.value);
+      });
+    } else if (t.matches("input[type=checkbox][name=case]")) {
+      if (t.checked) selected.add(t.value); else selected.delete(t.value);
+    } else {
+      return;
     }
     update();
   });
 
-  document.addEventListener("DOMContentLoaded", update);
+  // The bulk form sends the selection as held here (the checkboxes may be mid-swap).
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (e.detail.elt && e.detail.elt.id === "bulk") e.detail.parameters["case"] = shown();
+  });
+
+  // The list was replaced (a live refresh, a tab, a page): show the selection on the new rows.
+  document.addEventListener("htmx:afterSwap", update);
+  document.addEventListener("htmx:afterSettle", update);
+
+  // A bulk action is done (its outcome shows beside the list): the selection is spent; the list
+  // is fetched again to show the cases as they are now.
+  document.addEventListener("inbox-bulk-done", function () {
+    selected.clear();
+    update();
+    var results = document.getElementById("results");
+    if (results && window.htmx) {
+      htmx.ajax("GET", results.getAttribute("data-live-url"),
+        {source: results, target: results, swap: "outerHTML"});
+    }
+  });
+
+  // Checked before the script ran (or by the server, after a refused form without scripts).
+  document.addEventListener("DOMContentLoaded", function () {
+    boxes().forEach(function (b) { if (b.checked) selected.add(b.value); });
+    update();
+  });
 })();

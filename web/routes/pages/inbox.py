@@ -386,6 +386,10 @@ def _bulk_context(engine: Any, viewer: Viewer, form: FormData) -> tuple[dict[str
     return {"query": query, "problem": problem}, req
 
 
+# Told to the page after a bulk action: it clears the selection and re-fetches the list.
+BULK_DONE = "inbox-bulk-done"
+
+
 def _render_after(
     engine: Any,
     viewer: Viewer,
@@ -394,12 +398,17 @@ def _render_after(
     extra: dict[str, Any],
     status: int = 200,
 ) -> Response:
+    """The outcome (HTMX: beside the list, which the page then re-fetches), or the whole page
+    with it."""
+    headers = {"HX-Trigger": BULK_DONE} if status < 400 else None
+    if is_htmx(request):
+        return render(request, "inbox.html", extra, block="outcome", status=status, headers=headers)
     with Session(engine) as session:
         ctx = inbox_context(session, viewer, replace(query, now=datetime.now(UTC)))
     ctx.update(extra)
     ctx["title"] = _title(ctx)
     ctx["flash"] = ""
-    return render(request, "inbox.html", ctx, block="results", status=status)
+    return render(request, "inbox.html", ctx, status=status)
 
 
 @router.post("/inbox/bulk")
