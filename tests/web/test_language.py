@@ -313,6 +313,64 @@ async def test_a_user_with_norwegian_in_the_profile_reads_norwegian(live: LiveAp
         set_locale(live, "root", None)
 
 
+async def test_the_inbox_and_a_case_page_have_no_english_left_for_a_norwegian_user(
+    live: LiveApp,
+) -> None:
+    """The whole inbox and case page (labels, buttons, hints, deadlines, the timeline's words),
+    not only their header and footer; what the case holds (its reason, the customer's words,
+    the timeline's summaries the workflow wrote) is data, not the pages' wording."""
+    from tests.web.test_security import settled
+
+    case_id = await live.open_case()
+    await settled(live, case_id)
+    data = (
+        *DATA, case_id, "Room not cleaned on arrival", "The room smelled of smoke and nobody came.",
+        "Housekeeping", "kari@example.com",
+        # What the workflow wrote into the opening event (stored English, shown as written).
+        "Case opened from contact_center; owner ole", "field model: frontline owner of unit 4723",
+    )  # fmt: skip
+    set_locale(live, "root", "nb")
+    try:
+        async with sign_in(live, "root") as root:
+            root.headers["Accept"] = BROWSER_ACCEPT
+            r = await root.get("/inbox?tab=all")
+            assert r.status_code == 200
+            lang, left = english_left(r.text, whole=True, data=data)
+            assert lang == "nb" and not left, ("/inbox", left)
+            assert "Søk i saker" in r.text and "Lagrede visninger" in r.text
+            assert re.search(r"\d+ (minutter|minutt|timer|time) til første kontakt", r.text)
+            # A note added in Norwegian: the page says so in Norwegian.
+            r = await root.get(f"/cases/{case_id}")
+            token = csrf_of(r.text)
+            r = await root.post(
+                f"/cases/{case_id}/notes",
+                data={"text": "Ringte kunden", "csrf_token": token},
+                follow_redirects=True,
+            )
+            assert r.status_code == 200
+            assert "Notatet er lagt til." in r.text
+            lang, left = english_left(r.text, whole=True, data=(*data, "Ringte kunden"))
+            assert lang == "nb" and not left, (f"/cases/{case_id}", left)
+            assert "Behandle saken" in r.text and "Tidslinje" in r.text
+            assert "Frist for første kontakt" in r.text
+            # A refused form, in Norwegian too.
+            r = await root.post(
+                f"/cases/{case_id}/notes",
+                data={"text": "", "csrf_token": token},
+                headers={"HX-Request": "true"},
+            )
+            assert r.status_code == 422
+            assert "Skriv notatet før du legger det til." in r.text
+            assert "Rett opp de merkede feltene." in r.text
+    finally:
+        set_locale(live, "root", None)
+    # The same pages in English still speak English (the check above can fail).
+    async with sign_in(live, "root") as root:
+        r = await root.get(f"/cases/{case_id}", headers={"Accept-Language": "en"})
+        lang, left = english_left(r.text, whole=True, data=data)
+        assert lang == "en" and "Work the case" in left and "Timeline" in left
+
+
 async def test_the_language_picker_keeps_the_choice_in_the_profile(
     browser: Any, live: LiveApp
 ) -> None:
