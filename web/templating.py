@@ -88,6 +88,41 @@ def due_text(case: Any, now: datetime | None = None) -> tuple[str, str]:
     return (text, "soon" if soon else "ok")
 
 
+def js_words() -> dict[str, Any]:
+    """The words the page's scripts write (countdowns, the selection count, request errors), in
+    the request's language: base.html hands them over as JSON (the scripts fall back to English).
+    Plurals as [one, other]; placeholders as in the catalog."""
+    t = i18n.translations(i18n.current())
+
+    def forms(one: str, other: str) -> list[str]:  # msgids marked in services.inbox.due
+        return [t.ngettext(one, other, 1), t.ngettext(one, other, 2)]
+
+    return {
+        "minute": forms("%(num)d minute", "%(num)d minutes"),
+        "hour": forms("%(num)d hour", "%(num)d hours"),
+        "past_due": t.gettext("%(late)s past due"),
+        "in": t.gettext("in %(left)s"),
+        "selected": [
+            t.ngettext("%(num)d case selected.", "%(num)d cases selected.", 1),
+            t.ngettext("%(num)d case selected.", "%(num)d cases selected.", 2),
+        ],
+        "select_hint": t.gettext("Select cases in the list below."),
+        "too_large": t.gettext("The file is larger than the limit of %(limit)s."),
+        "loading": t.gettext("Loading…"),
+        "saving": t.gettext("Saving…"),
+        "server_error": t.gettext(
+            "Not done: the server answered with an error (%(status)s). Please try again."
+        ),
+        "server_error_wait": t.gettext(
+            "Not done: the server answered with an error (%(status)s). "
+            "Please try again in %(wait)s seconds."
+        ),
+        "unreachable": t.gettext(
+            "Not sent: the server could not be reached. Check your connection and try again."
+        ),
+    }
+
+
 def options(
     people: list[tuple[str, str]], selected: str | None, exclude: Iterable[str] = ()
 ) -> Markup:
@@ -202,7 +237,9 @@ templates.env.filters.update(
 # `tr(value)`: a word that comes as data (a title, a status), translated when the catalog has
 # it and never read as a format string (`_()` formats, so a stray "%" in data would break it).
 templates.env.globals.update(tr=lambda value: i18n.gettext(str(value)) if value else value)
-templates.env.globals.update(due_text=due_text, options=options, new_id=lambda: uuid.uuid4().hex)
+templates.env.globals.update(
+    due_text=due_text, js_words=js_words, options=options, new_id=lambda: uuid.uuid4().hex
+)
 # The vocabulary, so templates compare with `CaseStatus.NEW`, never a spelled-out string.
 templates.env.globals.update(
     {enum.__name__: enum for enum in (CaseStatus, ClosingStatus, Role, Access, Priority)}

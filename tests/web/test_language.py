@@ -353,6 +353,8 @@ async def test_the_inbox_and_a_case_page_have_no_english_left_for_a_norwegian_us
             assert lang == "nb" and not left, (f"/cases/{case_id}", left)
             assert "Behandle saken" in r.text and "Tidslinje" in r.text
             assert "Frist for første kontakt" in r.text
+            # The page's scripts get their words (countdowns, errors) in Norwegian too.
+            assert '"in": "om %(left)s"' in r.text and "Forfalt med %(late)s" in r.text
             # A refused form, in Norwegian too.
             r = await root.post(
                 f"/cases/{case_id}/notes",
