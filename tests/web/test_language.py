@@ -18,6 +18,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from sqlmodel import Session
 
+from models.case import Case
 from models.config import User
 from tests.live import csrf_of, fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp, sign_in
@@ -364,6 +365,24 @@ async def test_the_inbox_and_a_case_page_have_no_english_left_for_a_norwegian_us
             assert r.status_code == 422
             assert "Skriv notatet før du legger det til." in r.text
             assert "Rett opp de merkede feltene." in r.text
+            # The customer's data protection page (export, erase), and its refusal.
+            with Session(live.engine) as session:
+                case = session.get(Case, case_id)
+                assert case is not None and case.customer_id is not None
+            privacy = f"/admin/customers/{case.customer_id}/privacy"
+            r = await root.get(privacy)
+            assert r.status_code == 200
+            lang, left = english_left(r.text, whole=True, data=data)
+            assert lang == "nb" and not left, (privacy, left)
+            assert "Slett kundens personopplysninger" in r.text
+            r = await root.post(
+                f"/admin/customers/{case.customer_id}/erase",
+                data={"confirm": "0", "csrf_token": csrf_of(r.text)},
+            )
+            assert r.status_code == 422
+            assert "oppføringens nummer, for å bekrefte slettingen" in r.text
+            lang, left = english_left(r.text, whole=True, data=data)
+            assert not left, left
     finally:
         set_locale(live, "root", None)
     # The same pages in English still speak English (the check above can fail).

@@ -700,16 +700,16 @@ def download_document(
         _case_and_access(session, viewer, case_id)
         doc = session.get(Document, document_id) if len(document_id) <= 40 else None
     if doc is None or doc.case_id != case_id:
-        raise not_found("This document")
+        raise not_found(N_("This document"))
     try:
         data = documents.load(settings.upload_dir, doc.id, key_ring(settings))
     except (UnknownKeyId, DecryptionFailed) as exc:  # a key missing from PAYLOAD_KEYS
         log.error("document %s of case %s does not decrypt: %s", doc.id, case_id, exc)
-        raise not_found("This document") from exc
+        raise not_found(N_("This document")) from exc
     except ValueError as exc:  # not a document id
-        raise not_found("This document") from exc
+        raise not_found(N_("This document")) from exc
     if data is None:
-        raise not_found("This document")
+        raise not_found(N_("This document"))
     # rows from before names were cleaned
     filename = documents.clean_filename(doc.filename)
     return Response(
