@@ -365,6 +365,19 @@ async def test_the_inbox_and_a_case_page_have_no_english_left_for_a_norwegian_us
             assert r.status_code == 422
             assert "Skriv notatet før du legger det til." in r.text
             assert "Rett opp de merkede feltene." in r.text
+            # A bulk action refused as a whole, and dashboard filters refused, in Norwegian.
+            r = await root.get("/inbox?tab=all")
+            r = await root.post(
+                "/inbox/bulk",
+                data={"case": case_id, "action_id": "x1", "csrf_token": csrf_of(r.text)},
+            )
+            assert r.status_code == 422
+            assert "Velg hva som skal gjøres med de valgte sakene." in r.text
+            r = await root.get("/dashboard?from=2026-02-01&to=2026-01-01")
+            assert r.status_code == 422
+            assert "Sluttdatoen er før startdatoen" in r.text
+            lang, left = english_left(r.text, whole=True, data=data)
+            assert not left, left
             # The customer's data protection page (export, erase), and its refusal.
             with Session(live.engine) as session:
                 case = session.get(Case, case_id)
