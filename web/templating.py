@@ -199,6 +199,12 @@ DATA_WORDS = (
     N_("priority"),
     N_("Projection"),
     N_("Notification"),
+    # The timeline's fixed summaries (the workflow writes them in English).
+    N_("Open deadline missed: no first action yet"),
+    N_("Resolution survey sent to the customer"),
+    N_("Survey reminder sent"),
+    N_("Survey expired without an answer"),
+    N_("Reopened: the customer says the recovery failed"),
 )
 
 
