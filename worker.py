@@ -43,6 +43,8 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
         workflows=[CaseWorkflow, RetentionWorkflow],
         activities=[
             CalendarActivities().compute_deadlines,
+            CalendarActivities().pause_limit,
+            CalendarActivities().shift_deadlines,
             ProjectionActivities(engine).project_case,
             DirectoryActivities(engine).find_designee,
             notifications.notify,

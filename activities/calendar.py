@@ -3,12 +3,31 @@ and the answer is recorded in history, so a changed calendar never changes a rep
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import activity
 
-from domain.deadlines import DeadlineRequest, Deadlines, compute_deadlines
+from domain.deadlines import (
+    DeadlineRequest,
+    Deadlines,
+    PauseLimitRequest,
+    Shifted,
+    ShiftRequest,
+    compute_deadlines,
+    pause_limit,
+    shift_deadlines,
+)
 
 
 class CalendarActivities:
     @activity.defn(name="compute_deadlines")
     async def compute_deadlines(self, req: DeadlineRequest) -> Deadlines:
         return compute_deadlines(req)
+
+    @activity.defn(name="pause_limit")
+    async def pause_limit(self, req: PauseLimitRequest) -> datetime:
+        return pause_limit(req)
+
+    @activity.defn(name="shift_deadlines")
+    async def shift_deadlines(self, req: ShiftRequest) -> Shifted:
+        return shift_deadlines(req)

@@ -19,11 +19,17 @@ class Watcher:
 
 @dataclass
 class Actor:
-    """Who asks; authenticated by the API before it reaches the workflow."""
+    """Who asks; authenticated by the API before it reaches the workflow.
+
+    `via`: the API client acting on the user's behalf (a delegating service client), recorded
+    with each timeline event the action makes; "" for the user themselves (and for every
+    recorded history from before it existed).
+    """
 
     user_id: str
     role: Role = Role.AGENT
     name: str = ""
+    via: str = ""
 
 
 @dataclass
@@ -92,3 +98,19 @@ class CaseView:
     recovery_failed: bool = False
     customer_name: str = ""
     subcategory: str = ""
+    # Waiting on the customer (issue 16): since when, when it resumes by itself, and the
+    # business seconds of every finished pause (deadlines moved by as much).
+    paused_since: datetime | None = None
+    pause_resumes_at: datetime | None = None
+    paused_seconds: int = 0
+
+
+@dataclass
+class PauseInterval:
+    """One pause of a case's clock, in the workflow's ledger: from, to, its business seconds
+    on the case's calendar, and what ended it (an owner, "customer (...)", "limit", "closed")."""
+
+    start: datetime
+    end: datetime
+    business_seconds: int
+    ended_by: str

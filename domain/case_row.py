@@ -21,7 +21,9 @@ def case_row(
     """The projection's column values for one view (business time on `calendar`, when given)."""
     is_open = view.status != CaseStatus.CLOSED
     next_due = None
-    if is_open:
+    # A case waiting on the customer has no deadline running out: out of the due and overdue
+    # lists until it resumes (its paused deadlines move on then).
+    if is_open and view.paused_since is None:
         next_due = view.open_due_at if view.status == CaseStatus.NEW else view.resolve_due_at
     return {
         "id": view.case_id,
@@ -66,5 +68,8 @@ def case_row(
         "remeasure_resolved": view.remeasure_resolved,
         "remeasure_comment": view.remeasure_comment,
         "recovery_failed": view.recovery_failed,
+        "paused_since": view.paused_since if is_open else None,
+        "pause_resumes_at": view.pause_resumes_at if is_open else None,
+        "paused_seconds": view.paused_seconds,
         "updated_at": updated_at,
     }

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from domain.calendar import BusinessCalendar, require_aware
-from domain.policy import CasePolicy
+from domain.calendar import BusinessCalendar, Duration, require_aware
+from domain.policy import CalendarSpec, CasePolicy
 from domain.vocabulary import CaseStatus, Priority
 
 
@@ -64,6 +64,77 @@ def compute_deadlines(req: DeadlineRequest) -> Deadlines:
         open_warn_at=open_warn,
         resolve_due_at=resolve_due,
         resolve_warn_at=resolve_warn,
+    )
+
+
+@dataclass
+class PauseLimitRequest:
+    """When a pause that starts at `paused_at` ends by itself (the program's `max_pause`)."""
+
+    calendar: CalendarSpec
+    paused_at: datetime
+    max_pause: str
+
+
+def pause_limit(req: PauseLimitRequest) -> datetime:
+    require_aware(req.paused_at, "paused_at")
+    return BusinessCalendar(req.calendar).add(req.paused_at.astimezone(UTC), req.max_pause)
+
+
+@dataclass
+class ShiftRequest:
+    """A pause from `paused_at` to `resumed_at` ended: move the paused metrics' deadlines (those
+    set in `deadlines`; None stays None) by the paused business time.
+
+    `resolve_from`: the resolve clock restarted during the pause (a reassignment, an
+    escalation): the resolve deadlines move by the business time from then on only.
+    `business_seconds`: move by this much instead (a recomputed deadline catches up with the
+    pauses since its clock started)."""
+
+    calendar: CalendarSpec
+    paused_at: datetime
+    resumed_at: datetime
+    deadlines: Deadlines
+    resolve_from: datetime | None = None
+    business_seconds: int | None = None
+
+
+@dataclass
+class Shifted:
+    business_seconds: int
+    deadlines: Deadlines
+
+
+def shift_deadlines(req: ShiftRequest) -> Shifted:
+    """Each deadline moves by exactly the business time the case was paused: the business time
+    between the old and the new deadline equals the business time between pause and resume."""
+    require_aware(req.paused_at, "paused_at")
+    require_aware(req.resumed_at, "resumed_at")
+    calendar = BusinessCalendar(req.calendar)
+
+    def paused_from(start: datetime) -> int:
+        if req.business_seconds is not None:
+            return req.business_seconds
+        return round(calendar.business_seconds_between(start, req.resumed_at))
+
+    def moved(at: datetime | None, seconds: int) -> datetime | None:
+        if at is None or seconds <= 0:
+            return at
+        return calendar.add(at, Duration("business_minutes", seconds / 60))
+
+    seconds = paused_from(req.paused_at)
+    resolve_seconds = seconds
+    if req.resolve_from is not None and req.resolve_from > req.paused_at:
+        resolve_seconds = paused_from(req.resolve_from)
+    d = req.deadlines
+    return Shifted(
+        max(seconds, 0),
+        Deadlines(
+            open_due_at=moved(d.open_due_at, seconds),
+            open_warn_at=moved(d.open_warn_at, seconds),
+            resolve_due_at=moved(d.resolve_due_at, resolve_seconds),
+            resolve_warn_at=moved(d.resolve_warn_at, resolve_seconds),
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from domain.vocabulary import (
     FyiType,
     MessageKind,
     OwnershipModel,
+    PauseMetric,
     Priority,
     QuestionType,
     Role,
@@ -96,6 +97,7 @@ FyiTypeValue = Annotated[FyiType, *_value_of(FyiType)]
 MessageKindValue = Annotated[MessageKind, *_value_of(MessageKind)]
 OwnershipModelValue = Annotated[OwnershipModel, *_value_of(OwnershipModel)]
 PriorityValue = Annotated[Priority, *_value_of(Priority)]
+PauseMetricValue = Annotated[PauseMetric, *_value_of(PauseMetric)]
 QuestionTypeValue = Annotated[QuestionType, *_value_of(QuestionType)]
 RoleValue = Annotated[Role, *_value_of(Role)]
 RouteToValue = Annotated[RouteTo, *_value_of(RouteTo)]

@@ -46,6 +46,10 @@ class SlaPolicy:
     warn_before: str | None = "4 business hours"
     # Priority -> factor applied to every duration (e.g. urgent = half the time).
     priority_factors: dict[str, float] = field(default_factory=lambda: {"urgent": 0.5})
+    # Waiting on the customer (issue 16): the deadlines ("open", "resolve") that stop while a
+    # case is paused, and the longest pause before the case resumes by itself (None: no limit).
+    pause_metrics: list[str] = field(default_factory=lambda: ["open", "resolve"])
+    max_pause: str | None = "5 business days"
 
 
 @dataclass

@@ -27,6 +27,7 @@ from domain.fields import (
     FeedbackTypeValue,
     FyiTypeValue,
     OwnershipModelValue,
+    PauseMetricValue,
     PriorityValue,
     QuestionTypeValue,
     RoleValue,
@@ -40,6 +41,7 @@ from domain.taxonomy import CategoryIn
 from domain.vocabulary import (
     AlertRuleKind,
     OwnershipModel,
+    PauseMetric,
     Priority,
     QuestionType,
     Role,
@@ -139,8 +141,13 @@ class SlaIn(_Strict):
     priority_factors: dict[PriorityValue, Annotated[float, Field(gt=0, le=10)]] = Field(
         default_factory=_urgent_half
     )
+    # Waiting on the customer: which deadlines stop, and the longest pause (None: no limit).
+    pause_metrics: list[PauseMetricValue] = Field(
+        default_factory=lambda: [PauseMetric.OPEN, PauseMetric.RESOLVE], max_length=2
+    )
+    max_pause: StorableStr | None = "5 business days"
 
-    @field_validator("open_within", "resolve_within", "warn_before")
+    @field_validator("open_within", "resolve_within", "warn_before", "max_pause")
     @classmethod
     def _duration(cls, v: str | None) -> str | None:
         return None if v is None else validate_duration(v)

@@ -120,6 +120,16 @@ class EventKind(StrEnum):
     REMEASURE_EXPIRED = "remeasure_expired"
     REMEASURED = "remeasured"
     REOPENED = "reopened"
+    # Waiting on the customer (issue 16): the clock of the program's pausing metrics stops.
+    PAUSED = "paused"
+    RESUMED = "resumed"
+
+
+class PauseMetric(StrEnum):
+    """The deadlines a program stops while a case waits on the customer."""
+
+    OPEN = "open"
+    RESOLVE = "resolve"
 
 
 # ---------------------------------------------------------------- people and access
@@ -164,6 +174,8 @@ class Scope(StrEnum):
     REPORTS_READ = "reports:read"
     METRICS_READ = "metrics:read"
     CODEC = "codec"
+    # A service client acts on behalf of a user (`acting_user`) within its programs/units.
+    DELEGATE = "delegate"
     ADMIN = "admin"
 
 
@@ -245,6 +257,8 @@ class MessageKind(StrEnum):
     REMEASURE = "remeasure"
     REMEASURE_REMINDER = "remeasure_reminder"
     REPLY = "reply"
+    # A paused case resumed by itself after the program's longest pause: the owner is reminded.
+    PAUSE_EXPIRED = "pause_expired"
 
 
 class OutboxStatus(StrEnum):

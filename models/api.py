@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 from pydantic.networks import validate_email
 
 from domain.fields import (
@@ -206,6 +206,15 @@ class CasePublic(BaseModel):
     remeasure_score: int | None
     remeasure_resolved: bool | None
     recovery_failed: bool
+    paused_since: datetime | None = Field(
+        default=None, description="Waiting on the customer since (the paused deadlines stop)"
+    )
+    pause_resumes_at: datetime | None = Field(
+        default=None, description="When the pause ends by itself (the program's longest pause)"
+    )
+    paused_seconds: int = Field(
+        default=0, description="Business seconds of the finished pauses (deadlines moved by them)"
+    )
     links: dict[str, str]
 
 
@@ -216,6 +225,15 @@ class TimelineEventPublic(BaseModel):
     actor: str
     summary: str
     data: dict[str, object]
+    via: str | None = Field(
+        default=None, description="The API client that acted on the actor's behalf, if one did"
+    )
+
+    @model_validator(mode="after")
+    def _via(self) -> TimelineEventPublic:
+        if self.via is None and isinstance(self.data.get("via"), str):
+            self.via = str(self.data["via"])
+        return self
 
 
 class CaseSummaryPublic(BaseModel):
@@ -305,11 +323,25 @@ class ActionPendingPublic(BaseModel):
 
 
 class ActionIn(_In):
-    acting_user: StorableStr = Field(min_length=1, max_length=64, description="On whose behalf")
+    acting_user: StorableStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="On whose behalf: a personal token's own user (may be left out), or the "
+        "user a service client with the `delegate` scope acts for",
+    )
 
 
 class NoteIn(ActionIn):
     text: StorableStr = Field(min_length=1, max_length=20000)
+
+
+class PauseIn(ActionIn):
+    note: StorableStr = Field(min_length=1, max_length=2000, description="What the case waits for")
+
+
+class ResumeIn(ActionIn):
+    note: StorableStr = Field(default="", max_length=2000)
 
 
 class ContactAttemptIn(ActionIn):

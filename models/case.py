@@ -179,6 +179,11 @@ class Case(SQLModel, table=True):
     remeasure_resolved: bool | None = None
     remeasure_comment: str = ""
     recovery_failed: bool = False
+    # Waiting on the customer (issue 16): since when, when it resumes by itself, and the
+    # business seconds of the finished pauses.
+    paused_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    pause_resumes_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    paused_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -67,7 +67,12 @@ class User(SQLModel, table=True):
 
 
 class ApiClient(SQLModel, table=True):
-    """A named machine client; only the token's hash is kept."""
+    """A named client holding a token; only the token's hash is kept.
+
+    With `user_id` it is that user's personal token (it acts only as them); without, a service
+    client (it acts for a user only with the `delegate` scope). `programs` and `units` limit
+    the cases it reads and writes (empty: no limit of that kind).
+    """
 
     __tablename__ = "api_client"
 
@@ -77,3 +82,11 @@ class ApiClient(SQLModel, table=True):
     token_hash: str = Field(max_length=128, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    user_id: str | None = Field(default=None, max_length=64, index=True)
+    programs: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    units: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Rotation: the secret before the last one, still accepted until `previous_valid_until`.
+    previous_token_hash: str | None = Field(default=None, max_length=128, index=True)
+    previous_valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

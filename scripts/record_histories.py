@@ -36,11 +36,14 @@ from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
     CloseCase,
+    CustomerReplied,
     LogContactAttempt,
+    PauseCase,
     Reassign,
     Reclassify,
     RemeasureAnswer,
     ReopenCase,
+    ResumeCase,
     SendReply,
 )
 from workflows.search_attributes import SEARCH_ATTRIBUTES
@@ -51,6 +54,7 @@ OUTAGE = "deadline_after_outage"
 DECIDED_FIRST = "deadlines_computed_by_the_case"
 SMALL = "small_history_first_run"
 SMALL_NEXT = "small_history_continued"
+PAUSED = "paused_and_resumed"
 
 
 async def record(names: set[str]) -> None:
@@ -188,6 +192,25 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, "reopened_in_a_new_run", names)
+        # 8. waiting on the customer (PATCH_PAUSE): paused and resumed by the owner, paused
+        # past the program's longest pause (resumes by itself, reminds the owner), paused and
+        # the customer answers; closed while waiting once more
+        h = await start_case(env, engine, settings, "R-paused")
+        await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called"))
+        await h.execute_update(CaseWorkflow.pause, PauseCase(ole, "Asked for the receipt"))
+        await env.sleep(timedelta(hours=3))
+        await h.execute_update(CaseWorkflow.resume, ResumeCase(ole, "Receipt arrived"))
+        await h.execute_update(CaseWorkflow.pause, PauseCase(ole, "Asked for photos"))
+        await env.sleep(timedelta(days=5, hours=1))
+        await h.execute_update(CaseWorkflow.pause, PauseCase(ole, "Asked again"))
+        await h.signal(CaseWorkflow.customer_replied, CustomerReplied("email"))
+        await env.sleep(timedelta(minutes=5))
+        await h.execute_update(CaseWorkflow.pause, PauseCase(ole, "Waiting for the refund form"))
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "No form")
+        )
+        await h.result()
+        await save(h, PAUSED, names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
@@ -388,6 +411,7 @@ ALL = {
     DECIDED_FIRST,
     SMALL,
     SMALL_NEXT,
+    PAUSED,
 }
 
 if __name__ == "__main__":

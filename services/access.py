@@ -14,7 +14,7 @@ from sqlmodel import select as sqlmodel_select
 from domain.permissions import CaseAccess, Viewer, relation_to
 from domain.vocabulary import Role
 from models.case import Case, CaseWatcher
-from models.config import Unit, User
+from models.config import ApiClient, Unit, User
 
 
 def managed_units(session: Session, user_id: str) -> tuple[str, ...]:
@@ -59,3 +59,14 @@ def access_to(session: Session, viewer: Viewer, case: Case) -> CaseAccess | None
         viewer, case.owner_id, case.unit_id, watcher.access if watcher is not None else None
     )
     return CaseAccess(relation) if relation is not None else None
+
+
+def token_viewer(session: Session, client: ApiClient) -> Viewer | None:
+    """A personal API token reads as its user: their Viewer (an inactive user's sees nothing);
+    None for a service client (its programs/units limit it instead)."""
+    if client.user_id is None:
+        return None
+    user = session.get(User, client.user_id)
+    if user is None or not user.active:
+        return Viewer(client.user_id, "", Role.AGENT, ())
+    return viewer_for(session, user)

@@ -18,14 +18,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.case import Actor
-from domain.vocabulary import Role
-from models.config import User
+from domain.vocabulary import Role, Scope
+from models.config import ApiClient, Program, Unit, User
 from models.intake import ActionKey
 from models.types import utcnow
 from services.outages import Unavailable, within
 from services.writer import writer_for
 from workflows.case import CONFLICT, FINISHED, FORBIDDEN, CaseWorkflow
-from workflows.messages import ActionAck, RemeasureAnswer
+from workflows.messages import ActionAck, CustomerReplied, RemeasureAnswer
 
 
 class ActionRejected(Exception):
@@ -50,6 +50,70 @@ def actor_for(session: Session, user_id: str) -> Actor:
     if user is None or not user.active:
         raise ActionRejected(422, f"Unknown or inactive user {user_id!r}")
     return Actor(user.id, Role(user.role), user.name)
+
+
+def acting_user(client: ApiClient, asked: str | None) -> str:
+    """Whom an API client acts as: a personal token its own user only (`asked` absent or the
+    same); a service client the user it names, and only with the delegate scope (admin implies
+    it). ActionRejected 403 (or 422 when a service client names nobody) otherwise."""
+    if client.user_id is not None:
+        if asked is not None and asked != client.user_id:
+            raise ActionRejected(
+                403,
+                f"This personal token acts as {client.user_id} only, not as {asked!r}",
+                field="acting_user",
+            )
+        return client.user_id
+    if asked is None:
+        raise ActionRejected(
+            422, "A service client names the user it acts for (acting_user)", field="acting_user"
+        )
+    scopes = list(client.scopes or [])
+    if Scope.DELEGATE not in scopes and Scope.ADMIN not in scopes:
+        raise ActionRejected(
+            403,
+            f"Acting on behalf of {asked!r} needs the {Scope.DELEGATE.value!r} scope",
+            field="acting_user",
+        )
+    return asked
+
+
+def people_of(session: Session, client: ApiClient) -> set[str] | None:
+    """The users a service client may act for: the people of its units and programs (their
+    owners, managers, central team, routing targets); None: anyone (it has no such limit)."""
+    if not client.units and not client.programs:
+        return None
+    people: set[str] = set()
+    for unit_id in client.units or []:
+        unit = session.get(Unit, unit_id)
+        if unit is not None:
+            people |= {unit.frontline_owner_id, unit.manager_id, unit.field_manager_id} - {None}  # type: ignore[arg-type]
+    for program_id in client.programs or []:
+        program = session.get(Program, program_id)
+        if program is None:
+            continue
+        people |= set(program.central_team or [])
+        people |= {r["user"] for r in program.routing_rules or [] if r.get("user")}
+        if program.default_owner_id:
+            people.add(program.default_owner_id)
+    return people
+
+
+def client_actor(session: Session, client: ApiClient, asked: str | None) -> Actor:
+    """The Actor of an API client's action (`acting_user`'s rule), naming the client as "via"
+    when a service client acts for someone."""
+    user_id = acting_user(client, asked)
+    actor = actor_for(session, user_id)
+    if client.user_id is not None:
+        return actor
+    people = people_of(session, client)
+    if people is not None and user_id not in people:
+        raise ActionRejected(
+            403,
+            f"{client.name} may act only for users of its programs and units, not {user_id!r}",
+            field="acting_user",
+        )
+    return Actor(actor.user_id, actor.role, actor.name, via=client.name)
 
 
 class ActionPending(Exception):
@@ -199,4 +263,16 @@ async def send_remeasurement(client: Client, case_id: str, answer: RemeasureAnsw
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ActionRejected(409, f"Case {case_id} is not waiting for a survey answer") from err
+        raise
+
+
+async def customer_replied(client: Client, case_id: str, source: str = "email") -> None:
+    """The customer answered (inbound mail, another platform): a case waiting on them resumes;
+    any other case ignores it."""
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
+    try:
+        await handle.signal(CaseWorkflow.customer_replied, CustomerReplied(source))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ActionRejected(409, f"Case {case_id} is not waiting on the customer") from err
         raise

@@ -34,6 +34,11 @@ class CaseFilters:
     created_from: datetime | None = None
     created_to: datetime | None = None
     q: str | None = None
+    # An API token's limits (empty: none): only cases of these programs / units, and for a
+    # personal token only what its user may see.
+    programs_in: tuple[str, ...] = ()
+    units_in: tuple[str, ...] = ()
+    viewer: Any = None  # domain.permissions.Viewer
 
 
 def links(case_id: str, settings: Settings) -> dict[str, str]:
@@ -195,6 +200,16 @@ def list_cases(
     ):
         if value is not None:
             stmt = stmt.where(col(column) == value)
+    if f.viewer is not None:
+        from services.access import visible_clause
+
+        visible = visible_clause(f.viewer)
+        if visible is not None:
+            stmt = stmt.where(visible)
+    if f.programs_in:
+        stmt = stmt.where(col(Case.program_id).in_(f.programs_in))
+    if f.units_in:
+        stmt = stmt.where(col(Case.unit_id).in_(f.units_in))
     if f.overdue is not None:
         stmt = stmt.where(col(Case.went_overdue) == f.overdue)
     if f.created_from is not None:

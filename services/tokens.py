@@ -3,6 +3,11 @@
 A token is 256 random bits, shown once when it is created; only its SHA-256 is stored (a slow
 password hash buys nothing for a secret with that much entropy, and every request checks one).
 Tokens are never logged, and no response other than the creating one contains them.
+
+A client is either a user's personal token (`user_id`: it acts only as that user) or a service
+client (it acts for a user only with the `delegate` scope, and only for users of its programs
+and units). `programs`/`units` limit which cases it reads and writes; a token may expire; a
+rotation issues a new secret and keeps the old one valid for an overlap window (or none).
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from domain.vocabulary import Scope
-from models.config import ApiClient
+from models.config import ApiClient, User
 from models.types import utcnow
+from services.writer import writer_for
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,7 @@ SCOPES: dict[str, str] = {
     Scope.REPORTS_READ: "read reports",
     Scope.METRICS_READ: "scrape /metrics (Prometheus)",
     Scope.CODEC: "decode and encode Temporal payloads at /codec (Temporal UI and CLI)",
+    Scope.DELEGATE: "act on behalf of a user of the client's programs/units (service clients)",
     Scope.ADMIN: "everything, including configuration and API clients",
 }
 TOKEN_PREFIX = "clp_"
@@ -66,14 +74,38 @@ def check_scopes(scopes: list[str]) -> list[str]:
 
 
 def create_client(
-    engine: Engine, name: str, scopes: list[str], token: str | None = None
+    engine: Engine,
+    name: str,
+    scopes: list[str],
+    token: str | None = None,
+    *,
+    user_id: str | None = None,
+    programs: list[str] | None = None,
+    units: list[str] | None = None,
+    expires_at: datetime | None = None,
 ) -> NewClient:
+    """A service client, or with `user_id` that user's personal token (never `delegate`)."""
     name = name.strip()
     if not name or len(name) > 100:
         raise TokenError("a client needs a name of 1 to 100 characters")
+    scopes = check_scopes(scopes)
+    if user_id is not None and Scope.DELEGATE in scopes:
+        raise TokenError("a personal token acts as its user only: it cannot have 'delegate'")
     token = token or generate_token()
-    client = ApiClient(name=name, scopes=check_scopes(scopes), token_hash=hash_token(token))
+    client = ApiClient(
+        name=name,
+        scopes=scopes,
+        token_hash=hash_token(token),
+        user_id=user_id,
+        programs=list(dict.fromkeys(programs or [])),
+        units=list(dict.fromkeys(units or [])),
+        expires_at=expires_at,
+    )
     with Session(engine) as session:
+        if user_id is not None:
+            user = session.get(User, user_id)
+            if user is None or not user.active:
+                raise TokenError(f"unknown or inactive user {user_id!r}")
         session.add(client)
         session.commit()
         session.refresh(client)
@@ -108,17 +140,85 @@ def revoke(engine: Engine, ident: str | int) -> list[ApiClient]:
     return clients
 
 
+def rotate(engine: Engine, client_id: int, overlap_seconds: int = 0) -> NewClient | None:
+    """A new secret for an active client; the old one stays valid for `overlap_seconds` (0:
+    refused at once). None if there is no such active client."""
+    if not 0 <= overlap_seconds <= 30 * 86400:
+        raise TokenError("the overlap is 0 to 2592000 seconds (30 days)")
+    token = generate_token()
+    with Session(engine) as session:
+        client = session.get(ApiClient, client_id)
+        if client is None or client.revoked_at is not None:
+            return None
+        now = utcnow()
+        # Kept also without an overlap (valid until now: refused), so that start-up knows a
+        # rotated bootstrap token (ensure_bootstrap) and does not make it an admin again.
+        client.previous_token_hash = client.token_hash
+        client.previous_valid_until = now + timedelta(seconds=overlap_seconds)
+        client.token_hash = hash_token(token)
+        session.add(client)
+        session.commit()
+        session.refresh(client)
+    _recent.clear()
+    log.info("API client %s (id %s) rotated (overlap %ss)", client.name, client.id, overlap_seconds)
+    return NewClient(client, token)
+
+
 def authenticate(session: Session, token: str) -> ApiClient | None:
-    """The active client holding this token, or None."""
+    """The active, unexpired client holding this token (or its previous one within the
+    rotation's overlap), or None."""
     if not token or len(token) > 200:
         return None
     digest = hash_token(token)
-    client = session.exec(select(ApiClient).where(col(ApiClient.token_hash) == digest)).first()
-    if client is None or not hmac.compare_digest(client.token_hash, digest):
+    client = session.exec(
+        select(ApiClient).where(
+            or_(col(ApiClient.token_hash) == digest, col(ApiClient.previous_token_hash) == digest)
+        )
+    ).first()
+    if client is None:
         return None
-    if client.revoked_at is not None:
+    now = utcnow()
+    if not hmac.compare_digest(client.token_hash, digest):
+        previous = client.previous_token_hash or ""
+        if not hmac.compare_digest(previous, digest):
+            return None
+        if client.previous_valid_until is None or client.previous_valid_until <= now:
+            return None
+    if client.revoked_at is not None or not usable(client, now):
         return None
     return client
+
+
+def usable(client: ApiClient, now: datetime | None = None) -> bool:
+    """Not expired (a cached client is checked again on every request)."""
+    return client.expires_at is None or client.expires_at > (now or utcnow())
+
+
+# The last use is written at most once a minute per client (not on every request).
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def _mark_used(engine: Engine, client: ApiClient) -> None:
+    now = utcnow()
+    if client.last_used_at is not None and now - client.last_used_at < LAST_USED_EVERY:
+        return
+    stmt = (
+        update(ApiClient)
+        .where(col(ApiClient.id) == client.id)
+        .where(
+            or_(
+                col(ApiClient.last_used_at).is_(None),
+                col(ApiClient.last_used_at) < now - LAST_USED_EVERY,
+            )
+        )
+        .values(last_used_at=now)
+    )
+    try:
+        writer_for(engine).run(lambda session: session.execute(stmt))
+    except Exception:
+        log.warning("could not record the last use of API client %s", client.id, exc_info=True)
+        return
+    client.last_used_at = now
 
 
 # Recently authenticated clients by token hash: saves a query per API request. A revocation
@@ -131,7 +231,9 @@ _recent: dict[str, tuple[float, ApiClient]] = {}
 def recently_authenticated(token: str) -> ApiClient | None:
     """The client of a token authenticated less than CACHE_SECONDS ago (no database)."""
     hit = _recent.get(hash_token(token)) if token and len(token) <= 200 else None
-    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+    if hit is None or hit[0] <= time.monotonic() or not usable(hit[1]):
+        return None
+    return hit[1]
 
 
 def authenticate_cached(engine: Engine, token: str) -> ApiClient | None:
@@ -140,7 +242,7 @@ def authenticate_cached(engine: Engine, token: str) -> ApiClient | None:
     digest = hash_token(token)
     now = time.monotonic()
     hit = _recent.get(digest)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > now and usable(hit[1]):
         return hit[1]
     with Session(engine) as session:
         client = authenticate(session, token)
@@ -148,6 +250,7 @@ def authenticate_cached(engine: Engine, token: str) -> ApiClient | None:
             _recent.pop(digest, None)
             return None
         session.expunge(client)
+    _mark_used(engine, client)
     if len(_recent) > 1000:
         _recent.clear()
     _recent[digest] = (now + CACHE_SECONDS, client)
@@ -158,16 +261,30 @@ def allows(scopes: list[str], needed: str) -> bool:
     return "admin" in scopes or needed in scopes
 
 
+def sees(client: ApiClient, program_id: str, unit_id: str) -> bool:
+    """Whether the client's program/unit limits include a case of this program and unit."""
+    programs, units = client.programs or [], client.units or []
+    return (not programs or program_id in programs) and (not units or unit_id in units)
+
+
 def ensure_bootstrap(engine: Engine, token: str | None) -> ApiClient | None:
     """Make sure an admin client holds the bootstrap token (CASELOOP_BOOTSTRAP_TOKEN).
 
-    A bootstrap client that an admin revoked stays revoked: start-up never re-enables it.
+    A bootstrap client that an admin revoked stays revoked, and one they rotated keeps its new
+    secret: start-up never re-enables the old token.
     """
     if not token:
         return None
     digest = hash_token(token)
     with Session(engine) as session:
-        found = session.exec(select(ApiClient).where(col(ApiClient.token_hash) == digest)).first()
+        found = session.exec(
+            select(ApiClient).where(
+                or_(
+                    col(ApiClient.token_hash) == digest,
+                    col(ApiClient.previous_token_hash) == digest,
+                )
+            )
+        ).first()
         if found is not None:
             if found.revoked_at is not None:
                 log.warning("the bootstrap API client (id %s) is revoked; not re-enabled", found.id)
@@ -189,5 +306,11 @@ def describe(client: ApiClient) -> dict[str, object]:
         "scopes": list(client.scopes or []),
         "created_at": client.created_at,
         "revoked_at": client.revoked_at,
-        "active": client.revoked_at is None,
+        "active": client.revoked_at is None and usable(client),
+        "user_id": client.user_id,
+        "programs": list(client.programs or []),
+        "units": list(client.units or []),
+        "expires_at": client.expires_at,
+        "last_used_at": client.last_used_at,
+        "previous_valid_until": client.previous_valid_until,
     }

@@ -68,3 +68,25 @@ def test_a_case_computing_its_deadlines_decides_every_patch_before_it() -> None:
     assert kinds[first_activity + 1 :].index("task_completed") < kinds[first_activity + 1 :].index(
         "core_local_activity"
     )
+
+
+def test_the_paused_case_takes_every_way_out_of_a_pause() -> None:
+    """paused_and_resumed (PATCH_PAUSE): resumed by the owner, by the longest pause (its timer
+    fires), by the customer's reply (a signal), and closed while paused."""
+    path = Path(__file__).parent / "histories" / "paused_and_resumed.json"
+    history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
+    assert case.PATCH_PAUSE in patches_in(history)
+    updates = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert updates.count("pause") == 4 and updates.count("resume") == 1
+    assert updates[-1] == "close"
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert signals == ["customer_replied"]
+    assert any(e.HasField("timer_fired_event_attributes") for e in history.events)

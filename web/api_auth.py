@@ -47,7 +47,10 @@ async def api_client(
         client = await in_thread(authenticate_cached, request.app.state.engine, token)
     if client is None:
         raise Problem(
-            401, "Invalid token", "The API token is unknown or revoked", field="Authorization"
+            401,
+            "Invalid token",
+            "The API token is unknown, expired or revoked",
+            field="Authorization",
         )
     request.state.api_client = client.name
     bind(api_client=client.name, api_client_id=client.id)

@@ -34,11 +34,25 @@ with workflow.unsafe.imports_passed_through():
         RemeasureRequest,
         RemeasureSchedule,
     )
-    from domain.case import Actor, CaseView, TimelineEvent, Watcher
-    from domain.deadlines import DeadlineRequest, Deadlines
+    from domain.case import Actor, CaseView, PauseInterval, TimelineEvent, Watcher
+    from domain.deadlines import (
+        DeadlineRequest,
+        Deadlines,
+        PauseLimitRequest,
+        Shifted,
+        ShiftRequest,
+    )
     from domain.permissions import refusal, reopen_refusal
     from domain.policy import CasePolicy
-    from domain.vocabulary import Access, CaseStatus, ClosingStatus, EventKind, RemeasureStatus
+    from domain.vocabulary import (
+        Access,
+        CaseStatus,
+        ClosingStatus,
+        EventKind,
+        MessageKind,
+        PauseMetric,
+        RemeasureStatus,
+    )
     from workflows.messages import (
         ActionAck,
         AddNote,
@@ -49,12 +63,15 @@ with workflow.unsafe.imports_passed_through():
         CaseResult,
         CaseState,
         CloseCase,
+        CustomerReplied,
         LogContactAttempt,
+        PauseCase,
         Reassign,
         Reclassify,
         RemeasureAnswer,
         RemoveWatcher,
         ReopenCase,
+        ResumeCase,
         Resumed,
         SendReply,
         initial_view,
@@ -137,8 +154,12 @@ DECIDED_LATE = (
 # the case continues as new when Temporal suggests it, carrying its state (CaseInput.carried).
 # Decided up front only: an older case keeps its old history shape to the end.
 PATCH_SMALL_HISTORY = "small-histories"
+# Waiting on the customer (issue 16): an owner pauses the program's pausing deadlines
+# (`pause` / `resume`, the customer's answer, or the program's longest pause resumes); on
+# resume they move by the paused business time, and no paused deadline fires meanwhile.
+PATCH_PAUSE = "waiting-on-customer"
 # The patches decided up front by a case started after PATCH_DECIDE_FIRST.
-DECIDED_FIRST = (*DECIDED_LATE, PATCH_SMALL_HISTORY)
+DECIDED_FIRST = (*DECIDED_LATE, PATCH_SMALL_HISTORY, PATCH_PAUSE)
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -178,6 +199,10 @@ class CaseWorkflow:
         self._events = 0
         # The search attributes last upserted (PATCH_SMALL_HISTORY: an unchanged set is not sent).
         self._published: list[SearchAttributeUpdate[Any]] | None = None
+        # The ledger of finished pauses, and who answered while the case waited (PATCH_PAUSE;
+        # the main loop resumes the case).
+        self._pauses: list[PauseInterval] = []
+        self._customer_back: str | None = None
         if inp.resumed is not None:
             self._view = copy.deepcopy(inp.resumed.view)
             self._timeline = list(inp.resumed.timeline)
@@ -199,6 +224,7 @@ class CaseWorkflow:
         self._projection_failed, self._projected = carried.projection_failed, carried.projected
         if carried.resolve_clock_start is not None:
             self._resolve_clock = (carried.resolve_clock_start, carried.resolve_clock_reassigned)
+        self._pauses = list(carried.pauses)
         self._rearm = True
 
     # ------------------------------------------------------------------ lifecycle
@@ -282,6 +308,12 @@ class CaseWorkflow:
         """Sleep until the next deadline; any state change re-arms the wait. True once the case
         is closed, False when it should continue as new first."""
         while self._view.status != CaseStatus.CLOSED:
+            if self._customer_back is not None:
+                async with self._changing():
+                    who, self._customer_back = self._customer_back, None
+                    if self._view.paused_since is not None:
+                        await self._resume(who, "The customer answered")
+                continue
             if self._continue_due():
                 return False
             self._rearm = False
@@ -335,6 +367,7 @@ class CaseWorkflow:
             projected=self._projected,
             resolve_clock_start=self._resolve_clock[0],
             resolve_clock_reassigned=self._resolve_clock[1],
+            pauses=list(self._pauses),
         )
         workflow.continue_as_new(
             # A run that began as a reopened case goes on as an ordinary one.
@@ -345,14 +378,21 @@ class CaseWorkflow:
     def _next_timer(self) -> tuple[str, datetime] | None:
         v = self._view
         candidates: list[tuple[str, datetime | None]] = []
-        if v.status == CaseStatus.NEW and not v.open_breached:
+        # A paused deadline neither warns nor fires (PATCH_PAUSE); the pause may end by itself.
+        if (
+            v.status == CaseStatus.NEW
+            and not v.open_breached
+            and not self._paused(PauseMetric.OPEN)
+        ):
             candidates += [("open_warning", self._open_warn_at), ("open_due", v.open_due_at)]
-        if not v.resolve_breached:
+        if not v.resolve_breached and not self._paused(PauseMetric.RESOLVE):
             gen = self._deadline_gen
             candidates += [
                 (f"resolve_warning:{gen}", self._resolve_warn_at),
                 (f"resolve_due:{gen}", v.resolve_due_at),
             ]
+        if v.paused_since is not None:
+            candidates.append((f"pause_limit:{len(self._pauses)}", v.pause_resumes_at))
         live = [(k, at) for k, at in candidates if at is not None and k not in self._fired]
         return min(live, key=lambda c: c[1]) if live else None
 
@@ -377,6 +417,9 @@ class CaseWorkflow:
             await self._notify(key, "warning", [v.owner_id], deadline="resolve")
         elif kind == "resolve_due":
             await self._escalate(key)
+        elif kind == "pause_limit" and v.paused_since is not None:
+            await self._resume("limit", "The longest pause of the program is over")
+            await self._notify(key, MessageKind.PAUSE_EXPIRED, [v.owner_id])
 
     async def _escalate(self, key: str) -> None:
         v = self._view
@@ -522,6 +565,127 @@ class CaseWorkflow:
     # ------------------------------------------------------------------ updates
 
     @workflow.update
+    async def pause(self, cmd: PauseCase) -> ActionAck:
+        """Waiting on the customer: the program's pausing deadlines stop (PATCH_PAUSE)."""
+        async with self._acting(cmd.actor):
+            v = self._view
+            if v.paused_since is not None:  # paused meanwhile: nothing more to do
+                return self._ack()
+            now = workflow.now()
+            limit: datetime | None = None
+            if self._policy.sla.max_pause:
+                limit = await workflow.execute_local_activity_method(
+                    CalendarActivities.pause_limit,
+                    PauseLimitRequest(self._policy.calendar, now, self._policy.sla.max_pause),
+                    start_to_close_timeout=SHORT,
+                    retry_policy=self._local_retry(),
+                    summary="pause limit",
+                )
+            v.paused_since, v.pause_resumes_at = now, limit
+            note = cmd.note.strip()
+            self._record(
+                EventKind.PAUSED,
+                cmd.actor.user_id,
+                "Waiting on the customer"
+                + (f" until {_fmt(limit)} at the latest" if limit else "")
+                + (f": {note}" if note else ""),
+                {"note": note, "resumes_at": limit.isoformat() if limit else None},
+            )
+            self._rearm = True
+            await self._project()
+            return self._ack()
+
+    @pause.validator
+    def _v_pause(self, cmd: PauseCase) -> None:
+        self._require_actor(cmd.actor)
+        _require(self._patched(PATCH_PAUSE), "This case was opened before cases could wait")
+        _require(bool(self._policy.sla.pause_metrics), "This program does not pause its deadlines")
+        _require(self._view.status != CaseStatus.CLOSED, "A closed case cannot wait")
+        if self._view.paused_since is not None:
+            raise ApplicationError(
+                "The case is already waiting on the customer", type=CONFLICT, non_retryable=True
+            )
+        _require(bool(cmd.note.strip()), "Say what the case is waiting for")
+        _require(len(cmd.note) <= 2000, "A note is limited to 2,000 characters")
+
+    @workflow.update
+    async def resume(self, cmd: ResumeCase) -> ActionAck:
+        """The owner takes the case back; its paused deadlines move on (PATCH_PAUSE)."""
+        async with self._acting(cmd.actor):
+            if self._view.paused_since is not None:
+                await self._resume(cmd.actor.user_id, cmd.note.strip())
+            return self._ack()
+
+    @resume.validator
+    def _v_resume(self, cmd: ResumeCase) -> None:
+        self._require_actor(cmd.actor)
+        if self._view.paused_since is None:
+            raise ApplicationError(
+                "The case is not waiting on the customer", type=CONFLICT, non_retryable=True
+            )
+        _require(len(cmd.note) <= 2000, "A note is limited to 2,000 characters")
+
+    def _paused(self, metric: PauseMetric) -> bool:
+        return self._view.paused_since is not None and metric in self._policy.sla.pause_metrics
+
+    async def _resume(self, by: str, why: str) -> None:
+        """End the pause: the paused deadlines move by the paused business time."""
+        v = self._view
+        assert v.paused_since is not None
+        open_moves = self._paused(PauseMetric.OPEN) and v.status == CaseStatus.NEW
+        resolve_moves = self._paused(PauseMetric.RESOLVE) and not v.resolve_breached
+        now = workflow.now()
+        shifted: Shifted = await workflow.execute_local_activity_method(
+            CalendarActivities.shift_deadlines,
+            ShiftRequest(
+                self._policy.calendar,
+                v.paused_since,
+                now,
+                Deadlines(
+                    open_due_at=v.open_due_at if open_moves else None,
+                    open_warn_at=self._open_warn_at if open_moves else None,
+                    resolve_due_at=v.resolve_due_at if resolve_moves else None,
+                    resolve_warn_at=self._resolve_warn_at if resolve_moves else None,
+                ),
+                # A resolve clock restarted while paused (reassigned, escalated) lost less.
+                resolve_from=self._resolve_clock[0],
+            ),
+            start_to_close_timeout=SHORT,
+            retry_policy=self._local_retry(),
+            summary="move paused deadlines",
+        )
+        d = shifted.deadlines
+        if open_moves:
+            v.open_due_at, self._open_warn_at = d.open_due_at, d.open_warn_at
+        if resolve_moves:
+            v.resolve_due_at, self._resolve_warn_at = d.resolve_due_at, d.resolve_warn_at
+        self._end_pause(now, shifted.business_seconds, by)
+        minutes = shifted.business_seconds // 60
+        self._record(
+            EventKind.RESUMED,
+            "system" if by == "limit" else by,
+            f"{why}; paused {minutes // 60} h {minutes % 60:02d} min of business time"
+            + (f"; resolve due {_fmt(v.resolve_due_at)}" if resolve_moves else ""),
+            {
+                "paused_seconds": shifted.business_seconds,
+                "ended_by": by,
+                "open_due": v.open_due_at.isoformat() if open_moves and v.open_due_at else None,
+                "resolve_due": v.resolve_due_at.isoformat()
+                if resolve_moves and v.resolve_due_at
+                else None,
+            },
+        )
+        self._rearm = True
+        await self._project()
+
+    def _end_pause(self, now: datetime, business_seconds: int, by: str) -> None:
+        v = self._view
+        assert v.paused_since is not None
+        self._pauses.append(PauseInterval(v.paused_since, now, business_seconds, by))
+        v.paused_seconds += business_seconds
+        v.paused_since = v.pause_resumes_at = None
+
+    @workflow.update
     async def reclassify(self, cmd: Reclassify) -> ActionAck:
         """New category and/or priority; a new priority moves the deadlines (PATCH_RECLASSIFY)."""
         async with self._acting(cmd.actor):
@@ -546,7 +710,7 @@ class CaseWorkflow:
             )
             self._record(
                 EventKind.RECLASSIFIED,
-                cmd.actor.user_id,
+                cmd.actor,
                 f"Reclassified: {said}: {cmd.reason.strip()}",
                 {"changes": changes, "reason": cmd.reason.strip()},
             )
@@ -577,16 +741,31 @@ class CaseWorkflow:
         """The deadlines under the case's (new) priority, from when their clocks started."""
         v = self._view
         if v.status == CaseStatus.NEW and not v.open_breached:
+            deadlines = await self._compute_deadlines(v.created_at, open=True, resolve=False)
             self._apply_deadlines(
-                await self._compute_deadlines(v.created_at, open=True, resolve=False)
+                await self._after_pauses(deadlines, v.created_at, PauseMetric.OPEN)
             )
         if not v.resolve_breached:
             start, reassigned = self._resolve_clock
-            self._apply_deadlines(
-                await self._compute_deadlines(
-                    start, open=False, resolve=True, reassigned=reassigned
-                )
+            deadlines = await self._compute_deadlines(
+                start, open=False, resolve=True, reassigned=reassigned
             )
+            self._apply_deadlines(await self._after_pauses(deadlines, start, PauseMetric.RESOLVE))
+
+    async def _after_pauses(self, d: Deadlines, start: datetime, metric: PauseMetric) -> Deadlines:
+        """Deadlines recomputed from `start` move on by the finished pauses since (PATCH_PAUSE;
+        a running pause moves them when it ends)."""
+        paused = sum(p.business_seconds for p in self._pauses if p.start >= start)
+        if paused <= 0 or metric not in self._policy.sla.pause_metrics:
+            return d
+        shifted: Shifted = await workflow.execute_local_activity_method(
+            CalendarActivities.shift_deadlines,
+            ShiftRequest(self._policy.calendar, start, start, d, business_seconds=paused),
+            start_to_close_timeout=SHORT,
+            retry_policy=self._local_retry(),
+            summary="deadlines after the pauses",
+        )
+        return shifted.deadlines
 
     @workflow.update
     async def reopen(self, cmd: ReopenCase) -> ActionAck:
@@ -633,7 +812,7 @@ class CaseWorkflow:
         self._reopened = True
         self._record(
             EventKind.REOPENED,
-            actor.user_id,
+            actor,
             f"Reopened by {actor.name or actor.user_id}: {reason}",
             {"reason": reason, "by": actor.user_id} | ({"action": action_id} if action_id else {}),
         )
@@ -710,7 +889,7 @@ class CaseWorkflow:
             )
             self._record(
                 "reassigned",
-                cmd.actor.user_id,
+                cmd.actor,
                 f"Reassigned from {previous} to {cmd.new_owner_id}: {cmd.reason.strip()}",
                 {"from": previous, "to": cmd.new_owner_id, "reason": cmd.reason},
             )
@@ -741,7 +920,7 @@ class CaseWorkflow:
             self._view.watchers = [x for x in self._view.watchers if x.user_id != w.user_id] + [w]
             self._record(
                 "watcher_added",
-                cmd.actor.user_id,
+                cmd.actor,
                 f"{w.user_id} now watches the case ({w.access.value} access)",
                 {"user_id": w.user_id, "access": w.access.value},
             )
@@ -760,7 +939,7 @@ class CaseWorkflow:
             self._view.watchers = [x for x in self._view.watchers if x.user_id != cmd.user_id]
             self._record(
                 "watcher_removed",
-                cmd.actor.user_id,
+                cmd.actor,
                 f"{cmd.user_id} no longer watches the case",
                 {"user_id": cmd.user_id},
             )
@@ -815,6 +994,8 @@ class CaseWorkflow:
             now = workflow.now()
             if v.first_action_at is None:
                 v.first_action_at = now
+            if v.paused_since is not None:  # closing ends a pause; no deadline is left to move
+                self._end_pause(now, 0, "closed")
             v.status = CaseStatus.CLOSED
             v.closing_status = cmd.closing_status
             v.root_causes = list(dict.fromkeys(cmd.root_causes))
@@ -823,7 +1004,7 @@ class CaseWorkflow:
             v.closed_at = now
             self._record(
                 "closed",
-                cmd.actor.user_id,
+                cmd.actor,
                 f"Closed as {cmd.closing_status.value}; root causes: "
                 + (", ".join(v.root_causes) or "none given"),
                 {
@@ -869,6 +1050,9 @@ class CaseWorkflow:
 
     @workflow.signal
     def remeasure_answer(self, answer: RemeasureAnswer) -> None:
+        if self._view.paused_since is not None:  # PATCH_PAUSE: the customer answered
+            self._customer_answered(answer.source)
+            return
         # Signals have no validator: late, duplicate or malformed answers are dropped here.
         if self._view.remeasure_status != RemeasureStatus.PENDING or self._answer is not None:
             workflow.logger.info("Ignoring remeasurement answer: no survey is pending")
@@ -879,6 +1063,20 @@ class CaseWorkflow:
             )
             return
         self._answer = answer
+
+    @workflow.signal
+    def customer_replied(self, reply: CustomerReplied) -> None:
+        """An inbound answer from the customer: a waiting case resumes (PATCH_PAUSE)."""
+        if self._view.paused_since is None:
+            workflow.logger.info("Customer reply on a case that is not waiting: nothing to resume")
+            return
+        self._customer_answered(reply.source)
+
+    def _customer_answered(self, source: str) -> None:
+        if self._view.status == CaseStatus.CLOSED:
+            return
+        self._customer_back = f"customer ({source[:40]})"
+        self._rearm = True
 
     @workflow.query
     def state(self) -> CaseState:
@@ -924,7 +1122,7 @@ class CaseWorkflow:
         rearm = not self._small or v.status == CaseStatus.NEW
         if v.status in (CaseStatus.NEW, CaseStatus.OVERDUE):
             v.status = CaseStatus.IN_PROGRESS
-        self._record(kind, actor.user_id, summary, data)
+        self._record(kind, actor, summary, data)
         self._rearm = self._rearm or rearm
         await self._project()
         return self._ack()
@@ -983,16 +1181,23 @@ class CaseWorkflow:
         self._rearm = True
 
     def _record(
-        self, kind: str, actor: str, summary: str, data: dict[str, Any] | None = None
+        self, kind: str, actor: str | Actor, summary: str, data: dict[str, Any] | None = None
     ) -> None:
+        """A timeline event by `actor` (a user id, or the Actor of an action: then the API
+        client acting for them, if any, is in the event's data as "via")."""
         self._view.version += 1
+        data = data or {}
+        if isinstance(actor, Actor):
+            if actor.via:  # only a delegated action has it: older histories record the same
+                data = {**data, "via": actor.via}
+            actor = actor.user_id
         event = TimelineEvent(
             seq=self._view.version,
             at=workflow.now(),
             kind=kind,
             actor=actor,
             summary=summary,
-            data=data or {},
+            data=data,
         )
         self._timeline.append(event)
         self._unprojected.append(event)

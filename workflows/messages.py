@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from domain.case import Actor, CaseDetails, CaseView, TimelineEvent, Watcher
+from domain.case import Actor, CaseDetails, CaseView, PauseInterval, TimelineEvent, Watcher
 from domain.deadlines import Deadlines
 from domain.policy import CasePolicy
 from domain.vocabulary import CaseStatus, ClosingStatus, Priority, RemeasureStatus
@@ -71,6 +71,8 @@ class CarriedState:
     # When the resolve clock started and whether after a reassignment (PATCH_RECLASSIFY).
     resolve_clock_start: datetime | None = None
     resolve_clock_reassigned: bool = False
+    # The ledger of finished pauses (PATCH_PAUSE); the running one is in the view.
+    pauses: list[PauseInterval] = field(default_factory=list)
 
 
 def initial_view(inp: CaseInput) -> CaseView:
@@ -196,6 +198,23 @@ class CloseCase:
 
 
 @dataclass
+class PauseCase:
+    """Waiting on the customer: the program's pausing deadlines stop until the case resumes."""
+
+    actor: Actor
+    note: str
+
+
+@dataclass
+class ResumeCase:
+    """The owner takes the case back from waiting on the customer; its deadlines move on by
+    the paused business time."""
+
+    actor: Actor
+    note: str = ""
+
+
+@dataclass
 class ActionAck:
     """What an owner action answers: which version of the case it made. The case itself is
     read from the read model (projected before the action answers), not carried in history.
@@ -219,6 +238,14 @@ class RemeasureAnswer:
     resolved: bool
     comment: str = ""
     source: str = "survey"
+
+
+@dataclass
+class CustomerReplied:
+    """The customer answered (an inbound mail, a reply on another platform): a case waiting on
+    them resumes. Nobody waits on it; a case that is not waiting ignores it."""
+
+    source: str = "email"
 
 
 @dataclass

@@ -49,6 +49,9 @@ KINDS: dict[MessageKind, str] = {
     MessageKind.REMEASURE: "The resolution survey: to the customer",
     MessageKind.REMEASURE_REMINDER: "The survey reminder: to the customer",
     MessageKind.REPLY: "A scripted reply: to the customer (wraps the text the owner sent)",
+    MessageKind.PAUSE_EXPIRED: (
+        "A case waited on the customer for the longest pause and resumed: to the owner"
+    ),
 }
 
 

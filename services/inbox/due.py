@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlmodel import Session
@@ -20,8 +20,10 @@ from services.configuration import load_program, load_unit, policy_for
 @dataclass(frozen=True)
 class RowDue:
     text: str  # "3 business hours past due", "5 hours to resolve", "Closed · resolved"
-    urgency: str  # past | soon | ok | none | closed (the row's and the cell's style)
-    detail: str = ""  # for a late case whose next deadline lies ahead: "resolve within 5 hours"
+    urgency: str  # past | soon | ok | none | closed | paused (the row's and the cell's style)
+    # For a late case whose next deadline lies ahead: "resolve within 5 hours"; for a case
+    # waiting on the customer: when it resumes by itself ("resumes Thu 09:00").
+    detail: str = ""
 
 
 class Words(Protocol):
@@ -90,11 +92,25 @@ def _missed(case: Any, now: datetime) -> datetime | None:
     return due if missed is None and due is not None and due <= now else missed
 
 
+def paused_text(
+    since: datetime, resumes: datetime | None, tz: Any, now: datetime, tr: Words = ENGLISH
+) -> RowDue:
+    """A case waiting on the customer: "Paused 2 hours", "resumes Thu 09:00" (local time)."""
+    detail = ""
+    if resumes is not None:
+        detail = tr.gettext("resumes %(when)s") % {"when": f"{resumes.astimezone(tz):%a %H:%M}"}
+    return RowDue(tr.gettext("Paused %(span)s") % {"span": span(now - since, tr)}, "paused", detail)
+
+
 def row_due(
     case: Any, calendar: BusinessCalendar | None, now: datetime, tr: Words = ENGLISH
 ) -> RowDue:
     if not case.is_open:
         return RowDue(closed_text(case.closing_status, tr), "closed")
+    since = getattr(case, "paused_since", None)
+    if since is not None:
+        tz = calendar.tz if calendar is not None else UTC
+        return paused_text(since, getattr(case, "pause_resumes_at", None), tz, now, tr)
     due = case.next_due_at
     first_contact = case.status == CaseStatus.NEW
     missed = _missed(case, now)
@@ -182,6 +198,10 @@ def rows_due(
 ) -> dict[str, RowDue]:
     """Each row's deadline text, in `tr`'s language; only late rows need their calendar
     (business hours late)."""
-    late = {(c.program_id, c.unit_id) for c in rows if _missed(c, now) is not None}
+    late = {
+        (c.program_id, c.unit_id)
+        for c in rows
+        if _missed(c, now) is not None or getattr(c, "paused_since", None) is not None
+    }
     calendars = calendars_for(session, late)
     return {c.id: row_due(c, calendars.get((c.program_id, c.unit_id)), now, tr) for c in rows}

@@ -19,8 +19,8 @@ from tests.factories import FYI_RULES, LTR_QUESTION, SUGGESTION_QUESTION, config
 # Who gets which scopes; every test module can ask for any of these tokens.
 CLIENTS: dict[str, list[str]] = {
     "admin": ["admin"],
-    "rw": ["cases:write", "cases:read"],
-    "writer": ["cases:write"],
+    "rw": ["cases:write", "cases:read", "delegate"],
+    "writer": ["cases:write", "delegate"],
     "reader": ["cases:read"],
     "reports": ["reports:read"],
 }

@@ -15,7 +15,15 @@ from sqlmodel import Session, select
 from api import create_app
 from core.settings import Settings
 from models.config import ApiClient
-from services.tokens import create_client, ensure_bootstrap, hash_token, revoke
+from services.tokens import (
+    authenticate,
+    create_client,
+    ensure_bootstrap,
+    hash_token,
+    list_clients,
+    revoke,
+    rotate,
+)
 from tests.api.conftest import bearer
 from tests.api.test_cases import BODY
 
@@ -166,6 +174,17 @@ async def test_bootstrap_token_makes_an_admin_client(
     assert r.status_code == 200
     assert [c["name"] for c in r.json()].count("bootstrap-admin") == 1
     assert secret not in caplog.text and secret not in r.text
+    # Rotated by an admin, the old secret is not made an admin again at start-up.
+    (boot_client,) = [c for c in list_clients(engine) if c.name == "bootstrap-admin"]
+    assert boot_client.id is not None
+    rotated = rotate(engine, boot_client.id)
+    assert rotated is not None
+    assert ensure_bootstrap(engine, secret) is not None
+    assert [c.name for c in list_clients(engine)].count("bootstrap-admin") == 1
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/api/v1/cases", headers=bearer(secret))).status_code == 401
+        r = await client.get("/api/v1/cases", headers=bearer(rotated.token))
+        assert r.status_code == 200
     # Revoked by an admin, it stays revoked across restarts.
     revoke(engine, "bootstrap-admin")
     assert ensure_bootstrap(engine, secret) is not None
@@ -200,6 +219,14 @@ def test_token_cli_prints_the_token_once(sqlite_url: str, engine: Engine) -> Non
     listed = cli("list")
     assert "contact-center" in listed.stdout and token not in listed.stdout + listed.stderr
     assert cli("create", "--name", "x", "--scope", "root").returncode == 2
+    rotated = cli("rotate", str(client.id), "--overlap", "60")
+    assert rotated.returncode == 0, rotated.stderr
+    new_token = rotated.stdout.strip()
+    assert new_token.startswith("clp_") and new_token != token
+    with Session(engine) as session:
+        assert authenticate(session, token) is not None  # within the overlap
+        assert authenticate(session, new_token) is not None
+    assert cli("rotate", "999999").returncode == 1
     assert cli("revoke", "contact-center").returncode == 0
     assert cli("revoke", "contact-center").returncode == 1  # nothing active left
     assert "revoked" in cli("list").stdout

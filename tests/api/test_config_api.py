@@ -37,11 +37,15 @@ async def test_write_a_unit_and_a_program(api: httpx.AsyncClient, admin: dict[st
     case = (await api.post("/api/v1/cases", json={**BODY, "unit_id": "9000"})).json()
     assert case["owner_id"] == "alex"
 
-    program = (await api.get("/api/v1/config/programs/central", headers=admin)).json()
+    read = await api.get("/api/v1/config/programs/central", headers=admin)
+    program = read.json()
     program["central_team"] = ["mia"]
-    assert (
-        await api.put("/api/v1/config/programs/central", json=program, headers=admin)
-    ).status_code == 200
+    r = await api.put(
+        "/api/v1/config/programs/central",
+        json=program,
+        headers={**admin, "If-Match": read.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
     case = (await api.post("/api/v1/cases", json={**BODY, "program_id": "central"})).json()
     assert case["owner_id"] == "mia"
 
@@ -66,8 +70,13 @@ async def test_invalid_writes_are_422_and_change_nothing(
     api: httpx.AsyncClient, admin: dict[str, str], path: str, change: dict[str, Any], field: str
 ) -> None:
     before = (await api.get("/api/v1/config", headers=admin)).json()
-    current = (await api.get(f"/api/v1/config/{path}", headers=admin)).json()
-    r = await api.put(f"/api/v1/config/{path}", json={**current, **change}, headers=admin)
+    read = await api.get(f"/api/v1/config/{path}", headers=admin)
+    current = read.json()
+    r = await api.put(
+        f"/api/v1/config/{path}",
+        json={**current, **change},
+        headers={**admin, "If-Match": read.headers["etag"]},
+    )
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["field"].startswith(field) or field == "body"
@@ -111,3 +120,87 @@ async def test_body_over_the_limit_is_413(api: httpx.AsyncClient, admin: dict[st
         "/api/v1/cases", content=small(), headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 201, r.text
+
+
+async def test_a_stale_if_match_is_412_and_changes_nothing(
+    api: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    url = "/api/v1/config/programs/central"
+    read = await api.get(url, headers=admin)
+    tag, program = read.headers["etag"], read.json()
+    # Someone else changes the program after we read it.
+    r = await api.patch(
+        url,
+        json={"name": "Central Care (theirs)"},
+        headers={**admin, "If-Match": tag, "Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["etag"] != tag
+    before = (await api.get("/api/v1/config", headers=admin)).json()
+    for method, body, ctype in (
+        ("PUT", {**program, "name": "Ours"}, "application/json"),
+        ("PATCH", {"name": "Ours"}, "application/merge-patch+json"),
+    ):
+        r = await api.request(
+            method, url, json=body, headers={**admin, "If-Match": tag, "Content-Type": ctype}
+        )
+        assert r.status_code == 412, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["field"] == "If-Match"
+    assert (await api.get("/api/v1/config", headers=admin)).json() == before
+    # Units and users are guarded the same way when the client sends If-Match.
+    r = await api.put(
+        "/api/v1/config/units/9000",
+        json=(await api.get("/api/v1/config/units/9000", headers=admin)).json(),
+        headers={**admin, "If-Match": '"not-its-tag"'},
+    )
+    assert r.status_code == 412, r.text
+
+
+async def test_a_whole_program_put_needs_a_precondition(
+    api: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    url = "/api/v1/config/programs/central"
+    program = (await api.get(url, headers=admin)).json()
+    r = await api.put(url, json={**program, "name": "Blind"}, headers=admin)
+    assert r.status_code == 428, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["field"] == "If-Match"
+    assert (await api.get(url, headers=admin)).json()["name"] == program["name"]
+    # A new program: If-None-Match: * creates it, and refuses to replace one that exists.
+    new = {**program, "id": "central-2", "name": "Central Two"}
+    create = {**admin, "If-None-Match": "*"}
+    r = await api.put("/api/v1/config/programs/central-2", json=new, headers=create)
+    assert r.status_code == 200, r.text
+    fetched = await api.get("/api/v1/config/programs/central-2", headers=admin)
+    assert fetched.headers["etag"] == r.headers["etag"]
+    r = await api.put("/api/v1/config/programs/central-2", json=new, headers=create)
+    assert r.status_code == 412, r.text
+
+
+async def test_patch_changes_only_the_fields_it_names(
+    api: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    url = "/api/v1/config/programs/recovery"
+    before = (await api.get(url, headers=admin)).json()
+    patch = {"sla": {"resolve_within": "P2D"}, "retention_months": 24}
+    r = await api.patch(
+        url, json=patch, headers={**admin, "Content-Type": "application/merge-patch+json"}
+    )
+    assert r.status_code == 200, r.text
+    after = (await api.get(url, headers=admin)).json()
+    assert after["sla"] == {**before["sla"], "resolve_within": "P2D"}
+    assert after["retention_months"] == 24
+    assert {k: v for k, v in after.items() if k not in patch} == {
+        k: v for k, v in before.items() if k not in patch
+    }
+    # null removes a field (back to its default); an invalid result is a 422 naming the field.
+    r = await api.patch(url, json={"retention_months": None}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert (await api.get(url, headers=admin)).json()["retention_months"] is None
+    r = await api.patch(url, json={"sla": {"open_within": "soonish"}}, headers=admin)
+    assert r.status_code == 422 and r.json()["field"].startswith("sla.open_within"), r.text
+    r = await api.patch(url, json={"id": "other"}, headers=admin)
+    assert r.status_code == 422 and r.json()["field"] == "id"
+    r = await api.patch("/api/v1/config/programs/nope", json={"name": "x"}, headers=admin)
+    assert r.status_code == 404

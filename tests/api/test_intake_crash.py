@@ -143,7 +143,9 @@ async def crash_during(processes: Processes, token: str, body: dict[str, Any], *
 async def test_a_crash_after_the_intake_commit_is_finished_by_the_retry(
     dev_env: WorkflowEnvironment, engine: Engine, processes: Processes
 ) -> None:
-    token = create_client(engine, f"crash-{uuid.uuid4().hex[:6]}", ["cases:write", "cases:read"])
+    token = create_client(
+        engine, f"crash-{uuid.uuid4().hex[:6]}", ["cases:write", "cases:read", "delegate"]
+    )
     processes.worker()
     keyed = {**BODY, "verbatim": "Sent with an Idempotency-Key"}
     by_ref = {**BODY, "external_ref": f"CC-{uuid.uuid4().hex[:8]}"}

@@ -196,7 +196,7 @@ async def test_the_app_starts_while_temporal_is_down(settings: Settings) -> None
 async def test_the_api_answers_503_while_the_database_is_gone_and_loses_nothing(
     app: FastAPI, engine: Engine, lost: LostVolume, tmp_path: Path
 ) -> None:
-    headers = token(engine, "cases:write", "cases:read")
+    headers = token(engine, "cases:write", "cases:read", "delegate")
     async with client_for(app, headers=headers) as c:
         first = await c.post("/api/v1/cases", json=BODY)
         assert first.status_code == 201, first.text
@@ -238,7 +238,7 @@ async def test_an_action_answers_503_when_temporal_cannot_take_it(
     case_id = version0_case(engine, CaseCreate.model_validate(BODY)).case_id
     down = await Client.connect("127.0.0.1:1", lazy=True, data_converter=PLAIN_DATA_CONVERTER)
     app = create_app(settings, temporal=down, engine=engine)
-    headers = token(engine, "cases:write", "cases:read")
+    headers = token(engine, "cases:write", "cases:read", "delegate")
     async with client_for(app, headers=headers) as c:
         r = await c.post(
             f"/api/v1/cases/{case_id}/notes",
@@ -366,7 +366,7 @@ async def test_an_action_the_workflow_accepted_finishes_once_the_database_is_bac
     key: dict[str, Any] = {"idempotency_key": "accepted-1", "wait_seconds": 2}
     try:
         async with running_worker(dev_env.client, engine, settings):
-            async with client_for(app, headers=token(engine, "cases:write")) as c:
+            async with client_for(app, headers=token(engine, "cases:write", "delegate")) as c:
                 r = await c.post("/api/v1/cases", json=BODY)
             case_id = r.json()["id"]
             await eventually(lambda: projected(engine, case_id), 30, "projected")

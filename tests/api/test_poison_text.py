@@ -94,11 +94,15 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/api/v1/config"): "/api/v1/config",
     ("GET", "/api/v1/config/programs/{program_id}"): None,
     ("PUT", "/api/v1/config/programs/{program_id}"): "/api/v1/config/programs/recovery",
+    ("PATCH", "/api/v1/config/programs/{program_id}"): {"name": "Guest Recovery"},
     ("GET", "/api/v1/config/units/{unit_id}"): None,
     ("PUT", "/api/v1/config/units/{unit_id}"): "/api/v1/config/units/4723",
+    ("PATCH", "/api/v1/config/units/{unit_id}"): {"name": "Oslo Harbour"},
     ("GET", "/api/v1/config/users/{user_id}"): None,
     ("PUT", "/api/v1/config/users/{user_id}"): "/api/v1/config/users/ole",
+    ("PATCH", "/api/v1/config/users/{user_id}"): {"name": "Ole Owner"},
     ("POST", "/api/v1/api-clients"): {"name": "crm", "scopes": ["cases:read"]},
+    ("POST", "/api/v1/api-clients/{client_id}/rotate"): {"overlap_seconds": 0},
     ("GET", "/api/v1/reports/summary"): None,
     ("GET", "/api/v1/templates/{program_id}"): None,
     ("PUT", "/api/v1/templates/{program_id}/{kind}"): {
@@ -451,7 +455,7 @@ async def pg_client(
     for url in migrated_db("postgresql", tmp_path, "caseloop_poison_api"):
         engine = make_engine(url)
         apply_config(engine, api_config())
-        token = create_client(engine, "rw", ["cases:write", "cases:read"]).token
+        token = create_client(engine, "rw", ["cases:write", "cases:read", "delegate"]).token
         settings = Settings(database_url=url, public_base_url="http://testserver")
         app = create_app(settings, temporal=ts_env.client, engine=engine)
         transport = httpx.ASGITransport(app=app)

@@ -45,7 +45,8 @@ CONFIG = SchemathesisConfig.from_dict(
             # Well-formed input that names an unknown program, unit or question is a 422 by
             # design (the error contract), so "valid data" may be refused with it.
             "positive_data_acceptance": {
-                "expected-statuses": ["2xx", "401", "403", "404", "409", "413", "422"]
+                # 412/428: a config write without (or with a stale) If-Match, by design.
+                "expected-statuses": ["2xx", "401", "403", "404", "409", "412", "413", "422", "428"]
             },
         },
     }

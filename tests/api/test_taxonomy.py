@@ -85,10 +85,15 @@ def admin(tokens: dict[str, str]) -> dict[str, str]:
 
 
 async def _use_categories(api: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    program = (await api.get("/api/v1/config/programs/recovery", headers=admin)).json()
+    read = await api.get("/api/v1/config/programs/recovery", headers=admin)
+    program = read.json()
     # The program's alert rules file cases under their own categories: those are in it too.
     program["categories"] = [*CATEGORIES, {"name": "Survey concern"}, {"name": "Low survey score"}]
-    r = await api.put("/api/v1/config/programs/recovery", json=program, headers=admin)
+    r = await api.put(
+        "/api/v1/config/programs/recovery",
+        json=program,
+        headers={**admin, "If-Match": read.headers["etag"]},
+    )
     assert r.status_code == 200, r.text
     again = (await api.get("/api/v1/config/programs/recovery", headers=admin)).json()
     assert again["categories"][:2] == CATEGORIES

@@ -57,7 +57,7 @@ async def stopped_worker(
     app = create_app(settings, temporal=dev_env.client, engine=engine)
     try:
         async with running_worker(dev_env.client, engine, settings):
-            async with client_for(app, headers=token(engine, "cases:write")) as c:
+            async with client_for(app, headers=token(engine, "cases:write", "delegate")) as c:
                 r = await c.post("/api/v1/cases", json=BODY)
                 assert r.status_code == 201, r.text
             case_id = r.json()["id"]
@@ -79,7 +79,9 @@ async def test_an_api_action_answers_202_and_applies_once_when_the_worker_is_bac
     case_id = stopped_worker.case_id
     note = {"acting_user": "ole", "text": "Called while the worker was away"}
     keyed = {"Idempotency-Key": "worker-away-1"}
-    async with client_for(stopped_worker.app, headers=token(engine, "cases:write")) as c:
+    async with client_for(
+        stopped_worker.app, headers=token(engine, "cases:write", "delegate")
+    ) as c:
         started = time.monotonic()
         r = await post(c, f"/api/v1/cases/{case_id}/notes", json=note, headers=keyed)
         waited = time.monotonic() - started
@@ -130,7 +132,9 @@ async def test_without_a_key_the_202_still_says_where_to_look(
     engine: Engine, stopped_worker: Stopped
 ) -> None:
     case_id = stopped_worker.case_id
-    async with client_for(stopped_worker.app, headers=token(engine, "cases:write")) as c:
+    async with client_for(
+        stopped_worker.app, headers=token(engine, "cases:write", "delegate")
+    ) as c:
         r = await post(
             c, f"/api/v1/cases/{case_id}/notes", json={"acting_user": "ole", "text": "No key"}
         )

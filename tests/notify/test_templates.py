@@ -347,7 +347,11 @@ async def test_admin_api_saves_previews_and_refuses_templates(
         # The configuration API (PUT a whole program) refuses the same template.
         program = config().programs[0].model_dump(mode="json")
         program["notifications"] = {"templates": {"alert": {"html": "{{ request }}"}}}
-        r = await client.put("/api/v1/config/programs/recovery", json=program, headers=headers)
+        r = await client.put(
+            "/api/v1/config/programs/recovery",
+            json=program,
+            headers={**headers, "If-Match": "*"},
+        )
         assert r.status_code == 422, r.text
         assert "notifications" in r.json()["field"]
         # Admins only.

@@ -99,7 +99,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     )
     engine = make_engine(url)
     seed_web(engine)
-    token = create_client(engine, "intake", ["cases:write", "cases:read"]).token
+    token = create_client(engine, "intake", ["cases:write", "cases:read", "delegate"]).token
     codec_token = create_client(engine, "temporal-cli", ["codec"]).token
     from api import create_app
 

@@ -62,7 +62,7 @@ def seed(engine: Engine) -> dict[str, str]:
     doc = config_with_passwords(PASSWORD)
     doc.programs.append(ProgramIn.model_validate(OUTAGE_PROGRAM))
     apply_config(engine, doc)
-    return bearer(create_client(engine, "outage", ["cases:write", "cases:read"]).token)
+    return bearer(create_client(engine, "outage", ["cases:write", "cases:read", "delegate"]).token)
 
 
 @dataclass

@@ -114,7 +114,7 @@ async def stack(
     url = sqlite_db(tmp)
     engine = make_engine(url)
     apply_config(engine, api_config())
-    token = create_client(engine, CLIENT_NAME, ["cases:write", "cases:read"]).token
+    token = create_client(engine, CLIENT_NAME, ["cases:write", "cases:read", "delegate"]).token
     engine.dispose()
     port, metrics_port = free_port(), free_port()
     env = {

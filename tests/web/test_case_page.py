@@ -273,3 +273,20 @@ async def test_the_timeline_shows_every_kind_of_event_with_who_and_when(
         await expect(entry).to_have_count(1)
         await expect(entry.locator(".event-kind")).not_to_be_empty()
         await expect(entry.locator(".event-actor")).to_have_text(actors[who[i % len(who)]])
+
+
+async def test_a_note_by_a_delegating_client_names_both(live: LiveApp) -> None:
+    """A note a service client wrote for ole shows ole and the client on the case page."""
+    from tests.web.conftest import sign_in
+    from workflows.messages import AddNote
+
+    case_id = await live.open_case(customer={"name": "Delegated Dag"})
+    via_crm = Actor("ole", Role.AGENT, "Ole Owner", via="CRM connector")
+    await run_update(live.client, case_id, CaseWorkflow.add_note, AddNote(via_crm, "Called back"))
+    await run_update(live.client, case_id, CaseWorkflow.add_note, AddNote(OLE, "Myself"))
+    async with sign_in(live, "ole") as client:
+        html = (await client.get(f"/cases/{case_id}")).text
+    actors = re.findall(r'<span class="event-actor">(.*?)</span></p>', html, re.S)
+    texts = [re.sub(r"<[^>]+>", "", a).strip() for a in actors]
+    assert "Ole Owner via CRM connector" in texts
+    assert "Ole Owner" in texts  # the note ole wrote themselves names no client

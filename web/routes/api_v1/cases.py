@@ -32,21 +32,23 @@ from models.api import (
     ContactAttemptIn,
     DocumentIn,
     NoteIn,
+    PauseIn,
     ReassignIn,
     ReclassifyIn,
     RemeasurementIn,
     ReopenIn,
+    ResumeIn,
     WatcherIn,
 )
 from models.case import Case, Document
-from models.config import Program, User
+from models.config import ApiClient, Program, User
 from services import documents
-from services.access import managed_units
+from services.access import access_to, managed_units, token_viewer
 from services.case_actions import (
     ActionPending,
     ActionRejected,
-    actor_for,
     claim_action_key,
+    client_actor,
     run_update,
     send_remeasurement,
 )
@@ -61,7 +63,8 @@ from services.case_queries import (
 )
 from services.case_reopen import reopen_case
 from services.intake import IntakeError, IntakeKey, open_case
-from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesWrite, require_scope
+from services.tokens import sees
+from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesRead, CasesWrite, require_scope
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
 from web.problems import PROBLEM_JSON, Problem
 from workflows.case import CaseWorkflow
@@ -71,10 +74,12 @@ from workflows.messages import (
     AttachDocument,
     CloseCase,
     LogContactAttempt,
+    PauseCase,
     Reassign,
     Reclassify,
     RemeasureAnswer,
     RemoveWatcher,
+    ResumeCase,
 )
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -202,6 +207,13 @@ async def create_case(
     answer (201, same body); with another body it is refused (422). The same
     (channel, external_ref) answers 200 with the existing case.
     """
+    if not sees(client, body.program_id, body.unit_id):
+        raise Problem(
+            403,
+            "Outside the token's programs and units",
+            f"This token may not open cases in program {body.program_id!r}, unit {body.unit_id!r}",
+            field="unit_id",
+        )
     key = None
     if idempotency_key is not None:
         key = IntakeKey(idempotency_key, f"api:{client.id}", fingerprint(body))
@@ -226,8 +238,9 @@ def _public(session: Session, case_id: str, settings: Any) -> CasePublic:
     return to_public(case, watchers_of(session, [case_id])[case_id], settings)
 
 
-@router.get("", response_model=CaseListPublic, dependencies=READ)
+@router.get("", response_model=CaseListPublic)
 def read_cases(
+    client: CasesRead,
     session: SessionDep,
     settings: SettingsDep,
     status: Annotated[str | None, Query(pattern="^(new|in_progress|overdue|closed)$")] = None,
@@ -248,7 +261,18 @@ def read_cases(
     without a time zone are taken as UTC.
     """
     filters = CaseFilters(
-        status, owner, unit, channel, program, overdue, _utc(created_from), _utc(created_to), q
+        status,
+        owner,
+        unit,
+        channel,
+        program,
+        overdue,
+        _utc(created_from),
+        _utc(created_to),
+        q,
+        programs_in=tuple(client.programs or ()),
+        units_in=tuple(client.units or ()),
+        viewer=token_viewer(session, client),
     )
     try:
         rows, next_cursor = list_cases(session, filters, limit=limit, cursor=cursor)
@@ -264,9 +288,35 @@ def _utc(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-@router.get("/{case_id}", response_model=CaseDetailPublic, dependencies=READ)
-def read_case(case_id: str, session: SessionDep, settings: SettingsDep) -> CaseDetailPublic:
-    return _detail(session, case_id, settings)
+@router.get("/{case_id}", response_model=CaseDetailPublic)
+def read_case(
+    case_id: str, client: CasesRead, session: SessionDep, settings: SettingsDep
+) -> CaseDetailPublic:
+    """A case with its timeline; 404 also for a case outside the token's programs/units."""
+    _visible(session, client, case_id)
+    detail = _detail(session, case_id, settings)
+    earlier = [c for c in detail.earlier_cases if token_sees_case(session, client, c.id)]
+    return detail.model_copy(update={"earlier_cases": earlier})
+
+
+def token_sees_case(session: Session, client: ApiClient, case_id: str) -> bool:
+    try:
+        _visible(session, client, case_id)
+    except Problem:
+        return False
+    return True
+
+
+def _visible(session: Session, client: ApiClient, case_id: str) -> Case:
+    """The case, if the client's programs/units include it and, for a personal token, its user
+    may see it (else 404, as if it did not exist)."""
+    case = session.get(Case, case_id)
+    if case is None or not sees(client, case.program_id, case.unit_id):
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    viewer = token_viewer(session, client)
+    if viewer is not None and access_to(session, viewer, case) is None:
+        raise Problem(404, "Case not found", f"No case {case_id}")
+    return case
 
 
 @dataclass
@@ -277,14 +327,18 @@ class CaseAction:
     engine: Engine
     temporal: Client
     settings: Settings
-    # Idempotency keys are the API client's own: two clients may use the same one.
-    client_id: int | None
+    # Who acts: its identity decides the acting user; its idempotency keys are its own.
+    client: ApiClient
+
+    @property
+    def client_id(self) -> int | None:
+        return self.client.id
 
     async def run(
         self,
         update: Any,
         build: Callable[[Actor], Any],
-        acting_user: str,
+        acting_user: str | None,
         key: str | None,
         request: BaseModel | dict[str, Any],
     ) -> CaseDetailPublic:
@@ -293,7 +347,7 @@ class CaseAction:
         client sent (an Idempotency-Key reused with another one is refused)."""
         case_id, engine = self.case_id, self.engine
         try:
-            actor = await _read(engine, _actor_on_case, case_id, acting_user)
+            actor = await _read(engine, _actor_on_case, case_id, self.client, acting_user)
             scoped = await scoped_key(
                 engine, self.client_id, case_id, update.__name__, key, request
             )
@@ -321,16 +375,17 @@ async def case_action(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> CaseAction:
-    return CaseAction(case_id, engine, temporal, settings, client.id)
+    return CaseAction(case_id, engine, temporal, settings, client)
 
 
 CaseActionDep = Annotated[CaseAction, Depends(case_action)]
 
 
-def _actor_on_case(session: Session, case_id: str, acting_user: str) -> Actor:
-    if session.get(Case, case_id) is None:
-        raise Problem(404, "Case not found", f"No case {case_id}")
-    return actor_for(session, acting_user)
+def _actor_on_case(
+    session: Session, case_id: str, client: ApiClient, acting_user: str | None
+) -> Actor:
+    _visible(session, client, case_id)
+    return client_actor(session, client, acting_user)
 
 
 def _require_user(session: Session, user_id: str, field: str) -> None:
@@ -351,6 +406,46 @@ async def add_note(
     return await action.run(
         CaseWorkflow.add_note,
         lambda a: AddNote(a, body.text),
+        body.acting_user,
+        idempotency_key,
+        body,
+    )
+
+
+@router.post(
+    "/{case_id}/pause",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
+async def pause_case(
+    body: PauseIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
+) -> CaseDetailPublic:
+    """Waiting on the customer: the program's pausing deadlines stop until the case resumes
+    (by the owner, the customer's answer, or after the program's longest pause)."""
+    return await action.run(
+        CaseWorkflow.pause,
+        lambda a: PauseCase(a, body.note),
+        body.acting_user,
+        idempotency_key,
+        body,
+    )
+
+
+@router.post(
+    "/{case_id}/resume",
+    response_model=CaseDetailPublic,
+    responses=PENDING,
+    dependencies=WRITE,
+)
+async def resume_case(
+    body: ResumeIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
+) -> CaseDetailPublic:
+    """Back from waiting on the customer: the paused deadlines move by the paused business
+    time."""
+    return await action.run(
+        CaseWorkflow.resume,
+        lambda a: ResumeCase(a, body.note),
         body.acting_user,
         idempotency_key,
         body,
@@ -423,7 +518,7 @@ async def attach_document(
         filename=filename,
         content_type=content_type,
         size=body.size,
-        uploaded_by=body.acting_user,
+        uploaded_by=body.acting_user or action.client.user_id or "",
     )
     try:
         detail = await action.run(
@@ -494,7 +589,7 @@ async def remove_watcher(
     case_id: str,  # declared here too, so that it stays the first parameter in the OpenAPI
     user_id: str,
     action: CaseActionDep,
-    acting_user: Annotated[str, Query(min_length=1, max_length=64)],
+    acting_user: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> CaseDetailPublic:
     return await action.run(
@@ -531,12 +626,10 @@ async def close_case(
 
 
 def _reclassification(
-    session: Session, case_id: str, body: ReclassifyIn
+    session: Session, case_id: str, client: ApiClient, body: ReclassifyIn
 ) -> Callable[[Actor], Reclassify]:
     """The Reclassify update for the acting user, checked against the program's taxonomy."""
-    case = session.get(Case, case_id)
-    if case is None:
-        raise Problem(404, "Case not found", f"No case {case_id}")
+    case = _visible(session, client, case_id)
     category = case.category if body.category is None else body.category
     if body.subcategory is not None:
         subcategory = body.subcategory
@@ -546,7 +639,7 @@ def _reclassification(
         cmd = reclassify_command(
             session.get(Program, case.program_id),
             case,
-            Actor(body.acting_user),
+            Actor(body.acting_user or client.user_id or ""),
             category=category,
             subcategory=subcategory,
             priority=body.priority or case.priority,
@@ -569,15 +662,17 @@ async def reclassify(
 ) -> CaseDetailPublic:
     """Change the category (one of the program's, with a sub-category of it) and/or the
     priority; a new priority re-evaluates the deadlines from when their clocks started."""
-    build = await _read(action.engine, _reclassification, action.case_id, body)
+    build = await _read(action.engine, _reclassification, action.case_id, action.client, body)
     return await action.run(CaseWorkflow.reclassify, build, body.acting_user, idempotency_key, body)
 
 
-def _reopener(session: Session, case_id: str, acting_user: str) -> tuple[Actor, bool]:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise Problem(404, "Case not found", f"No case {case_id}")
-    actor = actor_for(session, acting_user)
+def _reopener(
+    session: Session, case_id: str, client: ApiClient, acting_user: str | None
+) -> tuple[Actor, bool]:
+    """Who reopens (the token's identity decides, as for every action) and whether they
+    manage the case's unit."""
+    case = _visible(session, client, case_id)
+    actor = client_actor(session, client, acting_user)
     return actor, case.unit_id in managed_units(session, actor.user_id)
 
 
@@ -594,7 +689,9 @@ async def reopen(
     The resolve deadline starts again; the owner and full watchers are told."""
     case_id, engine = action.case_id, action.engine
     try:
-        actor, manages_unit = await _read(engine, _reopener, case_id, body.acting_user)
+        actor, manages_unit = await _read(
+            engine, _reopener, case_id, action.client, body.acting_user
+        )
         scoped = await scoped_key(
             engine, action.client_id, case_id, "reopen", idempotency_key, body
         )
@@ -618,14 +715,16 @@ async def reopen(
     return await _read(engine, _detail, case_id, action.settings)
 
 
-@router.post("/{case_id}/remeasurement", status_code=202, dependencies=WRITE)
+@router.post("/{case_id}/remeasurement", status_code=202)
 async def remeasurement_answer(
-    case_id: str, body: RemeasurementIn, engine: EngineDep, temporal: TemporalDep
+    case_id: str,
+    body: RemeasurementIn,
+    client: CasesWrite,
+    engine: EngineDep,
+    temporal: TemporalDep,
 ) -> dict[str, str]:
     """A survey platform reports the customer's answer; recorded if a survey is pending."""
-    case = await _read(engine, lambda s, cid: s.get(Case, cid), case_id)
-    if case is None:
-        raise Problem(404, "Case not found", f"No case {case_id}")
+    case = await _read(engine, _visible, client, case_id)
     if case.remeasure_status != "pending":
         raise Problem(409, "No survey pending", f"Case {case_id} is not waiting for an answer")
     try:

@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.threads import in_thread
 from domain.fields import StorableStr
-from services.tokens import SCOPES, TokenError, create_client, describe, list_clients, revoke
+from services.tokens import (
+    SCOPES,
+    TokenError,
+    create_client,
+    describe,
+    list_clients,
+    revoke,
+    rotate,
+)
 from web.api_auth import Admin
 from web.deps import EngineDep
 from web.problems import Problem
@@ -26,6 +34,30 @@ class ApiClientIn(BaseModel):
     scopes: list[StorableStr] = Field(
         min_length=1, max_length=len(SCOPES), description=", ".join(sorted(SCOPES))
     )
+    user_id: StorableStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="A personal token of this user (it acts only as them); none: a service client",
+    )
+    programs: list[StorableStr] = Field(
+        default_factory=list, max_length=100, description="Only cases of these programs"
+    )
+    units: list[StorableStr] = Field(
+        default_factory=list, max_length=1000, description="Only cases of these units"
+    )
+    expires_at: datetime | None = Field(default=None, description="Refused (401) from then on")
+
+
+class RotateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=30 * 86400,
+        description="How long the old secret stays valid (0: refused at once)",
+    )
 
 
 class ApiClientPublic(BaseModel):
@@ -35,6 +67,12 @@ class ApiClientPublic(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     active: bool
+    user_id: str | None = None
+    programs: list[str] = []
+    units: list[str] = []
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    previous_valid_until: datetime | None = None
 
 
 class ApiClientCreated(ApiClientPublic):
@@ -50,10 +88,43 @@ async def read_clients(_: Admin, engine: EngineDep) -> list[ApiClientPublic]:
 @router.post("", status_code=201, response_model=ApiClientCreated)
 async def create(body: ApiClientIn, _: Admin, engine: EngineDep) -> ApiClientCreated:
     """Create a client; the response holds its token, which is never shown again."""
+    if body.expires_at is not None and body.expires_at.tzinfo is None:
+        raise Problem(
+            422, "Invalid request", "Give expires_at with a time zone", field="expires_at"
+        )
     try:
-        new = await in_thread(create_client, engine, body.name, body.scopes)
+        new = await in_thread(
+            lambda: create_client(
+                engine,
+                body.name,
+                body.scopes,
+                user_id=body.user_id,
+                programs=body.programs,
+                units=body.units,
+                expires_at=body.expires_at,
+            )
+        )
     except TokenError as exc:
-        raise Problem(422, "Invalid request", str(exc), field="scopes") from exc
+        field = "user_id" if "user" in str(exc) else "scopes"
+        raise Problem(422, "Invalid request", str(exc), field=field) from exc
+    return ApiClientCreated(**describe(new.client), token=new.token)  # type: ignore[arg-type]
+
+
+@router.post("/{client_id}/rotate", response_model=ApiClientCreated)
+async def rotate_client(
+    client_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    _: Admin,
+    engine: EngineDep,
+    body: RotateIn | None = None,
+) -> ApiClientCreated:
+    """A new secret for the client (shown in this response only); the old one stays valid for
+    `overlap_seconds`, so the integration can switch without a gap."""
+    overlap = body.overlap_seconds if body is not None else 0
+    new = await in_thread(rotate, engine, client_id, overlap)
+    if new is None:
+        raise Problem(
+            404, "API client not found", f"No active client {client_id}", field="client_id"
+        )
     return ApiClientCreated(**describe(new.client), token=new.token)  # type: ignore[arg-type]
 
 

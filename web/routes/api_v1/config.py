@@ -3,25 +3,34 @@
 Every write goes through the same `ConfigDoc` validation as the YAML loader, on the whole
 configuration as it would be after the write (so references to users and question ids are
 checked against what is stored), and is applied in one transaction.
+
+Each program, unit and user has an `ETag` (a hash of its JSON). A write with `If-Match` whose
+tag is no longer the item's is refused with 412 and changes nothing; a whole-program `PUT` must
+send `If-Match` (or `If-None-Match: *` to create one), else 428. `PATCH` takes a JSON merge
+patch (RFC 7396): only the fields it names change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Body, Header, Path, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from core.threads import in_thread
+from domain.fields import StorableStr
 from domain.program import ConfigDoc, ProgramIn, UnitIn, UserIn, error_location
 from services.configuration import apply_config, export_config
 from web.api_auth import require_scope
 from web.deps import EngineDep
-from web.problems import Problem
+from web.problems import PROBLEM_JSON, Problem
 from web.routes.api_v1.cases import PROBLEMS
 
 router = APIRouter(
@@ -33,6 +42,30 @@ router = APIRouter(
 
 ItemId = Annotated[str, Path(min_length=1, max_length=64)]
 Item = TypeVar("Item", ProgramIn, UnitIn, UserIn)
+IfMatch = Annotated[
+    StorableStr | None,
+    Header(alias="If-Match", max_length=500, description="The ETag the change was made on"),
+]
+IfNoneMatch = Annotated[
+    StorableStr | None,
+    Header(alias="If-None-Match", max_length=10, description="`*`: create only, never replace"),
+]
+MergePatch = Annotated[
+    dict[str, Any],
+    Body(
+        media_type="application/merge-patch+json",
+        description="A JSON merge patch (RFC 7396): the fields to change; null removes one",
+    ),
+]
+CONDITIONAL: dict[int | str, dict[str, Any]] = {
+    412: {
+        "description": "If-Match names an older version (or If-None-Match: * an existing item)",
+        "content": {PROBLEM_JSON: {}},
+    },
+    428: {"description": "A whole-program PUT needs If-Match", "content": {PROBLEM_JSON: {}}},
+}
+# Checking a tag and writing are one step in this process (two admins' writes do not interleave).
+_writing = threading.Lock()
 
 
 class Applied(BaseModel):
@@ -62,23 +95,85 @@ def _invalid(exc: ValidationError, strip: int = 0) -> Problem:
     )
 
 
-def _write(engine: Engine, kind: str, item: BaseModel) -> Applied:
-    """Validate the configuration as it would be with `item`, then upsert only `item`."""
-    current = _read(engine).model_dump(mode="json")
-    items: list[dict[str, Any]] = current[kind]
-    new = item.model_dump(mode="json")
-    items[:] = [i for i in items if i["id"] != new["id"]] + [new]
-    try:
-        ConfigDoc.model_validate(current)
-    except ValidationError as exc:
-        raise _invalid(exc, strip=2) from exc
-    only = ConfigDoc.model_construct(
-        users=[item] if isinstance(item, UserIn) else [],
-        units=[item] if isinstance(item, UnitIn) else [],
-        programs=[item] if isinstance(item, ProgramIn) else [],
-    )
-    counts = apply_config(engine, only)
-    return Applied(**{k: counts.get(k, 0) for k in ("users", "units", "programs")})
+def etag(item: dict[str, Any]) -> str:
+    """A strong tag of an item's JSON (as GET shows it)."""
+    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), default=str)
+    return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
+
+
+def _check_precondition(
+    found: dict[str, Any] | None, if_match: str | None, if_none_match: str | None
+) -> None:
+    if if_none_match is not None:
+        if if_none_match.strip() != "*":
+            raise Problem(
+                422, "Invalid request", "If-None-Match takes only *", field="If-None-Match"
+            )
+        if found is not None:
+            raise Problem(
+                412, "Precondition failed", f"{found['id']!r} exists", field="If-None-Match"
+            )
+    if if_match is None:
+        return
+    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
+    if found is None or ("*" not in tags and etag(found) not in tags):
+        current = etag(found) if found is not None else None
+        raise Problem(
+            412,
+            "Precondition failed",
+            "It was changed since you read it (If-Match is not its current ETag): read it "
+            "again and redo the change",
+            field="If-Match",
+            current_etag=current,
+        )
+
+
+def _write(
+    engine: Engine,
+    kind: str,
+    item: BaseModel | Callable[[dict[str, Any] | None], BaseModel],
+    item_id: str,
+    if_match: str | None = None,
+    if_none_match: str | None = None,
+) -> tuple[Applied, str]:
+    """Validate the configuration as it would be with `item` (or what `item` makes of the stored
+    one), then upsert only `item`; refused (412) when a precondition fails. The counts and the
+    item's new ETag."""
+    with _writing:
+        current = _read(engine).model_dump(mode="json")
+        items: list[dict[str, Any]] = current[kind]
+        found = next((i for i in items if i["id"] == item_id), None)
+        _check_precondition(found, if_match, if_none_match)
+        if not isinstance(item, BaseModel):
+            item = item(found)
+        new = item.model_dump(mode="json")
+        items[:] = [i for i in items if i["id"] != new["id"]] + [new]
+        try:
+            ConfigDoc.model_validate(current)
+        except ValidationError as exc:
+            raise _invalid(exc, strip=2) from exc
+        only = ConfigDoc.model_construct(
+            users=[item] if isinstance(item, UserIn) else [],
+            units=[item] if isinstance(item, UnitIn) else [],
+            programs=[item] if isinstance(item, ProgramIn) else [],
+        )
+        counts = apply_config(engine, only)
+        stored = next(i for i in getattr(_read(engine), kind) if i.id == item_id)
+    applied = Applied(**{k: counts.get(k, 0) for k in ("users", "units", "programs")})
+    return applied, etag(stored.model_dump(mode="json"))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: `patch` applied to `target` (neither is changed)."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
 
 
 def _one(items: list[Item], item_id: str, what: str) -> Item:
@@ -130,9 +225,21 @@ def _route(
     fn.__doc__ = doc
     kw = inspect.Parameter.KEYWORD_ONLY
     fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(p, kw, annotation=a) for p, a in {**params, "engine": EngineDep}.items()]
+        [
+            inspect.Parameter(
+                p, kw, annotation=a, default=None if p in OPTIONAL else inspect.Parameter.empty
+            )
+            for p, a in {**params, "engine": EngineDep}.items()
+        ]
     )
-    router.add_api_route(path, fn, methods=[method], response_model=response_model)
+    responses = CONDITIONAL if method in ("PUT", "PATCH") else None
+    router.add_api_route(
+        path, fn, methods=[method], response_model=response_model, responses=responses
+    )
+
+
+# The parameters that may be left out (the preconditions).
+OPTIONAL = frozenset({"if_match", "if_none_match"})
 
 
 def _resource(kind: str, model: type[Item]) -> None:
@@ -145,18 +252,85 @@ def _resource(kind: str, model: type[Item]) -> None:
         items: list[Item] = getattr(await in_thread(_read, engine), kind)
         return items
 
-    async def read_one(engine: Engine, **path: str) -> Item:
-        return _one(await read_all(engine), path[id_name], one)
+    async def read_one(engine: Engine, response: Response, **path: str) -> Item:
+        found = _one(await read_all(engine), path[id_name], one)
+        response.headers["ETag"] = etag(found.model_dump(mode="json"))
+        return found
 
-    async def write_one(engine: Engine, body: Item, **path: str) -> Applied:
+    async def write_one(
+        engine: Engine,
+        body: Item,
+        response: Response,
+        if_match: str | None,
+        if_none_match: str | None,
+        **path: str,
+    ) -> Applied:
         _same_id(path[id_name], body.id)
-        return await in_thread(_write, engine, kind, body)
+        if kind == "programs" and if_match is None and if_none_match is None:
+            raise Problem(
+                428,
+                "Precondition required",
+                "Replacing a whole program needs If-Match with the ETag you read it with "
+                "(or If-None-Match: * to create one)",
+                field="If-Match",
+            )
+        applied, tag = await in_thread(_write, engine, kind, body, body.id, if_match, if_none_match)
+        response.headers["ETag"] = tag
+        return applied
+
+    async def patch_one(
+        engine: Engine,
+        body: dict[str, Any],
+        response: Response,
+        if_match: str | None,
+        **path: str,
+    ) -> Applied:
+        item_id = path[id_name]
+
+        def patched(found: dict[str, Any] | None) -> BaseModel:
+            if found is None:
+                raise Problem(404, f"{one.capitalize()} not found", f"No {one} {item_id!r}")
+            merged = merge_patch(found, body)
+            if not isinstance(merged, dict) or merged.get("id") != item_id:
+                raise Problem(422, "Invalid request", "A patch cannot change the id", field="id")
+            try:
+                return model.model_validate(merged)
+            except ValidationError as exc:
+                raise _invalid(exc) from exc
+
+        applied, tag = await in_thread(_write, engine, kind, patched, item_id, if_match)
+        response.headers["ETag"] = tag
+        return applied
 
     item, path_id = f"/{kind}/{{{id_name}}}", {id_name: ItemId}
+    resp = {"response": Response}
     _route("GET", f"/{kind}", read_all, f"read_{kind}", list[model])  # type: ignore[valid-type]
-    _route("GET", item, read_one, f"read_{one}", model, **path_id)
+    _route("GET", item, read_one, f"read_{one}", model, **path_id, **resp)
     _route(
-        "PUT", item, write_one, f"write_{one}", Applied, WRITE_DOCS.get(kind), **path_id, body=model
+        "PUT",
+        item,
+        write_one,
+        f"write_{one}",
+        Applied,
+        WRITE_DOCS.get(kind),
+        **path_id,
+        body=model,
+        **resp,
+        if_match=IfMatch,
+        if_none_match=IfNoneMatch,
+    )
+    _route(
+        "PATCH",
+        item,
+        patch_one,
+        f"patch_{one}",
+        Applied,
+        f"Change some fields of a {one} (a JSON merge patch); If-Match guards against "
+        "overwriting a change made since you read it.",
+        **path_id,
+        body=MergePatch,
+        **resp,
+        if_match=IfMatch,
     )
 
 

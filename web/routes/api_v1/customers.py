@@ -17,10 +17,10 @@ from models.api import (
 from services.case_queries import get_customer
 from services.customer_merge import MergeRefused, merge_customers
 from services.gdpr import ErasureRefused, erase_customer, export_customer
-from web.api_auth import Admin, require_scope
+from web.api_auth import Admin, CasesRead
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
 from web.problems import PROBLEM_JSON, Problem
-from web.routes.api_v1.cases import PROBLEMS
+from web.routes.api_v1.cases import PROBLEMS, token_sees_case
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=PROBLEMS)
 
@@ -38,21 +38,22 @@ MERGE_PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get(
-    "/{customer_id}",
-    response_model=CustomerPublic,
-    dependencies=[require_scope("cases:read")],
-)
+@router.get("/{customer_id}", response_model=CustomerPublic)
 def read_customer(
     customer_id: CustomerId,
+    client: CasesRead,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CustomerPublic:
     """A customer's contact details and every case they have had, newest first.
 
-    A record an admin merged into another has `merged_into` set and no cases left.
+    A record an admin merged into another has `merged_into` set and no cases left. A token
+    limited to programs/units sees only their cases, and no customer without one.
     """
     customer = get_customer(session, customer_id, settings)
+    if customer is not None and (client.programs or client.units or client.user_id):
+        cases = [c for c in customer.cases if token_sees_case(session, client, c.id)]
+        customer = customer.model_copy(update={"cases": cases}) if cases else None
     if customer is None:
         raise Problem(404, "Customer not found", f"No customer {customer_id}", field="customer_id")
     return customer

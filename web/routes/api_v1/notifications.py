@@ -28,8 +28,8 @@ from domain.mail.schema import PLACEHOLDERS, TemplateIn
 from domain.vocabulary import MessageKind
 from models.api import CaseDetailPublic
 from models.case import Case
-from models.config import Program, User
-from services.case_actions import ActionRejected, actor_for, run_update
+from models.config import ApiClient, Program, User
+from services.case_actions import ActionRejected, client_actor, run_update
 from services.case_queries import get_case
 from services.templates import (
     ReplyRejected,
@@ -38,6 +38,7 @@ from services.templates import (
     reply_choices,
     save_template,
 )
+from services.tokens import sees
 from web.api_auth import ApiClientDep, require_scope
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.problems import Problem
@@ -106,7 +107,7 @@ class ReplyChoiceOut(BaseModel):
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    acting_user: StorableStr = Field(min_length=1, max_length=64)
+    acting_user: StorableStr | None = Field(default=None, min_length=1, max_length=64)
     template_key: StorableStr = Field(default="", max_length=64)
     subject: StorableStr = Field(min_length=1, max_length=200)
     text: StorableStr = Field(min_length=1, max_length=20_000)
@@ -207,10 +208,12 @@ async def preview_template(
     return await in_thread(_preview, engine, body, settings.public_base_url)
 
 
-def _choices(engine: Engine, case_id: str, acting_user: str | None) -> list[ReplyChoiceOut]:
+def _choices(
+    engine: Engine, case_id: str, acting_user: str | None, client: ApiClient
+) -> list[ReplyChoiceOut]:
     with Session(engine) as session:
         case = session.get(Case, case_id)
-        if case is None:
+        if case is None or not sees(client, case.program_id, case.unit_id):
             raise Problem(404, "Case not found", f"No case {case_id}")
         sender = session.get(User, acting_user) if acting_user else None
         name = sender.name if sender is not None else ""
@@ -223,19 +226,20 @@ def _choices(engine: Engine, case_id: str, acting_user: str | None) -> list[Repl
 async def read_reply_templates(
     case_id: CaseId,
     engine: EngineDep,
+    client: ApiClientDep,
     acting_user: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[ReplyChoiceOut]:
     """The program's scripted replies for this case, [[PLACEHOLDERS]] filled in from it."""
-    return await in_thread(_choices, engine, case_id, acting_user)
+    return await in_thread(_choices, engine, case_id, acting_user or client.user_id, client)
 
 
-def _prepare_reply(engine: Engine, case_id: str, body: ReplyIn) -> Any:
+def _prepare_reply(engine: Engine, case_id: str, body: ReplyIn, client: ApiClient) -> Any:
     with Session(engine) as session:
         case = session.get(Case, case_id)
-        if case is None:
+        if case is None or not sees(client, case.program_id, case.unit_id):
             raise Problem(404, "Case not found", f"No case {case_id}")
         try:
-            actor = actor_for(session, body.acting_user)
+            actor = client_actor(session, client, body.acting_user)
             check_reply(case, body.subject, body.text)
         except ActionRejected as exc:
             raise Problem(exc.status, "Action rejected", exc.message, field="acting_user") from exc
@@ -265,7 +269,7 @@ async def send_reply(
     It is on the case's timeline, counts as the owner's activity, and goes out from the outbox
     (over SMTP when configured). Placeholders must be filled in before sending.
     """
-    actor = await in_thread(_prepare_reply, engine, case_id, body)
+    actor = await in_thread(_prepare_reply, engine, case_id, body, client)
     cmd = SendReply(actor, body.template_key, body.subject, body.text)
     try:
         key = await scoped_key(engine, client.id, case_id, "send_reply", idempotency_key, body)

@@ -8,7 +8,8 @@ from models.api import MatchedRulePublic, SurveyOutcomePublic, SurveyResponseIn
 from services.case_queries import links
 from services.intake import IntakeError
 from services.surveys import SurveyResult, submit_survey
-from web.api_auth import require_scope
+from services.tokens import sees
+from web.api_auth import CasesWrite
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.problems import Problem
 from web.routes.api_v1.cases import PROBLEMS
@@ -33,7 +34,6 @@ def to_public(result: SurveyResult, settings: SettingsDep) -> SurveyOutcomePubli
     "",
     status_code=201,
     response_model=SurveyOutcomePublic,
-    dependencies=[require_scope("cases:write")],
     responses={
         200: {
             "description": "This response id was processed before: the first answer",
@@ -44,6 +44,7 @@ def to_public(result: SurveyResult, settings: SettingsDep) -> SurveyOutcomePubli
 async def submit_survey_response(
     body: SurveyResponseIn,
     response: Response,
+    client: CasesWrite,
     engine: EngineDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -52,6 +53,14 @@ async def submit_survey_response(
 
     The same (program, response id) again creates nothing and answers 200 with the first result.
     """
+    if not sees(client, body.program_id, body.unit_id):
+        raise Problem(
+            403,
+            "Outside the token's programs and units",
+            f"This token may not submit returns for program {body.program_id!r}, "
+            f"unit {body.unit_id!r}",
+            field="unit_id",
+        )
     try:
         result = await submit_survey(engine, temporal, settings, body)
     except IntakeError as exc:

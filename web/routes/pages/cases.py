@@ -60,8 +60,10 @@ from workflows.messages import (
     AttachDocument,
     CloseCase,
     LogContactAttempt,
+    PauseCase,
     Reassign,
     RemoveWatcher,
+    ResumeCase,
     SendReply,
 )
 
@@ -410,6 +412,26 @@ def add_note(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> A
     elif len(text) > 20_000:
         st.errors["text"] = gettext("A note is limited to 20,000 characters.")
     return CaseWorkflow.add_note, AddNote(actor, text)
+
+
+@_action("/pause", "pause", N_("The case is waiting on the customer; its clock is paused."))
+def pause_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    note = _field(f, "note", 2001)
+    st.values = {"note": note}
+    if not note:
+        st.errors["note"] = gettext("Say what the case is waiting for.")
+    elif len(note) > 2000:
+        st.errors["note"] = gettext("The note is limited to 2,000 characters.")
+    return CaseWorkflow.pause, PauseCase(actor, note)
+
+
+@_action("/resume", "resume", N_("The case is no longer waiting; its deadlines moved on."))
+def resume_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+    note = _field(f, "note", 2001)
+    st.values = {"note": note}
+    if len(note) > 2000:
+        st.errors["note"] = gettext("The note is limited to 2,000 characters.")
+    return CaseWorkflow.resume, ResumeCase(actor, note)
 
 
 @_action("/contact-attempts", "contact", N_("Contact attempt logged."))
