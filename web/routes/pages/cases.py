@@ -70,6 +70,14 @@ from workflows.messages import (
 log = logging.getLogger(__name__)
 router = APIRouter()
 
+# services.templates.check_reply's fixed messages (shown in the reader's language).
+REPLY_WORDS = (
+    N_("This case's contact gave no email address."),
+    N_("Give the reply a subject."),
+    N_("The subject is one line of at most 200 characters."),
+    N_("Write the reply before sending it."),
+    N_("A reply is limited to 20,000 characters."),
+)
 CONTACT_METHODS = {
     ContactMethod.PHONE: "Phone",
     ContactMethod.EMAIL: "Email",
@@ -607,9 +615,9 @@ def _check_reply(ctx: dict[str, Any], subject: str, text: str, st: FormState) ->
         check_reply(ctx["case"], subject, text)
     except ReplyRejected as exc:
         if exc.field in ("subject", "text"):
-            st.errors[exc.field] = str(exc)
+            st.errors[exc.field] = gettext(str(exc))
         else:
-            st.rejected = str(exc)
+            st.rejected = gettext(str(exc))
 
 
 @_action("/replies", "reply", N_("Reply sent to the customer."))
