@@ -438,3 +438,32 @@ async def test_the_language_picker_keeps_the_choice_in_the_profile(
     finally:
         await ctx.close()
         set_locale(live, "alex", None)
+
+
+async def test_the_pages_scripts_write_norwegian_for_a_norwegian_user(
+    browser: Any, live: LiveApp
+) -> None:
+    """The countdown on the case page and the inbox's selection count are written by the
+    scripts: in the page's language too."""
+    from playwright.async_api import expect
+
+    case_id = await live.open_case()
+    set_locale(live, "ole", "nb")
+    ctx = await browser.new_context(base_url=live.base_url, locale="en-US")
+    try:
+        page = await ctx.new_page()
+        await page.goto("/login")
+        await fill_login_form(page, "ole", PASSWORD)
+        await page.wait_for_url("**/inbox")
+        await page.get_by_role("checkbox", name=f"Velg {case_id}").check()
+        await expect(page.locator("#selected-count")).to_have_text("1 sak valgt.")
+        await page.goto(f"/cases/{case_id}")
+        countdown = page.locator(".countdown").first
+        # The script rewrites the countdowns every 30 s and after each swap: one swap now.
+        await page.evaluate("document.dispatchEvent(new Event('htmx:afterSettle'))")
+        await expect(countdown).to_have_text(
+            re.compile(r"^(om \d+ (minutt|minutter|time|timer)|Forfalt med .+)$")
+        )
+    finally:
+        await ctx.close()
+        set_locale(live, "ole", None)
