@@ -56,6 +56,7 @@ class RotateIn(BaseModel):
         default=0,
         ge=0,
         le=30 * 86400,
+        strict=True,  # a number of seconds, never `false` read as 0
         description="How long the old secret stays valid (0: refused at once)",
     )
 
