@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from domain.vocabulary import CaseStatus
 from models.reports import ReportSummary
 from services.reports import STATUS_LABELS
-from web.i18n import N_, format_number, gettext
+from web.i18n import N_, format_day_month, format_number, format_percent, gettext, ngettext
 
 # The reports' age buckets (services.reports.filters), for the catalog.
 AGE_LABELS = (N_("Under 1 day"), N_("1 to 3 days"), N_("3 to 5 days"), N_("5 days or more"))
@@ -222,7 +222,7 @@ def line_chart(
                 marker=marker,
                 colour=colour,
                 points=[
-                    Point(x(i), y(v), v, f"{labels[i]}: {v} {spec.name.lower()}", spec.hrefs[i])
+                    Point(x(i), y(v), v, point_title(labels[i], v, spec.name), spec.hrefs[i])
                     for i, v in enumerate(spec.values)
                 ],
             )
@@ -243,6 +243,13 @@ def line_chart(
         y_ticks=y_ticks,
         x_ticks=x_ticks,
         empty=biggest == 0,
+    )
+
+
+def point_title(label: str, value: int, series: str) -> str:
+    """A trend point's <title>: "01 Nov: 3 opened" (the series' name, in lower case)."""
+    return gettext(
+        "%(label)s: %(value)s %(series)s", label=label, value=value, series=series.lower()
     )
 
 
@@ -273,15 +280,29 @@ def dashboard_charts(s: ReportSummary, links: Links) -> dict[str, Any]:
             r.root_cause,
             r.closed,
             links.cause(r.root_cause, status=CaseStatus.CLOSED),
-            text=f"{r.closed:,} ({r.pct_of_closed:g}%)" if r.pct_of_closed is not None else "",
-            title=f"{r.root_cause}: {r.closed} closed cases, {r.resolved} resolved, "
-            f"{r.unresolved} unresolved",
+            text=gettext(
+                "%(closed)s (%(pct)s)",
+                closed=format_number(r.closed),
+                pct=format_percent(r.pct_of_closed),
+            )
+            if r.pct_of_closed is not None
+            else "",
+            title=ngettext(
+                "%(cause)s: %(num)d closed case, %(resolved)s resolved, %(unresolved)s unresolved",
+                "%(cause)s: %(num)d closed cases, %(resolved)s resolved, %(unresolved)s unresolved",
+                r.closed,
+                cause=r.root_cause,
+                resolved=r.resolved,
+                unresolved=r.unresolved,
+            ),
         )
         for r in s.root_causes[:12]
     ]
     points = s.trend.points
     labels = [
-        p.start.strftime("%d %b") if s.trend.bucket == "day" else "wk " + p.start.strftime("%d %b")
+        format_day_month(p.start)
+        if s.trend.bucket == "day"
+        else gettext("wk %(day)s", day=format_day_month(p.start))
         for p in points
     ]
     trend = line_chart(

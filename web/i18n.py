@@ -142,6 +142,12 @@ def format_day(day: date) -> str:
     return dates.format_date(day, pattern, locale=locale)
 
 
+def format_day_month(day: date) -> str:
+    """A day of the year, for a chart's axis: "01 Nov" / "01. nov."."""
+    locale = Locale.parse(_current.get())
+    return dates.format_date(day, "dd MMM" if locale.language == "en" else "dd. MMM", locale=locale)
+
+
 def format_number(value: float, digits: int | None = None) -> str:
     if digits is None:
         return numbers.format_decimal(value, locale=_current.get())

@@ -9,6 +9,7 @@ problem+json naming the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -27,8 +28,10 @@ from services.reports import (
     scope_for,
     unit_in_scope,
 )
+from web import i18n
 from web.auth import CurrentUser, PageError, not_allowed
 from web.deps import EngineDep
+from web.i18n import N_, gettext
 from web.problems import Problem
 
 
@@ -100,6 +103,50 @@ def invalid_problem(errors: dict[str, str]) -> Problem:
     return Problem(422, "Invalid request", f"{field}: {message}", field=field, errors=listed)
 
 
+# ---------------------------------------------------------------- the pages' words
+
+# The filter model's messages (services.reports.filters), as the pages say them: the English
+# message is matched and its values put into the reader's language's version. The API and the
+# CSV downloads keep the English (their readers are programs and programmers).
+FILTER_MESSAGES = (
+    N_("Unknown time zone %(name)s"),
+    N_("Expected a date such as 2026-03-01"),
+    N_("Choose a date between %(earliest)s and %(latest)s"),
+    N_("At most %(max)s root causes, not %(count)s"),
+    N_("The end date is before the start date"),
+    N_("The range is limited to %(days)s days"),
+    N_("A case without a survey is not a survey segment"),
+)
+# Pydantic's own messages ("Input should be …") and any other: one plain sentence.
+OTHER_MESSAGE = N_("This value cannot be used here.")
+
+
+def _pattern(message: str) -> re.Pattern[str]:
+    parts = re.split(r"%\((\w+)\)s", message)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts)
+    )
+    return re.compile(f"^{regex}$")
+
+
+_PATTERNS = [(message, _pattern(message)) for message in FILTER_MESSAGES]
+
+
+def page_message(text: str) -> str:
+    """A filter message in the request's language (English: as the filter model said it)."""
+    if i18n.current() == i18n.DEFAULT:
+        return text
+    for message, pattern in _PATTERNS:
+        found = pattern.match(text)
+        if found:
+            return gettext(message, **found.groupdict())
+    return gettext(OTHER_MESSAGE)
+
+
+def page_errors(errors: dict[str, str]) -> dict[str, str]:
+    return {name: page_message(text) for name, text in errors.items()}
+
+
 # ---------------------------------------------------------------- the dependencies
 
 
@@ -125,8 +172,9 @@ def list_report(request: Request, scope: ViewerScope, engine: EngineDep) -> Repo
     """A case list's report and segment; bad values make an error page naming them."""
     report = read_report(engine, scope, request.query_params.multi_items())
     if isinstance(report, RefusedFilters):
-        detail = " ".join(f"{name}: {text}." for name, text in report.errors.items())
-        raise PageError(422, "Invalid filter", detail)
+        errors = page_errors(report.errors)
+        detail = " ".join(f"{name}: {text}." for name, text in errors.items())
+        raise PageError(422, gettext("Invalid filter"), detail)
     return report
 
 

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from domain.vocabulary import Access, CaseStatus, ClosingStatus, Priority, Role
 from services import reports
+from services.inbox import due
 from web import i18n
 from web.auth import CSRF_FIELD, CSRF_HEADER, csrf_token
 from web.i18n import N_
@@ -65,29 +66,61 @@ def iso(value: datetime | None) -> str:
 
 
 def span(delta: timedelta) -> str:
-    """A duration for people: minutes under an hour, else whole hours."""
-    seconds = abs(delta.total_seconds())
-    if seconds < 3600:
-        minutes = max(1, int(seconds // 60))
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    hours = int(seconds // 3600)
-    return f"{hours} hour{'s' if hours != 1 else ''}"
+    """A duration for people, in the request's language: minutes under an hour, else whole
+    hours."""
+    return due.span(delta, i18n.translations(i18n.current()))
 
 
 def due_text(case: Any, now: datetime | None = None) -> tuple[str, str]:
-    """("5 hours to resolve" | "2 hours past due" | "Closed …", css class) for a case row."""
+    """("5 hours to resolve" | "2 hours past due" | "Closed …", css class) for a case row, in
+    the request's language."""
     now = now or datetime.now(UTC)
+    words = i18n.translations(i18n.current())
     if not case.is_open:
-        how = (case.closing_status or "").replace("_", " ")
-        return (f"Closed{(' · ' + how) if how else ''}", "closed")
-    due = case.next_due_at
-    if due is None:
-        return ("No deadline", "none")
-    goal = "first contact" if case.status == "new" else "resolve"
-    if due <= now:
-        return (f"{span(now - due)} past due", "past")
-    soon = due - now <= timedelta(hours=4)
-    return (f"{span(due - now)} to {goal}", "soon" if soon else "ok")
+        return (due.closed_text(case.closing_status, words), "closed")
+    next_due = case.next_due_at
+    if next_due is None:
+        return (i18n.gettext("No deadline"), "none")
+    if next_due <= now:
+        return (i18n.gettext("%(late)s past due", late=span(now - next_due)), "past")
+    soon = next_due - now <= timedelta(hours=4)
+    text = due.to_goal(span(next_due - now), case.status == "new", words)
+    return (text, "soon" if soon else "ok")
+
+
+def js_words() -> dict[str, Any]:
+    """The words the page's scripts write (countdowns, the selection count, request errors), in
+    the request's language: base.html hands them over as JSON (the scripts fall back to English).
+    Plurals as [one, other]; placeholders as in the catalog."""
+    t = i18n.translations(i18n.current())
+
+    def forms(one: str, other: str) -> list[str]:  # msgids marked in services.inbox.due
+        return [t.ngettext(one, other, 1), t.ngettext(one, other, 2)]
+
+    return {
+        "minute": forms("%(num)d minute", "%(num)d minutes"),
+        "hour": forms("%(num)d hour", "%(num)d hours"),
+        "past_due": t.gettext("%(late)s past due"),
+        "in": t.gettext("in %(left)s"),
+        "selected": [
+            t.ngettext("%(num)d case selected.", "%(num)d cases selected.", 1),
+            t.ngettext("%(num)d case selected.", "%(num)d cases selected.", 2),
+        ],
+        "select_hint": t.gettext("Select cases in the list below."),
+        "too_large": t.gettext("The file is larger than the limit of %(limit)s."),
+        "loading": t.gettext("Loading…"),
+        "saving": t.gettext("Saving…"),
+        "server_error": t.gettext(
+            "Not done: the server answered with an error (%(status)s). Please try again."
+        ),
+        "server_error_wait": t.gettext(
+            "Not done: the server answered with an error (%(status)s). "
+            "Please try again in %(wait)s seconds."
+        ),
+        "unreachable": t.gettext(
+            "Not sent: the server could not be reached. Check your connection and try again."
+        ),
+    }
 
 
 def options(
@@ -134,6 +167,44 @@ DATA_WORDS = (
     N_("answered"),
     N_("expired"),
     N_("week"),
+    # Priorities (capitalised), the case page's contact attempt choices and timeline kinds.
+    N_("Low"),
+    N_("Normal"),
+    N_("High"),
+    N_("Urgent"),
+    N_("Text message"),
+    N_("In person"),
+    N_("Other"),
+    N_("Reached the customer"),
+    N_("No answer"),
+    N_("Left a message"),
+    N_("Wrong number"),
+    N_("opened"),
+    N_("note"),
+    N_("contact attempt"),
+    N_("document"),
+    N_("reply"),
+    N_("reassigned"),
+    N_("reclassified"),
+    N_("watcher added"),
+    N_("watcher removed"),
+    N_("warning"),
+    N_("escalated"),
+    N_("remeasure sent"),
+    N_("remeasure reminder"),
+    N_("remeasure expired"),
+    N_("remeasured"),
+    N_("reopened"),
+    N_("category"),
+    N_("priority"),
+    N_("Projection"),
+    N_("Notification"),
+    # The timeline's fixed summaries (the workflow writes them in English).
+    N_("Open deadline missed: no first action yet"),
+    N_("Resolution survey sent to the customer"),
+    N_("Survey reminder sent"),
+    N_("Survey expired without an answer"),
+    N_("Reopened: the customer says the recovery failed"),
 )
 
 
@@ -172,7 +243,9 @@ templates.env.filters.update(
 # `tr(value)`: a word that comes as data (a title, a status), translated when the catalog has
 # it and never read as a format string (`_()` formats, so a stray "%" in data would break it).
 templates.env.globals.update(tr=lambda value: i18n.gettext(str(value)) if value else value)
-templates.env.globals.update(due_text=due_text, options=options, new_id=lambda: uuid.uuid4().hex)
+templates.env.globals.update(
+    due_text=due_text, js_words=js_words, options=options, new_id=lambda: uuid.uuid4().hex
+)
 # The vocabulary, so templates compare with `CaseStatus.NEW`, never a spelled-out string.
 templates.env.globals.update(
     {enum.__name__: enum for enum in (CaseStatus, ClosingStatus, Role, Access, Priority)}

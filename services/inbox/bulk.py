@@ -24,6 +24,7 @@ from domain.vocabulary import Access, ClosingStatus
 from models.case import Case
 from services.access import access_to
 from services.case_actions import ActionPending, ActionRejected, run_update, update_stage
+from services.inbox.due import ENGLISH, Words
 from services.outages import Unavailable
 from workflows.case import CaseWorkflow
 from workflows.messages import AddWatcher, CloseCase, Reassign
@@ -54,50 +55,62 @@ class Outcome:
     message: str
 
 
-def _command(req: BulkRequest, actor: Actor) -> tuple[Any, Any, str]:
+def _command(req: BulkRequest, actor: Actor, tr: Words) -> tuple[Any, Any, str]:
     if req.action == "reassign":
         return (
             CaseWorkflow.reassign,
             Reassign(actor, req.person, req.text),
-            f"Reassigned to {req.person_name or req.person}.",
+            tr.gettext("Reassigned to %(person)s.") % {"person": req.person_name or req.person},
         )
     if req.action == "watch":
         return (
             CaseWorkflow.add_watcher,
             AddWatcher(actor, Watcher(req.person, Access.FULL)),
-            f"{req.person_name or req.person} now watches it.",
+            tr.gettext("%(person)s now watches it.") % {"person": req.person_name or req.person},
         )
     causes = [req.root_cause] if req.root_cause else []
     return (
         CaseWorkflow.close,
         CloseCase(actor, ClosingStatus.UNRESOLVED, causes, req.text),
-        "Closed as unresolved.",
+        tr.gettext("Closed as unresolved."),
     )
 
 
-def _precheck(engine: Engine, viewer: Viewer, case_id: str, req: BulkRequest) -> str | None:
+def _precheck(
+    engine: Engine, viewer: Viewer, case_id: str, req: BulkRequest, tr: Words
+) -> str | None:
     """Why this case is not even tried (the page's own rules); None to send it on."""
+    who = {"person": req.person_name or req.person}
     with Session(engine) as session:
         case = session.get(Case, case_id) if len(case_id) <= 20 else None
         access = access_to(session, viewer, case) if case is not None else None
         if case is None or access is None:
-            return "No such case among those you can see."
+            return tr.gettext("No such case among those you can see.")
         if not case.is_open:
-            return "It is closed already."
+            return tr.gettext("It is closed already.")
         if not access.can_act:
-            return "You have read-only access to it."
+            return tr.gettext("You have read-only access to it.")
         if req.action == "reassign" and case.owner_id == req.person:
-            return f"It already belongs to {req.person_name or req.person}."
+            return tr.gettext("It already belongs to %(person)s.") % {
+                "person": req.person_name or req.person
+            }
         if req.action == "watch" and case.owner_id == req.person:
-            return f"{req.person_name or req.person} owns it."
+            return tr.gettext("%(person)s owns it.") % who
     return None
 
 
 async def apply_bulk(
-    client: Client, engine: Engine, viewer: Viewer, req: BulkRequest, wait_seconds: float
+    client: Client,
+    engine: Engine,
+    viewer: Viewer,
+    req: BulkRequest,
+    wait_seconds: float,
+    tr: Words = ENGLISH,
 ) -> list[Outcome]:
+    """Each selected case's outcome, its words in `tr`'s language (a rejection from the
+    workflow keeps the workflow's words)."""
     actor = Actor(viewer.user_id, viewer.role, viewer.name)
-    update, cmd, done = _command(req, actor)
+    update, cmd, done = _command(req, actor, tr)
     # One person's form (a hash: update ids are not encrypted, and name no one).
     form_key = hashlib.sha256(f"{viewer.user_id}\n{req.key}".encode()).hexdigest()[:32]
     outcomes: list[Outcome] = []
@@ -111,7 +124,7 @@ async def apply_bulk(
             except ActionRejected as exc:
                 outcomes.append(Outcome(case_id, False, exc.message))
             continue
-        why = await in_thread(_precheck, engine, viewer, case_id, req)
+        why = await in_thread(_precheck, engine, viewer, case_id, req, tr)
         if why is not None:
             outcomes.append(Outcome(case_id, False, why))
             continue
@@ -123,7 +136,8 @@ async def apply_bulk(
         except ActionRejected as exc:
             outcomes.append(Outcome(case_id, False, exc.message))
         except ActionPending:
-            outcomes.append(Outcome(case_id, True, "Accepted; it applies in a moment."))
+            outcomes.append(Outcome(case_id, True, tr.gettext("Accepted; it applies in a moment.")))
         except Unavailable:
-            outcomes.append(Outcome(case_id, False, "The case service is unavailable; try again."))
+            unavailable = tr.gettext("The case service is unavailable; try again.")
+            outcomes.append(Outcome(case_id, False, unavailable))
     return outcomes

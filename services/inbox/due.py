@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -26,20 +26,55 @@ class RowDue:
     detail: str = ""
 
 
-def span(delta: timedelta) -> str:
+class Words(Protocol):
+    """The reader's language (a gettext catalog: web passes the request's); English without.
+    The strings in the calls below are extracted into the pages' catalog (babel.cfg)."""
+
+    def gettext(self, message: str, /) -> str: ...
+
+    def ngettext(self, singular: str, plural: str, n: int, /) -> str: ...
+
+
+class English:
+    def gettext(self, message: str, /) -> str:
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int, /) -> str:
+        return singular if n == 1 else plural
+
+
+ENGLISH = English()
+
+
+def span(delta: timedelta, tr: Words = ENGLISH) -> str:
     """A duration for people: minutes under an hour, else whole hours."""
     seconds = abs(delta.total_seconds())
     if seconds < 3600:
         minutes = max(1, int(seconds // 60))
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return tr.ngettext("%(num)d minute", "%(num)d minutes", minutes) % {"num": minutes}
     hours = int(seconds // 3600)
-    return f"{hours} hour{'s' if hours != 1 else ''}"
+    return tr.ngettext("%(num)d hour", "%(num)d hours", hours) % {"num": hours}
 
 
-def late_text(hours: int) -> str:
+def late_text(hours: int, tr: Words = ENGLISH) -> str:
     if hours < 1:
-        return "Under 1 business hour past due"
-    return f"{hours} business hour{'s' if hours != 1 else ''} past due"
+        return tr.gettext("Under 1 business hour past due")
+    return tr.ngettext(
+        "%(num)d business hour past due", "%(num)d business hours past due", hours
+    ) % {"num": hours}
+
+
+def closed_text(closing_status: str | None, tr: Words = ENGLISH) -> str:
+    """ "Closed", or "Closed · resolved" (the closing status in the reader's words)."""
+    how = (closing_status or "").replace("_", " ")
+    return tr.gettext("Closed") + (f" · {tr.gettext(how)}" if how else "")
+
+
+def to_goal(left: str, first_contact: bool, tr: Words = ENGLISH) -> str:
+    """ "5 hours to resolve" / "30 minutes to first contact"."""
+    if first_contact:
+        return tr.gettext("%(left)s to first contact") % {"left": left}
+    return tr.gettext("%(left)s to resolve") % {"left": left}
 
 
 def _missed(case: Any, now: datetime) -> datetime | None:
@@ -57,34 +92,45 @@ def _missed(case: Any, now: datetime) -> datetime | None:
     return due if missed is None and due is not None and due <= now else missed
 
 
-def paused_text(since: datetime, resumes: datetime | None, tz: Any, now: datetime) -> RowDue:
+def paused_text(
+    since: datetime, resumes: datetime | None, tz: Any, now: datetime, tr: Words = ENGLISH
+) -> RowDue:
     """A case waiting on the customer: "Paused 2 hours", "resumes Thu 09:00" (local time)."""
-    detail = f"resumes {resumes.astimezone(tz):%a %H:%M}" if resumes is not None else ""
-    return RowDue(f"Paused {span(now - since)}", "paused", detail)
+    detail = ""
+    if resumes is not None:
+        detail = tr.gettext("resumes %(when)s") % {"when": f"{resumes.astimezone(tz):%a %H:%M}"}
+    return RowDue(tr.gettext("Paused %(span)s") % {"span": span(now - since, tr)}, "paused", detail)
 
 
-def row_due(case: Any, calendar: BusinessCalendar | None, now: datetime) -> RowDue:
+def row_due(
+    case: Any, calendar: BusinessCalendar | None, now: datetime, tr: Words = ENGLISH
+) -> RowDue:
     if not case.is_open:
-        how = (case.closing_status or "").replace("_", " ")
-        return RowDue(f"Closed{(' · ' + how) if how else ''}", "closed")
+        return RowDue(closed_text(case.closing_status, tr), "closed")
     since = getattr(case, "paused_since", None)
     if since is not None:
         tz = calendar.tz if calendar is not None else UTC
-        return paused_text(since, getattr(case, "pause_resumes_at", None), tz, now)
+        return paused_text(since, getattr(case, "pause_resumes_at", None), tz, now, tr)
     due = case.next_due_at
-    goal = "first contact" if case.status == CaseStatus.NEW else "resolve"
+    first_contact = case.status == CaseStatus.NEW
     missed = _missed(case, now)
     if missed is not None:
         if calendar is not None:
             hours = business_hours_late(calendar, missed, now)
         else:
             hours = int((now - missed).total_seconds() // 3600)
-        ahead = f"{span(due - now)} left to {goal}" if due is not None and due > now else ""
-        return RowDue(late_text(hours), "past", ahead)
+        ahead = ""
+        if due is not None and due > now:
+            left = span(due - now, tr)
+            if first_contact:
+                ahead = tr.gettext("%(left)s left to first contact") % {"left": left}
+            else:
+                ahead = tr.gettext("%(left)s left to resolve") % {"left": left}
+        return RowDue(late_text(hours, tr), "past", ahead)
     if due is None:
-        return RowDue("No deadline", "none")
+        return RowDue(tr.gettext("No deadline"), "none")
     soon = due - now <= timedelta(hours=4)
-    return RowDue(f"{span(due - now)} to {goal}", "soon" if soon else "ok")
+    return RowDue(to_goal(span(due - now, tr), first_contact, tr), "soon" if soon else "ok")
 
 
 @functools.lru_cache(maxsize=256)
@@ -147,12 +193,15 @@ def calendars_for(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[s
     return out
 
 
-def rows_due(session: Session, rows: list[Any], now: datetime) -> dict[str, RowDue]:
-    """Each row's deadline text; only late rows need their calendar (business hours late)."""
+def rows_due(
+    session: Session, rows: list[Any], now: datetime, tr: Words = ENGLISH
+) -> dict[str, RowDue]:
+    """Each row's deadline text, in `tr`'s language; only late rows need their calendar
+    (business hours late)."""
     late = {
         (c.program_id, c.unit_id)
         for c in rows
         if _missed(c, now) is not None or getattr(c, "paused_since", None) is not None
     }
     calendars = calendars_for(session, late)
-    return {c.id: row_due(c, calendars.get((c.program_id, c.unit_id)), now) for c in rows}
+    return {c.id: row_due(c, calendars.get((c.program_id, c.unit_id)), now, tr) for c in rows}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from sqlmodel import Session
 
+from models.case import Case
 from models.config import User
 from tests.live import csrf_of, fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp, sign_in
@@ -180,6 +181,37 @@ def test_dates_and_numbers_follow_the_language_in_the_units_zone() -> None:
         i18n.activate("en")
 
 
+def test_deadlines_bulk_outcomes_and_filter_messages_in_the_readers_language() -> None:
+    from services.inbox.due import ENGLISH, closed_text, late_text, span, to_goal
+    from web.report_deps import page_message
+
+    words = i18n.translations("nb")
+    assert late_text(5, words) == "Forfalt med 5 arbeidstimer"
+    assert late_text(1, words) == "Forfalt med 1 arbeidstime"
+    assert late_text(0, words) == "Forfalt med under 1 arbeidstime"
+    assert to_goal(span(timedelta(minutes=30), words), True, words) == (
+        "30 minutter til første kontakt"
+    )
+    assert to_goal(span(timedelta(hours=1), words), False, words) == "1 time til løsning"
+    assert closed_text("resolved", words) == "Lukket · løst"
+    # English, the services' own words, stays as it was.
+    assert late_text(5, ENGLISH) == "5 business hours past due"
+    assert to_goal(span(timedelta(minutes=1)), True) == "1 minute to first contact"
+    try:
+        i18n.activate("nb")
+        assert page_message("The range is limited to 366 days") == (
+            "Perioden kan være høyst 366 dager"
+        )
+        assert page_message("Unknown time zone 'Mars/Base'") == "Ukjent tidssone 'Mars/Base'"
+        assert page_message("Input should be 'day' or 'week'") == (
+            "Denne verdien kan ikke brukes her."
+        )
+        i18n.activate("en")
+        assert page_message("Input should be 'day' or 'week'") == "Input should be 'day' or 'week'"
+    finally:
+        i18n.activate("en")
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
@@ -282,6 +314,98 @@ async def test_a_user_with_norwegian_in_the_profile_reads_norwegian(live: LiveAp
         set_locale(live, "root", None)
 
 
+async def test_the_inbox_and_a_case_page_have_no_english_left_for_a_norwegian_user(
+    live: LiveApp,
+) -> None:
+    """The whole inbox and case page (labels, buttons, hints, deadlines, the timeline's words),
+    not only their header and footer; what the case holds (its reason, the customer's words,
+    the timeline's summaries the workflow wrote) is data, not the pages' wording."""
+    from tests.web.test_security import settled
+
+    case_id = await live.open_case()
+    await settled(live, case_id)
+    data = (
+        *DATA, case_id, "Room not cleaned on arrival", "The room smelled of smoke and nobody came.",
+        "Housekeeping", "kari@example.com",
+        # What the workflow wrote into the opening event (stored English, shown as written).
+        "field model: frontline owner of unit 4723",
+    )  # fmt: skip
+    set_locale(live, "root", "nb")
+    try:
+        async with sign_in(live, "root") as root:
+            root.headers["Accept"] = BROWSER_ACCEPT
+            r = await root.get("/inbox?tab=all")
+            assert r.status_code == 200
+            lang, left = english_left(r.text, whole=True, data=data)
+            assert lang == "nb" and not left, ("/inbox", left)
+            assert "Søk i saker" in r.text and "Lagrede visninger" in r.text
+            assert re.search(r"\d+ (minutter|minutt|timer|time) til første kontakt", r.text)
+            # A note added in Norwegian: the page says so in Norwegian.
+            r = await root.get(f"/cases/{case_id}")
+            token = csrf_of(r.text)
+            r = await root.post(
+                f"/cases/{case_id}/notes",
+                data={"text": "Ringte kunden", "csrf_token": token},
+                follow_redirects=True,
+            )
+            assert r.status_code == 200
+            assert "Notatet er lagt til." in r.text
+            lang, left = english_left(r.text, whole=True, data=(*data, "Ringte kunden"))
+            assert lang == "nb" and not left, (f"/cases/{case_id}", left)
+            assert "Behandle saken" in r.text and "Tidslinje" in r.text
+            assert "Frist for første kontakt" in r.text
+            assert "Sak opprettet fra Kundesenter; eier Ole Owner" in r.text
+            # The page's scripts get their words (countdowns, errors) in Norwegian too.
+            assert '"in": "om %(left)s"' in r.text and "Forfalt med %(late)s" in r.text
+            # A refused form, in Norwegian too.
+            r = await root.post(
+                f"/cases/{case_id}/notes",
+                data={"text": "", "csrf_token": token},
+                headers={"HX-Request": "true"},
+            )
+            assert r.status_code == 422
+            assert "Skriv notatet før du legger det til." in r.text
+            assert "Rett opp de merkede feltene." in r.text
+            # A bulk action refused as a whole, and dashboard filters refused, in Norwegian.
+            r = await root.get("/inbox?tab=all")
+            r = await root.post(
+                "/inbox/bulk",
+                data={"case": case_id, "action_id": "x1", "csrf_token": csrf_of(r.text)},
+            )
+            assert r.status_code == 422
+            assert "Velg hva som skal gjøres med de valgte sakene." in r.text
+            r = await root.get("/dashboard?from=2026-02-01&to=2026-01-01")
+            assert r.status_code == 422
+            assert "Sluttdatoen er før startdatoen" in r.text
+            lang, left = english_left(r.text, whole=True, data=data)
+            assert not left, left
+            # The customer's data protection page (export, erase), and its refusal.
+            with Session(live.engine) as session:
+                case = session.get(Case, case_id)
+                assert case is not None and case.customer_id is not None
+            privacy = f"/admin/customers/{case.customer_id}/privacy"
+            r = await root.get(privacy)
+            assert r.status_code == 200
+            lang, left = english_left(r.text, whole=True, data=data)
+            assert lang == "nb" and not left, (privacy, left)
+            assert "Slett kundens personopplysninger" in r.text
+            r = await root.post(
+                f"/admin/customers/{case.customer_id}/erase",
+                data={"confirm": "0", "csrf_token": csrf_of(r.text)},
+            )
+            assert r.status_code == 422
+            assert "oppføringens nummer, for å bekrefte slettingen" in r.text
+            lang, left = english_left(r.text, whole=True, data=data)
+            assert not left, left
+    finally:
+        set_locale(live, "root", None)
+    # The same pages in English still speak English (the check above can fail).
+    async with sign_in(live, "root") as root:
+        r = await root.get(f"/cases/{case_id}", headers={"Accept-Language": "en"})
+        lang, left = english_left(r.text, whole=True, data=data)
+        assert lang == "en" and "Work the case" in left and "Timeline" in left
+
+
 async def test_the_language_picker_keeps_the_choice_in_the_profile(
     browser: Any, live: LiveApp
 ) -> None:
@@ -314,3 +438,32 @@ async def test_the_language_picker_keeps_the_choice_in_the_profile(
     finally:
         await ctx.close()
         set_locale(live, "alex", None)
+
+
+async def test_the_pages_scripts_write_norwegian_for_a_norwegian_user(
+    browser: Any, live: LiveApp
+) -> None:
+    """The countdown on the case page and the inbox's selection count are written by the
+    scripts: in the page's language too."""
+    from playwright.async_api import expect
+
+    case_id = await live.open_case()
+    set_locale(live, "ole", "nb")
+    ctx = await browser.new_context(base_url=live.base_url, locale="en-US")
+    try:
+        page = await ctx.new_page()
+        await page.goto("/login")
+        await fill_login_form(page, "ole", PASSWORD)
+        await page.wait_for_url("**/inbox")
+        await page.get_by_role("checkbox", name=f"Velg {case_id}").check()
+        await expect(page.locator("#selected-count")).to_have_text("1 sak valgt.")
+        await page.goto(f"/cases/{case_id}")
+        countdown = page.locator(".countdown").first
+        # The script rewrites the countdowns every 30 s and after each swap: one swap now.
+        await page.evaluate("document.dispatchEvent(new Event('htmx:afterSettle'))")
+        await expect(countdown).to_have_text(
+            re.compile(r"^(om \d+ (minutt|minutter|time|timer)|Forfalt med .+)$")
+        )
+    finally:
+        await ctx.close()
+        set_locale(live, "ole", None)

@@ -55,6 +55,7 @@ from web.report_deps import (
     ListReport,
     RefusedFilters,
     ReportRequest,
+    page_errors,
 )
 from web.report_links import Links, describe
 from web.templating import number, percent, render
@@ -179,8 +180,9 @@ def dashboard(request: Request, report: DashboardReport, engine: EngineDep) -> R
         "form_oob": REFUSED_HEADER in request.headers,
     }
     if isinstance(report, RefusedFilters):
-        form = FilterForm(report.given, report.errors)
-        ctx |= {"form": form, "errors": report.errors, "form_oob": True}
+        errors = page_errors(report.errors)
+        form = FilterForm(report.given, errors)
+        ctx |= {"form": form, "errors": errors, "form_oob": True}
         ctx["options"] = _options(engine, report.scope, form.values.get("program"))
         return render(request, "dashboard.html", ctx | _helpers(), block="report", status=422)
     s = _summary(engine, report)

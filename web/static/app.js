@@ -4,14 +4,33 @@
 (function () {
   "use strict";
 
+  // The page's words in its language (base.html: #caseloop-words), English without them.
+  var WORDS = {};
+  try {
+    WORDS = JSON.parse(document.getElementById("caseloop-words").textContent) || {};
+  } catch (e) { WORDS = {}; }
+  function say(key, english, values) {
+    var text = typeof WORDS[key] === "string" ? WORDS[key] : english;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("%(" + name + ")s").join(values[name])
+        .split("%(" + name + ")d").join(values[name]);
+    });
+    return text;
+  }
+  function count(key, n, one, other) {
+    var forms = Array.isArray(WORDS[key]) ? WORDS[key] : [one, other];
+    return (n === 1 ? forms[0] : forms[1]).split("%(num)d").join(n).split("%(num)s").join(n);
+  }
+  window.caseloopWords = { say: say, count: count };
+
   function span(ms) {
     var s = Math.abs(ms) / 1000;
     if (s < 3600) {
       var m = Math.max(1, Math.floor(s / 60));
-      return m + (m === 1 ? " minute" : " minutes");
+      return count("minute", m, "%(num)d minute", "%(num)d minutes");
     }
     var h = Math.floor(s / 3600);
-    return h + (h === 1 ? " hour" : " hours");
+    return count("hour", h, "%(num)d hour", "%(num)d hours");
   }
 
   function tick() {
@@ -20,7 +39,9 @@
       var due = Date.parse(el.getAttribute("data-due"));
       if (isNaN(due)) return;
       var left = due - now;
-      el.textContent = left < 0 ? span(left) + " past due" : "in " + span(left);
+      el.textContent = left < 0
+        ? say("past_due", "%(late)s past due", { late: span(left) })
+        : say("in", "in %(left)s", { left: span(left) });
       el.classList.toggle("past", left < 0);
     });
   }
@@ -32,8 +53,8 @@
     var file = input.files && input.files[0];
     var message = "";
     if (file && max && file.size > max) {
-      message = "The file is larger than the limit of " +
-        (input.getAttribute("data-max-text") || max + " bytes") + ".";
+      message = say("too_large", "The file is larger than the limit of %(limit)s.",
+        { limit: input.getAttribute("data-max-text") || max + " bytes" });
     }
     input.setCustomValidity(message);
     if (message) input.reportValidity();
@@ -72,7 +93,7 @@
       if (button.getAttribute("aria-busy") === "true") return;
       button.setAttribute("data-idle-label", button.innerHTML);
       button.textContent = button.getAttribute("data-busy-label") ||
-        (String(verb).toLowerCase() === "get" ? "Loading…" : "Saving…");
+        (String(verb).toLowerCase() === "get" ? say("loading", "Loading…") : say("saving", "Saving…"));
       button.setAttribute("aria-busy", "true");
       button.disabled = true;
     } else if (button.getAttribute("aria-busy") === "true") {
@@ -122,12 +143,16 @@
     var xhr = e.detail.xhr;
     if (xhr.caseloopSwapped) return; // the server's answer (a refusal, field errors) is shown
     var wait = xhr.getResponseHeader("Retry-After");
-    showRequestError(e.detail.elt, "Not done: the server answered with an error (" +
-      xhr.status + "). Please try again" + (wait ? " in " + wait + " seconds" : "") + ".");
+    showRequestError(e.detail.elt, wait
+      ? say("server_error_wait", "Not done: the server answered with an error (%(status)s). " +
+        "Please try again in %(wait)s seconds.", { status: xhr.status, wait: wait })
+      : say("server_error", "Not done: the server answered with an error (%(status)s). " +
+        "Please try again.", { status: xhr.status }));
   });
   function unreachable(e) {
     showRequestError(e.detail.elt,
-      "Not sent: the server could not be reached. Check your connection and try again.");
+      say("unreachable",
+        "Not sent: the server could not be reached. Check your connection and try again."));
   }
   document.addEventListener("htmx:sendError", unreachable);
   document.addEventListener("htmx:timeout", unreachable);

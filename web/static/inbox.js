@@ -22,9 +22,17 @@
     var chosen = shown();
     var count = document.getElementById("selected-count");
     if (count) {
-      count.textContent = chosen.length
-        ? chosen.length + (chosen.length === 1 ? " case selected." : " cases selected.")
-        : "Select cases in the list below.";
+      var words = window.caseloopWords;
+      if (words) {
+        count.textContent = chosen.length
+          ? words.count("selected", chosen.length, "%(num)d case selected.",
+            "%(num)d cases selected.")
+          : words.say("select_hint", "Select cases in the list below.");
+      } else {
+        count.textContent = chosen.length
+          ? chosen.length + (chosen.length === 1 ? " case selected." : " cases selected.")
+          : "Select cases in the list below.";
+      }
     }
     var master = document.querySelector("[data-select-all]");
     if (master) {

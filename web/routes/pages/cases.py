@@ -49,6 +49,7 @@ from services.templates import ReplyRejected, check_reply, reply_choices, reply_
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.errors import PENDING_PAGE
+from web.i18n import N_, gettext
 from web.live import live_since
 from web.storable import form_problems
 from web.templating import FLASH, is_htmx, render
@@ -69,6 +70,14 @@ from workflows.messages import (
 log = logging.getLogger(__name__)
 router = APIRouter()
 
+# services.templates.check_reply's fixed messages (shown in the reader's language).
+REPLY_WORDS = (
+    N_("This case's contact gave no email address."),
+    N_("Give the reply a subject."),
+    N_("The subject is one line of at most 200 characters."),
+    N_("Write the reply before sending it."),
+    N_("A reply is limited to 20,000 characters."),
+)
 CONTACT_METHODS = {
     ContactMethod.PHONE: "Phone",
     ContactMethod.EMAIL: "Email",
@@ -301,7 +310,7 @@ class ActionContext:
             return refused
         built = build(ctx, form_data, self.actor, state)
         if built is None or state.errors:
-            state.rejected = state.rejected or "Please correct the marked fields."
+            state.rejected = state.rejected or gettext("Please correct the marked fields.")
             return self.respond(ctx, state, 422)
         update, cmd = built
         key = _field(form_data, "action_id", 100) or None
@@ -326,7 +335,7 @@ class ActionContext:
     async def pending(self, exc: ActionPending) -> Response:
         """Temporal holds the action (no worker, or the database is down): the case as it is,
         with the news that it applies later (202), instead of a hanging page."""
-        news = PENDING_PAGE.get(exc.stage, PENDING_PAGE["admitted"])
+        news = gettext(PENDING_PAGE.get(exc.stage, PENDING_PAGE["admitted"]))
         if not is_htmx(self.request):
             self.request.session[FLASH] = news
             return _redirect(self.request, f"/cases/{self.case_id}")
@@ -341,12 +350,16 @@ class ActionContext:
         except PageError as exc:
             if exc.status != 404:
                 raise
-            request.session[FLASH] = f"{self.case_id}: {success} It is no longer in your inbox."
+            request.session[FLASH] = gettext(
+                "%(case)s: %(done)s It is no longer in your inbox.",
+                case=self.case_id,
+                done=gettext(success),
+            )
             return _redirect(request, "/inbox")
         if not is_htmx(request):
-            request.session[FLASH] = success
+            request.session[FLASH] = gettext(success)
             return _redirect(request, f"/cases/{self.case_id}")
-        return _render_case(request, ctx, FormState(flash=success))
+        return _render_case(request, ctx, FormState(flash=gettext(success)))
 
 
 async def action_context(
@@ -389,85 +402,89 @@ def _redirect(request: Request, url: str) -> Response:
 def _read_only_reason(ctx: dict[str, Any]) -> str:
     case: Case = ctx["case"]
     if not case.is_open:
-        return f"{case.id} is closed; it no longer accepts changes."
+        return gettext("%(case)s is closed; it no longer accepts changes.", case=case.id)
     owner = ctx["people"].get(case.owner_id, case.owner_id)
-    return f"You have read-only access to {case.id}; it is owned by {owner}."
+    return gettext(
+        "You have read-only access to %(case)s; it is owned by %(owner)s.",
+        case=case.id,
+        owner=owner,
+    )
 
 
-@_action("/notes", "note", "Note added.")
+@_action("/notes", "note", N_("Note added."))
 def add_note(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     text = _field(f, "text", 20_001)
     st.values = {"text": text}
     if not text:
-        st.errors["text"] = "Write the note before adding it."
+        st.errors["text"] = gettext("Write the note before adding it.")
     elif len(text) > 20_000:
-        st.errors["text"] = "A note is limited to 20,000 characters."
+        st.errors["text"] = gettext("A note is limited to 20,000 characters.")
     return CaseWorkflow.add_note, AddNote(actor, text)
 
 
-@_action("/pause", "pause", "The case is waiting on the customer; its clock is paused.")
+@_action("/pause", "pause", N_("The case is waiting on the customer; its clock is paused."))
 def pause_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     note = _field(f, "note", 2001)
     st.values = {"note": note}
     if not note:
-        st.errors["note"] = "Say what the case is waiting for."
+        st.errors["note"] = gettext("Say what the case is waiting for.")
     elif len(note) > 2000:
-        st.errors["note"] = "The note is limited to 2,000 characters."
+        st.errors["note"] = gettext("The note is limited to 2,000 characters.")
     return CaseWorkflow.pause, PauseCase(actor, note)
 
 
-@_action("/resume", "resume", "The case is no longer waiting; its deadlines moved on.")
+@_action("/resume", "resume", N_("The case is no longer waiting; its deadlines moved on."))
 def resume_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     note = _field(f, "note", 2001)
     st.values = {"note": note}
     if len(note) > 2000:
-        st.errors["note"] = "The note is limited to 2,000 characters."
+        st.errors["note"] = gettext("The note is limited to 2,000 characters.")
     return CaseWorkflow.resume, ResumeCase(actor, note)
 
 
-@_action("/contact-attempts", "contact", "Contact attempt logged.")
+@_action("/contact-attempts", "contact", N_("Contact attempt logged."))
 def log_contact(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     method, outcome, note = _field(f, "method"), _field(f, "outcome"), _field(f, "note", 5001)
     st.values = {"method": method, "outcome": outcome, "note": note}
     if method not in CONTACT_METHODS:
-        st.errors["method"] = "Choose how you contacted the customer."
+        st.errors["method"] = gettext("Choose how you contacted the customer.")
     if outcome not in CONTACT_OUTCOMES:
-        st.errors["outcome"] = "Choose the outcome of the attempt."
+        st.errors["outcome"] = gettext("Choose the outcome of the attempt.")
     if len(note) > 5000:
-        st.errors["note"] = "The note is limited to 5,000 characters."
+        st.errors["note"] = gettext("The note is limited to 5,000 characters.")
     return CaseWorkflow.log_contact_attempt, LogContactAttempt(actor, method, outcome, note)
 
 
-@_action("/reassign", "reassign", "Case reassigned.")
+@_action("/reassign", "reassign", N_("Case reassigned."))
 def reassign(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     owner, reason = _field(f, "new_owner_id", 64), _field(f, "reason", 2001)
     st.values = {"new_owner_id": owner, "reason": reason}
     if owner not in ctx["candidate_ids"]:
-        st.errors["new_owner_id"] = "Choose the person who should own the case."
+        st.errors["new_owner_id"] = gettext("Choose the person who should own the case.")
     elif owner == ctx["case"].owner_id:
-        st.errors["new_owner_id"] = "The case already belongs to that person."
+        st.errors["new_owner_id"] = gettext("The case already belongs to that person.")
     if not reason:
-        st.errors["reason"] = "Say why the case changes hands."
+        st.errors["reason"] = gettext("Say why the case changes hands.")
     elif len(reason) > 2000:
-        st.errors["reason"] = "The reason is limited to 2,000 characters."
+        st.errors["reason"] = gettext("The reason is limited to 2,000 characters.")
     return CaseWorkflow.reassign, Reassign(actor, owner, reason)
 
 
-@_action("/watchers", "watchers", "Watcher added.")
+@_action("/watchers", "watchers", N_("Watcher added."))
 def add_watcher(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     user_id, access = _field(f, "user_id", 64), _field(f, "access", 10) or "full"
     st.values = {"user_id": user_id, "access": access}
     if user_id not in ctx["candidate_ids"]:
-        st.errors["user_id"] = "Choose who should watch the case."
+        st.errors["user_id"] = gettext("Choose who should watch the case.")
     elif user_id == ctx["case"].owner_id:
-        st.errors["user_id"] = "The owner already follows the case."
+        st.errors["user_id"] = gettext("The owner already follows the case.")
     if access not in values(Access):
-        st.errors["access"] = "Choose full or read-only access."
+        st.errors["access"] = gettext("Choose full or read-only access.")
         access = Access.FULL
     return CaseWorkflow.add_watcher, AddWatcher(actor, Watcher(user_id, Access(access)))
 
 
-@_action("/watchers/remove", "watchers", "Watcher removed.")
+@_action("/watchers/remove", "watchers", N_("Watcher removed."))
 def remove_watcher(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     user_id = _field(f, "user_id", 64)
     if user_id not in ctx["watcher_ids"]:
@@ -476,7 +493,7 @@ def remove_watcher(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState
     return CaseWorkflow.remove_watcher, RemoveWatcher(actor, user_id)
 
 
-@_action("/close", "close", "Case closed.")
+@_action("/close", "close", N_("Case closed."))
 def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     program: Program | None = ctx["program"]
     allowed_causes = set(program.root_causes if program else [])
@@ -492,27 +509,27 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
         "final_note": note,
     }
     if status not in OWNER_CLOSING_STATUSES:
-        st.errors["closing_status"] = "Choose whether the problem was resolved."
+        st.errors["closing_status"] = gettext("Choose whether the problem was resolved.")
     rules: CloseRules = ctx["close_rules"]
     if not causes and rules.causes_required:
-        st.errors["root_causes"] = "Choose at least one root cause."
+        st.errors["root_causes"] = gettext("Choose at least one root cause.")
     elif any(c not in allowed_causes for c in causes):
-        st.errors["root_causes"] = "Choose root causes from the program's list."
+        st.errors["root_causes"] = gettext("Choose root causes from the program's list.")
     if any(m not in allowed_methods for m in methods):
-        st.errors["resolution_methods"] = "Choose resolution methods from the list."
+        st.errors["resolution_methods"] = gettext("Choose resolution methods from the list.")
     elif not methods and rules.methods_required:
-        st.errors["resolution_methods"] = "Choose at least one resolution method."
+        st.errors["resolution_methods"] = gettext("Choose at least one resolution method.")
     if not note:
-        st.errors["final_note"] = "Write a final note: what was done and agreed."
+        st.errors["final_note"] = gettext("Write a final note: what was done and agreed.")
     elif len(note) > 20_000:
-        st.errors["final_note"] = "The final note is limited to 20,000 characters."
+        st.errors["final_note"] = gettext("The final note is limited to 20,000 characters.")
     closing = ClosingStatus(status) if status in OWNER_CLOSING_STATUSES else None
     if closing is None:
         return None
     return CaseWorkflow.close, CloseCase(actor, closing, causes, note, methods)
 
 
-@_action("/reclassify", "reclassify", "Case reclassified.")
+@_action("/reclassify", "reclassify", N_("Case reclassified."))
 def reclassify(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     category, subcategory = _field(f, "category", 201), _field(f, "subcategory", 201)
     priority, reason = _field(f, "priority", 20), _field(f, "reason", 2001)
@@ -547,9 +564,12 @@ async def reopen(action: ActionDep) -> Response:
     case: Case = ctx["case"]
     if not ctx["can_reopen"]:
         state.rejected = (
-            f"{case.id} is open: there is nothing to reopen."
+            gettext("%(case)s is open: there is nothing to reopen.", case=case.id)
             if case.is_open
-            else f"Only the owner of {case.id}, a manager of its unit or an admin may reopen it."
+            else gettext(
+                "Only the owner of %(case)s, a manager of its unit or an admin may reopen it.",
+                case=case.id,
+            )
         )
         return action.respond(ctx, state, 409 if case.is_open else 403)
     if unstorable := form_problems(form_data):
@@ -558,11 +578,11 @@ async def reopen(action: ActionDep) -> Response:
     reason = _field(form_data, "reason", 2001)
     state.values = {"reason": reason}
     if not reason:
-        state.errors["reason"] = "Say why the case is reopened."
+        state.errors["reason"] = gettext("Say why the case is reopened.")
     elif len(reason) > 2000:
-        state.errors["reason"] = "The reason is limited to 2,000 characters."
+        state.errors["reason"] = gettext("The reason is limited to 2,000 characters.")
     if state.errors:
-        state.rejected = "Please correct the marked fields."
+        state.rejected = gettext("Please correct the marked fields.")
         return action.respond(ctx, state, 422)
     try:
         await reopen_case(
@@ -580,7 +600,7 @@ async def reopen(action: ActionDep) -> Response:
         return await action.rejected(state, exc)
     except ActionPending as exc:
         return await action.pending(exc)
-    return await action.after_success("Case reopened.")
+    return await action.after_success(N_("Case reopened."))
 
 
 def _reply_fields(f: FormData, st: FormState) -> tuple[str, str, str]:
@@ -595,12 +615,12 @@ def _check_reply(ctx: dict[str, Any], subject: str, text: str, st: FormState) ->
         check_reply(ctx["case"], subject, text)
     except ReplyRejected as exc:
         if exc.field in ("subject", "text"):
-            st.errors[exc.field] = str(exc)
+            st.errors[exc.field] = gettext(str(exc))
         else:
-            st.rejected = str(exc)
+            st.rejected = gettext(str(exc))
 
 
-@_action("/replies", "reply", "Reply sent to the customer.")
+@_action("/replies", "reply", N_("Reply sent to the customer."))
 def send_reply(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
     key, subject, text = _reply_fields(f, st)
     _check_reply(ctx, subject, text, st)
@@ -618,7 +638,7 @@ async def preview_reply(action: ActionDep) -> Response:
     _key, subject, text = _reply_fields(form_data, state)
     _check_reply(ctx, subject, text, state)
     if state.errors or state.rejected:
-        state.rejected = state.rejected or "Please correct the marked fields."
+        state.rejected = state.rejected or gettext("Please correct the marked fields.")
         return action.respond(ctx, state, 422)
 
     def render_preview() -> RenderedMessage:
@@ -643,8 +663,8 @@ async def upload_document(action: ActionDep) -> Response:
     engine, settings, case_id = action.engine, action.settings, action.case_id
     upload = form_data.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        state.errors["file"] = "Choose a file to upload."
-        state.rejected = "Please correct the marked fields."
+        state.errors["file"] = gettext("Choose a file to upload.")
+        state.rejected = gettext("Please correct the marked fields.")
         return action.respond(ctx, state, 422)
     data = await upload.read(settings.upload_max_bytes + 1)
     try:
@@ -680,7 +700,7 @@ async def upload_document(action: ActionDep) -> Response:
     except BaseException:
         await in_thread(_forget_document, engine, settings, doc_id)
         raise
-    return await action.after_success(f"{checked.filename} uploaded.")
+    return await action.after_success(gettext("%(file)s uploaded.", file=checked.filename))
 
 
 def _save_document(engine: Engine, settings: Settings, doc: Document, data: bytes) -> None:
@@ -710,16 +730,16 @@ def download_document(
         _case_and_access(session, viewer, case_id)
         doc = session.get(Document, document_id) if len(document_id) <= 40 else None
     if doc is None or doc.case_id != case_id:
-        raise not_found("This document")
+        raise not_found(N_("This document"))
     try:
         data = documents.load(settings.upload_dir, doc.id, key_ring(settings))
     except (UnknownKeyId, DecryptionFailed) as exc:  # a key missing from PAYLOAD_KEYS
         log.error("document %s of case %s does not decrypt: %s", doc.id, case_id, exc)
-        raise not_found("This document") from exc
+        raise not_found(N_("This document")) from exc
     except ValueError as exc:  # not a document id
-        raise not_found("This document") from exc
+        raise not_found(N_("This document")) from exc
     if data is None:
-        raise not_found("This document")
+        raise not_found(N_("This document"))
     # rows from before names were cleaned
     filename = documents.clean_filename(doc.filename)
     return Response(

@@ -127,14 +127,18 @@ def _privacy_page(
     request: Request, facts: dict[str, Any], status: int = 200, **ctx: Any
 ) -> Response:
     record = facts["record"]
-    base = {"title": f"Customer #{record.id}: data protection", "errors": {}, **facts}
+    base = {
+        "title": gettext("Customer #%(id)s: data protection", id=record.id),
+        "errors": {},
+        **facts,
+    }
     return render(request, "customer_privacy.html", {**base, **ctx}, block="privacy", status=status)
 
 
 async def _facts_or_404(engine: Any, customer_id: int) -> dict[str, Any]:
     facts = await in_thread(privacy_facts, engine, customer_id)
     if facts is None:
-        raise not_found("This customer record")
+        raise not_found(N_("This customer record"))
     return facts
 
 
@@ -155,7 +159,7 @@ async def export_download(
     _privacy_admin(viewer)
     data = await in_thread(export_customer, engine, settings, customer_id)
     if data is None:
-        raise not_found("This customer record")
+        raise not_found(N_("This customer record"))
     return JSONResponse(
         data,
         headers={
@@ -179,7 +183,11 @@ async def erase(
     _privacy_admin(viewer)
     facts = await _facts_or_404(engine, customer_id)
     if _number(confirm) != customer_id:
-        errors = {"confirm": f"Type {customer_id}, the record's number, to confirm the erasure."}
+        errors = {
+            "confirm": gettext(
+                "Type %(id)s, the record's number, to confirm the erasure.", id=customer_id
+            )
+        }
         return _privacy_page(request, facts, 422, errors=errors, confirm=confirm)
     try:
         result = await erase_customer(engine, temporal, settings, customer_id, by=viewer.user_id)
@@ -191,4 +199,4 @@ async def erase(
 
 def _privacy_admin(viewer: Viewer) -> None:
     if not viewer.is_admin:
-        raise not_allowed("Only administrators can export or erase a customer's data.")
+        raise not_allowed(N_("Only administrators can export or erase a customer's data."))

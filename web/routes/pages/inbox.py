@@ -39,8 +39,10 @@ from services.inbox.views import (
     save_view,
     views_for,
 )
+from web import i18n
 from web.auth import CurrentUser, PageError
 from web.deps import EngineDep, SettingsDep, TemporalDep
+from web.i18n import N_, gettext, ngettext
 from web.live import live_since
 from web.storable import form_problems
 from web.templating import FLASH, is_htmx, render, templates
@@ -48,12 +50,26 @@ from web.templating import FLASH, is_htmx, render, templates
 router = APIRouter()
 
 TAB_LABELS = {
-    "mine": "Mine",
-    "watching": "Watching",
-    "escalated": "Escalated to me",
-    "units": "My units",
-    "all": "All cases",
+    "mine": N_("Mine"),
+    "watching": N_("Watching"),
+    "escalated": N_("Escalated to me"),
+    "units": N_("My units"),
+    "all": N_("All cases"),
 }
+# The services' words the inbox shows (the template translates them with `tr`).
+SERVICE_WORDS = (
+    N_("Reassign"),
+    N_("Add a watcher"),
+    N_("Close as unresolved"),
+    N_("Most urgent first"),
+    N_("Highest priority first"),
+    N_("Newest first"),
+    N_("Oldest first"),
+    N_("Due today"),
+    N_("Past due"),
+    N_("Give the view a name."),
+    N_("You can share a view only with a unit you belong to."),
+)
 
 Tab = Annotated[str, Query(max_length=20)]
 Short = Annotated[str | None, Query(max_length=64)]
@@ -134,7 +150,9 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
     try:
         page = inbox_page(session, viewer, query)
     except ValueError as exc:
-        raise PageError(400, "Bad request", "That page link is not valid any more.") from exc
+        raise PageError(
+            400, gettext("Bad request"), gettext("That page link is not valid any more.")
+        ) from exc
     owner_ids = {c.owner_id for c in page.rows}
     unit_ids = {c.unit_id for c in page.rows}
     users = dict(session.exec(select(User.id, User.name).where(col(User.id).in_(owner_ids))).all())
@@ -157,15 +175,15 @@ def inbox_context(session: Session, viewer: Viewer, query: InboxQuery) -> dict[s
         "page": page,
         "query": query,
         "params": params,
-        "tabs": [(t, TAB_LABELS[t]) for t in tabs_for(viewer)],
-        "tab_label": TAB_LABELS[query.tab],
+        "tabs": [(t, gettext(TAB_LABELS[t])) for t in tabs_for(viewer)],
+        "tab_label": gettext(TAB_LABELS[query.tab]),
         "statuses": INBOX_STATUSES,
         "sorts": SORTS,
         "due_filters": DUE_FILTERS,
         "user_names": users,
         "unit_names": units,
         "owner_name": owner_name or query.owner,
-        "due": rows_due(session, page.rows, query.now),
+        "due": rows_due(session, page.rows, query.now, i18n.translations(i18n.current())),
         "mine": mine,
         "owners": owners,
         "links": links,
@@ -226,7 +244,7 @@ def parse_query(
 
 
 def _title(ctx: dict[str, Any]) -> str:
-    return f"{ctx['tab_label']} · Inbox"
+    return gettext("%(tab)s · Inbox", tab=ctx["tab_label"])
 
 
 @router.get("/inbox")
@@ -315,34 +333,35 @@ def _bulk_request(session: Session, form: FormData) -> tuple[BulkRequest | None,
     case_ids = [v.strip() for v in form.getlist("case") if isinstance(v, str) and v.strip()]
     key = _text(form, "action_id", 100)
     if action not in ACTIONS:
-        return None, "Choose what to do with the selected cases."
+        return None, gettext("Choose what to do with the selected cases.")
     if not case_ids:
-        return None, "Select at least one case first."
+        return None, gettext("Select at least one case first.")
     if len(case_ids) > MAX_CASES:
-        return None, f"Select at most {MAX_CASES} cases at a time."
+        return None, gettext("Select at most %(n)s cases at a time.", n=MAX_CASES)
     if not key:
-        return None, "The form is out of date. Reload the page and try again."
+        return None, gettext("The form is out of date. Reload the page and try again.")
     person, person_name, text, cause = "", "", "", ""
     if action in ("reassign", "watch"):
         field = "new_owner" if action == "reassign" else "watcher"
         found = active_user(session, _text(form, field, 64))
         if found is None:
-            who = "new owner" if action == "reassign" else "watcher"
-            return None, f"Choose the {who} from the list of people."
+            if action == "reassign":
+                return None, gettext("Choose the new owner from the list of people.")
+            return None, gettext("Choose the watcher from the list of people.")
         person, person_name = found
     if action == "reassign":
         text = _text(form, "reason", 2001)
         if not text:
-            return None, "Say why the cases change hands."
+            return None, gettext("Say why the cases change hands.")
         if len(text) > 2000:
-            return None, "The reason is limited to 2,000 characters."
+            return None, gettext("The reason is limited to 2,000 characters.")
     if action == "close":
         text = _text(form, "note", 20_001)
         cause = _text(form, "root_cause", 200)
         if not text:
-            return None, "Write a final note: why the cases close unresolved."
+            return None, gettext("Write a final note: why the cases close unresolved.")
         if len(text) > 20_000:
-            return None, "The final note is limited to 20,000 characters."
+            return None, gettext("The final note is limited to 20,000 characters.")
     return BulkRequest(action, case_ids, key, person, person_name, text, cause), ""
 
 
@@ -409,13 +428,23 @@ async def bulk(
         extra = {"bulk_problem": info["problem"], "selected": selected}
         return await in_thread(_render_after, engine, viewer, request, query, extra, 422)
     outcomes: list[Outcome] = await apply_bulk(
-        temporal, engine, viewer, req, settings.update_wait_seconds
+        temporal,
+        engine,
+        viewer,
+        req,
+        settings.update_wait_seconds,
+        i18n.translations(i18n.current()),
     )
     done = sum(1 for o in outcomes if o.ok)
     extra = {
         "outcomes": outcomes,
-        "bulk_summary": f"{ACTIONS[req.action]}: {done} of {len(outcomes)} "
-        f"case{'s' if len(outcomes) != 1 else ''} done.",
+        "bulk_summary": ngettext(
+            "%(action)s: %(done)s of %(num)d case done.",
+            "%(action)s: %(done)s of %(num)d cases done.",
+            len(outcomes),
+            action=gettext(ACTIONS[req.action]),
+            done=done,
+        ),
     }
     return await in_thread(_render_after, engine, viewer, request, query, extra)
 
@@ -457,10 +486,14 @@ async def save_inbox_view(request: Request, viewer: CurrentUser, engine: EngineD
         try:
             save_view(engine, viewer.user_id, name, unit or None, params)
         except ViewRejected as exc:
-            extra = {"view_error": exc.message, "view_name": name}
+            extra = {"view_error": gettext(exc.message), "view_name": name}
             return _views_response(request, engine, viewer, query, extra, 422)
         return _views_response(
-            request, engine, viewer, query, {"view_saved": f"Saved “{' '.join(name.split())}”."}
+            request,
+            engine,
+            viewer,
+            query,
+            {"view_saved": gettext("Saved “%(name)s”.", name=" ".join(name.split()))},
         )
 
     return await in_thread(work)
@@ -476,7 +509,11 @@ async def delete_inbox_view(
         with Session(engine) as session:
             query = _form_query(session, viewer, form)
         gone = delete_view(engine, viewer.user_id, view_id)
-        news = "View deleted." if gone else "That view is not yours, or was deleted already."
+        news = (
+            gettext("View deleted.")
+            if gone
+            else gettext("That view is not yours, or was deleted already.")
+        )
         return _views_response(request, engine, viewer, query, {"view_saved": news})
 
     return await in_thread(work)
