@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from core.payload_crypto import key_ring
 from domain.case import Actor
 from domain.vocabulary import ClosingStatus
 from models.case import Document
+from services import documents
 from services.case_actions import run_update
 from tests.factories import case_row
 from tests.web.conftest import LiveApp, page_token, sign_in
@@ -109,7 +111,10 @@ async def test_owner_sees_a_case_arrive_works_it_and_closes_it(
         "application/pdf",
         len(PDF),
     )
-    assert (live.settings.upload_dir / doc.id).read_bytes() == PDF
+    # Encrypted at rest; the key ring reads it back as it was sent.
+    stored = (live.settings.upload_dir / doc.id).read_bytes()
+    assert PDF not in stored
+    assert documents.load(live.settings.upload_dir, doc.id, key_ring(live.settings)) == PDF
 
 
 async def test_contact_attempt_watchers_and_reassignment(open_page: Any, live: LiveApp) -> None:
