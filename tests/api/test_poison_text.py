@@ -75,6 +75,8 @@ BODIES: dict[tuple[str, str], Any] = {
         "priority": "high",
     },
     ("POST", "/api/v1/cases/{case_id}/reopen"): {"acting_user": "ole", "reason": "Again"},
+    ("POST", "/api/v1/cases/{case_id}/pause"): {"acting_user": "ole", "note": "Asked for it"},
+    ("POST", "/api/v1/cases/{case_id}/resume"): {"acting_user": "ole", "note": "It came"},
     ("POST", "/api/v1/cases/{case_id}/watchers"): {"acting_user": "ole", "user_id": "alex"},
     ("DELETE", "/api/v1/cases/{case_id}/watchers/{user_id}"): None,
     ("POST", "/api/v1/cases/{case_id}/close"): {
