@@ -23,6 +23,8 @@ from babel import Locale, dates, numbers
 from babel.support import NullTranslations, Translations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from web.accept import weighted
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
 DEFAULT = "en"
@@ -76,19 +78,7 @@ def supported(tag: str | None) -> str | None:
 
 def from_accept_language(header: str | None) -> str | None:
     """The first of our locales in the browser's preference order (q-values respected)."""
-    ranked: list[tuple[float, int, str]] = []
-    for i, part in enumerate((header or "").split(",")[:32]):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        for p in params.split(";"):
-            name, _, value = p.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if tag and q > 0:
-            ranked.append((-q, i, tag))
+    ranked = [(-q, i, tag) for i, (tag, q) in enumerate(weighted(header)) if tag and q > 0]
     for _, _, tag in sorted(ranked):
         found = supported(tag)
         if found:

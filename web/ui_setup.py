@@ -19,6 +19,7 @@ from core.settings import Settings
 from core.threads import in_thread
 from services.documents import human_size
 from web import access_log, problems
+from web.accept import weighted
 from web.auth import SESSION_MAX_AGE, LoginLimiter, LoginRequired, PageError, load_viewer
 from web.i18n import N_, LocaleMiddleware, gettext
 from web.routes import audit, dashboard, outbox, survey, users
@@ -136,20 +137,7 @@ def wants_page(request: Request) -> bool:
 
 
 def _quality(accept: str, types: tuple[str, ...]) -> float:
-    best = 0.0
-    for part in accept.split(","):
-        kind, _, params = part.strip().partition(";")
-        if kind.strip() in types:
-            q = 1.0
-            for p in params.split(";"):
-                name, _, value = p.strip().partition("=")
-                if name == "q":
-                    try:
-                        q = float(value)
-                    except ValueError:
-                        q = 0.0
-            best = max(best, q)
-    return best
+    return max((q for kind, q in weighted(accept, limit=1000) if kind in types), default=0.0)
 
 
 async def error_page(
