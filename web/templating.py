@@ -71,23 +71,6 @@ def span(delta: timedelta) -> str:
     return due.span(delta, i18n.translations(i18n.current()))
 
 
-def due_text(case: Any, now: datetime | None = None) -> tuple[str, str]:
-    """("5 hours to resolve" | "2 hours past due" | "Closed …", css class) for a case row, in
-    the request's language."""
-    now = now or datetime.now(UTC)
-    words = i18n.translations(i18n.current())
-    if not case.is_open:
-        return (due.closed_text(case.closing_status, words), "closed")
-    next_due = case.next_due_at
-    if next_due is None:
-        return (i18n.gettext("No deadline"), "none")
-    if next_due <= now:
-        return (i18n.gettext("%(late)s past due", late=span(now - next_due)), "past")
-    soon = next_due - now <= timedelta(hours=4)
-    text = due.to_goal(span(next_due - now), case.status == "new", words)
-    return (text, "soon" if soon else "ok")
-
-
 def js_words() -> dict[str, Any]:
     """The words the page's scripts write (countdowns, the selection count, request errors), in
     the request's language: base.html hands them over as JSON (the scripts fall back to English).
@@ -243,9 +226,7 @@ templates.env.filters.update(
 # `tr(value)`: a word that comes as data (a title, a status), translated when the catalog has
 # it and never read as a format string (`_()` formats, so a stray "%" in data would break it).
 templates.env.globals.update(tr=lambda value: i18n.gettext(str(value)) if value else value)
-templates.env.globals.update(
-    due_text=due_text, js_words=js_words, options=options, new_id=lambda: uuid.uuid4().hex
-)
+templates.env.globals.update(js_words=js_words, options=options, new_id=lambda: uuid.uuid4().hex)
 # The vocabulary, so templates compare with `CaseStatus.NEW`, never a spelled-out string.
 templates.env.globals.update(
     {enum.__name__: enum for enum in (CaseStatus, ClosingStatus, Role, Access, Priority)}

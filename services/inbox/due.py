@@ -205,3 +205,29 @@ def rows_due(
     }
     calendars = calendars_for(session, late)
     return {c.id: row_due(c, calendars.get((c.program_id, c.unit_id)), now, tr) for c in rows}
+
+
+def deadlines_late(
+    session: Session, case: Any, now: datetime, tr: Words = ENGLISH
+) -> dict[str, str]:
+    """The case page's "N business hours past due" per missed deadline ("open", "resolve"),
+    counted on the case's calendar as the inbox counts it."""
+    if not case.is_open:
+        return {}
+    missed = {
+        name: due
+        for name, due in (("open", case.open_due_at), ("resolve", case.resolve_due_at))
+        if due is not None and due <= now
+    }
+    if not missed or getattr(case, "paused_since", None) is not None:
+        return {}
+    calendar = calendars_for(session, {(case.program_id, case.unit_id)}).get(
+        (case.program_id, case.unit_id)
+    )
+
+    def hours(due: datetime) -> int:
+        if calendar is None:
+            return int((now - due).total_seconds() // 3600)
+        return business_hours_late(calendar, due, now)
+
+    return {name: late_text(hours(due), tr) for name, due in missed.items()}

@@ -19,7 +19,7 @@ from domain.vocabulary import Role
 from models.case import Case, CaseWatcher, Customer
 from models.config import Unit
 from services.access import viewer_for
-from services.inbox.due import row_due, rows_due
+from services.inbox.due import deadlines_late, row_due, rows_due
 from services.inbox.listing import InboxQuery, end_of_day, inbox_page
 from services.inbox.people import find_people
 from services.inbox.summary import my_summary, owner_summaries
@@ -255,3 +255,13 @@ def test_people_picker_matches_names_and_sign_in_names(many: Engine) -> None:
         assert find_people(s, "AL") == [("alex", "Alex Agent")]
         assert find_people(s, "%") == []
         assert len(find_people(s, "")) == 6
+
+
+def test_the_case_page_counts_lateness_in_business_hours_like_the_inbox(many: Engine) -> None:
+    """First contact was due Friday 16:00; Monday 13:00 that is 5 business hours late (the
+    weekend is not counted), not 69 wall-clock hours; the resolve deadline is still ahead."""
+    with Session(many) as s:
+        case = s.get(Case, "C-000009")
+        assert case is not None
+        late = deadlines_late(s, case, NOW)
+    assert late == {"open": "5 business hours past due"}

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
-
 import pytest
 
 from services.documents import UploadRefused, check_upload, clean_filename, sniff, stored_path
 from web.auth import LoginLimiter
-from web.templating import due_text, options
+from web.templating import options
 
 
 @pytest.mark.parametrize(
@@ -66,25 +63,6 @@ def test_login_limiter_window() -> None:
         limiter.failed(f"user{t}", "10.0.0.1", now=61)
     assert limiter.retry_after("someone", "10.0.0.1", now=61) > 0  # the address' wider cap
     limiter.succeeded("ole", "10.0.0.2")
-
-
-def test_due_text() -> None:
-    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
-
-    def case(**kw: object) -> SimpleNamespace:
-        base = {"is_open": True, "status": "in_progress", "next_due_at": None}
-        return SimpleNamespace(**{**base, "closing_status": None, **kw})
-
-    assert due_text(case(next_due_at=now + timedelta(hours=5, minutes=10)), now) == (
-        "5 hours to resolve",
-        "ok",
-    )
-    assert due_text(case(status="new", next_due_at=now + timedelta(minutes=30)), now) == (
-        "30 minutes to first contact",
-        "soon",
-    )
-    assert due_text(case(next_due_at=now - timedelta(hours=1)), now) == ("1 hour past due", "past")
-    assert due_text(case(is_open=False, closing_status="resolved"), now)[0] == "Closed · resolved"
 
 
 def test_person_options_escape() -> None:

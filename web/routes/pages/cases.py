@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -45,7 +46,9 @@ from services.case_changes import classification, reclassify_command
 from services.case_queries import links, other_cases
 from services.case_reopen import reopen_case
 from services.failures import failures_of
+from services.inbox.due import deadlines_late
 from services.templates import ReplyRejected, check_reply, reply_choices, reply_preview
+from web import i18n
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.errors import PENDING_PAGE
@@ -197,6 +200,7 @@ def case_context(
         "failures": failures_of(session, case.id) if viewer.is_admin else [],
         "replies": replies,
         "close_rules": close_rules(program),
+        "late": deadlines_late(session, case, datetime.now(UTC), i18n.translations(i18n.current())),
         "contact_methods": CONTACT_METHODS,
         "contact_outcomes": CONTACT_OUTCOMES,
         "accept": documents.ACCEPT,
