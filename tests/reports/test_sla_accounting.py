@@ -285,7 +285,7 @@ def test_the_backfill_measures_the_same_from_the_timeline(story: Population) -> 
         for k in EXPECTED["P"]
     }
     with Session(story.engine) as session, session.begin():
-        session.exec(update(Case).values(**empty))  # type: ignore[call-overload]
+        session.exec(update(Case).values(**empty))
     assert backfill_sla(story.engine) == len(EXPECTED)
     for key, expected in EXPECTED.items():
         assert figures_of(story.case(key)) == expected, key
