@@ -16,6 +16,7 @@ from sqlmodel import col
 from temporalio import activity
 
 from activities.failures import classify_errors
+from activities.sla import measure_case
 from domain.case import CaseView, TimelineEvent
 from domain.case_row import case_row
 from domain.policy import CalendarSpec
@@ -62,8 +63,31 @@ def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     """Apply one projection; True when the case row moved forward."""
     row = case_row(req.view, utcnow(), req.calendar)
-    stmt = _case_upsert(engine.dialect.name, tuple(row))
     with engine.begin() as conn:
+        added = None
+        if req.events:
+            events = _insert(engine, CaseEvent.__table__).values(  # type: ignore[attr-defined]
+                [
+                    {
+                        "case_id": req.view.case_id,
+                        "seq": e.seq,
+                        "at": e.at,
+                        "kind": e.kind,
+                        "actor": e.actor,
+                        "summary": e.summary,
+                        "data": e.data,
+                    }
+                    for e in req.events
+                ]
+            )
+            added = conn.execute(
+                events.on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(
+                    events.table.c.seq
+                )
+            ).first()
+        # Measured from the whole timeline, this request's events included (activities/sla.py).
+        row |= measure_case(conn, req.view, req.calendar).columns()
+        stmt = _case_upsert(engine.dialect.name, tuple(row))
         # RETURNING yields a row only when the insert or the guarded update happened.
         applied = conn.execute(stmt, row).first() is not None
         if applied:
@@ -87,27 +111,7 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
                     col(CaseFailure.step) == "projection",
                 )
             )
-        if req.events:
-            events = _insert(engine, CaseEvent.__table__).values(  # type: ignore[attr-defined]
-                [
-                    {
-                        "case_id": req.view.case_id,
-                        "seq": e.seq,
-                        "at": e.at,
-                        "kind": e.kind,
-                        "actor": e.actor,
-                        "summary": e.summary,
-                        "data": e.data,
-                    }
-                    for e in req.events
-                ]
-            )
-            added = conn.execute(
-                events.on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(
-                    events.table.c.seq
-                )
-            ).first()
-        if applied or (req.events and added):  # last in the transaction: see models.changes
+        if applied or added:  # last in the transaction: see models.changes
             record_case_change(conn, req.view.case_id, req.view.version)
     return applied
 

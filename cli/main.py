@@ -48,6 +48,18 @@ def load_config(path: Path) -> None:
     typer.echo(", ".join(f"{n} {k}" for k, n in counts.items()) + " loaded")
 
 
+@app.command("sla-backfill")
+def sla_backfill(
+    all_cases: bool = typer.Option(False, "--all", help="Measure every case again"),
+) -> None:
+    """Measure the SLA figures of cases projected before migration 0022 (from their timeline)."""
+    from models.db import make_engine
+    from services.sla_backfill import backfill_sla
+
+    written = backfill_sla(make_engine(get_settings().database_url), only_missing=not all_cases)
+    typer.echo(f"{written} cases measured")
+
+
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo program and a dozen demo cases (idempotent; needs Temporal and a worker)."""

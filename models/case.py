@@ -184,6 +184,18 @@ class Case(SQLModel, table=True):
     paused_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     pause_resumes_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     paused_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # SLA accounting (domain/sla.py defines each figure; the projection measures them from the
+    # row and the timeline, migration 0022 and `python -m cli sla-backfill` fill older rows).
+    sla_first_response_seconds: int | None = None
+    sla_first_response_business_seconds: int | None = None
+    sla_resolution_seconds: int | None = None
+    sla_resolution_business_seconds: int | None = None
+    sla_paused_seconds: int | None = None
+    sla_paused_business_seconds: int | None = None
+    sla_first_response_met: bool | None = None
+    sla_resolution_met: bool | None = None
+    sla_first_response_breach_owner: str | None = Field(default=None, max_length=64)
+    sla_resolution_breach_owner: str | None = Field(default=None, max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

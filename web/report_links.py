@@ -79,6 +79,10 @@ SEGMENT_TEXT = {
     ("reopened", "0"): N_("never reopened"),
     ("acted", "1"): N_("with a first action"),
     ("acted", "0"): N_("without any action"),
+    ("response", "met"): N_("first response within its deadline"),
+    ("response", "breached"): N_("first response deadline breached"),
+    ("resolution", "met"): N_("resolved within its deadline"),
+    ("resolution", "breached"): N_("resolution deadline breached"),
 }
 
 
@@ -91,6 +95,8 @@ def describe(f: ReportFilters, seg: Segment) -> list[str]:
         elif name == "age":
             age = gettext(AGE_BUCKETS[value].label).lower()
             parts.append(gettext("open now for %(age)s", age=age))
+        elif name == "breached_by":
+            parts.append(gettext("a deadline breached on %(id)s's watch", id=value))
         elif (name, value) in SEGMENT_TEXT:
             parts.append(gettext(SEGMENT_TEXT[(name, value)]))
         else:

@@ -36,6 +36,11 @@ always agree — see `Segment`):
 - FYIs follow the date, program and unit filters and the scope (they have no owner, channel or
   root cause).
 
+SLA accounting (`sla`: the dashboard's SLA section; the case CSV's columns) aggregates the
+projection's `sla_*` columns, every figure defined in `domain/sla.py`: met % is of the cases whose
+verdict is decided (met + breached); medians are over the cases measured; breaches by owner count
+the owner when the deadline passed, not the owner now.
+
 Business hours come from the projection's `business_minutes_to_close` and
 `business_minutes_to_first_action` columns, computed on each case's own calendar (opening hours,
 holidays, time zone) by `activities.calendar.business_minutes`.

@@ -84,7 +84,30 @@ CASE_CSV_HEADER = (
     "remeasure_resolved",
     "recovery_failed",
     "reason",
+    # SLA accounting (domain/sla.py): hours with the paused business time excluded from the
+    # business figures of the metrics that pause; the owners on whose watch a deadline passed.
+    "first_response_hours",
+    "first_response_business_hours",
+    "resolution_hours",
+    "resolution_business_hours",
+    "paused_business_hours",
+    "first_response_met",
+    "resolution_met",
+    "first_response_breach_owner",
+    "resolution_breach_owner",
 )
+# The seconds columns the CSV writes as hours.
+SLA_SECONDS = (
+    "sla_first_response_seconds",
+    "sla_first_response_business_seconds",
+    "sla_resolution_seconds",
+    "sla_resolution_business_seconds",
+    "sla_paused_business_seconds",
+)
+
+
+def seconds_as_hours(seconds: int | None) -> str | None:
+    return None if seconds is None else f"{seconds / 3600.0:.2f}"
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -122,6 +145,11 @@ def _case_csv_row(r: Any) -> list[Any]:
         r.remeasure_resolved,
         bool(r.recovery_failed),
         r.reason,
+        *[seconds_as_hours(getattr(r, name)) for name in SLA_SECONDS],
+        r.sla_first_response_met,
+        r.sla_resolution_met,
+        r.sla_first_response_breach_owner,
+        r.sla_resolution_breach_owner,
     ]
 
 
@@ -174,6 +202,11 @@ def _pg_case_csv_query(
         case((c.remeasure_resolved.is_(None), None), else_=yes_no(c.remeasure_resolved)),
         yes_no(c.recovery_failed.is_(True)),
         safe(c.reason),
+        *[func.to_char(cast(c[name] / 3600.0, Numeric), "FM999999990.00") for name in SLA_SECONDS],
+        case((c.sla_first_response_met.is_(None), None), else_=yes_no(c.sla_first_response_met)),
+        case((c.sla_resolution_met.is_(None), None), else_=yes_no(c.sla_resolution_met)),
+        safe(c.sla_first_response_breach_owner),
+        safe(c.sla_resolution_breach_owner),
     ]
     stmt = select(*[cell.label(name) for cell, name in zip(cells, CASE_CSV_HEADER, strict=True)])
     where = base_conditions(d, f, scope, seg, now=now)

@@ -342,5 +342,9 @@ class Segment(QueryModel):
     escalated: bool | None = None
     reopened: bool | None = None
     acted: bool | None = None  # has a first action
+    # SLA accounting (domain/sla.py): the verdict of a metric, and whose watch a breach was on.
+    response: Literal["met", "breached"] | None = None
+    resolution: Literal["met", "breached"] | None = None
+    breached_by: Key | None = None
     # Open now and this old: replaces the report's dates (a backlog does not age out of them).
     age: AgeKey | None = None

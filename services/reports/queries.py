@@ -327,6 +327,16 @@ LIST_COLUMNS = (
     "remeasure_resolved",
     "recovery_failed",
     "reason",
+    # SLA accounting (domain/sla.py)
+    "sla_first_response_seconds",
+    "sla_first_response_business_seconds",
+    "sla_resolution_seconds",
+    "sla_resolution_business_seconds",
+    "sla_paused_business_seconds",
+    "sla_first_response_met",
+    "sla_resolution_met",
+    "sla_first_response_breach_owner",
+    "sla_resolution_breach_owner",
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, false, select, true
+from sqlalchemy import ColumnElement, Table, and_, false, or_, select, true
 
 from domain.permissions import Viewer
 from domain.vocabulary import OPEN_STATUSES, CaseStatus, ClosingStatus, RemeasureStatus, Role
@@ -173,7 +173,20 @@ def segment_conditions(seg: Segment) -> list[ColumnElement[bool]]:
         conds.append(c.reopened_count > 0 if seg.reopened else c.reopened_count == 0)
     if seg.acted is not None:
         conds.append(has_first_action() if seg.acted else c.first_action_at.is_(None))
+    if seg.response:
+        conds.append(c.sla_first_response_met.is_(seg.response == "met"))
+    if seg.resolution:
+        conds.append(c.sla_resolution_met.is_(seg.resolution == "met"))
+    if seg.breached_by:
+        conds.append(breached_by(seg.breached_by))
     return conds
+
+
+def breached_by(owner_id: str) -> ColumnElement[bool]:
+    """A deadline of the case passed on `owner_id`'s watch (the owner then, domain/sla.py)."""
+    return or_(
+        c.sla_first_response_breach_owner == owner_id, c.sla_resolution_breach_owner == owner_id
+    )
 
 
 # ---------------------------------------------------------------- the report's WHERE clause

@@ -45,6 +45,7 @@ from services.reports import (
     summary,
     unit_in_scope,
 )
+from services.reports.sla import sla_summary
 from web.auth import PageError, not_allowed, verify_csrf
 from web.charts import dashboard_charts
 from web.deps import EngineDep
@@ -58,6 +59,7 @@ from web.report_deps import (
     page_errors,
 )
 from web.report_links import Links, describe
+from web.sla_charts import sla_chart
 from web.templating import number, percent, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -187,7 +189,10 @@ def dashboard(request: Request, report: DashboardReport, engine: EngineDep) -> R
         return render(request, "dashboard.html", ctx | _helpers(), block="report", status=422)
     s = _summary(engine, report)
     links = Links(report.filters)
+    sla = sla_summary(engine, report.filters, report.scope)  # the scope is checked above
     ctx |= {
+        "sla": sla,
+        "sla_chart": sla_chart(sla, links),
         "s": s,
         "f": report.filters,
         "form": FilterForm.of(report),
