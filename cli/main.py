@@ -48,6 +48,14 @@ def load_config(path: Path) -> None:
     typer.echo(", ".join(f"{n} {k}" for k, n in counts.items()) + " loaded")
 
 
+@app.command("inbound-smtp")
+def inbound_smtp() -> None:
+    """Receive customers' answers and intake mail over SMTP (INBOUND_SMTP_HOST/PORT)."""
+    from cli.inbound_smtp import serve
+
+    asyncio.run(serve(get_settings()))
+
+
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo program and a dozen demo cases (idempotent; needs Temporal and a worker)."""

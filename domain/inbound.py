@@ -66,9 +66,9 @@ def classify(headers: Mapping[str, str], content_type: str, report_type: str = "
     if content_type.lower() == "multipart/report" and report_type.lower() == "delivery-status":
         return InboundKind.BOUNCE
     sender = headers.get("return-path", "").strip()
-    if sender in ("<>", ""):
-        if headers.get("from", "").lower().startswith(("mailer-daemon", "postmaster")):
-            return InboundKind.BOUNCE
+    daemon = headers.get("from", "").lower().startswith(("mailer-daemon", "postmaster"))
+    if sender in ("<>", "") and daemon:
+        return InboundKind.BOUNCE
     auto = headers.get("auto-submitted", "").split(";")[0].strip().lower()
     if auto and auto != "no":
         return InboundKind.AUTO_REPLY
