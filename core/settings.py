@@ -100,6 +100,8 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8233",
     ]
     request_max_bytes: int = 1024 * 1024
+    # The public web form (/forms/<program>): submissions per client address ("limits" syntax).
+    form_rate_limit: str = "10/minute"
 
     @field_validator("trusted_proxies", "codec_cors_origins", mode="before")
     @classmethod
