@@ -52,17 +52,20 @@ ERRORS = {
     public_form.BAD_CATEGORY: N_("Choose one of the listed topics."),
 }
 
-# Submissions per client address; the limiter is per process (one API process per address).
-_limiter = MovingWindowRateLimiter(MemoryStorage())
-
 
 def form_rate_limit(request: Request) -> None:
-    """Dependency: 429 once an address has sent more forms than FORM_RATE_LIMIT allows."""
+    """Dependency: 429 once an address has sent more forms than FORM_RATE_LIMIT allows.
+
+    Counted in memory per app (per API process): a rough brake on one address, not a quota."""
     if request.method != "POST":
         return
-    rate = parse(request.app.state.settings.form_rate_limit)
+    state = request.app.state
+    limiter = getattr(state, "form_limiter", None)
+    if limiter is None:
+        limiter = state.form_limiter = MovingWindowRateLimiter(MemoryStorage())
+    rate = parse(state.settings.form_rate_limit)
     address = request.client.host if request.client else "unknown"
-    if not _limiter.hit(rate, "public-form", address):
+    if not limiter.hit(rate, "public-form", address):
         raise HTTPException(429, "Too many forms sent from this address; try again later.")
 
 
