@@ -23,6 +23,7 @@ import tempfile
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -243,7 +244,7 @@ async def record(names: set[str]) -> None:
 
 async def start_inbound_case(
     env: WorkflowEnvironment, engine: Engine, settings: Settings, case_id: str
-) -> object:
+) -> Any:
     """A case the customer opened (acknowledge), as the web form and the intake mailbox do."""
     import dataclasses
 

@@ -17,7 +17,8 @@ KEY = b"k" * 32
 def test_reply_address_round_trip_and_tampering() -> None:
     addr = reply_address(KEY, "cases", "reply.example", "C-000042")
     assert addr.startswith("cases+C-000042.")
-    assert parse_reply_address(KEY, "cases", "reply.example", addr).case_id == "C-000042"
+    found = parse_reply_address(KEY, "cases", "reply.example", addr)
+    assert found is not None and found.case_id == "C-000042"
     assert parse_reply_address(KEY, "cases", "REPLY.example", f"<{addr}>") is not None
     forged = addr.replace("C-000042", "C-000043")
     assert parse_reply_address(KEY, "cases", "reply.example", forged) is None

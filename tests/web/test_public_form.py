@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -42,7 +42,7 @@ INTAKE = {
 
 
 @pytest.fixture(scope="module")
-def sink() -> AsyncIterator[SmtpSink]:
+def sink() -> Iterator[SmtpSink]:
     smtp = SmtpSink(free_port())
     smtp.start()
     yield smtp
