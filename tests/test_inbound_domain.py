@@ -66,3 +66,14 @@ def test_strip_quotes() -> None:
 def test_message_ids() -> None:
     assert message_ids("<a@x>", "<b@x> <a@x>\n <c@y>") == ["<a@x>", "<b@x>", "<c@y>"]
     assert message_ids(None, "garbage") == []
+
+
+def test_erasure_keeps_no_words_of_a_customer_reply() -> None:
+    from domain.erasure import scrub_event
+
+    summary, data = scrub_event(
+        "customer_reply", "The customer answered by email", {"inbound": "7", "text": "Kari here"}
+    )
+    assert data == {"inbound": "7"} and "Kari" not in summary
+    summary, data = scrub_event("auto_reply", "Automatic reply received", {"inbound": "8"})
+    assert (summary, data) == ("Automatic reply received", {"inbound": "8"})
