@@ -214,10 +214,16 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, PAUSED, names)
-        # 9. customers answer by email (PATCH_INBOUND): opened by the customer (confirmed),
+        # 9. customers answer by email (PATCH_INBOUND): opened by the customer (confirmed,
+        # the opening mail's attachment on the timeline),
         # an answer while working, paused, an out-of-office (changes nothing), an answer with
         # an attachment (resumes); closed
         h = await start_inbound_case(env, engine, settings, "R-inbound")
+        photo = ReplyDocument("cd34", "photo.png", "image/png", 2345)
+        await h.signal(
+            CaseWorkflow.customer_replied,
+            CustomerReplied("email", "0", documents=[photo], opening=True),
+        )
         await h.signal(
             CaseWorkflow.customer_replied, CustomerReplied("email", "1", "Here is more detail")
         )

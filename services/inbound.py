@@ -252,7 +252,7 @@ async def receive(
         return await _thread(engine, client, settings, begun.id, case_id, kind, text, msg)
     program_id = next((t.program_id for t in targets if t.program_id), None)
     if program_id is not None and kind == InboundKind.CUSTOMER:
-        return await _open(engine, client, settings, begun, program_id, sender, text)
+        return await _open(engine, client, settings, begun, program_id, sender, text, msg)
     await in_thread(_finish, engine, begun.id, outcome=UNMATCHED)
     log.info("inbound message %s (%s) matches no case", begun.id, kind)
     return Received(UNMATCHED, kind, inbound_id=begun.id)
@@ -295,6 +295,7 @@ async def _open(
     program_id: str,
     sender: tuple[str, str],
     text: str,
+    msg: EmailMessage,
 ) -> Received:
     assert row.id is not None
     with Session(engine) as session:
@@ -322,6 +323,14 @@ async def _open(
         log.exception("inbound message %s: intake mailbox of %s misconfigured", row.id, program_id)
         await in_thread(_finish, engine, row.id, outcome=UNMATCHED)
         return Received(UNMATCHED, row.kind, inbound_id=row.id)
-    await in_thread(_finish, engine, row.id, outcome=OPENED, case_id=result.case_id)
+    docs = await in_thread(_store_attachments, engine, settings, result.case_id, _attachments(msg))
+    if docs:
+        signal = CustomerReplied("email", str(row.id), documents=docs, opening=True)
+        handle = client.get_workflow_handle_for(CaseWorkflow.run, result.case_id)
+        await handle.signal(CaseWorkflow.customer_replied, signal)
+    ids = [d.document_id for d in docs]
+    await in_thread(
+        _finish, engine, row.id, outcome=OPENED, case_id=result.case_id, document_ids=ids
+    )
     log.info("inbound message %s opened case %s", row.id, result.case_id)
     return Received(OPENED, row.kind, result.case_id, row.id)

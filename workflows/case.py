@@ -1104,6 +1104,10 @@ class CaseWorkflow:
             )
             await self._project()
             return
+        if reply.opening:
+            self._attached(who, reply)
+            await self._project()
+            return
         text = reply.text[:20000]
         self._record(
             EventKind.CUSTOMER_REPLY,
@@ -1111,6 +1115,16 @@ class CaseWorkflow:
             "The customer answered by email",
             {"inbound": reply.reference, "text": text},
         )
+        self._attached(who, reply)
+        if self._view.paused_since is not None:
+            await self._resume(who, "The customer answered")
+        else:
+            await self._project()
+        await self._notify(
+            f"customer_reply:{reply.reference}", MessageKind.CUSTOMER_REPLY, [self._view.owner_id]
+        )
+
+    def _attached(self, who: str, reply: CustomerReplied) -> None:
         for doc in reply.documents:
             self._record(
                 EventKind.DOCUMENT,
@@ -1123,13 +1137,6 @@ class CaseWorkflow:
                     "size": doc.size,
                 },
             )
-        if self._view.paused_since is not None:
-            await self._resume(who, "The customer answered")
-        else:
-            await self._project()
-        await self._notify(
-            f"customer_reply:{reply.reference}", MessageKind.CUSTOMER_REPLY, [self._view.owner_id]
-        )
 
     def _customer_answered(self, source: str) -> None:
         if self._view.status == CaseStatus.CLOSED:

@@ -260,6 +260,9 @@ class CustomerReplied:
     text: str = ""
     automatic: bool = False
     documents: list[ReplyDocument] = field(default_factory=list)
+    # The attachments of the mail that opened the case (an intake mailbox): documents only,
+    # the words are the case's verbatim already.
+    opening: bool = False
 
 
 @dataclass

@@ -251,6 +251,7 @@ async def test_mail_to_the_intake_address_opens_a_case_for_the_known_customer(
         known = case_row(engine, first).customer_id
         assert known is not None
         msg = mail(INTAKE, "Broken shower", "The shower in room 412 is broken.\n-- \nKari")
+        msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="booking.pdf")
         await deliver(port, msg, INTAKE)
 
         def opened() -> Case | None:
@@ -263,6 +264,10 @@ async def test_mail_to_the_intake_address_opens_a_case_for_the_known_customer(
         assert case.customer_id == known
         assert case.contact_email == "kari@example.com"
         assert case.reason == "Broken shower"
+        assert case.verbatim == "The shower in room 412 is broken."
+        [attached] = await eventually(until(engine, case.id, "document"), what="the attachment")
+        assert attached.data["filename"] == "booking.pdf"
+        assert events(engine, case.id, "customer_reply") == []
         [ack] = await smtp.wait_for(r"^We have received your message")
         assert case.id in ack.subject and ack.rcpt_tos == ["kari@example.com"]
         assert str(ack.message["Reply-To"]) == case_reply_address(settings, case.id)
