@@ -141,6 +141,34 @@ async def test_a_customer_answer_by_email_lands_on_the_case(
         assert case_row(engine, case_id).paused_since is not None
         assert events(engine, case_id, "customer_reply") == []
 
+        # A bounce (a delivery status report): recorded as automatic too, resumes nothing.
+        dsn = (
+            "From: MAILER-DAEMON@mx.customer.example\r\n"
+            f"To: {reply_to}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            "Message-ID: <dsn-1@mx.customer.example>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n"
+            "--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed\r\n"
+            "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; mx.customer.example\r\n\r\n"
+            "Final-Recipient: rfc822; kari@example.com\r\nAction: failed\r\n"
+            "Status: 5.1.1\r\n--B--\r\n"
+        )
+
+        def bounce() -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                client.sendmail("", [reply_to], dsn.encode())
+
+        await asyncio.to_thread(bounce)
+        await eventually(until(engine, case_id, "auto_reply", 2), what="the bounce")
+        with Session(engine) as s:
+            [row] = s.exec(
+                select(InboundMessage).where(
+                    col(InboundMessage.message_id) == "<dsn-1@mx.customer.example>"
+                )
+            ).all()
+        assert row.kind == "bounce" and row.case_id == case_id
+        assert case_row(engine, case_id).paused_since is not None
+
         # The customer's answer, quoting ours, with the receipt attached.
         answer = mail(
             reply_to,
