@@ -177,3 +177,62 @@ async def test_a_double_submit_opens_one_case_and_the_limit_holds(form_app: Live
         ]
         assert 429 in statuses and set(statuses) <= {422, 429}
     assert len(web_cases(form_app.engine)) == before + 1
+
+
+async def test_the_customers_emailed_answer_shows_on_the_case_page(
+    browser: Any, form_app: LiveApp
+) -> None:
+    """The owner reads the answer (quotes cut) and sees the out-of-office apart from it."""
+    import smtplib
+    from email.message import EmailMessage
+
+    from playwright.async_api import expect
+
+    from activities.mail import case_reply_address
+    from cli.inbound_smtp import start_server
+    from tests.live import eventually
+    from tests.notify.test_inbound_mail import events
+
+    case_id = await form_app.open_case()
+    address = case_reply_address(form_app.settings, case_id)
+    assert address is not None
+    port = free_port()
+    server = await start_server(
+        form_app.engine, form_app.client, form_app.settings, "127.0.0.1", port
+    )
+
+    def send(subject: str, text: str, **headers: str) -> None:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "kari@example.com", address, subject
+        for name, value in headers.items():
+            msg[name] = value
+        msg.set_content(text)
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.send_message(msg)
+
+    try:
+        await asyncio.to_thread(
+            send, "Away", "Back on Monday", **{"Auto-Submitted": "auto-replied"}
+        )
+        await asyncio.to_thread(
+            send, "Re: your case", "Thanks, the room is fine now.\n\n> Is the room fine?"
+        )
+        await eventually(lambda: events(form_app.engine, case_id, "customer_reply"), what="reply")
+        await eventually(lambda: events(form_app.engine, case_id, "auto_reply"), what="auto")
+    finally:
+        server.close()
+        await server.wait_closed()
+    ctx = await browser.new_context(base_url=form_app.base_url)
+    page = await ctx.new_page()
+    await page.goto("/login")
+    await fill_login_form(page, "ole", PASSWORD)
+    await page.wait_for_url("**/inbox")
+    await page.goto(f"/cases/{case_id}")
+    timeline = page.locator(".timeline")
+    await expect(timeline.locator(".event-customer_reply")).to_contain_text(
+        "Thanks, the room is fine now."
+    )
+    await expect(timeline.locator(".event-customer_reply")).not_to_contain_text("Is the room")
+    await expect(timeline.locator(".event-auto_reply")).to_contain_text("Automatic reply received")
+    await expect(timeline).not_to_contain_text("Back on Monday")
+    await ctx.close()
