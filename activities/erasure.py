@@ -42,6 +42,7 @@ from models.case import (
 )
 from models.changes import record_case_change
 from models.config import Program
+from models.inbound import InboundMessage
 from models.intake import Fyi, SurveyResponse
 from models.types import utcnow
 
@@ -94,6 +95,10 @@ def anonymise_cases(
         session.add(intake)
 
     _scrub_outbox(session, ids, counts)
+    # Inbound mail (services/inbound.py): the row stays (its Message-ID keeps a repeat out).
+    for inbound in session.exec(select(InboundMessage).where(col(InboundMessage.case_id).in_(ids))):
+        inbound.from_addr = inbound.subject = inbound.text = ""
+        session.add(inbound)
     for notice in session.exec(select(Notice).where(col(Notice.case_id).in_(ids))):
         notice.subject = ""
         session.add(notice)

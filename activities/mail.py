@@ -35,11 +35,17 @@ from temporalio.exceptions import ApplicationError
 
 from activities.failures import classify_errors
 from core.settings import Settings
+from domain.inbound import reply_address
 from domain.vocabulary import MessageKind
 from models.case import Outbox
 
 # Messages to the customer; every other kind is a staff notice.
-CUSTOMER_MESSAGES = (MessageKind.REMEASURE, MessageKind.REMEASURE_REMINDER, MessageKind.REPLY)
+CUSTOMER_MESSAGES = (
+    MessageKind.REMEASURE,
+    MessageKind.REMEASURE_REMINDER,
+    MessageKind.REPLY,
+    MessageKind.ACKNOWLEDGEMENT,
+)
 
 
 @dataclass
@@ -65,6 +71,14 @@ def message_id(case_id: str, event_key: str, mail_from: str) -> str:
     return f"<{case_id}.{digest}@{domain}>"
 
 
+def case_reply_address(settings: Settings, case_id: str) -> str | None:
+    """Where the customer's answer to a case goes (cli/inbound_smtp.py); None: no inbound."""
+    if not settings.reply_domain:
+        return None
+    secret = settings.secret_key.get_secret_value().encode()
+    return reply_address(secret, settings.reply_local, settings.reply_domain, case_id)
+
+
 def build_message(row: Outbox, settings: Settings) -> EmailMessage:
     """multipart/alternative: the plain-text part first, the HTML part preferred by clients."""
     msg = EmailMessage(policy=MAIL_POLICY)
@@ -73,12 +87,14 @@ def build_message(row: Outbox, settings: Settings) -> EmailMessage:
     msg["To"] = ", ".join(row.to_addrs)
     if row.cc_addrs:
         msg["Cc"] = ", ".join(row.cc_addrs)
-    msg["Message-ID"] = message_id(row.case_id, row.event_key, settings.mail_from)
+    msg["Message-ID"] = row.message_id or message_id(row.case_id, row.event_key, settings.mail_from)
     msg["Date"] = format_datetime(row.created_at or datetime.now(UTC))
     msg["X-Caseloop-Case"] = row.case_id
     msg["X-Caseloop-Kind"] = row.kind
     if row.kind not in CUSTOMER_MESSAGES:
         msg["Auto-Submitted"] = "auto-generated"  # staff notices: no out-of-office replies
+    elif (reply_to := case_reply_address(settings, row.case_id)) is not None:
+        msg["Reply-To"] = reply_to  # the customer's answer is threaded into the case
     msg.set_content(row.body_text or "", subtype="plain", charset="utf-8")
     if row.body_html:
         msg.add_alternative(row.body_html, subtype="html", charset="utf-8")

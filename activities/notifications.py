@@ -19,6 +19,7 @@ from sqlmodel import Session
 from temporalio import activity
 
 from activities.failures import classify_errors
+from activities.mail import message_id
 from activities.mail_context import load_case_data, message_context, template_overrides
 from core.settings import Settings
 from domain.mail.render import render_message
@@ -68,7 +69,11 @@ def _addresses(users: dict[str, User], ids: list[str]) -> list[str]:
 
 
 def build_row(
-    session: Session, n: Notification, base_url: str, survey: dict[str, str] | None = None
+    session: Session,
+    n: Notification,
+    base_url: str,
+    survey: dict[str, str] | None = None,
+    mail_from: str = "caseloop@localhost",
 ) -> dict[str, Any]:
     """The outbox row for one notification: recipients and the rendered message."""
     case = session.get(Case, n.case_id)
@@ -101,6 +106,7 @@ def build_row(
         "subject": message.subject,
         "body_text": message.text,
         "body_html": message.html,
+        "message_id": message_id(n.case_id, n.event_key, mail_from),
     }
     if not to:
         row |= {"status": "failed", "last_error": NO_RECIPIENT}
@@ -119,7 +125,9 @@ class NotificationActivities:
     def enqueue(self, n: Notification, survey: dict[str, str] | None = None) -> int | None:
         """Write the message once; its id when it still has to be delivered over SMTP."""
         with Session(self.engine) as session:
-            row = build_row(session, n, self.settings.public_base_url, survey)
+            row = build_row(
+                session, n, self.settings.public_base_url, survey, self.settings.mail_from
+            )
         table = Outbox.__table__  # type: ignore[attr-defined]
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         insert = (

@@ -60,6 +60,14 @@ def sla_backfill(
     typer.echo(f"{written} cases measured")
 
 
+@app.command("inbound-smtp")
+def inbound_smtp() -> None:
+    """Receive customers' answers and intake mail over SMTP (INBOUND_SMTP_HOST/PORT)."""
+    from cli.inbound_smtp import serve
+
+    asyncio.run(serve(get_settings()))
+
+
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo program and a dozen demo cases (idempotent; needs Temporal and a worker)."""

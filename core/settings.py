@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     mail_from: str = "caseloop@localhost"
+    # Inbound mail (`python -m cli inbound-smtp`): customer messages carry Reply-To
+    # `<REPLY_LOCAL>+<case>.<tag>@<REPLY_DOMAIN>`; unset REPLY_DOMAIN: no reply address, and
+    # the inbound server accepts only the programs' intake addresses.
+    reply_domain: str = ""
+    reply_local: str = "cases"
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_smtp_port: int = 2525
+    # Larger messages are refused at DATA (552); attachments still obey UPLOAD_MAX_BYTES.
+    inbound_max_bytes: int = 25 * 1024 * 1024
 
     # Operability (README "Operating Caseloop"). Logs: one JSON object per line, or "console".
     log_format: Literal["json", "console"] = "json"
@@ -91,6 +100,8 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8233",
     ]
     request_max_bytes: int = 1024 * 1024
+    # The public web form (/forms/<program>): submissions per client address ("limits" syntax).
+    form_rate_limit: str = "10/minute"
 
     @field_validator("trusted_proxies", "codec_cors_origins", mode="before")
     @classmethod

@@ -34,6 +34,8 @@ _KEEP: dict[str, tuple[str, ...]] = {
     EventKind.REMEASURE_EXPIRED: (),
     EventKind.REMEASURED: ("score", "resolved"),
     EventKind.REOPENED: (),
+    EventKind.CUSTOMER_REPLY: ("inbound",),
+    EventKind.AUTO_REPLY: ("inbound",),
 }
 # Kinds whose summary is written by the system from ids and choices only: kept as it is.
 _SYSTEM_SUMMARY = frozenset(
@@ -50,6 +52,7 @@ _SYSTEM_SUMMARY = frozenset(
         EventKind.REMEASURE_EXPIRED,
         EventKind.REMEASURED,
         EventKind.REOPENED,
+        EventKind.AUTO_REPLY,
     }
 )
 
@@ -69,6 +72,7 @@ def scrub_event(kind: str, summary: str, data: dict[str, Any]) -> tuple[str, dic
         EventKind.NOTE: "Note",
         EventKind.DOCUMENT: "Document attached",
         EventKind.REPLY: "Reply sent to the customer",
+        EventKind.CUSTOMER_REPLY: "The customer answered by email",
     }
     return f"{words.get(kind, 'Event')} ({ERASED})", kept
 

@@ -17,6 +17,8 @@ from domain.vocabulary import (
     ContactMethod,
     ContactOutcome,
     FeedbackType,
+    FieldUse,
+    FormField,
     FyiType,
     MessageKind,
     OwnershipModel,
@@ -72,6 +74,8 @@ def _value_of(enum: type[StrEnum]) -> tuple[Any, ...]:
 
 
 AccessValue = Annotated[Access, *_value_of(Access)]
+FormFieldValue = Annotated[FormField, *_value_of(FormField)]
+FieldUseValue = Annotated[FieldUse, *_value_of(FieldUse)]
 ChannelValue = Annotated[Channel, *_value_of(Channel)]
 
 

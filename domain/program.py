@@ -25,6 +25,8 @@ from domain.calendar import BusinessCalendar, validate_duration
 from domain.fields import (
     ChannelValue,
     FeedbackTypeValue,
+    FieldUseValue,
+    FormFieldValue,
     FyiTypeValue,
     OwnershipModelValue,
     PauseMetricValue,
@@ -40,6 +42,8 @@ from domain.policy import CalendarSpec, DayHours
 from domain.taxonomy import CategoryIn
 from domain.vocabulary import (
     AlertRuleKind,
+    FieldUse,
+    FormField,
     OwnershipModel,
     PauseMetric,
     Priority,
@@ -292,6 +296,46 @@ class RoutingRuleIn(_Strict):
         return self
 
 
+def _default_fields() -> dict[FormField, FieldUse]:
+    return {
+        FormField.NAME: FieldUse.REQUIRED,
+        FormField.EMAIL: FieldUse.REQUIRED,
+        FormField.PHONE: FieldUse.OPTIONAL,
+        FormField.ORDER_REF: FieldUse.OPTIONAL,
+        FormField.CATEGORY: FieldUse.HIDDEN,
+        FormField.MESSAGE: FieldUse.REQUIRED,
+    }
+
+
+class WebFormIn(_Strict):
+    """The public form `/forms/<program>`: off unless enabled; a field not named is hidden."""
+
+    enabled: bool = False
+    fields: dict[FormFieldValue, FieldUseValue] = Field(default_factory=_default_fields)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> WebFormIn:
+        if self.enabled and self.fields.get(FormField.MESSAGE) != FieldUse.REQUIRED:
+            raise ValueError(at("fields.message", "the form's message must be required"))
+        return self
+
+
+class IntakeIn(_Strict):
+    """Where customers open cases themselves (channels email and web form) and at which unit."""
+
+    email: StorableStr | None = Field(
+        default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
+    unit: StorableStr | None = None
+    web_form: WebFormIn = Field(default_factory=WebFormIn)
+
+    @model_validator(mode="after")
+    def _unit_needed(self) -> IntakeIn:
+        if (self.email or self.web_form.enabled) and not self.unit:
+            raise ValueError(at("unit", "the unit new cases go to is needed"))
+        return self
+
+
 class ProgramIn(_Strict):
     id: StorableStr = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: StorableStr = Field(min_length=1, max_length=200)
@@ -320,6 +364,8 @@ class ProgramIn(_Strict):
     # Months after a case closes before its personal data is anonymised by the daily retention
     # run (activities/erasure.py); none: kept until a customer's erasure.
     retention_months: int | None = Field(default=None, ge=1, le=1200)
+    # The intake mailbox and the public web form (issue 17).
+    intake: IntakeIn = Field(default_factory=IntakeIn)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProgramIn:
@@ -423,6 +469,12 @@ class ConfigDoc(_Strict):
         for i, unit in enumerate(self.units):
             for role in UnitRole:
                 known(f"units.{i}.{role}", getattr(unit, role))
+        mailboxes: set[str] = set()
+        for i, p in enumerate(self.programs):
+            if p.intake.email:
+                if p.intake.email.lower() in mailboxes:
+                    raise ValueError(at(f"programs.{i}.intake.email", "used by two programs"))
+                mailboxes.add(p.intake.email.lower())
         for i, p in enumerate(self.programs):
             known(f"programs.{i}.default_owner", p.default_owner)
             known(f"programs.{i}.escalation.program_designee_id", p.escalation.program_designee_id)

@@ -123,6 +123,9 @@ class EventKind(StrEnum):
     # Waiting on the customer (issue 16): the clock of the program's pausing metrics stops.
     PAUSED = "paused"
     RESUMED = "resumed"
+    # Inbound mail (issue 17): the customer's words, and an automatic answer kept apart.
+    CUSTOMER_REPLY = "customer_reply"
+    AUTO_REPLY = "auto_reply"
 
 
 class PauseMetric(StrEnum):
@@ -259,6 +262,35 @@ class MessageKind(StrEnum):
     REPLY = "reply"
     # A paused case resumed by itself after the program's longest pause: the owner is reminded.
     PAUSE_EXPIRED = "pause_expired"
+    # The customer answered by email: the owner is told.
+    CUSTOMER_REPLY = "customer_reply"
+    # A case opened by the customer (web form, email): the confirmation with its reference.
+    ACKNOWLEDGEMENT = "acknowledgement"
+
+
+class InboundKind(StrEnum):
+    """What an inbound message is (domain/inbound.py): only a person's answer is threaded."""
+
+    CUSTOMER = "customer"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+
+
+class FormField(StrEnum):
+    """The fields a program's public web form may show (domain/program.py `WebFormIn`)."""
+
+    NAME = "name"
+    EMAIL = "email"
+    PHONE = "phone"
+    ORDER_REF = "order_ref"
+    CATEGORY = "category"
+    MESSAGE = "message"
+
+
+class FieldUse(StrEnum):
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    HIDDEN = "hidden"
 
 
 class OutboxStatus(StrEnum):

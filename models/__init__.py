@@ -16,6 +16,7 @@ from models.case import (
 )
 from models.changes import CaseChange
 from models.config import ApiClient, Program, Unit, User
+from models.inbound import InboundMessage
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
 from models.sessions import WebSession
 from models.views import SavedView
@@ -35,6 +36,7 @@ __all__ = [
     "CustomerMerge",
     "Document",
     "Fyi",
+    "InboundMessage",
     "Notice",
     "Outbox",
     "Program",

@@ -252,6 +252,8 @@ class Outbox(SQLModel, table=True):
     last_error: str = ""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The Message-ID the message goes out with: a customer's answer is threaded by it.
+    message_id: str | None = Field(default=None, max_length=255, index=True)
 
 
 class Notice(SQLModel, table=True):

@@ -38,6 +38,9 @@ class Program(SQLModel, table=True):
     taxonomy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType))
     # Months after close before a case's personal data is anonymised (None: kept until erased).
     retention_months: int | None = None
+    # Where customers open cases themselves: the intake mailbox and the public web form
+    # (domain/program.py `IntakeIn`); empty: neither.
+    intake: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -23,6 +23,7 @@ import tempfile
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -43,6 +44,7 @@ from workflows.messages import (
     Reclassify,
     RemeasureAnswer,
     ReopenCase,
+    ReplyDocument,
     ResumeCase,
     SendReply,
 )
@@ -55,6 +57,7 @@ DECIDED_FIRST = "deadlines_computed_by_the_case"
 SMALL = "small_history_first_run"
 SMALL_NEXT = "small_history_continued"
 PAUSED = "paused_and_resumed"
+INBOUND = "customer_replied_by_mail"
 
 
 async def record(names: set[str]) -> None:
@@ -211,10 +214,54 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, PAUSED, names)
+        # 9. customers answer by email (PATCH_INBOUND): opened by the customer (confirmed,
+        # the opening mail's attachment on the timeline),
+        # an answer while working, paused, an out-of-office (changes nothing), an answer with
+        # an attachment (resumes); closed
+        h = await start_inbound_case(env, engine, settings, "R-inbound")
+        photo = ReplyDocument("cd34", "photo.png", "image/png", 2345)
+        await h.signal(
+            CaseWorkflow.customer_replied,
+            CustomerReplied("email", "0", documents=[photo], opening=True),
+        )
+        await h.signal(
+            CaseWorkflow.customer_replied, CustomerReplied("email", "1", "Here is more detail")
+        )
+        await env.sleep(timedelta(minutes=5))
+        await h.execute_update(CaseWorkflow.pause, PauseCase(ole, "Asked for the receipt"))
+        await h.signal(CaseWorkflow.customer_replied, CustomerReplied("email", "2", automatic=True))
+        await env.sleep(timedelta(minutes=5))
+        receipt = ReplyDocument("ab12", "receipt.pdf", "application/pdf", 1234)
+        await h.signal(
+            CaseWorkflow.customer_replied,
+            CustomerReplied("email", "3", "The receipt", documents=[receipt]),
+        )
+        await env.sleep(timedelta(minutes=5))
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Done")
+        )
+        await h.result()
+        await save(h, INBOUND, names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
     shutil.rmtree(tmp)
+
+
+async def start_inbound_case(
+    env: WorkflowEnvironment, engine: Engine, settings: Settings, case_id: str
+) -> Any:
+    """A case the customer opened (acknowledge), as the web form and the intake mailbox do."""
+    import dataclasses
+
+    from services.case_start import start_case_workflow
+    from tests.factories import case_input
+
+    inp = case_input(engine, case_id, await env.get_current_time(), channel="email")
+    await start_case_workflow(env.client, settings, dataclasses.replace(inp, acknowledge=True))
+    handle = env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
+    await env.sleep(timedelta(minutes=1))
+    return handle
 
 
 async def record_decided_first(engine: Engine, settings: Settings) -> None:
@@ -412,6 +459,7 @@ ALL = {
     SMALL,
     SMALL_NEXT,
     PAUSED,
+    INBOUND,
 }
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ def program_state(p: Program) -> dict[str, Any]:
                 "routing_rules": p.routing_rules or [],
                 "notifications": p.notifications or {},
                 "retention_months": p.retention_months,
+                **({"intake": p.intake} if p.intake else {}),
                 **(p.taxonomy or {}),
             },
             default=str,
@@ -181,6 +182,7 @@ def apply_in(
         program.notifications = p.notifications.model_dump(mode="json", exclude_defaults=True)
         program.taxonomy = taxonomy_of(p)
         program.retention_months = p.retention_months
+        program.intake = p.intake.model_dump(mode="json", exclude_defaults=True)
         after = program_state(program)
         session.add(program)
         entries.append(
@@ -323,6 +325,7 @@ def _program_config_by_content(program: Program) -> ProgramIn:
         "central_team": program.central_team or [],
         "team_assignment": program.team_assignment,
         "ownership_model": program.ownership_model,
+        "intake": program.intake or {},
         **(program.taxonomy or {}),
     }
     key = "program:" + json.dumps(data, sort_keys=True, default=str)

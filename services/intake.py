@@ -154,17 +154,21 @@ async def open_case(
     opened_by: str = "intake",
     created_at: datetime | None = None,
     origin: str = "",
+    acknowledge: bool = False,
 ) -> IntakeResult:
     """Open a case; `created_at` in the past is for back-filled history (demo, imports).
 
     `origin` (e.g. the survey response and alert rules) is added to the routing reason that
     the timeline's "opened" event records. A case is answered only once its workflow exists:
     if Temporal does not take the start, WorkflowUnavailable is raised and the rows stay, for
-    the client's retry or the reconciler to start it.
+    the client's retry or the reconciler to start it. `acknowledge`: the customer opened it
+    themselves (web form, intake mailbox) and gets a confirmation with the reference.
     """
     key = idempotency_key
     # DB reads run in a thread: blocking the event loop on a pool checkout can deadlock it.
-    job = await in_thread(_plan, engine, body, key, routing_reason, opened_by, created_at, origin)
+    job = await in_thread(
+        _plan, engine, body, key, routing_reason, opened_by, created_at, origin, acknowledge
+    )
     try:
         # The writes: awaited from the loop, no thread parked while the batch writer runs them.
         prepared = await writer_for(engine).run_async(job)
@@ -237,6 +241,7 @@ def _plan(
     opened_by: str,
     created_at: datetime | None,
     origin: str = "",
+    acknowledge: bool = False,
 ) -> Callable[[Session], Planned | _Found]:
     """The reads and the deadline arithmetic; returns the write job for the batch writer."""
     with Session(engine) as session:
@@ -310,6 +315,7 @@ def _plan(
             routing_reason="; ".join(r for r in (routing_reason or routing.reason, origin) if r),
             opened_by=opened_by,
             initial_deadlines=deadlines,
+            acknowledge=acknowledge,
         )
         # What a retry or the reconciler needs to start the workflow, committed with the rows.
         contact = contact_columns(customer.contact)

@@ -28,6 +28,7 @@ EXPECTED_SERVICES = {
     "temporal-ui",
     "api",
     "worker",
+    "inbound-smtp",
     "mailcatcher",
 }
 

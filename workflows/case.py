@@ -158,8 +158,11 @@ PATCH_SMALL_HISTORY = "small-histories"
 # (`pause` / `resume`, the customer's answer, or the program's longest pause resumes); on
 # resume they move by the paused business time, and no paused deadline fires meanwhile.
 PATCH_PAUSE = "waiting-on-customer"
+# Customers answer by email (issue 17): their words and attachments go on the timeline, the
+# owner is told, an automatic reply is recorded apart; a case the customer opened confirms.
+PATCH_INBOUND = "customer-replies-by-mail"
 # The patches decided up front by a case started after PATCH_DECIDE_FIRST.
-DECIDED_FIRST = (*DECIDED_LATE, PATCH_SMALL_HISTORY, PATCH_PAUSE)
+DECIDED_FIRST = (*DECIDED_LATE, PATCH_SMALL_HISTORY, PATCH_PAUSE, PATCH_INBOUND)
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -203,6 +206,8 @@ class CaseWorkflow:
         # the main loop resumes the case).
         self._pauses: list[PauseInterval] = []
         self._customer_back: str | None = None
+        # Inbound mail the main loop has not taken yet (PATCH_INBOUND).
+        self._replies: list[CustomerReplied] = []
         if inp.resumed is not None:
             self._view = copy.deepcopy(inp.resumed.view)
             self._timeline = list(inp.resumed.timeline)
@@ -285,6 +290,10 @@ class CaseWorkflow:
                 [w.user_id for w in self._view.watchers],
                 routing=inp.routing_reason,
             )
+            if inp.acknowledge and self._patched(PATCH_INBOUND):
+                await self._notify(
+                    "acknowledgement", MessageKind.ACKNOWLEDGEMENT, [], to_customer=True
+                )
 
     async def _start_reopened(self, resumed: Resumed) -> None:
         """A new run of a completed case: reopened by hand (services/case_reopen.py)."""
@@ -308,6 +317,10 @@ class CaseWorkflow:
         """Sleep until the next deadline; any state change re-arms the wait. True once the case
         is closed, False when it should continue as new first."""
         while self._view.status != CaseStatus.CLOSED:
+            if self._replies:
+                async with self._changing():
+                    await self._take_reply(self._replies.pop(0))
+                continue
             if self._customer_back is not None:
                 async with self._changing():
                     who, self._customer_back = self._customer_back, None
@@ -1066,11 +1079,64 @@ class CaseWorkflow:
 
     @workflow.signal
     def customer_replied(self, reply: CustomerReplied) -> None:
-        """An inbound answer from the customer: a waiting case resumes (PATCH_PAUSE)."""
+        """An inbound answer from the customer: a waiting case resumes (PATCH_PAUSE); an
+        inbound mail is taken by the main loop (PATCH_INBOUND)."""
+        if reply.reference:
+            self._replies.append(reply)
+            self._rearm = True
+            return
         if self._view.paused_since is None:
             workflow.logger.info("Customer reply on a case that is not waiting: nothing to resume")
             return
         self._customer_answered(reply.source)
+
+    async def _take_reply(self, reply: CustomerReplied) -> None:
+        """An inbound mail on the timeline: the customer's words and attachments (the owner is
+        told, a waiting case resumes), or an automatic reply, which changes nothing else."""
+        if not self._patched(PATCH_INBOUND):  # a case from before: only the pause's old rule
+            if not reply.automatic and self._view.paused_since is not None:
+                self._customer_answered(reply.source)
+            return
+        who = f"customer ({reply.source[:40]})"
+        if reply.automatic:
+            self._record(
+                EventKind.AUTO_REPLY, who, "Automatic reply received", {"inbound": reply.reference}
+            )
+            await self._project()
+            return
+        if reply.opening:
+            self._attached(who, reply)
+            await self._project()
+            return
+        text = reply.text[:20000]
+        self._record(
+            EventKind.CUSTOMER_REPLY,
+            who,
+            "The customer answered by email",
+            {"inbound": reply.reference, "text": text},
+        )
+        self._attached(who, reply)
+        if self._view.paused_since is not None:
+            await self._resume(who, "The customer answered")
+        else:
+            await self._project()
+        await self._notify(
+            f"customer_reply:{reply.reference}", MessageKind.CUSTOMER_REPLY, [self._view.owner_id]
+        )
+
+    def _attached(self, who: str, reply: CustomerReplied) -> None:
+        for doc in reply.documents:
+            self._record(
+                EventKind.DOCUMENT,
+                who,
+                f"Attached {doc.filename}",
+                {
+                    "document_id": doc.document_id,
+                    "filename": doc.filename,
+                    "content_type": doc.content_type,
+                    "size": doc.size,
+                },
+            )
 
     def _customer_answered(self, source: str) -> None:
         if self._view.status == CaseStatus.CLOSED:

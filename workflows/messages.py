@@ -36,6 +36,9 @@ class CaseInput:
     # What a run that continued as new hands to the next one (PATCH_SMALL_HISTORY); None for
     # the case's first run.
     carried: CarriedState | None = None
+    # The customer opened the case (web form, email): they get a confirmation with its
+    # reference (PATCH_INBOUND).
+    acknowledge: bool = False
 
 
 @dataclass
@@ -243,9 +246,33 @@ class RemeasureAnswer:
 @dataclass
 class CustomerReplied:
     """The customer answered (an inbound mail, a reply on another platform): a case waiting on
-    them resumes. Nobody waits on it; a case that is not waiting ignores it."""
+    them resumes. Nobody waits on it; a case that is not waiting ignores it.
+
+    An inbound mail (PATCH_INBOUND, services/inbound.py) names its `inbound_message` row in
+    `reference` and carries the customer's words in `text` (this payload is encrypted by the
+    codec; the text never goes into search attributes, memo or logs): the case records them on
+    its timeline and tells the owner. An `automatic` message (out-of-office, bounce) is
+    recorded as such and resumes nothing.
+    """
 
     source: str = "email"
+    reference: str = ""
+    text: str = ""
+    automatic: bool = False
+    documents: list[ReplyDocument] = field(default_factory=list)
+    # The attachments of the mail that opened the case (an intake mailbox): documents only,
+    # the words are the case's verbatim already.
+    opening: bool = False
+
+
+@dataclass
+class ReplyDocument:
+    """An attachment of a customer's mail, stored as a case document before the signal."""
+
+    document_id: str
+    filename: str
+    content_type: str
+    size: int
 
 
 @dataclass

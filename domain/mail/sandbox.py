@@ -49,6 +49,10 @@ KINDS: dict[MessageKind, str] = {
     MessageKind.REMEASURE: "The resolution survey: to the customer",
     MessageKind.REMEASURE_REMINDER: "The survey reminder: to the customer",
     MessageKind.REPLY: "A scripted reply: to the customer (wraps the text the owner sent)",
+    MessageKind.CUSTOMER_REPLY: "The customer answered by email: to the owner",
+    MessageKind.ACKNOWLEDGEMENT: (
+        "A case the customer opened (web form, email): to the customer, with its reference"
+    ),
     MessageKind.PAUSE_EXPIRED: (
         "A case waited on the customer for the longest pause and resumed: to the owner"
     ),

@@ -37,15 +37,20 @@ def migrate(sup: Supervisor, env: dict[str, str]) -> None:
 
 
 def start_app(sup: Supervisor, env: dict[str, str], http_host: str, http_port: int) -> None:
-    """The worker and uvicorn, until the app's /readyz answers (database and Temporal)."""
+    """The worker, uvicorn and the inbound SMTP server, until the app's /readyz answers."""
     py = sys.executable
-    console.step("starting the worker and the web app")
+    console.step("starting the worker, the web app and the inbound SMTP server")
     sup.start_service(
         Child("worker", [py, "worker.py"], env=env, echo=True, stop_signal=signal.SIGINT, color=0)
     )
     uvicorn = [py, "-m", "uvicorn", "api:app", "--host", http_host, "--port", str(http_port)]
     uvicorn.append("--no-proxy-headers")  # X-Forwarded-* only from TRUSTED_PROXIES (the app)
     sup.start_service(Child("api", uvicorn, env=env, echo=True, stop_signal=signal.SIGINT, color=1))
+    # Customers' answers by email and intake mailboxes (INBOUND_SMTP_PORT, default 2525).
+    inbound = [py, "-m", CLI, "inbound-smtp"]
+    sup.start_service(
+        Child("inbound-smtp", inbound, env=env, echo=True, stop_signal=signal.SIGINT, color=2)
+    )
     host = local_host(http_host)
     sup.wait_for(
         f"the web app on {host}:{http_port}",

@@ -45,6 +45,21 @@ FAST_PROGRAM: dict[str, Any] = {
     "root_causes": ["staff", "product"],
     "resolution_methods": ["apology"],
     "default_owner": "dora",
+    # Its public web form (/forms/fast), every field shown.
+    "intake": {
+        "unit": "4723",
+        "web_form": {
+            "enabled": True,
+            "fields": {
+                "name": "required",
+                "email": "required",
+                "phone": "optional",
+                "order_ref": "optional",
+                "category": "optional",
+                "message": "required",
+            },
+        },
+    },
 }
 
 

@@ -77,6 +77,20 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     await check(anon, f"/survey/{survey_waiting(live, case_id)}", report)
     nb = await signed_in(browser, live, None, locale="nb-NO")
     await check(nb, "/login", report)
+    # The public web form: empty, with its inline errors, and its confirmation page.
+    for customer in (anon, nb):
+        await check(customer, "/forms/fast", report)
+        await customer.locator("button[type=submit]").click()
+        await customer.wait_for_load_state("load")
+        if found := await violations(customer):
+            report[f"/forms/fast (errors, {await customer.title()})"] = found
+    await anon.get_by_label("Your name").fill("Kari Nordmann")
+    await anon.get_by_label("Email address").fill("kari@example.com")
+    await anon.get_by_label("Your message").fill("The room was not cleaned")
+    await anon.get_by_role("button", name="Send").click()
+    await anon.wait_for_url("**/forms/fast/thanks")
+    if found := await violations(anon):
+        report["/forms/fast/thanks"] = found
 
     owner = await signed_in(browser, live, "ole")
     for path in ("/inbox", f"/cases/{case_id}", "/notifications", "/dashboard"):

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from activities.failures import StepFailure, record_failure
 from activities.remeasurement import make_survey_token
@@ -121,6 +121,33 @@ async def test_a_poisoned_survey_answer_is_refused_inline(live: LiveApp, name: s
     assert r.status_code == 422, (r.status_code, r.text[:300])
     assert MESSAGE in r.text
     assert "Thank you" not in r.text
+
+
+PUBLIC_FORM = {
+    "name": "Kari Nordmann",
+    "email": "kari@example.com",
+    "phone": "+47 555 01 234",
+    "order_ref": "BK-1",
+    "category": "Rooms",
+    "message": "The room was dirty",
+    "form_token": "a-form-token-of-some-length",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_FORM))
+async def test_a_poisoned_public_form_is_refused_inline(live: LiveApp, name: str) -> None:
+    def web_cases() -> int:
+        with Session(live.engine) as session:
+            return len(session.exec(select(Case).where(col(Case.channel) == "web_form")).all())
+
+    before = web_cases()
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
+        csrf = await page_token(client, "/forms/fast")
+        data = {**PUBLIC_FORM, name: _poison(PUBLIC_FORM[name])}
+        r = await client.post("/forms/fast", data={**data, "csrf_token": csrf})
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    assert MESSAGE in r.text
+    assert web_cases() == before
 
 
 QUERIES = [
