@@ -28,6 +28,15 @@ from web.templating import is_htmx, render, templates
 router = APIRouter()
 
 PATH = "/admin/programs"
+# Words the page shows from the vocabulary (through `tr`), for the catalog.
+WORDS = (
+    N_("Field"),
+    N_("Corporate"),
+    N_("Blended"),
+    N_("Round robin"),
+    N_("Least loaded"),
+    N_("program"),
+)
 ProgramId = Annotated[str, Form(max_length=64)]
 
 

@@ -25,6 +25,8 @@ router = APIRouter()
 
 PATH = "/admin/units"
 FIELDS = ("id", "name", "timezone", "holiday_country", "holiday_subdivision", *values(UnitRole))
+# The unit's people as the page names them (through `tr`), for the catalog.
+WORDS = (N_("Frontline owner"), N_("Manager"), N_("Field manager"))
 LIMIT = 500  # longer than any field the schema takes: refused as too long by it anyway
 
 
