@@ -88,10 +88,6 @@ def program(engine: Engine, program_id: str) -> tuple[dict[str, Any], str] | Non
     return read_item(engine, "programs", program_id)
 
 
-def unit(engine: Engine, unit_id: str) -> tuple[dict[str, Any], str] | None:
-    return read_item(engine, "units", unit_id)
-
-
 @dataclass(frozen=True)
 class Promise:
     """What a case opened at `start` with `priority` would be due for."""

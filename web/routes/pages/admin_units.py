@@ -14,7 +14,7 @@ from domain.permissions import Viewer
 from domain.vocabulary import UnitRole, values
 from services import program_pages as pages
 from services.audit import user_actor
-from services.config_writes import Exists, Invalid, Stale
+from services.config_writes import Exists, Invalid, Stale, etag
 from services.users import list_users
 from web.auth import CurrentUser, not_allowed
 from web.deps import EngineDep
@@ -37,10 +37,7 @@ def _admin(viewer: Viewer) -> None:
 
 async def _page(request: Request, engine: Any, status: int = 200, **ctx: Any) -> Response:
     units = await in_thread(pages.units, engine)
-    tags = {}
-    for u in units:
-        found = await in_thread(pages.unit, engine, u.id)
-        tags[u.id] = found[1] if found else ""
+    tags = {u.id: etag(u.model_dump(mode="json")) for u in units}
     people = [(u.id, u.name) for u in await in_thread(list_users, engine)]
     context = {
         "title": N_("Units"),
