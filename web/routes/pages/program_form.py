@@ -133,6 +133,9 @@ def values(p: dict[str, Any]) -> dict[str, str]:
         v[f"calendar.week.{d}.close"] = _text(day.get("close"))
     for name in JSON_LISTS:
         v[name] = json.dumps(p.get(name) or [], indent=2, ensure_ascii=False)
+    for names in SECTIONS.values():  # the names errors anchor to ("calendar.week"): no input
+        for name in names:
+            v.setdefault(name, "")
     return v
 
 
