@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from domain.program import ProgramIn
-from tests.api.conftest import QUESTIONS
-from tests.factories import config
+from tests.factories import LTR_QUESTION, config
 from tests.web.conftest import FAST_PROGRAM
 from web.routes.pages import program_form as pf
 
@@ -23,7 +22,7 @@ RICH: dict[str, Any] = {
     },
     "sla": {"priority_factors": {"urgent": 0.25, "high": 0.5}, "max_pause": None},
     "categories": [{"name": "Housekeeping", "subcategories": ["Room", "Linen"]}, {"name": "Food"}],
-    "questions": QUESTIONS,
+    "questions": [LTR_QUESTION],
     "alert_rules": [
         {"id": "ltr-low", "kind": "low_score", "question": "ltr", "at_most": 6, "category": "Food"}
     ],
