@@ -405,3 +405,28 @@ def _policy_for(program: Program, unit: Unit) -> CasePolicy:
             (program.notifications or {}).get("notify_watchers_on_close", True)
         ),
     )
+
+
+def policy_of(program: ProgramIn, unit: UnitIn) -> CasePolicy:
+    """The policy a case would get from an unsaved program at a unit (the admin pages' preview):
+    the same construction as intake's `policy_for`, never cached."""
+    stored = Program(
+        id=program.id,
+        name=program.name,
+        calendar=program.calendar.model_dump(mode="json"),
+        sla=program.sla.model_dump(mode="json"),
+        escalation=program.escalation.model_dump(mode="json"),
+        remeasure=program.remeasure.model_dump(mode="json"),
+        root_causes=list(program.root_causes),
+        resolution_methods=list(program.resolution_methods),
+        notifications=program.notifications.model_dump(mode="json", exclude_defaults=True),
+        taxonomy=taxonomy_of(program),
+    )
+    place = Unit(
+        id=unit.id,
+        name=unit.name,
+        timezone=unit.timezone,
+        holiday_country=unit.holiday_country,
+        holiday_subdivision=unit.holiday_subdivision,
+    )
+    return _policy_for(stored, place)

@@ -96,6 +96,7 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     for path in ("/inbox", f"/cases/{case_id}", "/notifications", "/dashboard"):
         await check(owner, path, report)
     await check(owner, "/admin/outbox", report, 403)
+    await check(owner, "/admin/programs", report, 403)
 
     manager = await signed_in(browser, live, "mia")
     await check(manager, "/dashboard", report)
@@ -110,6 +111,9 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
         "/admin/customers/merge",
         "/admin/audit",
         "/admin/users",
+        "/admin/programs",
+        "/admin/programs/recovery",
+        "/admin/units",
     ):
         await check(admin, path, report)
     await check(admin, "/admin", report, 404)
@@ -124,7 +128,15 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     await admin.get_by_label("Language").select_option(label="Norsk bokmål")
     await admin.get_by_role("button", name="Change language").click()
     await admin.get_by_role("button", name="Bytt språk").wait_for()
-    for path in ("/dashboard", "/admin/outbox", "/notifications", "/admin/audit", "/admin/users"):
+    for path in (
+        "/dashboard",
+        "/admin/outbox",
+        "/notifications",
+        "/admin/audit",
+        "/admin/users",
+        "/admin/programs/recovery",
+        "/admin/units",
+    ):
         await check(admin, path, report)
 
     async with httpx.AsyncClient(base_url=live.base_url) as client:

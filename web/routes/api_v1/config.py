@@ -12,25 +12,23 @@ patch (RFC 7396): only the fields it names change.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
-import threading
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Header, Path, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from core.threads import in_thread
 from domain.audit import Actor
 from domain.fields import StorableStr
 from domain.program import ConfigDoc, ProgramIn, UnitIn, UserIn, error_location
 from models.config import ApiClient
+from services import config_writes
 from services.audit import api_actor
-from services.configuration import apply_config, export_config
+from services.config_writes import Exists, Invalid, Stale, etag, write_item
+from services.configuration import apply_config
 from web.api_auth import Admin, require_scope
 from web.deps import EngineDep
 from web.problems import PROBLEM_JSON, Problem
@@ -67,8 +65,6 @@ CONDITIONAL: dict[int | str, dict[str, Any]] = {
     },
     428: {"description": "A whole-program PUT needs If-Match", "content": {PROBLEM_JSON: {}}},
 }
-# Checking a tag and writing are one step in this process (two admins' writes do not interleave).
-_writing = threading.Lock()
 
 
 class Applied(BaseModel):
@@ -78,8 +74,7 @@ class Applied(BaseModel):
 
 
 def _read(engine: Engine) -> ConfigDoc:
-    with Session(engine) as session:
-        return export_config(session)
+    return config_writes.read_config(engine)
 
 
 def _invalid(exc: ValidationError, strip: int = 0) -> Problem:
@@ -98,39 +93,6 @@ def _invalid(exc: ValidationError, strip: int = 0) -> Problem:
     )
 
 
-def etag(item: dict[str, Any]) -> str:
-    """A strong tag of an item's JSON (as GET shows it)."""
-    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), default=str)
-    return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
-
-
-def _check_precondition(
-    found: dict[str, Any] | None, if_match: str | None, if_none_match: str | None
-) -> None:
-    if if_none_match is not None:
-        if if_none_match.strip() != "*":
-            raise Problem(
-                422, "Invalid request", "If-None-Match takes only *", field="If-None-Match"
-            )
-        if found is not None:
-            raise Problem(
-                412, "Precondition failed", f"{found['id']!r} exists", field="If-None-Match"
-            )
-    if if_match is None:
-        return
-    tags = {t.strip().removeprefix("W/") for t in if_match.split(",")}
-    if found is None or ("*" not in tags and etag(found) not in tags):
-        current = etag(found) if found is not None else None
-        raise Problem(
-            412,
-            "Precondition failed",
-            "It was changed since you read it (If-Match is not its current ETag): read it "
-            "again and redo the change",
-            field="If-Match",
-            current_etag=current,
-        )
-
-
 def _write(
     engine: Engine,
     kind: str,
@@ -140,31 +102,28 @@ def _write(
     if_match: str | None = None,
     if_none_match: str | None = None,
 ) -> tuple[Applied, str]:
-    """Validate the configuration as it would be with `item` (or what `item` makes of the stored
-    one), then upsert only `item`; refused (412) when a precondition fails. The counts and the
-    item's new ETag."""
-    with _writing:
-        current = _read(engine).model_dump(mode="json")
-        items: list[dict[str, Any]] = current[kind]
-        found = next((i for i in items if i["id"] == item_id), None)
-        _check_precondition(found, if_match, if_none_match)
-        if not isinstance(item, BaseModel):
-            item = item(found)
-        new = item.model_dump(mode="json")
-        items[:] = [i for i in items if i["id"] != new["id"]] + [new]
-        try:
-            ConfigDoc.model_validate(current)
-        except ValidationError as exc:
-            raise _invalid(exc, strip=2) from exc
-        only = ConfigDoc.model_construct(
-            users=[item] if isinstance(item, UserIn) else [],
-            units=[item] if isinstance(item, UnitIn) else [],
-            programs=[item] if isinstance(item, ProgramIn) else [],
-        )
-        counts = apply_config(engine, only, actor)
-        stored = next(i for i in getattr(_read(engine), kind) if i.id == item_id)
+    """`services.config_writes.write_item`, its refusals as problems (412, 422)."""
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise Problem(422, "Invalid request", "If-None-Match takes only *", field="If-None-Match")
+    try:
+        counts, tag = write_item(engine, kind, item, item_id, actor, if_match, if_none_match)
+    except Exists as exc:
+        raise Problem(
+            412, "Precondition failed", f"{exc.item_id!r} exists", field="If-None-Match"
+        ) from exc
+    except Stale as exc:
+        raise Problem(
+            412,
+            "Precondition failed",
+            "It was changed since you read it (If-Match is not its current ETag): read it "
+            "again and redo the change",
+            field="If-Match",
+            current_etag=exc.current_etag,
+        ) from exc
+    except Invalid as exc:
+        raise _invalid(exc.error, exc.strip) from exc
     applied = Applied(**{k: counts.get(k, 0) for k in ("users", "units", "programs")})
-    return applied, etag(stored.model_dump(mode="json"))
+    return applied, tag
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

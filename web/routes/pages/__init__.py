@@ -3,7 +3,16 @@
 from fastapi import APIRouter, Depends
 
 from web.auth import verify_csrf
-from web.routes.pages import auth, cases, customers, inbox, live, notices
+from web.routes.pages import (
+    admin_programs,
+    admin_units,
+    auth,
+    cases,
+    customers,
+    inbox,
+    live,
+    notices,
+)
 
 # Every page route checks the CSRF token on state-changing methods before its body runs.
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -13,3 +22,5 @@ router.include_router(cases.router)
 router.include_router(notices.router)
 router.include_router(live.router)
 router.include_router(customers.router)
+router.include_router(admin_programs.router)
+router.include_router(admin_units.router)
