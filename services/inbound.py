@@ -221,6 +221,17 @@ def _store_attachments(
     return stored
 
 
+def _kept_documents(engine: Engine, inbound_id: int) -> list[ReplyDocument]:
+    """The documents an earlier, broken-off attempt at this message stored already."""
+    with Session(engine) as session:
+        row = session.get(InboundMessage, inbound_id)
+        ids = list(row.document_ids or []) if row is not None else []
+        if not ids:
+            return []
+        docs = session.exec(select(Document).where(col(Document.id).in_(ids))).all()
+    return [ReplyDocument(d.id, d.filename, d.content_type, d.size) for d in docs]
+
+
 async def receive(
     engine: Engine, client: Client, settings: Settings, raw: bytes, rcpt_tos: list[str]
 ) -> Received:
@@ -269,9 +280,12 @@ async def _thread(
     msg: EmailMessage,
 ) -> Received:
     automatic = kind != InboundKind.CUSTOMER
-    docs: list[ReplyDocument] = []
-    if not automatic:  # a bounce's attachments are our own message back
+    docs: list[ReplyDocument] = await in_thread(_kept_documents, engine, inbound_id)
+    if not automatic and not docs:  # a bounce's attachments are our own message back
         docs = await in_thread(_store_attachments, engine, settings, case_id, _attachments(msg))
+        # Kept before the signal: a retry after a failed signal sends these, not new copies.
+        ids = [d.document_id for d in docs]
+        await in_thread(_finish, engine, inbound_id, case_id=case_id, document_ids=ids)
     signal = CustomerReplied("email", str(inbound_id), "" if automatic else text, automatic, docs)
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
     outcome = THREADED

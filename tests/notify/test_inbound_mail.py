@@ -317,3 +317,18 @@ async def test_mail_to_the_intake_address_opens_a_case_for_the_known_customer(
             )
             assert row.kind == "auto_reply" and row.outcome == "unmatched"
             assert len(s.exec(select(Case)).all()) == 2
+
+
+async def test_a_message_above_the_size_limit_is_refused(
+    ts_env: WorkflowEnvironment, engine: Engine, inbound_settings: Settings
+) -> None:
+    settings = inbound_settings.model_copy(update={"inbound_max_bytes": 20_000})
+    seed(engine, intake={"email": INTAKE, "unit": "4723"})
+    async with inbound_server(ts_env, engine, settings) as port:
+        big = mail(INTAKE, "Photos", "See attached")
+        big.add_attachment(PDF + b"0" * 30_000, maintype="application", subtype="pdf")
+        with pytest.raises(smtplib.SMTPResponseException) as refused:
+            await deliver(port, big, INTAKE)
+        assert refused.value.smtp_code == 552
+    with Session(engine) as s:
+        assert s.exec(select(InboundMessage)).all() == []
