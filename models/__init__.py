@@ -17,10 +17,11 @@ from models.case import (
 from models.changes import CaseChange
 from models.config import ApiClient, Program, Unit, User
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
-from models.sessions import WebSession
+from models.sessions import AccountLink, WebSession
 from models.views import SavedView
 
 __all__ = [
+    "AccountLink",
     "ActionKey",
     "ApiClient",
     "AuditEntry",
