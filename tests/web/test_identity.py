@@ -420,3 +420,16 @@ async def test_oidc_refuses_a_wrong_state_or_nonce_and_unverified_emails(app: Ap
             assert r.status_code == 403 and "No active Caseloop user" in r.text
     finally:
         app.idp.email = "mia@example.com"
+
+
+def test_every_refusal_of_the_services_is_in_the_catalog() -> None:
+    """The services' messages are marked for translation in web/ by copy: the copies match."""
+    from domain.passwords import PROBLEMS
+    from services import invites, oidc
+    from web.routes.pages.account import RULES
+    from web.routes.pages.oidc import MESSAGES
+    from web.routes.users import INVITE_MESSAGES
+
+    assert RULES == PROBLEMS
+    assert (*invites.REFUSALS, invites.MAIL_FAILED) == INVITE_MESSAGES
+    assert MESSAGES == oidc.REFUSALS

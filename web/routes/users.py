@@ -16,7 +16,6 @@ from domain.vocabulary import Role, values
 from services.account_mail import MailNotSent
 from services.audit import user_actor
 from services.invites import MAIL_FAILED, InviteRefused, invite, list_units, send_link
-from services.invites import REFUSALS as INVITE_REFUSALS
 from services.users import UserRefused, change_user, list_users
 from web.auth import CurrentUser, not_allowed, verify_csrf
 from web.deps import EngineDep
@@ -29,7 +28,19 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(verify_csrf)])
 PATH = "/admin/users"
 # The refusals of services.users, for the catalog (shown through gettext).
 REFUSALS = (N_("You cannot take your own admin rights or deactivate yourself."),)
-_INVITE_REFUSALS = tuple(N_(r) for r in (*INVITE_REFUSALS, MAIL_FAILED))
+# services.invites' refusals, for the catalog (tests/web/test_identity.py checks they match).
+INVITE_MESSAGES = (
+    N_("A user with this user name exists already."),
+    N_("A user name has 1 to 64 letters, digits or . _ @ - (no spaces)."),
+    N_("Give the person's name (1 to 200 characters)."),
+    N_("Give a valid email address: the invitation is sent there."),
+    N_("Choose a role."),
+    N_("One of the chosen units has someone in that place already."),
+    N_("One of the chosen units does not exist."),
+    N_("This user has no email address to send a link to."),
+    N_("There is no such user."),
+    N_("The mail could not be sent. Check the mail server and send it again."),
+)
 
 
 def _admin(viewer: Viewer) -> None:

@@ -11,7 +11,6 @@ from sqlmodel import Session
 
 from core.threads import in_thread
 from domain.fields import unstorable
-from domain.passwords import PROBLEMS
 from domain.vocabulary import LinkPurpose
 from services.invites import LinkState, PasswordRefused, link_state, request_reset, use_link
 from web.auth import sign_in
@@ -21,8 +20,14 @@ from web.templating import render
 
 router = APIRouter()
 
-# The password rules' messages (domain/passwords.py), for the catalog.
-_RULES = tuple(N_(p) for p in PROBLEMS)
+# The password rules' messages (domain/passwords.py), for the catalog (checked by a test).
+RULES = (
+    N_("A password needs at least 8 characters."),
+    N_("A password can have at most 1024 characters."),
+    N_("The password holds a character that cannot be stored. Choose another."),
+    N_("A password cannot be your user name or email address."),
+    N_("The two passwords are not the same."),
+)
 # Why a link no longer works, by its state: the page's heading and text.
 GONE = {
     "used": (

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from core.settings import Settings
 from core.threads import in_thread
-from services.oidc import REFUSALS, SsoRefused, user_for_claims
+from services.oidc import SsoRefused, user_for_claims
 from web.auth import not_found, sign_in
 from web.deps import EngineDep
 from web.i18n import N_, gettext
@@ -31,7 +31,11 @@ router = APIRouter()
 
 CALLBACK = "/login/oidc/callback"
 NEXT = "oidc_next"
-_REFUSALS = tuple(N_(r) for r in REFUSALS)
+# services.oidc's refusals, for the catalog (checked by a test).
+MESSAGES = (
+    N_("Your provider did not confirm your email address, so it cannot sign you in here."),
+    N_("No active Caseloop user has the email address your provider gave. Ask an administrator."),
+)
 FAILED = N_(
     "Signing in through your provider did not work. Try again, or sign in with your password."
 )
