@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from core.settings import Settings
 from domain.audit import Actor
+from domain.fields import unstorable
 from domain.passwords import password_problem
 from domain.program import ConfigDoc, UnitIn, UserIn
 from domain.vocabulary import AuditAction, AuditActor, AuditObject, AuditVia, LinkPurpose, Role
@@ -113,9 +114,9 @@ def _new_user(session: Session, user_id: str, name: str, email: str, role: str) 
         raise InviteRefused("user_id", BAD_ID)
     if session.get(User, user_id) is not None:
         raise InviteRefused("user_id", ID_TAKEN)
-    if not name.strip() or len(name) > 200:
+    if not name.strip() or len(name) > 200 or unstorable(name):
         raise InviteRefused("name", BAD_NAME)
-    if len(email) > 320 or not EMAIL.match(email):
+    if len(email) > 320 or not EMAIL.match(email) or unstorable(email):
         raise InviteRefused("email", BAD_EMAIL)
     if role not in tuple(Role):
         raise InviteRefused("role", BAD_ROLE)

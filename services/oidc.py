@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from domain.audit import Actor
+from domain.fields import unstorable
 from domain.program import ConfigDoc, UserIn
 from domain.vocabulary import AuditActor, AuditVia, Role
 from models.config import User
@@ -34,7 +35,7 @@ class SsoRefused(ValueError):
 def _verified_email(claims: dict[str, Any]) -> str:
     email = claims.get("email")
     verified = claims.get("email_verified")
-    if not isinstance(email, str) or "@" not in email or len(email) > 320:
+    if not isinstance(email, str) or "@" not in email or len(email) > 320 or unstorable(email):
         raise SsoRefused(UNVERIFIED)
     if verified is not True and verified != "true":
         raise SsoRefused(UNVERIFIED)
@@ -63,8 +64,9 @@ def user_for_claims(engine: Engine, claims: dict[str, Any], create: bool) -> Use
             return active[0]
         if found or not create:  # inactive, or the address is shared: nobody in particular
             raise SsoRefused(NO_USER)
-        name = claims.get("name")
-        name = name.strip()[:200] if isinstance(name, str) and name.strip() else email
+        given = claims.get("name")
+        usable = isinstance(given, str) and given.strip() and not unstorable(given)
+        name = given.strip()[:200] if isinstance(given, str) and usable else email
         user_id = _free_id(session, email)
         user = UserIn(id=user_id, name=name, email=email, role=Role.AGENT)
         me = Actor(AuditActor.USER, user_id, name, AuditVia.PAGE)

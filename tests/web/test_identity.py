@@ -433,3 +433,45 @@ def test_every_refusal_of_the_services_is_in_the_catalog() -> None:
     assert RULES == PROBLEMS
     assert (*invites.REFUSALS, invites.MAIL_FAILED) == INVITE_MESSAGES
     assert MESSAGES == oidc.REFUSALS
+
+
+async def test_oidc_may_create_a_user_who_then_stays_signed_in_without_a_password(
+    app: App,
+) -> None:
+    app.settings.oidc_create_users = True
+    app.idp.email, app.idp.name = "sam.sso@example.com", "Sam Single"
+    try:
+        async with httpx.AsyncClient(base_url=app.base_url) as client:
+            r = await client.get("/login/oidc", follow_redirects=True)
+            assert r.status_code == 200 and str(r.url).endswith("/inbox"), r.text
+            assert "Sam Single" in r.text
+            assert (await client.get("/inbox", follow_redirects=False)).status_code == 200
+    finally:
+        app.settings.oidc_create_users = False
+        app.idp.email, app.idp.name = "mia@example.com", "Mia Manager"
+    from models.config import User
+
+    with Session(app.engine) as session:
+        sam = session.get(User, "sam.sso")
+        assert sam is not None and sam.role == "agent" and sam.password_hash is None
+    assert [(e.actor_id, e.action) for e in audit(app, "sam.sso")] == [("sam.sso", "create")]
+
+
+async def test_text_the_database_cannot_store_is_refused_on_these_forms(app: App) -> None:
+    nul = "a\x00b"
+    admin = await signed_in(app, "root")
+    token = csrf_of((await admin.get("/admin/users")).text)
+    for field in ("user_id", "name", "email"):
+        body = {"user_id": "pz", "name": "P Z", "email": "pz@example.com", field: nul}
+        r = await admin.post("/admin/invites", data={"csrf_token": token, **body})
+        assert r.status_code == 422, (field, r.status_code)
+    assert audit(app, "pz") == []
+    r = await admin.post(
+        "/admin/clients", data={"csrf_token": token, "name": nul, "scopes": "cases:read"}
+    )
+    assert r.status_code == 422 and "clp_" not in r.text
+    await admin.aclose()
+    async with httpx.AsyncClient(base_url=app.base_url) as anon:
+        token = csrf_of((await anon.get("/forgot-password")).text)
+        r = await anon.post("/forgot-password", data={"csrf_token": token, "address": nul})
+        assert r.status_code == 200 and "If an account has this address" in r.text

@@ -13,9 +13,10 @@ from core.threads import in_thread
 from domain.fields import unstorable
 from domain.vocabulary import LinkPurpose
 from services.invites import LinkState, PasswordRefused, link_state, request_reset, use_link
-from web.auth import sign_in
+from web.auth import LoginLimiter, sign_in
 from web.deps import EngineDep
 from web.i18n import N_, gettext
+from web.routes.pages.auth import client_ip
 from web.templating import render
 
 router = APIRouter()
@@ -71,6 +72,15 @@ def compose_invite(url: str, name: str) -> tuple[str, str]:
     return subject, body
 
 
+def _limiter(request: Request) -> LoginLimiter:
+    found: LoginLimiter | None = getattr(request.app.state, "reset_limiter", None)
+    if found is None:
+        found = request.app.state.reset_limiter = LoginLimiter(
+            max_failures=3, per_account_failures=5, per_ip_failures=20, window_seconds=900
+        )
+    return found
+
+
 def _page(request: Request, mode: str, status: int = 200, **ctx: Any) -> Response:
     titles = {
         "forgot": N_("Forgot password"),
@@ -93,8 +103,12 @@ async def forgot(
     engine: EngineDep,
     address: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
-    """The same page whatever the address: it never tells who has an account."""
-    if not unstorable(address):
+    """The same page whatever the address: it never tells who has an account. Past a few
+    requests for one address (or from one client) in a while, no more mail goes out."""
+    rate = _limiter(request)
+    ip = client_ip(request)
+    if not unstorable(address) and not rate.retry_after(address.strip(), ip):
+        rate.failed(address.strip(), ip)  # every request counts, not only failures
         settings = request.app.state.settings
         await in_thread(request_reset, engine, settings, address, compose_reset)
     return _page(request, "sent")

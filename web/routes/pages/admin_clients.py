@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from core.threads import in_thread
+from domain.fields import unstorable
 from domain.permissions import Viewer
 from domain.vocabulary import Scope
 from services.audit import user_actor
@@ -89,7 +90,7 @@ async def clients_page(request: Request, viewer: CurrentUser, engine: EngineDep)
 
 def _check(form: dict[str, Any], known: Any) -> dict[str, str]:
     errors: dict[str, str] = {}
-    if not 1 <= len(form["name"]) <= 100:
+    if not 1 <= len(form["name"]) <= 100 or unstorable(form["name"]):
         errors["name"] = gettext(NEED_NAME)
     if not form["scopes"]:
         errors["scopes"] = gettext(NEED_SCOPE)
