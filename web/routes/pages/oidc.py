@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.starlette_client import OAuth
-from authlib.jose.errors import JoseError
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from joserfc.errors import JoseError as JoseRfcError
+from joserfc.errors import JoseError
 from sqlmodel import Session
 
 from core.settings import Settings
@@ -93,7 +93,7 @@ async def callback(request: Request, engine: EngineDep) -> Response:
     options = {"iss": {"essential": True, "values": [settings.oidc_issuer.rstrip("/")]}}
     try:
         token = await client.authorize_access_token(request, claims_options=options)
-    except (OAuthError, JoseError, JoseRfcError, httpx.HTTPError, ValueError, KeyError):
+    except (AuthlibBaseError, JoseError, httpx.HTTPError, ValueError, KeyError):
         return _refused(request, FAILED, 400)
     claims = token.get("userinfo")
     if not claims:
