@@ -32,6 +32,7 @@ from tests.live import ServerThread, csrf_of, fill_login_form, free_port, log_in
 from tests.notify.conftest import SmtpSink
 from tests.oidc_provider import Provider, start_provider
 from tests.web.conftest import PASSWORD
+from tests.web.test_accessibility import violations
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/(?:invite|reset)/[A-Za-z0-9_-]+)")
 
@@ -319,6 +320,7 @@ async def test_api_client_secret_is_shown_once_and_rotates_and_revokes(
     await form.get_by_role("button", name="Create client").click()
     secret = await admin.get_by_label("Secret", exact=True).input_value()
     assert secret.startswith("clp_")
+    assert await violations(admin) == []  # the page with its one-time secret shown
 
     async with httpx.AsyncClient(base_url=app.base_url) as api:
         bearer = {"Authorization": f"Bearer {secret}"}
@@ -372,6 +374,14 @@ async def test_a_client_form_with_mistakes_is_answered_inline(app: App) -> None:
 
 
 # ---------------------------------------------------------------- single sign-on
+
+
+async def test_the_sign_in_page_with_single_sign_on_is_accessible(open_page: Any) -> None:
+    page = await open_page()
+    await page.goto("/login")
+    await expect(page.get_by_role("link", name="Sign in with Test IdP")).to_be_visible()
+    await expect(page.get_by_role("link", name="Forgot password?")).to_be_visible()
+    assert await violations(page) == []
 
 
 async def test_oidc_sign_in_round_trip(app: App, anon: httpx.AsyncClient) -> None:
