@@ -129,3 +129,10 @@ def test_oidc_maps_a_verified_email_to_one_active_user(any_engine: Engine) -> No
         session.commit()
     with pytest.raises(SsoRefused):
         user_for_claims(any_engine, claims, create=True)  # a deactivated user is not re-created
+
+
+def test_link_tokens_are_cut_out_of_logged_urls() -> None:
+    from core.redaction import redact
+
+    line = '"GET /invite/abc_DEF-1 HTTP/1.1" 200 and POST /reset/xyz?x=1'
+    assert redact(line) == '"GET /invite/[redacted] HTTP/1.1" 200 and POST /reset/[redacted]?x=1'
