@@ -50,11 +50,12 @@ BAD_EMAIL = "Give a valid email address: the invitation is sent there."
 BAD_ROLE = "Choose a role."
 UNIT_TAKEN = "One of the chosen units has someone in that place already."
 UNKNOWN_UNIT = "One of the chosen units does not exist."
+EMAIL_TAKEN = "Another user has this email address already."
 NO_EMAIL = "This user has no email address to send a link to."
 NO_SUCH_USER = "There is no such user."
 MAIL_FAILED = "The mail could not be sent. Check the mail server and send it again."
 REFUSALS: tuple[str, ...] = (ID_TAKEN, BAD_ID, BAD_NAME, BAD_EMAIL, BAD_ROLE, UNIT_TAKEN)
-REFUSALS += (UNKNOWN_UNIT, NO_EMAIL, NO_SUCH_USER)
+REFUSALS += (UNKNOWN_UNIT, NO_EMAIL, NO_SUCH_USER, EMAIL_TAKEN)
 EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
 _hasher = PasswordHasher()
@@ -118,6 +119,9 @@ def _new_user(session: Session, user_id: str, name: str, email: str, role: str) 
         raise InviteRefused("name", BAD_NAME)
     if len(email) > 320 or not EMAIL.match(email) or unstorable(email):
         raise InviteRefused("email", BAD_EMAIL)
+    taken = select(User.id).where(func.lower(col(User.email)) == email.lower())
+    if session.exec(taken).first() is not None:  # one address, one person (single sign-on)
+        raise InviteRefused("email", EMAIL_TAKEN)
     if role not in tuple(Role):
         raise InviteRefused("role", BAD_ROLE)
     try:

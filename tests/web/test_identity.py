@@ -205,6 +205,11 @@ async def test_an_invitation_is_refused_inline_and_needs_an_admin(app: App) -> N
         data={"csrf_token": token, "user_id": "x1", "name": "X", "email": "not-an-address"},
     )
     assert r.status_code == 422 and "valid email address" in r.text
+    r = await admin.post(
+        "/admin/invites",
+        data={"csrf_token": token, "user_id": "x1", "name": "X", "email": "OLE@example.com"},
+    )
+    assert r.status_code == 422 and "has this email address already" in r.text
     body = {"csrf_token": token, "user_id": "x2", "name": "X", "email": "x2@example.com"}
     r = await admin.post("/admin/invites", data={**body, "units": "4723"})
     assert r.status_code == 422 and "someone in that place" in r.text

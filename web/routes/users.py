@@ -39,6 +39,7 @@ INVITE_MESSAGES = (
     N_("One of the chosen units does not exist."),
     N_("This user has no email address to send a link to."),
     N_("There is no such user."),
+    N_("Another user has this email address already."),
     N_("The mail could not be sent. Check the mail server and send it again."),
 )
 
