@@ -1,14 +1,15 @@
 """Secrets that travel in URLs, cut out wherever a URL is written down (access log, spans).
 
 A survey link (`/survey/<token>`) is the customer's credential: whoever reads it can answer in
-their name.
+their name; an invitation or password reset link (`/invite/<token>`, `/reset/<token>`) sets
+a user's password.
 """
 
 from __future__ import annotations
 
 import re
 
-_SECRET_IN_PATH = re.compile(r"(/survey/)[^/?#\s\"]+")
+_SECRET_IN_PATH = re.compile(r"(/(?:survey|invite|reset)/)[^/?#\s\"]+")
 REDACTED = "[redacted]"
 
 

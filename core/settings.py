@@ -69,6 +69,21 @@ class Settings(BaseSettings):
     # Larger messages are refused at DATA (552); attachments still obey UPLOAD_MAX_BYTES.
     inbound_max_bytes: int = 25 * 1024 * 1024
 
+    # One-time links mailed to people (services/invites.py): an invitation to set a password,
+    # and a password reset.
+    invite_valid_days: float = 7.0
+    password_reset_valid_minutes: float = 60.0
+
+    # Optional single sign-on (OpenID Connect, services/oidc.py). All three set: the sign-in page
+    # offers "Sign in with <OIDC_PROVIDER_NAME>"; the ID token's verified email signs in the
+    # active local user with that email. OIDC_CREATE_USERS: an unknown email becomes a new user
+    # with the lowest role (off: refused). Local passwords keep working either way.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_provider_name: str = "single sign-on"
+    oidc_create_users: bool = False
+
     # Operability (README "Operating Caseloop"). Logs: one JSON object per line, or "console".
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
@@ -127,6 +142,10 @@ class Settings(BaseSettings):
     # Fault injection for tests only: the API process exits between intake's commit and the
     # workflow start.
     fault_exit_after_intake_commit: bool = False
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

@@ -38,6 +38,7 @@ from domain.fields import (
     TeamAssignmentValue,
 )
 from domain.mail.schema import NotificationsIn
+from domain.passwords import MIN_LENGTH
 from domain.policy import CalendarSpec, DayHours
 from domain.taxonomy import CategoryIn
 from domain.vocabulary import (
@@ -187,7 +188,7 @@ class UserIn(_Strict):
     email: StorableStr = ""
     role: RoleValue = Role.AGENT
     manager: StorableStr | None = None
-    password: StorableStr | None = Field(default=None, min_length=8)
+    password: StorableStr | None = Field(default=None, min_length=MIN_LENGTH)
     active: bool = True
     # The pages' language ("en" or "nb"); unset: the browser's choice (and the user's own).
     locale: Literal["en", "nb"] | None = None

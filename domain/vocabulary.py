@@ -333,3 +333,13 @@ class AuditAction(StrEnum):
     RESTORE = "restore"
     REVOKE = "revoke"
     ROTATE = "rotate"
+    INVITE = "invite"
+    RESET_SENT = "reset_sent"
+    PASSWORD_SET = "password_set"
+
+
+class LinkPurpose(StrEnum):
+    """What a one-time link mailed to a person does (services/invites.py)."""
+
+    INVITE = "invite"
+    RESET = "reset"

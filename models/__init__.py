@@ -18,10 +18,11 @@ from models.changes import CaseChange
 from models.config import ApiClient, Program, Unit, User
 from models.inbound import InboundMessage
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
-from models.sessions import WebSession
+from models.sessions import AccountLink, WebSession
 from models.views import SavedView
 
 __all__ = [
+    "AccountLink",
     "ActionKey",
     "ApiClient",
     "AuditEntry",

@@ -21,3 +21,18 @@ class WebSession(SQLModel, table=True):
     password_fingerprint: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class AccountLink(SQLModel, table=True):
+    """A one-time link mailed to a person: an invitation to set a password, or a password
+    reset. Only the SHA-256 of the link's token is kept; using it stamps `used_at`, so it
+    works once."""
+
+    __tablename__ = "account_link"
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 hex of the link's token
+    purpose: str = Field(max_length=20)  # invite | reset (domain.vocabulary.LinkPurpose)
+    user_id: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -96,10 +96,15 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def sign_in(request: Request, session: Session, user: User) -> None:
+# Marks a session begun through single sign-on: valid for a user without a password too.
+SSO_MARK = "sso:"
+
+
+def sign_in(request: Request, session: Session, user: User, *, sso: bool = False) -> None:
     """A fresh server-side session (and CSRF token): nothing of an earlier cookie carries over."""
     request.session.clear()
-    token = sessions.start(session, user.id, fingerprint(user.password_hash), SESSION_MAX_AGE)
+    mark = (SSO_MARK if sso else "") + fingerprint(user.password_hash)
+    token = sessions.start(session, user.id, mark, SESSION_MAX_AGE)
     request.session[SESSION_TOKEN] = token
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
     remember_locale(request, user)
@@ -129,13 +134,21 @@ def load_viewer(request: Request, session: Session) -> Viewer | None:
         live is None
         or user is None
         or not user.active
-        or not user.password_hash  # no password, no sign-in
-        or not hmac.compare_digest(live.password_fingerprint, fingerprint(user.password_hash))
+        or not _same_password(live.password_fingerprint, user.password_hash)
     ):
         request.session.clear()
         return None
     remember_locale(request, user)
     return viewer_for(session, user)
+
+
+def _same_password(mark: str, password_hash: str | None) -> bool:
+    """The password is what it was at sign-in. A password session needs a password (none, no
+    sign-in); a single sign-on session ends too when a password is set or changed."""
+    now = fingerprint(password_hash)
+    if mark.startswith(SSO_MARK):
+        return hmac.compare_digest(mark, SSO_MARK + now)
+    return bool(password_hash) and hmac.compare_digest(mark, now)
 
 
 def current_viewer(request: Request, engine: EngineDep) -> Viewer:

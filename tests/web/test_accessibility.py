@@ -3,7 +3,10 @@ or critical violation anywhere."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,8 @@ from sqlmodel import Session
 
 from activities.remeasurement import make_survey_token
 from models.case import Case
+from models.sessions import AccountLink
+from models.types import utcnow
 from tests.live import fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp
 
@@ -64,6 +69,17 @@ def survey_waiting(live: LiveApp, case_id: str) -> str:
     return make_survey_token(live.settings, case_id)
 
 
+def account_link(live: LiveApp, purpose: str) -> str:
+    """A valid one-time link's token for ole (made here: this app sends no mail)."""
+    token = secrets.token_urlsafe(32)
+    with Session(live.engine) as session:
+        expires = utcnow() + timedelta(hours=1)
+        key = hashlib.sha256(token.encode()).hexdigest()
+        session.add(AccountLink(id=key, purpose=purpose, user_id="ole", expires_at=expires))
+        session.commit()
+    return token
+
+
 async def test_no_serious_accessibility_violations_on_any_page(browser: Any, live: LiveApp) -> None:
     from tests.web.test_security import settled
 
@@ -75,6 +91,18 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     await check(anon, "/login", report)
     await check(anon, "/no-such-page", report, 404)
     await check(anon, f"/survey/{survey_waiting(live, case_id)}", report)
+    await check(anon, "/forgot-password", report)
+    await check(anon, f"/invite/{account_link(live, 'invite')}", report)
+    await check(anon, f"/reset/{account_link(live, 'reset')}", report)
+    await check(anon, "/invite/" + "x" * 43, report, 404)
+    await anon.goto(f"/reset/{account_link(live, 'reset')}")  # a refused password, inline
+    await anon.get_by_label("New password").fill("short")
+    await anon.get_by_label("The same password again").fill("short")
+    await anon.get_by_role("button", name="Set password and sign in").click()
+    await anon.get_by_role("alert").wait_for()
+    found = await violations(anon)
+    if found:
+        report["/reset (refused password)"] = found
     nb = await signed_in(browser, live, None, locale="nb-NO")
     await check(nb, "/login", report)
     # The public web form: empty, with its inline errors, and its confirmation page.
@@ -114,6 +142,7 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
         "/admin/programs",
         "/admin/programs/recovery",
         "/admin/units",
+        "/admin/clients",
     ):
         await check(admin, path, report)
     await check(admin, "/admin", report, 404)
@@ -136,6 +165,7 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
         "/admin/users",
         "/admin/programs/recovery",
         "/admin/units",
+        "/admin/clients",
     ):
         await check(admin, path, report)
 

@@ -4,6 +4,8 @@ from fastapi import APIRouter, Depends
 
 from web.auth import verify_csrf
 from web.routes.pages import (
+    account,
+    admin_clients,
     admin_programs,
     admin_units,
     auth,
@@ -12,11 +14,15 @@ from web.routes.pages import (
     inbox,
     live,
     notices,
+    oidc,
 )
 
 # Every page route checks the CSRF token on state-changing methods before its body runs.
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 router.include_router(auth.router)
+router.include_router(account.router)
+router.include_router(oidc.router)
+router.include_router(admin_clients.router)
 router.include_router(inbox.router)
 router.include_router(cases.router)
 router.include_router(notices.router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -14,9 +14,16 @@ from models.config import User
 from web.auth import LoginLimiter, load_viewer, sign_in, sign_out, verify_password
 from web.deps import EngineDep
 from web.i18n import SESSION_LOCALE, gettext, ngettext, supported
-from web.templating import render
+from web.templating import render as _render
 
 router = APIRouter()
+
+
+def render(request: Request, name: str, context: dict[str, Any], **kw: Any) -> Response:
+    """The sign-in page, with the single sign-on button when a provider is configured."""
+    settings = request.app.state.settings
+    oidc = settings.oidc_provider_name if settings.oidc_enabled else ""
+    return _render(request, name, {"oidc_name": oidc, **context}, **kw)
 
 
 def limiter(request: Request) -> LoginLimiter:
