@@ -123,6 +123,8 @@ class EventKind(StrEnum):
     # Waiting on the customer (issue 16): the clock of the program's pausing metrics stops.
     PAUSED = "paused"
     RESUMED = "resumed"
+    # The program's calendar or SLA changed for open cases too (issue 16): why and old → new.
+    DEADLINE_MOVED = "deadline_moved"
 
 
 class PauseMetric(StrEnum):
@@ -293,6 +295,14 @@ class AuditActor(StrEnum):
     USER = "user"
     CLIENT = "client"
     OPERATOR = "operator"
+
+
+class ApplyTo(StrEnum):
+    """Whom a program's new calendar, holidays or SLA apply to (issue 16): cases opened from
+    now on only, or the open cases too (their deadlines move)."""
+
+    NEW = "new"
+    OPEN = "open"
 
 
 class AuditAction(StrEnum):
