@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -42,10 +43,14 @@ class ProgramChange:
     audit_id: int | None
     reason: str | None
     apply_to: ApplyTo
+    # When the entry was written: with its id, the change's name across a database's lifetimes
+    # (a restored or recreated database counts its ids again, Temporal remembers old runs).
+    audited_at: datetime | None = None
 
     @property
     def ref(self) -> str:
-        return f"audit-{self.audit_id}"
+        stamp = self.audited_at.strftime("%Y%m%dT%H%M%S%f") if self.audited_at else "-"
+        return f"audit-{self.audit_id}-{stamp}"
 
     @property
     def follows(self) -> bool:
@@ -69,7 +74,8 @@ def apply_program(engine: Engine, doc: ConfigDoc, actor: Actor, apply_to: ApplyT
             entry.apply_to = apply_to.value
         session.commit()
         audit_id = entry.id if entry is not None else None
-    return ProgramChange(program_in.id, audit_id, reason, apply_to)
+        audited_at = entry.at if entry is not None else None
+    return ProgramChange(program_in.id, audit_id, reason, apply_to, audited_at)
 
 
 def fanout_id(program_id: str, ref: str) -> str:
