@@ -30,6 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.settings import ROOT, Settings
 from core.temporal import PLAIN_DATA_CONVERTER, ensure_search_attributes
 from domain.case import Actor
+from domain.policy import CasePolicy
 from domain.vocabulary import ClosingStatus, Priority
 from services.case_reopen import reopen_case
 from workflows.case import CaseWorkflow
@@ -39,6 +40,7 @@ from workflows.messages import (
     CustomerReplied,
     LogContactAttempt,
     PauseCase,
+    PolicyChanged,
     Reassign,
     Reclassify,
     RemeasureAnswer,
@@ -55,6 +57,7 @@ DECIDED_FIRST = "deadlines_computed_by_the_case"
 SMALL = "small_history_first_run"
 SMALL_NEXT = "small_history_continued"
 PAUSED = "paused_and_resumed"
+FOLLOWED = "deadlines_followed_the_program"
 
 
 async def record(names: set[str]) -> None:
@@ -211,10 +214,60 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, PAUSED, names)
+        if FOLLOWED in names:
+            await record_followed(env, engine, settings)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
     shutil.rmtree(tmp)
+
+
+async def record_followed(env: WorkflowEnvironment, engine: Engine, settings: Settings) -> None:
+    """9. deadlines follow the program (PATCH_FOLLOW_POLICY): a longer SLA moves the resolve
+    deadline, the same change again is ignored, a shorter one while paused, resumed; the
+    deadline passes at its new time (escalated), closed."""
+    import dataclasses
+
+    from tests.factories import start_case
+
+    ole = Actor("ole")
+    h = await start_case(env, engine, settings, "R-followed")
+    await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called"))
+    policy = _policy_of(engine)
+    longer = dataclasses.replace(policy, sla=dataclasses.replace(policy.sla, resolve_within="P2D"))
+    change = PolicyChanged(longer, "audit-1", "program SLA changed (resolve within P1D → P2D)")
+    await h.signal(CaseWorkflow.policy_changed, change)
+    await h.signal(CaseWorkflow.policy_changed, change)
+    await env.sleep(timedelta(hours=1))
+    await h.execute_update(CaseWorkflow.pause, PauseCase(ole, "Asked for the receipt"))
+    shorter = dataclasses.replace(
+        policy, sla=dataclasses.replace(policy.sla, resolve_within="PT30H")
+    )
+    await h.signal(
+        CaseWorkflow.policy_changed,
+        PolicyChanged(shorter, "audit-2", "program SLA changed (resolve within P2D → PT30H)"),
+    )
+    await env.sleep(timedelta(hours=1))
+    await h.execute_update(CaseWorkflow.resume, ResumeCase(ole, "Receipt arrived"))
+    await env.sleep(timedelta(days=1, hours=6))
+    await h.execute_update(
+        CaseWorkflow.close,
+        CloseCase(Actor("mia"), ClosingStatus.UNRESOLVED, ["staff"], "Unreachable"),
+    )
+    await h.result()
+    await save(h, FOLLOWED, {FOLLOWED})
+
+
+def _policy_of(engine: Engine) -> CasePolicy:
+    from sqlmodel import Session
+
+    from models.config import Program, Unit
+    from services.configuration import policy_for
+
+    with Session(engine) as session:
+        program, unit = session.get(Program, "recovery"), session.get(Unit, "4723")
+        assert program and unit
+        return policy_for(program, unit)
 
 
 async def record_decided_first(engine: Engine, settings: Settings) -> None:
@@ -412,6 +465,7 @@ ALL = {
     SMALL,
     SMALL_NEXT,
     PAUSED,
+    FOLLOWED,
 }
 
 if __name__ == "__main__":
