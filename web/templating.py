@@ -195,6 +195,7 @@ DATA_WORDS = (
     N_("remeasure expired"),
     N_("remeasured"),
     N_("reopened"),
+    N_("deadline moved"),
     N_("category"),
     N_("priority"),
     N_("Projection"),
