@@ -33,9 +33,10 @@ from tests.conftest import unavailable
 from tests.factories import case_input, seed
 from tests.live import eventually
 from tests.test_deadline_follow import change
+from tests.test_replay import patches_in
 from tests.test_worker_restart import events
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.case import PATCH_FOLLOW_POLICY, CaseWorkflow
 from workflows.messages import AddNote, CloseCase, FanoutResult, PauseCase, ResumeCase
 from workflows.policy_fanout import PolicyFanoutWorkflow
 
@@ -166,7 +167,9 @@ async def test_a_case_opened_before_the_upgrade_finishes_after_it(
         "closed",
     ]
     assert "deadline_moved" in [e.kind for e in events(engine, new.id)]
-    # Both histories replay on the new code.
+    # Both histories replay on the new code; only the new case took the patch.
     replayer = Replayer(workflows=[CaseWorkflow], data_converter=data_converter(Settings()))
-    for h in (old, new):
-        await replayer.replay_workflow(await h.fetch_history())
+    histories = [await h.fetch_history() for h in (old, new)]
+    for history in histories:
+        await replayer.replay_workflow(history)
+    assert [PATCH_FOLLOW_POLICY in patches_in(h) for h in histories] == [False, True]
