@@ -1092,10 +1092,11 @@ class CaseWorkflow:
     @workflow.signal
     async def policy_changed(self, msg: PolicyChanged) -> None:
         """The program's new calendar or SLA, for open cases too (PATCH_FOLLOW_POLICY)."""
+        # After the run has decided its patches (a signal may come with a run's first task).
+        await workflow.wait_condition(lambda: self._ready)
         if not self._patched(PATCH_FOLLOW_POLICY):
             workflow.logger.info("Policy change ignored: the case keeps its opening snapshot")
             return
-        await workflow.wait_condition(lambda: self._ready)
         async with self._changing():
             await self._follow_policy(msg)
 
