@@ -19,6 +19,7 @@ from activities.erasure import RetentionActivities
 from activities.failures import FailureActivities
 from activities.mail import MailActivities
 from activities.notifications import NotificationActivities
+from activities.open_cases import OpenCaseActivities
 from activities.projection import ProjectionActivities
 from activities.remeasurement import RemeasurementActivities
 from core.logging import configure_logging
@@ -30,6 +31,7 @@ from models.db import make_engine
 from services.reconciler import Reconciler
 from services.retention import ensure_retention_schedule
 from workflows.case import CaseWorkflow
+from workflows.policy_fanout import PolicyFanoutWorkflow
 from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger("worker")
@@ -40,11 +42,13 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CaseWorkflow, RetentionWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow, PolicyFanoutWorkflow],
         activities=[
             CalendarActivities().compute_deadlines,
             CalendarActivities().pause_limit,
             CalendarActivities().shift_deadlines,
+            CalendarActivities().follow_policy,
+            OpenCaseActivities(engine).open_cases,
             ProjectionActivities(engine).project_case,
             DirectoryActivities(engine).find_designee,
             notifications.notify,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from temporalio import activity
 
+from domain.deadline_follow import FollowRequest, follow_deadlines
 from domain.deadlines import (
     DeadlineRequest,
     Deadlines,
@@ -31,3 +32,7 @@ class CalendarActivities:
     @activity.defn(name="shift_deadlines")
     async def shift_deadlines(self, req: ShiftRequest) -> Shifted:
         return shift_deadlines(req)
+
+    @activity.defn(name="follow_policy")
+    async def follow_policy(self, req: FollowRequest) -> Deadlines:
+        return follow_deadlines(req)

@@ -126,6 +126,8 @@ class EventKind(StrEnum):
     # Inbound mail (issue 17): the customer's words, and an automatic answer kept apart.
     CUSTOMER_REPLY = "customer_reply"
     AUTO_REPLY = "auto_reply"
+    # The program's calendar or SLA changed for open cases too (issue 16): why and old → new.
+    DEADLINE_MOVED = "deadline_moved"
 
 
 class PauseMetric(StrEnum):
@@ -325,6 +327,14 @@ class AuditActor(StrEnum):
     USER = "user"
     CLIENT = "client"
     OPERATOR = "operator"
+
+
+class ApplyTo(StrEnum):
+    """Whom a program's new calendar, holidays or SLA apply to (issue 16): cases opened from
+    now on only, or the open cases too (their deadlines move)."""
+
+    NEW = "new"
+    OPEN = "open"
 
 
 class AuditAction(StrEnum):

@@ -30,3 +30,5 @@ class AuditEntry(SQLModel, table=True):
     diff: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONType))
     snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     restored_from: int | None = None
+    # A program's calendar or SLA changed: for new cases only, or the open ones too (ApplyTo).
+    apply_to: str | None = Field(default=None, max_length=10)

@@ -31,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.settings import ROOT, Settings
 from core.temporal import PLAIN_DATA_CONVERTER, ensure_search_attributes
 from domain.case import Actor
+from domain.policy import CasePolicy
 from domain.vocabulary import ClosingStatus, Priority
 from services.case_reopen import reopen_case
 from workflows.case import CaseWorkflow
@@ -40,6 +41,7 @@ from workflows.messages import (
     CustomerReplied,
     LogContactAttempt,
     PauseCase,
+    PolicyChanged,
     Reassign,
     Reclassify,
     RemeasureAnswer,
@@ -58,6 +60,7 @@ SMALL = "small_history_first_run"
 SMALL_NEXT = "small_history_continued"
 PAUSED = "paused_and_resumed"
 INBOUND = "customer_replied_by_mail"
+FOLLOWED = "deadlines_followed_the_program"
 
 
 async def record(names: set[str]) -> None:
@@ -214,7 +217,7 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, PAUSED, names)
-        # 9. customers answer by email (PATCH_INBOUND): opened by the customer (confirmed,
+        # 10. customers answer by email (PATCH_INBOUND): opened by the customer (confirmed,
         # the opening mail's attachment on the timeline),
         # an answer while working, paused, an out-of-office (changes nothing), an answer with
         # an attachment (resumes); closed
@@ -242,6 +245,8 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, INBOUND, names)
+        if FOLLOWED in names:
+            await record_followed(env, engine, settings)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
@@ -262,6 +267,54 @@ async def start_inbound_case(
     handle = env.client.get_workflow_handle_for(CaseWorkflow.run, case_id)
     await env.sleep(timedelta(minutes=1))
     return handle
+
+
+async def record_followed(env: WorkflowEnvironment, engine: Engine, settings: Settings) -> None:
+    """9. deadlines follow the program (PATCH_FOLLOW_POLICY): a longer SLA moves the resolve
+    deadline, the same change again is ignored, a shorter one while paused, resumed; the
+    deadline passes at its new time (escalated), closed."""
+    import dataclasses
+
+    from tests.factories import start_case
+
+    ole = Actor("ole")
+    h = await start_case(env, engine, settings, "R-followed")
+    await h.execute_update(CaseWorkflow.add_note, AddNote(ole, "Called"))
+    policy = _policy_of(engine)
+    longer = dataclasses.replace(policy, sla=dataclasses.replace(policy.sla, resolve_within="P2D"))
+    change = PolicyChanged(longer, "audit-1", "program SLA changed (resolve within P1D → P2D)")
+    await h.signal(CaseWorkflow.policy_changed, change)
+    await h.signal(CaseWorkflow.policy_changed, change)
+    await env.sleep(timedelta(hours=1))
+    await h.execute_update(CaseWorkflow.pause, PauseCase(ole, "Asked for the receipt"))
+    shorter = dataclasses.replace(
+        policy, sla=dataclasses.replace(policy.sla, resolve_within="PT30H")
+    )
+    await h.signal(
+        CaseWorkflow.policy_changed,
+        PolicyChanged(shorter, "audit-2", "program SLA changed (resolve within P2D → PT30H)"),
+    )
+    await env.sleep(timedelta(hours=1))
+    await h.execute_update(CaseWorkflow.resume, ResumeCase(ole, "Receipt arrived"))
+    await env.sleep(timedelta(days=1, hours=6))
+    await h.execute_update(
+        CaseWorkflow.close,
+        CloseCase(Actor("mia"), ClosingStatus.UNRESOLVED, ["staff"], "Unreachable"),
+    )
+    await h.result()
+    await save(h, FOLLOWED, {FOLLOWED})
+
+
+def _policy_of(engine: Engine) -> CasePolicy:
+    from sqlmodel import Session
+
+    from models.config import Program, Unit
+    from services.configuration import policy_for
+
+    with Session(engine) as session:
+        program, unit = session.get(Program, "recovery"), session.get(Unit, "4723")
+        assert program and unit
+        return policy_for(program, unit)
 
 
 async def record_decided_first(engine: Engine, settings: Settings) -> None:
@@ -460,6 +513,7 @@ ALL = {
     SMALL_NEXT,
     PAUSED,
     INBOUND,
+    FOLLOWED,
 }
 
 if __name__ == "__main__":

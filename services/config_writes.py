@@ -16,7 +16,9 @@ from sqlmodel import Session
 
 from domain.audit import Actor
 from domain.program import ConfigDoc, ProgramIn, UnitIn, UserIn
+from domain.vocabulary import ApplyTo
 from services.configuration import apply_config, export_config
+from services.deadline_follow import ProgramChange, apply_program
 
 # Checking a tag and writing are one step in this process (two admins' writes do not interleave).
 _writing = threading.Lock()
@@ -88,11 +90,14 @@ def write_item(
     actor: Actor,
     if_match: str | None = None,
     if_none_match: str | None = None,
+    apply_to: ApplyTo | None = None,
+    changed: list[ProgramChange] | None = None,
 ) -> tuple[dict[str, int], str]:
     """Validate the configuration as it would be with `item` (or what `item` makes of the stored
     one), then upsert only `item`, audited by `actor`. Raises `Stale`/`Exists` when a
     precondition fails and `Invalid` when the result does not validate; nothing changes then.
-    The counts and the item's new ETag."""
+    The counts and the item's new ETag; a program written with `apply_to` ("new cases only" or
+    "also open cases") is added to `changed`, for the caller to start its fan-out."""
     with _writing:
         current = read_config(engine).model_dump(mode="json")
         items: list[dict[str, Any]] = current[kind]
@@ -111,7 +116,13 @@ def write_item(
             units=[item] if isinstance(item, UnitIn) else [],
             programs=[item] if isinstance(item, ProgramIn) else [],
         )
-        counts = apply_config(engine, only, actor)
+        if apply_to is not None and isinstance(item, ProgramIn):
+            change = apply_program(engine, only, actor, apply_to)
+            counts = {"programs": 1}
+            if changed is not None:
+                changed.append(change)
+        else:
+            counts = apply_config(engine, only, actor)
         stored = read_item(engine, kind, item_id)
     assert stored is not None
     return counts, stored[1]

@@ -90,3 +90,27 @@ def test_the_paused_case_takes_every_way_out_of_a_pause() -> None:
     ]
     assert signals == ["customer_replied"]
     assert any(e.HasField("timer_fired_event_attributes") for e in history.events)
+
+
+def test_the_followed_case_moves_its_deadlines_and_ignores_a_repeat() -> None:
+    """deadlines_followed_the_program (PATCH_FOLLOW_POLICY): a longer SLA, the same change
+    again (ignored: no second local activity), a shorter one while paused; the deadline passes
+    at its new time and escalates."""
+    path = Path(__file__).parent / "histories" / "deadlines_followed_the_program.json"
+    history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
+    assert case.PATCH_FOLLOW_POLICY in patches_in(history)
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert signals == ["policy_changed"] * 3
+    steps = [
+        json.loads(m.details["data"].payloads[0].data)["activity_type"]
+        for m in (e.marker_recorded_event_attributes for e in history.events)
+        if m.marker_name == "core_local_activity"
+    ]
+    assert steps.count("follow_policy") == 2
+    assert (
+        steps.index("follow_policy") < steps.index("shift_deadlines") < steps.index("find_designee")
+    )

@@ -182,6 +182,7 @@ DATA_WORDS = (
     N_("auto reply"),
     N_("Automatic reply received"),
     N_("The customer answered by email"),
+    N_("deadline moved"),
     N_("category"),
     N_("priority"),
     N_("Projection"),

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         RemeasureSchedule,
     )
     from domain.case import Actor, CaseView, PauseInterval, TimelineEvent, Watcher
+    from domain.deadline_follow import FollowRequest
     from domain.deadlines import (
         DeadlineRequest,
         Deadlines,
@@ -66,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         CustomerReplied,
         LogContactAttempt,
         PauseCase,
+        PolicyChanged,
         Reassign,
         Reclassify,
         RemeasureAnswer,
@@ -161,8 +163,18 @@ PATCH_PAUSE = "waiting-on-customer"
 # Customers answer by email (issue 17): their words and attachments go on the timeline, the
 # owner is told, an automatic reply is recorded apart; a case the customer opened confirms.
 PATCH_INBOUND = "customer-replies-by-mail"
+# Deadlines follow the program (issue 16): a `policy_changed` signal (the admin chose "also
+# open cases") gives the case its program's new calendar and SLA; the open deadlines move,
+# keeping the business time already used. A case started before it keeps its snapshot.
+PATCH_FOLLOW_POLICY = "deadlines-follow-the-program"
 # The patches decided up front by a case started after PATCH_DECIDE_FIRST.
-DECIDED_FIRST = (*DECIDED_LATE, PATCH_SMALL_HISTORY, PATCH_PAUSE, PATCH_INBOUND)
+DECIDED_FIRST = (
+    *DECIDED_LATE,
+    PATCH_SMALL_HISTORY,
+    PATCH_PAUSE,
+    PATCH_INBOUND,
+    PATCH_FOLLOW_POLICY,
+)
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
 
@@ -208,6 +220,8 @@ class CaseWorkflow:
         self._customer_back: str | None = None
         # Inbound mail the main loop has not taken yet (PATCH_INBOUND).
         self._replies: list[CustomerReplied] = []
+        # The program changes followed (PATCH_FOLLOW_POLICY), by their reference.
+        self._followed: list[str] = []
         if inp.resumed is not None:
             self._view = copy.deepcopy(inp.resumed.view)
             self._timeline = list(inp.resumed.timeline)
@@ -230,6 +244,7 @@ class CaseWorkflow:
         if carried.resolve_clock_start is not None:
             self._resolve_clock = (carried.resolve_clock_start, carried.resolve_clock_reassigned)
         self._pauses = list(carried.pauses)
+        self._followed = list(carried.followed)
         self._rearm = True
 
     # ------------------------------------------------------------------ lifecycle
@@ -381,10 +396,12 @@ class CaseWorkflow:
             resolve_clock_start=self._resolve_clock[0],
             resolve_clock_reassigned=self._resolve_clock[1],
             pauses=list(self._pauses),
+            followed=list(self._followed),
         )
         workflow.continue_as_new(
-            # A run that began as a reopened case goes on as an ordinary one.
-            dataclasses.replace(self._inp, carried=carried, resumed=None),
+            # A run that began as a reopened case goes on as an ordinary one, with the policy
+            # it follows now (PATCH_FOLLOW_POLICY).
+            dataclasses.replace(self._inp, policy=self._policy, carried=carried, resumed=None),
             search_attributes=workflow.info().typed_search_attributes,
         )
 
@@ -1144,6 +1161,75 @@ class CaseWorkflow:
         self._customer_back = f"customer ({source[:40]})"
         self._rearm = True
 
+    @workflow.signal
+    async def policy_changed(self, msg: PolicyChanged) -> None:
+        """The program's new calendar or SLA, for open cases too (PATCH_FOLLOW_POLICY)."""
+        # After the run has decided its patches (a signal may come with a run's first task).
+        await workflow.wait_condition(lambda: self._ready)
+        if not self._patched(PATCH_FOLLOW_POLICY):
+            workflow.logger.info("Policy change ignored: the case keeps its opening snapshot")
+            return
+        async with self._changing():
+            await self._follow_policy(msg)
+
+    async def _follow_policy(self, msg: PolicyChanged) -> None:
+        """Move the open deadlines to the new policy, keeping the business time used; a
+        closed case, another program's policy or a change already followed change nothing."""
+        v = self._view
+        if (
+            v.status == CaseStatus.CLOSED
+            or msg.policy.program_id != self._policy.program_id
+            or msg.ref in self._followed
+        ):
+            return
+        open_live = v.status == CaseStatus.NEW and not v.open_breached
+        resolve_live = not v.resolve_breached
+        before = Deadlines(
+            open_due_at=v.open_due_at if open_live else None,
+            open_warn_at=self._open_warn_at if open_live else None,
+            resolve_due_at=v.resolve_due_at if resolve_live else None,
+            resolve_warn_at=self._resolve_warn_at if resolve_live else None,
+        )
+        after: Deadlines = await workflow.execute_local_activity_method(
+            CalendarActivities.follow_policy,
+            FollowRequest(
+                old=self._policy,
+                new=msg.policy,
+                priority=v.priority,
+                now=workflow.now(),
+                deadlines=before,
+                resolve_reassigned=self._resolve_clock[1],
+                paused_since=v.paused_since,
+                open_paused=self._paused(PauseMetric.OPEN),
+                resolve_paused=self._paused(PauseMetric.RESOLVE),
+            ),
+            start_to_close_timeout=SHORT,
+            retry_policy=self._local_retry(),
+            summary="deadlines on the program's new policy",
+        )
+        self._policy = msg.policy
+        self._followed.append(msg.ref)
+        moved: list[tuple[str, datetime | None, datetime | None]] = []
+        if open_live and after.open_due_at != v.open_due_at:
+            moved.append(("open", v.open_due_at, after.open_due_at))
+            v.open_due_at, self._open_warn_at = after.open_due_at, after.open_warn_at
+        if resolve_live and after.resolve_due_at != v.resolve_due_at:
+            moved.append(("resolve", v.resolve_due_at, after.resolve_due_at))
+            v.resolve_due_at, self._resolve_warn_at = after.resolve_due_at, after.resolve_warn_at
+            self._deadline_gen += 1  # a new deadline: its warning may fire again
+        if not moved:
+            return
+        said = "; ".join(f"{k} due {_fmt(old)} → {_fmt(new)}" for k, old, new in moved)
+        self._record(
+            EventKind.DEADLINE_MOVED,
+            "system",
+            f"Deadline moved: {msg.reason}; {said}",
+            {"reason": msg.reason, "ref": msg.ref}
+            | {f"{k}_due": [_iso(old), _iso(new)] for k, old, new in moved},
+        )
+        self._rearm = True
+        await self._project()
+
     @workflow.query
     def state(self) -> CaseState:
         return CaseState(view=self._snapshot(), timeline=list(self._timeline))
@@ -1424,6 +1510,10 @@ def _failed_for_good(err: ActivityError | ApplicationError) -> str:
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ApplicationError(message, type=INVALID, non_retryable=True)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 def _fmt(at: datetime | None) -> str:

@@ -76,6 +76,9 @@ class CarriedState:
     resolve_clock_reassigned: bool = False
     # The ledger of finished pauses (PATCH_PAUSE); the running one is in the view.
     pauses: list[PauseInterval] = field(default_factory=list)
+    # The program changes the case has followed (PATCH_FOLLOW_POLICY): a signal sent again is
+    # ignored. (The policy itself goes on in the next run's input.)
+    followed: list[str] = field(default_factory=list)
 
 
 def initial_view(inp: CaseInput) -> CaseView:
@@ -276,6 +279,19 @@ class ReplyDocument:
 
 
 @dataclass
+class PolicyChanged:
+    """The program's calendar, holidays or SLA changed and the admin chose "also open cases":
+    the case's open deadlines move, keeping the business time used (PATCH_FOLLOW_POLICY).
+
+    `ref` names the change (its audit entry) and makes a repeated signal harmless; `reason`
+    says why on the timeline. Neither holds personal data."""
+
+    policy: CasePolicy
+    ref: str
+    reason: str
+
+
+@dataclass
 class CaseState:
     """Result of the live-state query: the view plus the full timeline."""
 
@@ -302,3 +318,32 @@ class RetentionRunResult:
 
     anonymised: int = 0
     batches: int = 0
+
+
+# ---------------------------------------------------------------- a program's change fanned out
+
+
+@dataclass
+class FanoutInput:
+    """PolicyFanoutWorkflow: tell each open case of `program_id` of its program's new policy.
+
+    The policy per unit (a case's calendar defaults to its unit's); `after`, `signalled` and
+    `skipped` carry the progress into a run that continued as new."""
+
+    program_id: str
+    ref: str
+    reason: str
+    policies: dict[str, CasePolicy]
+    page_size: int = 200
+    # Pages per run before it continues as new (a page: one list and its signals).
+    pages_per_run: int = 20
+    after: str | None = None
+    signalled: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class FanoutResult:
+    signalled: int
+    # Cases of a unit without a policy, or whose workflow was gone.
+    skipped: int

@@ -8,6 +8,10 @@ Each program, unit and user has an `ETag` (a hash of its JSON). A write with `If
 tag is no longer the item's is refused with 412 and changes nothing; a whole-program `PUT` must
 send `If-Match` (or `If-None-Match: *` to create one), else 428. `PATCH` takes a JSON merge
 patch (RFC 7396): only the fields it names change.
+
+A program's new calendar, holidays or SLA apply to cases opened from then on; with
+`?apply_to=open` the open cases' deadlines move too (services/deadline_follow.py). The audit
+entry of the change records the choice.
 """
 
 from __future__ import annotations
@@ -16,21 +20,24 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Header, Path, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
+from temporalio.client import Client
 
 from core.threads import in_thread
 from domain.audit import Actor
 from domain.fields import StorableStr
 from domain.program import ConfigDoc, ProgramIn, UnitIn, UserIn, error_location
+from domain.vocabulary import ApplyTo
 from models.config import ApiClient
 from services import config_writes
 from services.audit import api_actor
 from services.config_writes import Exists, Invalid, Stale, etag, write_item
 from services.configuration import apply_config
+from services.deadline_follow import ProgramChange, reschedule_open_cases
 from web.api_auth import Admin, require_scope
-from web.deps import EngineDep
+from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.problems import PROBLEM_JSON, Problem
 from web.routes.api_v1.cases import PROBLEMS
 
@@ -65,6 +72,14 @@ CONDITIONAL: dict[int | str, dict[str, Any]] = {
     },
     428: {"description": "A whole-program PUT needs If-Match", "content": {PROBLEM_JSON: {}}},
 }
+ApplyToQuery = Annotated[
+    ApplyTo | None,
+    Query(
+        description="A new calendar, holidays or SLA: for cases opened from now on (`new`, the "
+        "default) or the open cases too (`open`: their deadlines move, keeping the business "
+        "time used)"
+    ),
+]
 
 
 class Applied(BaseModel):
@@ -101,12 +116,16 @@ def _write(
     actor: Actor,
     if_match: str | None = None,
     if_none_match: str | None = None,
+    apply_to: ApplyTo | None = None,
+    changed: list[ProgramChange] | None = None,
 ) -> tuple[Applied, str]:
     """`services.config_writes.write_item`, its refusals as problems (412, 422)."""
     if if_none_match is not None and if_none_match.strip() != "*":
         raise Problem(422, "Invalid request", "If-None-Match takes only *", field="If-None-Match")
     try:
-        counts, tag = write_item(engine, kind, item, item_id, actor, if_match, if_none_match)
+        counts, tag = write_item(
+            engine, kind, item, item_id, actor, if_match, if_none_match, apply_to, changed
+        )
     except Exists as exc:
         raise Problem(
             412, "Precondition failed", f"{exc.item_id!r} exists", field="If-None-Match"
@@ -124,6 +143,11 @@ def _write(
         raise _invalid(exc.error, exc.strip) from exc
     applied = Applied(**{k: counts.get(k, 0) for k in ("users", "units", "programs")})
     return applied, tag
+
+
+def _apply_to(kind: str, apply_to: ApplyTo | None) -> ApplyTo | None:
+    """A program's change applies to new cases unless the admin chose otherwise."""
+    return (apply_to or ApplyTo.NEW) if kind == "programs" else None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -201,8 +225,17 @@ def _route(
     )
 
 
-# The parameters that may be left out (the preconditions).
-OPTIONAL = frozenset({"if_match", "if_none_match"})
+# The parameters that may be left out (the preconditions, whom a program change applies to).
+OPTIONAL = frozenset({"if_match", "if_none_match", "apply_to"})
+
+
+async def _follow(
+    changed: list[ProgramChange], temporal: Client | None, settings: Any, engine: Engine
+) -> None:
+    """The open cases told of a program change that applies to them too."""
+    for change in changed:
+        if change.follows and temporal is not None:
+            await reschedule_open_cases(temporal, settings, engine, change)
 
 
 def _resource(kind: str, model: type[Item]) -> None:
@@ -227,6 +260,9 @@ def _resource(kind: str, model: type[Item]) -> None:
         response: Response,
         if_match: str | None,
         if_none_match: str | None,
+        apply_to: ApplyTo | None = None,
+        temporal: Client | None = None,
+        settings: Any = None,
         **path: str,
     ) -> Applied:
         _same_id(path[id_name], body.id)
@@ -238,10 +274,21 @@ def _resource(kind: str, model: type[Item]) -> None:
                 "(or If-None-Match: * to create one)",
                 field="If-Match",
             )
+        changed: list[ProgramChange] = []
         applied, tag = await in_thread(
-            _write, engine, kind, body, body.id, api_actor(me), if_match, if_none_match
+            _write,
+            engine,
+            kind,
+            body,
+            body.id,
+            api_actor(me),
+            if_match,
+            if_none_match,
+            _apply_to(kind, apply_to),
+            changed,
         )
         response.headers["ETag"] = tag
+        await _follow(changed, temporal, settings, engine)
         return applied
 
     async def patch_one(
@@ -250,6 +297,9 @@ def _resource(kind: str, model: type[Item]) -> None:
         me: ApiClient,
         response: Response,
         if_match: str | None,
+        apply_to: ApplyTo | None = None,
+        temporal: Client | None = None,
+        settings: Any = None,
         **path: str,
     ) -> Applied:
         item_id = path[id_name]
@@ -265,14 +315,31 @@ def _resource(kind: str, model: type[Item]) -> None:
             except ValidationError as exc:
                 raise _invalid(exc) from exc
 
+        changed: list[ProgramChange] = []
         applied, tag = await in_thread(
-            _write, engine, kind, patched, item_id, api_actor(me), if_match
+            _write,
+            engine,
+            kind,
+            patched,
+            item_id,
+            api_actor(me),
+            if_match,
+            None,
+            _apply_to(kind, apply_to),
+            changed,
         )
         response.headers["ETag"] = tag
+        await _follow(changed, temporal, settings, engine)
         return applied
 
     item, path_id = f"/{kind}/{{{id_name}}}", {id_name: ItemId}
     resp = {"response": Response}
+    # A program's write takes whom it applies to, and tells the open cases when they follow.
+    follow: dict[str, Any] = (
+        {"apply_to": ApplyToQuery, "temporal": TemporalDep, "settings": SettingsDep}
+        if kind == "programs"
+        else {}
+    )
     _route("GET", f"/{kind}", read_all, f"read_{kind}", list[model])  # type: ignore[valid-type]
     _route("GET", item, read_one, f"read_{one}", model, **path_id, **resp)
     _route(
@@ -288,6 +355,7 @@ def _resource(kind: str, model: type[Item]) -> None:
         **resp,
         if_match=IfMatch,
         if_none_match=IfNoneMatch,
+        **follow,
     )
     _route(
         "PATCH",
@@ -302,6 +370,7 @@ def _resource(kind: str, model: type[Item]) -> None:
         me=Admin,
         **resp,
         if_match=IfMatch,
+        **follow,
     )
 
 
