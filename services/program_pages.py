@@ -14,9 +14,10 @@ from sqlalchemy import Engine
 from domain.audit import Actor
 from domain.deadlines import DeadlineRequest, compute_deadlines
 from domain.program import CalendarIn, ProgramIn, SlaIn, UnitIn, error_location
-from domain.vocabulary import Priority
+from domain.vocabulary import ApplyTo, Priority
 from services.config_writes import Invalid, read_config, read_item, write_item
 from services.configuration import policy_of
+from services.deadline_follow import ProgramChange
 
 
 def field_errors(exc: Invalid) -> list[tuple[str, str]]:
@@ -62,10 +63,28 @@ def save_sla_and_calendar(
     calendar: dict[str, Any],
     actor: Actor,
     tag: str,
-) -> str:
-    """The SLA and the business calendar: one save, so what applies them to cases already open
-    can be decided in one place."""
-    return save_program(engine, program_id, {"sla": sla, "calendar": calendar}, actor, tag)
+    apply_to: ApplyTo = ApplyTo.NEW,
+) -> tuple[str, list[ProgramChange]]:
+    """The SLA and the business calendar: one save, whose audit entry records whom it applies
+    to ("new cases only" or "also open cases"). The new ETag, and the change for the caller to
+    tell the open cases of (`services.deadline_follow.reschedule_open_cases`)."""
+    changes = {"sla": sla, "calendar": calendar}
+
+    def changed(found: dict[str, Any] | None) -> BaseModel:
+        return _validated(ProgramIn, {**(found or {}), **changes})
+
+    followed: list[ProgramChange] = []
+    _, new_tag = write_item(
+        engine,
+        "programs",
+        changed,
+        program_id,
+        actor,
+        if_match=tag,
+        apply_to=apply_to,
+        changed=followed,
+    )
+    return new_tag, followed
 
 
 def create_program(engine: Engine, data: dict[str, Any], actor: Actor) -> str:

@@ -4,6 +4,7 @@ signed out by a configuration change."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from typing import Any
@@ -12,7 +13,9 @@ import httpx
 from sqlmodel import Session, col, select
 
 from models.audit import AuditEntry
+from models.case import CaseEvent
 from services.config_writes import read_item
+from tests.factories import case_row
 from tests.web.conftest import LiveApp, page_token, sign_in
 
 ETAG = re.compile(r'id="etag-(\w+)" name="etag" value="([^"]+)"')
@@ -207,3 +210,46 @@ async def test_saving_a_program_and_a_unit_signs_nobody_out(live: LiveApp) -> No
         for client in (other, admin):
             page = await client.get("/inbox", follow_redirects=False)
             assert page.status_code == 200, page.headers.get("location")
+
+
+async def test_an_sla_saved_for_open_cases_too_moves_their_deadlines(live: LiveApp) -> None:
+    """The SLA section's "Apply to": "new cases only" leaves an open case's deadline; "also
+    cases already open" moves it (a longer time to resolve) and says so on its
+    timeline; the audit entry records each choice."""
+    case_id = await live.open_case()
+    before = case_row(live.engine, case_id).resolve_due_at
+    assert before is not None
+    async with sign_in(live, "root") as client:
+        token = await page_token(client, "/admin/programs")
+        r = await client.post(
+            "/admin/programs/recovery/sla",
+            data=sla_form(
+                token,
+                await tag_of(client, "recovery"),
+                **{"sla.resolve_within": "5 business days", "apply_to": "new"},
+            ),
+            headers={"HX-Request": "true"},
+        )
+        assert r.status_code == 200, r.text
+        assert last_entry(live, "recovery").apply_to == "new"
+        assert case_row(live.engine, case_id).resolve_due_at == before
+        r = await client.post(
+            "/admin/programs/recovery/sla",
+            data=sla_form(
+                token,
+                await tag_of(client, "recovery"),
+                **{"sla.resolve_within": "7 business days", "apply_to": "open"},
+            ),
+            headers={"HX-Request": "true"},
+        )
+        assert r.status_code == 200, r.text
+        assert last_entry(live, "recovery").apply_to == "open"
+    for _ in range(300):
+        after = case_row(live.engine, case_id).resolve_due_at
+        if after != before:
+            break
+        await asyncio.sleep(0.1)
+    assert after is not None and after > before
+    with Session(live.engine) as session:
+        kinds = session.exec(select(CaseEvent.kind).where(col(CaseEvent.case_id) == case_id)).all()
+    assert "deadline_moved" in kinds

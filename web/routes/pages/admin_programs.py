@@ -13,14 +13,15 @@ from fastapi.responses import RedirectResponse, Response
 
 from core.threads import in_thread
 from domain.permissions import Viewer
-from domain.vocabulary import OwnershipModel, PauseMetric, Priority, TeamAssignment, values
+from domain.vocabulary import ApplyTo, OwnershipModel, PauseMetric, Priority, TeamAssignment, values
 from services import program_pages as pages
 from services.audit import user_actor
 from services.config_writes import Exists, Invalid, Stale
+from services.deadline_follow import reschedule_open_cases
 from services.users import list_users
 from web import i18n
 from web.auth import CurrentUser, not_allowed, not_found
-from web.deps import EngineDep
+from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.i18n import N_, gettext
 from web.routes.pages import program_form as pf
 from web.templating import is_htmx, render, templates
@@ -180,7 +181,13 @@ async def preview(
 
 @router.post(PATH + "/{program_id}/{section}")
 async def save(
-    request: Request, viewer: CurrentUser, engine: EngineDep, program_id: str, section: str
+    request: Request,
+    viewer: CurrentUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    program_id: str,
+    section: str,
 ) -> Response:
     """One section saved, if the program is still the version the form was rendered from."""
     _admin(viewer)
@@ -197,7 +204,7 @@ async def save(
     try:
         changes = pf.changes(section, v, found[0])
         if section == "sla":
-            await in_thread(
+            _, followed = await in_thread(
                 pages.save_sla_and_calendar,
                 engine,
                 program_id,
@@ -205,7 +212,11 @@ async def save(
                 changes["calendar"],
                 user_actor(viewer),
                 tag,
+                ApplyTo.OPEN if form.get("apply_to") == ApplyTo.OPEN else ApplyTo.NEW,
             )
+            for change in followed:  # "also open cases": their deadlines move
+                if change.follows:
+                    await reschedule_open_cases(temporal, settings, engine, change)
         else:
             await in_thread(
                 pages.save_program, engine, program_id, changes, user_actor(viewer), tag
