@@ -17,6 +17,7 @@ from models.case import (
 from models.changes import CaseChange
 from models.config import ApiClient, Program, Unit, User
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
+from models.kb import CaseKbLink, CaseLink, KbArticle
 from models.sessions import WebSession
 from models.views import SavedView
 
@@ -29,12 +30,15 @@ __all__ = [
     "CaseEvent",
     "CaseFailure",
     "CaseIntake",
+    "CaseKbLink",
+    "CaseLink",
     "CaseWatcher",
     "Customer",
     "CustomerErasure",
     "CustomerMerge",
     "Document",
     "Fyi",
+    "KbArticle",
     "Notice",
     "Outbox",
     "Program",

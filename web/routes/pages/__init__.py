@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends
 
 from web.auth import verify_csrf
-from web.routes.pages import auth, cases, customers, inbox, live, notices
+from web.routes.pages import auth, case_links, cases, customers, inbox, kb, live, notices
 
 # Every page route checks the CSRF token on state-changing methods before its body runs.
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -13,3 +13,5 @@ router.include_router(cases.router)
 router.include_router(notices.router)
 router.include_router(live.router)
 router.include_router(customers.router)
+router.include_router(kb.router)
+router.include_router(case_links.router)
