@@ -38,6 +38,8 @@ from workflows.messages import (
     CloseCase,
     CustomerReplied,
     LogContactAttempt,
+    MergedFrom,
+    MergeInto,
     PauseCase,
     Reassign,
     Reclassify,
@@ -55,6 +57,8 @@ DECIDED_FIRST = "deadlines_computed_by_the_case"
 SMALL = "small_history_first_run"
 SMALL_NEXT = "small_history_continued"
 PAUSED = "paused_and_resumed"
+MERGED = "merged_into_primary"
+MERGED_PRIMARY = "merged_from_duplicate"
 
 
 async def record(names: set[str]) -> None:
@@ -211,6 +215,24 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, PAUSED, names)
+        # 9. merged cases (PATCH_MERGE): a duplicate merged into its primary (its run completes);
+        # the primary's timeline says so; unmerged (a new run reopens the duplicate), both closed
+        if MERGED in names or MERGED_PRIMARY in names:
+            p = await start_case(env, engine, settings, "R-primary")
+            d = await start_case(env, engine, settings, "R-duplicate")
+            await d.execute_update(CaseWorkflow.add_note, AddNote(ole, "The guest called twice"))
+            await d.execute_update(CaseWorkflow.merge_into, MergeInto(ole, p.id))
+            await p.execute_update(CaseWorkflow.merged_from, MergedFrom(ole, d.id))
+            await d.result()
+            await save(d, MERGED, names)  # its first run, before the unmerge starts another
+            await reopen_case(env.client, settings, d.id, ole, f"Unmerged from {p.id}")
+            await p.execute_update(CaseWorkflow.merged_from, MergedFrom(ole, d.id, undone=True))
+            for case in (p, d):
+                await case.execute_update(
+                    CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Done")
+                )
+            await p.result()
+            await save(p, MERGED_PRIMARY, names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
@@ -412,6 +434,8 @@ ALL = {
     SMALL,
     SMALL_NEXT,
     PAUSED,
+    MERGED,
+    MERGED_PRIMARY,
 }
 
 if __name__ == "__main__":
