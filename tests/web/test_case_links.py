@@ -103,7 +103,7 @@ async def test_merge_shows_both_histories_on_the_primary_and_unmerge_until_it_cl
 
 
 async def test_only_someone_who_may_act_on_both_cases_merges(live: LiveApp) -> None:
-    primary, dup = await two_cases(live)
+    _primary, dup = await two_cases(live)
     other = await live.open_case(unit_id="9000")  # alex's: ole may not see it
     await settled(live, other)
     async with sign_in(live, "ole") as ole:
