@@ -140,3 +140,46 @@ async def test_related_cases_are_listed_on_both_pages_and_unlinked(
     await expect(page.get_by_role("list", name="Related cases")).to_have_count(0)
     async with httpx.AsyncClient(base_url=live.base_url) as anon:
         assert (await anon.get(f"/cases/{first}")).status_code in (302, 303, 401)
+
+
+async def test_a_norwegian_reader_sees_links_merges_and_the_knowledge_base_in_norwegian(
+    live: LiveApp,
+) -> None:
+    from domain.audit import operator
+    from services.kb import create_article
+    from tests.web.test_language import BROWSER_ACCEPT, DATA, english_left, set_locale
+
+    primary, dup = await two_cases(live)
+    with Session(live.engine) as session:
+        article = create_article(
+            session, operator("nb"), program_id="recovery", title="Refusjon",
+            body="Refunder **én natt**.", status="published",
+        )  # fmt: skip
+        article_id = article.id
+    async with sign_in(live, "ole") as ole:
+        token = await page_token(ole, f"/cases/{dup}")
+        await ole.post(f"/cases/{dup}/merge", data={"csrf_token": token, "primary_id": primary})
+        await ole.post(f"/cases/{primary}/kb", data={"csrf_token": token, "article_id": article_id})
+    data = (
+        *DATA, primary, dup, "Refusjon", "Kari N.", "kari.work@example.com", "+4790000000",
+        "Room not cleaned on arrival", "Room not cleaned, second call", "Housekeeping",
+        "The room smelled of smoke and nobody came.", "kari@example.com",
+        "field model: frontline owner of unit 4723",  # the opening event's stored English
+    )  # fmt: skip
+    set_locale(live, "ole", "nb")
+    try:
+        async with sign_in(live, "ole") as ole:
+            ole.headers["Accept"] = BROWSER_ACCEPT
+            for path, words in (
+                (f"/cases/{primary}?kbq=natt", "Fra sammenslått sak"),
+                (f"/cases/{dup}", "Slått sammen med"),
+                ("/kb?q=natt", "Søk i kunnskapsbasen"),
+                (f"/kb/{article_id}", "Kunnskapsbase"),
+            ):
+                r = await ole.get(path)
+                assert r.status_code == 200, path
+                lang, left = english_left(r.text, whole=True, data=data)
+                assert lang == "nb" and not left, (path, left)
+                assert words in r.text, path
+    finally:
+        set_locale(live, "ole", None)
