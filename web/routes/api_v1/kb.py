@@ -9,14 +9,15 @@ admins), as on the pages.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from core.threads import in_thread
-from domain.fields import StorableStr
+from domain.fields import ArticleStatusValue, StorableStr
+from domain.vocabulary import ArticleStatus
 from models.config import ApiClient
 from models.kb import KbArticle
 from services.access import token_viewer
@@ -34,7 +35,6 @@ router = APIRouter(prefix="/kb/articles", tags=["knowledge base"], responses=PRO
 KbRead = Annotated[ApiClient, require_scope("kb:read")]
 KbWrite = Annotated[ApiClient, require_scope("kb:write")]
 ArticleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Status = Literal["draft", "published"]
 
 
 class ArticleIn(BaseModel):
@@ -43,7 +43,7 @@ class ArticleIn(BaseModel):
     program_id: StorableStr = Field(min_length=1, max_length=64)
     title: StorableStr = Field(min_length=1, max_length=200)
     body: StorableStr = Field(default="", max_length=50_000, description="Markdown")
-    status: Status = "draft"
+    status: ArticleStatusValue = ArticleStatus.DRAFT
 
 
 class ArticlePatch(BaseModel):
@@ -52,7 +52,7 @@ class ArticlePatch(BaseModel):
     program_id: StorableStr | None = Field(default=None, min_length=1, max_length=64)
     title: StorableStr | None = Field(default=None, min_length=1, max_length=200)
     body: StorableStr | None = Field(default=None, max_length=50_000, description="Markdown")
-    status: Status | None = None
+    status: ArticleStatusValue | None = None
 
 
 class ArticlePublic(BaseModel):
