@@ -60,19 +60,27 @@ async def test_article_found_inserted_into_a_reply_and_sent(live: Live, browser:
         await expect(results.get_by_role("listitem")).to_have_count(1)
         await results.get_by_role("button", name=re.compile("^Link to case")).click()
         await expect(page.get_by_role("status")).to_contain_text("Article linked to the case.")
+        # Inserted after what is already typed; the subject, left empty, is the article's title.
+        await page.get_by_text("Reply to the customer").click()
+        message = page.get_by_label("Message")
+        await message.fill("Dear Kari,")
         linked = page.get_by_role("list", name="Linked articles")
         await linked.get_by_role("link", name=re.compile("^Insert into reply")).click()
-
-        message = page.get_by_label("Message")
-        await expect(message).to_have_value(re.compile(re.escape(BODY)))
+        await expect(message).to_have_value(f"Dear Kari,\n\nUpgrade for a smoky room\n\n{BODY}")
         await expect(page.get_by_label("Subject")).to_have_value("Upgrade for a smoky room")
-        text = f"Dear Kari,\n\n{BODY}\n\nOle"  # edited before sending
-        await message.fill(text)
+        await message.fill(await message.input_value() + "\n\nOle")  # edited before sending
         await page.get_by_role("button", name="Send reply").click()
         await expect(page.get_by_role("status")).to_contain_text("Reply sent to the customer.")
         await eventually(lambda: bool(sent()), what="the reply at the SMTP server")
         [mail] = sent()
         assert mail.rcpt_tos == ["kari@example.com"]
         assert BODY in mail.part("plain") and "Dear Kari," in mail.part("plain")
+        # Without the page's script the link opens the reply form filled with the article.
+        article_id = await linked.get_by_role(
+            "link", name="Upgrade for a smoky room", exact=True
+        ).get_attribute("href")
+        assert article_id is not None
+        await page.goto(f"/cases/{case_id}?kb={article_id.rsplit('/', 1)[1]}")
+        await expect(page.get_by_label("Message")).to_have_value(re.compile(re.escape(BODY)))
     finally:
         await context.close()
