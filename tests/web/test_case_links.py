@@ -98,6 +98,10 @@ async def test_merge_shows_both_histories_on_the_primary_and_unmerge_until_it_cl
         r = await client.post(f"/cases/{dup}/unmerge", data={"csrf_token": token})
         assert r.status_code == 303
         shown = (await client.get(r.headers["location"])).text
+        # Nor does it come back by a reopen: it is merged.
+        data = {"csrf_token": token, "reason": "Back"}
+        r = await client.post(f"/cases/{dup}/reopen", data=data)
+        assert r.status_code == 409 and "unmerge it instead" in r.text
     assert "the merge can no longer be undone" in shown
     assert not row(live, dup).is_open
 

@@ -584,6 +584,13 @@ async def reopen(action: ActionDep) -> Response:
             )
         )
         return action.respond(ctx, state, 409 if case.is_open else 403)
+    if primary := ctx["links"].merged_into:  # a merged duplicate comes back by its unmerge
+        state.rejected = gettext(
+            "%(case)s is merged into %(primary)s: unmerge it instead.",
+            case=case.id,
+            primary=primary,
+        )
+        return action.respond(ctx, state, 409)
     if unstorable := form_problems(form_data):
         state.errors, state.rejected = unstorable, " ".join(unstorable.values())
         return action.respond(ctx, state, 422)
