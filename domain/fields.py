@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from domain.vocabulary import (
     OWNER_CLOSING_STATUSES,
     Access,
+    ArticleStatus,
     Channel,
     ClosingStatus,
     ContactMethod,
@@ -99,6 +100,7 @@ ContactOutcomeValue = Annotated[ContactOutcome, *_value_of(ContactOutcome)]
 FeedbackTypeValue = Annotated[FeedbackType, *_value_of(FeedbackType)]
 FyiTypeValue = Annotated[FyiType, *_value_of(FyiType)]
 MessageKindValue = Annotated[MessageKind, *_value_of(MessageKind)]
+ArticleStatusValue = Annotated[ArticleStatus, *_value_of(ArticleStatus)]
 OwnershipModelValue = Annotated[OwnershipModel, *_value_of(OwnershipModel)]
 PriorityValue = Annotated[Priority, *_value_of(Priority)]
 PauseMetricValue = Annotated[PauseMetric, *_value_of(PauseMetric)]

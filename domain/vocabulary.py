@@ -38,6 +38,8 @@ class ClosingStatus(StrEnum):
     UNRESOLVED = "unresolved"
     # Closed by a GDPR erasure (services/gdpr.py), never chosen by an owner.
     ERASED = "erased_on_request"
+    # A duplicate merged into its primary case (services/case_links.py): reports skip it.
+    MERGED = "merged"
 
 
 # What an owner may close a case as (the page's and the API's choices).
@@ -128,6 +130,11 @@ class EventKind(StrEnum):
     AUTO_REPLY = "auto_reply"
     # The program's calendar or SLA changed for open cases too (issue 16): why and old → new.
     DEADLINE_MOVED = "deadline_moved"
+    # Merged cases (issue 18): the duplicate closes as merged into its primary, the primary's
+    # timeline tells of the merge and of its undoing.
+    MERGED = "merged"
+    MERGED_FROM = "merged_from"
+    UNMERGED = "unmerged"
 
 
 class PauseMetric(StrEnum):
@@ -181,6 +188,9 @@ class Scope(StrEnum):
     CODEC = "codec"
     # A service client acts on behalf of a user (`acting_user`) within its programs/units.
     DELEGATE = "delegate"
+    # The knowledge base (issue 18): read published articles; write and publish them.
+    KB_READ = "kb:read"
+    KB_WRITE = "kb:write"
     ADMIN = "admin"
 
 
@@ -295,6 +305,20 @@ class FieldUse(StrEnum):
     HIDDEN = "hidden"
 
 
+class CaseLinkKind(StrEnum):
+    """How two cases are linked: related (both ways), or a duplicate merged into its primary."""
+
+    RELATED = "related"
+    MERGED = "merged"
+
+
+class ArticleStatus(StrEnum):
+    """A knowledge-base article: only its writers see a draft; everyone reads it published."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -311,6 +335,7 @@ class AuditObject(StrEnum):
     UNIT = "unit"
     USER = "user"
     API_CLIENT = "api_client"
+    KB_ARTICLE = "kb_article"
 
 
 class AuditVia(StrEnum):
@@ -346,6 +371,8 @@ class AuditAction(StrEnum):
     INVITE = "invite"
     RESET_SENT = "reset_sent"
     PASSWORD_SET = "password_set"
+    PUBLISH = "publish"
+    UNPUBLISH = "unpublish"
 
 
 class LinkPurpose(StrEnum):

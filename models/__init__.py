@@ -18,6 +18,7 @@ from models.changes import CaseChange
 from models.config import ApiClient, Program, Unit, User
 from models.inbound import InboundMessage
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
+from models.kb import CaseKbLink, CaseLink, KbArticle
 from models.sessions import AccountLink, WebSession
 from models.views import SavedView
 
@@ -31,6 +32,8 @@ __all__ = [
     "CaseEvent",
     "CaseFailure",
     "CaseIntake",
+    "CaseKbLink",
+    "CaseLink",
     "CaseWatcher",
     "Customer",
     "CustomerErasure",
@@ -38,6 +41,7 @@ __all__ = [
     "Document",
     "Fyi",
     "InboundMessage",
+    "KbArticle",
     "Notice",
     "Outbox",
     "Program",

@@ -40,6 +40,8 @@ from workflows.messages import (
     CloseCase,
     CustomerReplied,
     LogContactAttempt,
+    MergedFrom,
+    MergeInto,
     PauseCase,
     PolicyChanged,
     Reassign,
@@ -61,6 +63,8 @@ SMALL_NEXT = "small_history_continued"
 PAUSED = "paused_and_resumed"
 INBOUND = "customer_replied_by_mail"
 FOLLOWED = "deadlines_followed_the_program"
+MERGED = "merged_into_primary"
+MERGED_PRIMARY = "merged_from_duplicate"
 
 
 async def record(names: set[str]) -> None:
@@ -247,6 +251,24 @@ async def record(names: set[str]) -> None:
         await save(h, INBOUND, names)
         if FOLLOWED in names:
             await record_followed(env, engine, settings)
+        # 11. merged cases (PATCH_MERGE): a duplicate merged into its primary (its run completes);
+        # the primary's timeline says so; unmerged (a new run reopens the duplicate), both closed
+        if MERGED in names or MERGED_PRIMARY in names:
+            p = await start_case(env, engine, settings, "R-primary")
+            d = await start_case(env, engine, settings, "R-duplicate")
+            await d.execute_update(CaseWorkflow.add_note, AddNote(ole, "The guest called twice"))
+            await d.execute_update(CaseWorkflow.merge_into, MergeInto(ole, p.id))
+            await p.execute_update(CaseWorkflow.merged_from, MergedFrom(ole, d.id))
+            await d.result()
+            await save(d, MERGED, names)  # its first run, before the unmerge starts another
+            await reopen_case(env.client, settings, d.id, ole, f"Unmerged from {p.id}")
+            await p.execute_update(CaseWorkflow.merged_from, MergedFrom(ole, d.id, undone=True))
+            for case in (p, d):
+                await case.execute_update(
+                    CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Done")
+                )
+            await p.result()
+            await save(p, MERGED_PRIMARY, names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()
@@ -514,6 +536,8 @@ ALL = {
     PAUSED,
     INBOUND,
     FOLLOWED,
+    MERGED,
+    MERGED_PRIMARY,
 }
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ SCOPES: dict[str, str] = {
     Scope.METRICS_READ: "scrape /metrics (Prometheus)",
     Scope.CODEC: "decode and encode Temporal payloads at /codec (Temporal UI and CLI)",
     Scope.DELEGATE: "act on behalf of a user of the client's programs/units (service clients)",
+    Scope.KB_READ: "read the knowledge base's published articles",
+    Scope.KB_WRITE: "write, publish and unpublish knowledge-base articles",
     Scope.ADMIN: "everything, including configuration and API clients",
 }
 TOKEN_PREFIX = "clp_"

@@ -66,6 +66,8 @@ with workflow.unsafe.imports_passed_through():
         CloseCase,
         CustomerReplied,
         LogContactAttempt,
+        MergedFrom,
+        MergeInto,
         PauseCase,
         PolicyChanged,
         Reassign,
@@ -167,6 +169,8 @@ PATCH_INBOUND = "customer-replies-by-mail"
 # open cases") gives the case its program's new calendar and SLA; the open deadlines move,
 # keeping the business time already used. A case started before it keeps its snapshot.
 PATCH_FOLLOW_POLICY = "deadlines-follow-the-program"
+# Merged cases (issue 18): a duplicate closes as merged into its primary, whose timeline says so.
+PATCH_MERGE = "merge-duplicates"
 # The patches decided up front by a case started after PATCH_DECIDE_FIRST.
 DECIDED_FIRST = (
     *DECIDED_LATE,
@@ -174,6 +178,7 @@ DECIDED_FIRST = (
     PATCH_PAUSE,
     PATCH_INBOUND,
     PATCH_FOLLOW_POLICY,
+    PATCH_MERGE,
 )
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
@@ -1075,6 +1080,55 @@ class CaseWorkflow:
             "Choose at least one resolution method",
         )
         _require(bool(cmd.final_note.strip()), "A final note is required to close the case")
+
+    # ------------------------------------------------------------------ merged cases
+
+    @workflow.update
+    async def merge_into(self, cmd: MergeInto) -> ActionAck:
+        """Close as a duplicate of the primary (PATCH_MERGE): no survey, no closing mail; the
+        run then completes as after any close, and an unmerge reopens it (case_reopen)."""
+        async with self._acting(cmd.actor):
+            v = self._view
+            now = workflow.now()
+            if v.paused_since is not None:
+                self._end_pause(now, 0, "closed")
+            v.status = CaseStatus.CLOSED
+            v.closing_status = ClosingStatus.MERGED
+            v.final_note = f"Merged into {cmd.primary_id}"
+            v.closed_at = now
+            data = {"into": cmd.primary_id} | ({"action": cmd.action_id} if cmd.action_id else {})
+            self._record(EventKind.MERGED, cmd.actor, f"Merged into {cmd.primary_id}", data)
+            self._rearm = True
+            await self._project()
+            return self._ack()
+
+    @merge_into.validator
+    def _v_merge_into(self, cmd: MergeInto) -> None:
+        self._require_actor(cmd.actor)
+        _require(self._patched(PATCH_MERGE), "This case was opened before cases could be merged")
+        _require(cmd.primary_id != self._view.case_id, "A case cannot be merged into itself")
+        _require(0 < len(cmd.primary_id) <= 20, "Name the case to merge into")
+
+    @workflow.update
+    async def merged_from(self, cmd: MergedFrom) -> ActionAck:
+        """The primary's timeline: a duplicate merged into it, or taken out (PATCH_MERGE)."""
+        async with self._acting(cmd.actor):
+            dup = cmd.duplicate_id
+            kind, summary = (
+                (EventKind.UNMERGED, f"{dup} is no longer merged into this case")
+                if cmd.undone
+                else (EventKind.MERGED_FROM, f"{dup} was merged into this case")
+            )
+            data = {"duplicate": dup} | ({"action": cmd.action_id} if cmd.action_id else {})
+            self._record(kind, cmd.actor, summary, data)
+            await self._project()
+            return self._ack()
+
+    @merged_from.validator
+    def _v_merged_from(self, cmd: MergedFrom) -> None:
+        self._require_actor(cmd.actor)
+        _require(self._patched(PATCH_MERGE), "This case was opened before cases could be merged")
+        _require(cmd.duplicate_id != self._view.case_id, "A case cannot be merged into itself")
 
     # ------------------------------------------------------------------ signal and query
 

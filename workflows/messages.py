@@ -195,6 +195,26 @@ class ReopenCase:
 
 
 @dataclass
+class MergeInto:
+    """Close this case as a duplicate merged into `primary_id` (services/case_links.py)."""
+
+    actor: Actor
+    primary_id: str
+    # The caller's idempotency key, kept on the timeline.
+    action_id: str = ""
+
+
+@dataclass
+class MergedFrom:
+    """Tell the primary that `duplicate_id` was merged into it, or (`undone`) taken out again."""
+
+    actor: Actor
+    duplicate_id: str
+    undone: bool = False
+    action_id: str = ""
+
+
+@dataclass
 class CloseCase:
     actor: Actor
     closing_status: ClosingStatus

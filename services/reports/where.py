@@ -132,6 +132,11 @@ def closed_with_time() -> ColumnElement[bool]:
     return and_(is_closed(), c.closed_at.is_not(None))
 
 
+def not_merged() -> ColumnElement[bool]:
+    """Not a duplicate merged into another case: a merged pair counts once, as its primary."""
+    return or_(c.closing_status.is_(None), c.closing_status != ClosingStatus.MERGED)
+
+
 def is_open_now() -> ColumnElement[bool]:
     """`is_open`, spelled so that the (status, created_at) index serves it."""
     return c.status.in_(OPEN_STATUSES)
@@ -217,8 +222,8 @@ def base_conditions(
 def filter_conditions(
     dialect: Dialect, f: ReportFilters, scope: Scope
 ) -> list[ColumnElement[bool]]:
-    """The filters but the dates, and the scope."""
-    conds: list[ColumnElement[bool]] = []
+    """The filters but the dates, and the scope; never a merged duplicate."""
+    conds: list[ColumnElement[bool]] = [not_merged()]
     if scope.units is not None:
         conds.append(c.unit_id.in_(scope.units))
     if scope.owner is not None:

@@ -122,6 +122,14 @@ BODIES: dict[tuple[str, str], Any] = {
         "program_id": "recovery",
         "case_id": CASE,
     },
+    ("GET", "/api/v1/kb/articles"): None,
+    ("POST", "/api/v1/kb/articles"): {
+        "program_id": "recovery",
+        "title": "Refunds",
+        "body": "Refund **one night**.",
+        "status": "draft",
+    },
+    ("PATCH", "/api/v1/kb/articles/{article_id}"): {"title": "Refunds", "body": "A night."},
     ("GET", "/api/v1/cases/{case_id}/reply-templates"): None,
     ("POST", "/api/v1/cases/{case_id}/replies"): {
         "acting_user": "ole",
@@ -140,6 +148,7 @@ PARAMS = {
     "acting_user": "ole",
     "customer_id": "1",
     "client_id": "1",
+    "article_id": "1",
 }
 
 

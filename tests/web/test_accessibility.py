@@ -14,9 +14,15 @@ import httpx
 from sqlmodel import Session
 
 from activities.remeasurement import make_survey_token
+from domain.audit import operator
+from domain.case import Actor
+from domain.permissions import Viewer
+from domain.vocabulary import Role
 from models.case import Case
 from models.sessions import AccountLink
 from models.types import utcnow
+from services.case_links import merge, relate
+from services.kb import Reader, create_article, link_article
 from tests.live import fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp
 
@@ -80,6 +86,30 @@ def account_link(live: LiveApp, purpose: str) -> str:
     return token
 
 
+async def links_and_articles(live: LiveApp, case_id: str) -> tuple[int, str]:
+    """A published article linked to the case, a related case and a duplicate merged into it:
+    the article's id and the duplicate's."""
+    from tests.web.test_security import settled
+
+    related, dup = await live.open_case(), await live.open_case()
+    for other in (related, dup):
+        await settled(live, other)
+    viewer = Viewer("ole", "Ole Owner", Role.AGENT)
+    with Session(live.engine) as session:
+        a = create_article(
+            session, operator("a11y"), program_id="recovery", title="Refunds",
+            body="# Refunds\n\nRefund **one night**; see [the policy](https://example.com).",
+            status="published",
+        )  # fmt: skip
+        case = session.get(Case, case_id)
+        article_id = a.id
+        assert case is not None and article_id is not None
+        link_article(session, Reader(), case, article_id, "ole")
+        relate(session, viewer, case, related)
+    await merge(live.client, live.engine, live.settings, viewer, Actor("ole"), dup, case_id)
+    return article_id, dup
+
+
 async def test_no_serious_accessibility_violations_on_any_page(browser: Any, live: LiveApp) -> None:
     from tests.web.test_security import settled
 
@@ -120,14 +150,28 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     if found := await violations(anon):
         report["/forms/fast/thanks"] = found
 
+    # The knowledge base, and the case page with related and merged cases and linked articles.
+    article, dup = await links_and_articles(live, case_id)
     owner = await signed_in(browser, live, "ole")
-    for path in ("/inbox", f"/cases/{case_id}", "/notifications", "/dashboard"):
+    for path in (
+        "/inbox",
+        f"/cases/{case_id}",
+        f"/cases/{case_id}?kbq=refund",
+        f"/cases/{dup}",
+        "/notifications",
+        "/dashboard",
+        "/kb",
+        "/kb?q=refund",
+        f"/kb/{article}",
+    ):
         await check(owner, path, report)
     await check(owner, "/admin/outbox", report, 403)
     await check(owner, "/admin/programs", report, 403)
 
     manager = await signed_in(browser, live, "mia")
     await check(manager, "/dashboard", report)
+    await check(manager, "/kb/new", report)
+    await check(manager, f"/kb/{article}/edit", report)
     await check(manager, "/inbox?tab=team", report)
     await check(manager, "/dashboard/cases?status=open", report)
 
@@ -166,6 +210,8 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
         "/admin/programs/recovery",
         "/admin/units",
         "/admin/clients",
+        "/kb",
+        f"/cases/{case_id}",
     ):
         await check(admin, path, report)
 

@@ -160,6 +160,8 @@ QUERIES = [
     "/admin/outbox?case=C-1{}",
     "/notifications?x={}",
     "/cases/C-000001{}",
+    "/kb?q=refund{}",
+    "/cases/C-000001?kbq=refund{}",
 ]
 
 
@@ -185,3 +187,37 @@ async def test_admins_see_a_flagged_case_on_the_outbox_and_case_pages(live: Live
         notices = await admin.get("/notifications")
         assert f"{case_id}: projection failed (DataError)" in notices.text
         assert "failed: DataError" not in (await ole.get(f"/cases/{case_id}")).text
+
+
+KB_FORM = {
+    "program_id": "recovery",
+    "title": "Refunds",
+    "body": "Refund a night",
+    "status": "draft",
+}
+
+
+@pytest.mark.parametrize("name", list(KB_FORM))
+async def test_a_poisoned_article_is_refused_inline(live: LiveApp, name: str) -> None:
+    async with sign_in(live, "mia") as mia:  # a unit manager: writes the knowledge base
+        token = await page_token(mia, "/kb/new")
+        data = {**KB_FORM, name: _poison(KB_FORM[name]), "csrf_token": token}
+        r = await mia.post("/kb/new", data=data)
+        assert r.status_code == 422, (r.status_code, r.text[:300])
+        assert MESSAGE in r.text
+        assert "Refunds" not in (await mia.get("/kb")).text  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("form", "field"), [("related", "other_id"), ("merge", "primary_id"), ("kb", "article_id")]
+)
+async def test_a_poisoned_case_link_is_refused(live: LiveApp, form: str, field: str) -> None:
+    case_id = await live.open_case()
+    await settled(live, case_id)
+    before = (version_of(live, case_id), events_of(live, case_id))
+    async with sign_in(live, "ole") as ole:
+        token = await page_token(ole, f"/cases/{case_id}")
+        data = {field: f"C-000001{NUL}", "csrf_token": token}
+        r = await ole.post(f"/cases/{case_id}/{form}", data=data, follow_redirects=True)
+    assert r.status_code == 200 and MESSAGE in r.text and case_id in r.text
+    assert (version_of(live, case_id), events_of(live, case_id)) == before

@@ -45,6 +45,7 @@ from services.reports import (
     summary,
     unit_in_scope,
 )
+from services.reports.kb_usage import top_articles
 from services.reports.sla import sla_summary
 from web.auth import PageError, not_allowed, verify_csrf
 from web.charts import dashboard_charts
@@ -198,6 +199,7 @@ def dashboard(request: Request, report: DashboardReport, engine: EngineDep) -> R
         "form": FilterForm.of(report),
         "links": links,
         "charts": dashboard_charts(s, links),
+        "kb_top": top_articles(engine, report.filters, report.scope),
         "options": _options(engine, report.scope, report.filters.program_id),
         "status_labels": STATUS_LABELS,
     }

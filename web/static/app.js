@@ -69,6 +69,23 @@
     banner.replaceWith(empty);
   }
 
+  // A knowledge-base article into the reply being written (without a script, the link opens the
+  // reply form filled with the article instead): added after what is typed, then editable.
+  function insertArticle(event) {
+    var link = event.target.closest && event.target.closest("a[data-kb-text]");
+    var text = document.getElementById("reply-text");
+    var subject = document.getElementById("reply-subject");
+    var reply = document.getElementById("reply");
+    if (!link || !text || !reply) return;
+    event.preventDefault();
+    reply.open = true;
+    var body = link.getAttribute("data-kb-text");
+    text.value = text.value.trim() ? text.value.replace(/\s+$/, "") + "\n\n" + body : body;
+    if (subject && !subject.value.trim()) subject.value = link.getAttribute("data-kb-title");
+    text.focus();
+  }
+
+  document.addEventListener("click", insertArticle);
   document.addEventListener("change", checkUpload);
   document.addEventListener("htmx:afterRequest", clearOutage);
   setInterval(tick, 30000);

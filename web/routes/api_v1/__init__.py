@@ -11,6 +11,7 @@ from web.routes.api_v1 import (
     clients,
     config,
     customers,
+    kb,
     notifications,
     reports,
     surveys,
@@ -36,3 +37,4 @@ router.include_router(clients.router)
 router.include_router(audit.router)
 router.include_router(reports.router)
 router.include_router(notifications.router)
+router.include_router(kb.router)

@@ -9,9 +9,11 @@ from web.routes.pages import (
     admin_programs,
     admin_units,
     auth,
+    case_links,
     cases,
     customers,
     inbox,
+    kb,
     live,
     notices,
     oidc,
@@ -30,3 +32,5 @@ router.include_router(live.router)
 router.include_router(customers.router)
 router.include_router(admin_programs.router)
 router.include_router(admin_units.router)
+router.include_router(kb.router)
+router.include_router(case_links.router)

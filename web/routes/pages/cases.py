@@ -54,6 +54,7 @@ from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.errors import PENDING_PAGE
 from web.i18n import N_, gettext
 from web.live import live_since
+from web.routes.pages.case_links import case_links_context, kb_insert, kb_search
 from web.storable import form_problems
 from web.templating import FLASH, is_htmx, render
 from workflows.case import CaseWorkflow
@@ -208,6 +209,8 @@ def case_context(
         "max_upload": documents.human_size(settings.upload_max_bytes),
         "title": f"{case.id} · {case.customer_name or 'Case'}",
         "live_since": since,
+        # Related and merged cases, knowledge-base articles (web/routes/pages/case_links.py).
+        **case_links_context(session, viewer, case),
     }
 
 
@@ -242,8 +245,11 @@ def case_page(
     engine: EngineDep,
     settings: SettingsDep,
     reply: Annotated[str | None, Query(max_length=64)] = None,
+    kbq: Annotated[str | None, Query(max_length=200)] = None,
+    kb: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    """The case; `?reply=KEY` opens the reply form filled with that scripted reply."""
+    """The case; `?reply=KEY` opens the reply form filled with that scripted reply, `?kb=ID`
+    with that knowledge-base article's text; `?kbq=words` searches the knowledge base."""
     ctx = _load(engine, viewer, case_id, settings)
     flash = request.session.pop(FLASH, None)
     state = FormState(flash=flash if isinstance(flash, str) else "")
@@ -251,6 +257,12 @@ def case_page(
     if chosen is not None:
         state.name = "reply"
         state.values = {"template_key": chosen.key, "subject": chosen.subject, "text": chosen.body}
+    if kbq or (kb and ctx["can_act"]):
+        with Session(engine) as session:
+            if kbq:
+                ctx |= {"kbq": kbq, "kb_results": kb_search(session, viewer, ctx["case"], kbq)}
+            if kb and ctx["can_act"] and (filled := kb_insert(session, viewer, ctx["case"], kb)):
+                state.name, state.values = "reply", filled
     return _render_case(request, ctx, state)
 
 
@@ -576,6 +588,13 @@ async def reopen(action: ActionDep) -> Response:
             )
         )
         return action.respond(ctx, state, 409 if case.is_open else 403)
+    if primary := ctx["links"].merged_into:  # a merged duplicate comes back by its unmerge
+        state.rejected = gettext(
+            "%(case)s is merged into %(primary)s: unmerge it instead.",
+            case=case.id,
+            primary=primary,
+        )
+        return action.respond(ctx, state, 409)
     if unstorable := form_problems(form_data):
         state.errors, state.rejected = unstorable, " ".join(unstorable.values())
         return action.respond(ctx, state, 422)
