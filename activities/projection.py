@@ -16,6 +16,7 @@ from sqlmodel import col
 from temporalio import activity
 
 from activities.failures import classify_errors
+from activities.webhooks import NewEvent, enqueue_case_events
 from domain.case import CaseView, TimelineEvent
 from domain.case_row import case_row
 from domain.policy import CalendarSpec
@@ -62,8 +63,13 @@ def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     """Apply one projection; True when the case row moved forward."""
     row = case_row(req.view, utcnow(), req.calendar)
+    added: set[int] = set()
     stmt = _case_upsert(engine.dialect.name, tuple(row))
     with engine.begin() as conn:
+        # The status before: a webhook of a status change (in this transaction, with the row).
+        old_status = conn.execute(
+            select(col(Case.status)).where(col(Case.id) == req.view.case_id)
+        ).scalar()
         # RETURNING yields a row only when the insert or the guarded update happened.
         applied = conn.execute(stmt, row).first() is not None
         if applied:
@@ -102,11 +108,16 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
                     for e in req.events
                 ]
             )
-            added = conn.execute(
-                events.on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(
-                    events.table.c.seq
-                )
-            ).first()
+            added = set(
+                conn.execute(
+                    events.on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(
+                        events.table.c.seq
+                    )
+                ).scalars()
+            )
+        new = [NewEvent(e.seq, e.kind, e.at) for e in req.events if e.seq in added]
+        # Webhooks of what is new (each once: an event inserted once, a status moved once).
+        enqueue_case_events(conn, req.view.case_id, row, new, old_status if applied else None)
         if applied or (req.events and added):  # last in the transaction: see models.changes
             record_case_change(conn, req.view.case_id, req.view.version)
     return applied

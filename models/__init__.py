@@ -19,6 +19,7 @@ from models.config import ApiClient, Program, Unit, User
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
 from models.sessions import WebSession
 from models.views import SavedView
+from models.webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ActionKey",
@@ -44,4 +45,6 @@ __all__ = [
     "Unit",
     "User",
     "WebSession",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]
