@@ -86,9 +86,14 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+# The API's app with a real worker (tests/api/conftest.py), on these settings.
+from tests.api.conftest import app, tokens  # noqa: E402, F401
+
+
 @pytest.fixture
-def hook_settings(settings: Settings) -> Settings:
-    """The receiver runs on 127.0.0.1: these tests allow private targets explicitly."""
+def settings(settings: Settings) -> Settings:
+    """The receiver runs on 127.0.0.1: these tests allow private targets explicitly, and
+    retry within a second."""
     return settings.model_copy(
         update={
             "webhook_allow_private": True,
@@ -99,6 +104,11 @@ def hook_settings(settings: Settings) -> Settings:
             "webhook_timeout_seconds": 5.0,
         }
     )
+
+
+@pytest.fixture
+def hook_settings(settings: Settings) -> Settings:
+    return settings
 
 
 @asynccontextmanager

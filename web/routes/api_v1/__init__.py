@@ -14,6 +14,7 @@ from web.routes.api_v1 import (
     notifications,
     reports,
     surveys,
+    webhooks,
 )
 
 # Any route may meet an outage or a bug (web/errors.py): documented once for all of them.
@@ -36,3 +37,4 @@ router.include_router(clients.router)
 router.include_router(audit.router)
 router.include_router(reports.router)
 router.include_router(notifications.router)
+router.include_router(webhooks.router)
