@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from web.problems import PROBLEM_JSON
+from web.rate_limit import client_limit
 from web.routes.api_v1 import (
     audit,
     cases,
@@ -27,8 +28,14 @@ TROUBLE: dict[int | str, dict[str, Any]] = {
         "content": {PROBLEM_JSON: {}},
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
     },
+    429: {
+        "description": "Over the client's rate limit: repeat after Retry-After seconds",
+        "content": {PROBLEM_JSON: {}},
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
+    },
 }
-router = APIRouter(prefix="/api/v1", responses=TROUBLE)
+# Every route needs a token: the client's rate limit is counted once it is known.
+router = APIRouter(prefix="/api/v1", responses=TROUBLE, dependencies=[Depends(client_limit)])
 router.include_router(cases.router)
 router.include_router(surveys.router)
 router.include_router(customers.router)
