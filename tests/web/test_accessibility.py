@@ -14,6 +14,7 @@ from activities.remeasurement import make_survey_token
 from models.case import Case
 from tests.live import fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp
+from tests.web.test_webhook_page import seed_webhook
 
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 # What the check reports: enough to find the element and the rule.
@@ -88,8 +89,10 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     await check(manager, "/inbox?tab=team", report)
     await check(manager, "/dashboard/cases?status=open", report)
 
+    seed_webhook(live)
     admin = await signed_in(browser, live, "root")
     for path in (
+        "/admin/webhooks",
         "/admin/outbox",
         "/admin/templates",
         "/admin/templates/recovery",
@@ -110,7 +113,14 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     await admin.get_by_label("Language").select_option(label="Norsk bokmål")
     await admin.get_by_role("button", name="Change language").click()
     await admin.get_by_role("button", name="Bytt språk").wait_for()
-    for path in ("/dashboard", "/admin/outbox", "/notifications", "/admin/audit", "/admin/users"):
+    for path in (
+        "/dashboard",
+        "/admin/outbox",
+        "/notifications",
+        "/admin/audit",
+        "/admin/users",
+        "/admin/webhooks",
+    ):
         await check(admin, path, report)
 
     async with httpx.AsyncClient(base_url=live.base_url) as client:
