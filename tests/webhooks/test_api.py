@@ -5,6 +5,7 @@ other clients, problem+json and the audit log."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from models.audit import AuditEntry
+from models.webhooks import WebhookDelivery
 from services.tokens import create_client
 from tests.api.conftest import bearer
 from tests.api.test_cases import BODY
@@ -49,13 +51,14 @@ async def test_a_case_opened_and_closed_through_the_api_is_delivered(
     receiver: Receiver,
 ) -> None:
     crm = bearer(create_client(engine, "crm", ["webhooks:manage"]).token)
+    events = ["opened", "closed", "status_changed"]
     r = await http.post(
-        "/api/v1/webhooks", json={"url": receiver.url, "events": ["opened", "closed"]}, headers=crm
+        "/api/v1/webhooks", json={"url": receiver.url, "events": events}, headers=crm
     )
     assert r.status_code == 201, r.text
     sub = r.json()
     secret = sub["secret"]
-    assert secret.startswith("whsec_") and sub["events"] == ["opened", "closed"]
+    assert secret.startswith("whsec_") and sub["events"] == events
     # The secret is never shown again.
     r = await http.get(f"/api/v1/webhooks/{sub['id']}", headers=crm)
     assert r.status_code == 200 and "secret" not in r.json()
@@ -71,23 +74,36 @@ async def test_a_case_opened_and_closed_through_the_api_is_delivered(
     r = await http.post(f"/api/v1/cases/{case_id}/close", json=CLOSE, headers=rw)
     assert r.status_code in (200, 202), r.text
     [closed] = await settled(engine, "closed")
-    assert opened.status == closed.status == "delivered"
+
+    # new -> (in progress ->) closed: each move once, in order.
+    def status_moves() -> list[WebhookDelivery] | None:
+        rows = delivery_rows(engine, "status_changed")
+        done = all(d.status != "pending" for d in rows)
+        closing = any(d.payload["data"]["status"] == "closed" for d in rows)
+        return rows if done and closing else None
+
+    moved = await eventually(status_moves, what="the status change to closed")
+    assert {opened.status, closed.status, *(m.status for m in moved)} == {"delivered"}
+    chain = [(m.payload["data"]["previous_status"], m.payload["data"]["status"]) for m in moved]
+    assert chain[0][0] == "new" and chain[-1][1] == "closed"
+    assert all(a[1] == b[0] for a, b in pairwise(chain))
     for event in ("opened", "closed"):
         [hit] = receiver.of(event)
         payload = Webhook(secret).verify(hit.body, hit.headers)
         assert payload["type"] == f"case.{event}" and payload["data"]["case_id"] == case_id
         assert b"Kari" not in hit.body and b"smoke" not in hit.body  # no personal data
-    assert {d.event for d in delivery_rows(engine)} == {"opened", "closed"}
+    assert {d.event for d in delivery_rows(engine)} == set(events)
 
     # The delivery log, and a redelivery: the same webhook-id once more.
     log = (await http.get(f"/api/v1/webhooks/{sub['id']}/deliveries", headers=crm)).json()
-    assert [d["event"] for d in log] == ["closed", "opened"]
-    assert log[1]["status"] == "delivered" and log[1]["http_status"] == 200
+    assert [d["id"] for d in log] == sorted((d["id"] for d in log), reverse=True)
+    assert log[-1]["event"] == "opened" and len(log) == 2 + len(moved)
+    assert log[-1]["status"] == "delivered" and log[-1]["http_status"] == 200
     r = await http.post(
-        f"/api/v1/webhooks/{sub['id']}/deliveries/{log[1]['id']}/redeliver", headers=crm
+        f"/api/v1/webhooks/{sub['id']}/deliveries/{log[-1]['id']}/redeliver", headers=crm
     )
     assert r.status_code == 202, r.text
-    assert r.json()["message_id"] == log[1]["message_id"]
+    assert r.json()["message_id"] == log[-1]["message_id"]
     await eventually(lambda: len(receiver.of("opened")) == 2, what="the redelivery")
     first, again = receiver.of("opened")
     assert first.headers["webhook-id"] == again.headers["webhook-id"]
