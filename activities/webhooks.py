@@ -172,10 +172,13 @@ class RefusedTarget(Exception):
 
 def resolve_target(url: str, settings: Settings) -> list[str]:
     """Every address the URL's host resolves to, each one checked (server-side forgery)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise RefusedTarget("the URL is not valid") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedTarget("only http and https URLs with a host")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:

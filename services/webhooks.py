@@ -58,17 +58,19 @@ def new_secret() -> str:
 
 def check_url(url: str, settings: Settings) -> str:
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError:
+        raise WebhookError("url", "the URL is not valid") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError("url", "give an absolute http or https URL")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise WebhookError("url", "the URL may not contain spaces or control characters")
     if parts.username or parts.password:
         raise WebhookError("url", "credentials in the URL are not allowed")
     if len(url) > 2000:
         raise WebhookError("url", "the URL is longer than 2000 characters")
-    try:
-        parts.port  # noqa: B018  (raises on a port out of range)
-    except ValueError:
-        raise WebhookError("url", "the URL's port is not valid") from None
     host = parts.hostname
     if host == "localhost" or host.endswith(".localhost"):
         host = "127.0.0.1"
