@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from temporalio import activity
@@ -66,7 +66,12 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     added: set[int] = set()
     stmt = _case_upsert(engine.dialect.name, tuple(row))
     with engine.begin() as conn:
-        # The status before: a webhook of a status change (in this transaction, with the row).
+        # The status before, for the webhooks of a status change: read under the row's write
+        # lock (a no-op update takes it), so two projections of a case never both see the
+        # same "before".
+        conn.execute(
+            update(Case).where(col(Case.id) == req.view.case_id).values(version=col(Case.version))
+        )
         old_status = conn.execute(
             select(col(Case.status)).where(col(Case.id) == req.view.case_id)
         ).scalar()

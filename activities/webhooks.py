@@ -15,6 +15,7 @@ The request body is the client's data, sent to the client's endpoint: it is neve
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import time
@@ -32,6 +33,7 @@ from standardwebhooks.webhooks import Webhook
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.payload_crypto import key_ring
 from core.settings import Settings
 from domain.vocabulary import WebhookDeliveryStatus, WebhookEvent
 from domain.webhooks import (
@@ -207,14 +209,31 @@ class WebhookAttempt:
     retry_max_interval_seconds: float = 6 * 3600.0
 
 
-def signatures(sub: WebhookSubscription, msg_id: str, at: datetime, body: str) -> str:
+SEALED = "sealed:"
+
+
+def seal_secret(settings: Settings, secret: str) -> str:
+    """A signing secret as stored: encrypted under the payload key ring (a database copy
+    alone cannot forge a delivery)."""
+    return SEALED + base64.b64encode(key_ring(settings).seal_file(secret.encode())).decode()
+
+
+def open_secret(settings: Settings, stored: str) -> str:
+    if not stored.startswith(SEALED):
+        return stored
+    return key_ring(settings).open_file(base64.b64decode(stored[len(SEALED) :])).decode()
+
+
+def signatures(
+    settings: Settings, sub: WebhookSubscription, msg_id: str, at: datetime, body: str
+) -> str:
     """v1 signatures, space-separated: the secret's, and during a rotation's overlap also the
     previous secret's (Standard Webhooks lets a receiver accept any one of them)."""
     secrets = [sub.secret]
     until = sub.previous_valid_until
     if sub.previous_secret and until is not None and until.replace(tzinfo=UTC) > at:
         secrets.append(sub.previous_secret)
-    return " ".join(Webhook(s).sign(msg_id, at, body) for s in secrets)
+    return " ".join(Webhook(open_secret(settings, s)).sign(msg_id, at, body) for s in secrets)
 
 
 def body_of(delivery: WebhookDelivery) -> str:
@@ -277,7 +296,7 @@ class WebhookActivities:
             "user-agent": "Caseloop-Webhooks/1",
             "webhook-id": delivery.message_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signatures(sub, delivery.message_id, now, body),
+            "webhook-signature": signatures(self.settings, sub, delivery.message_id, now, body),
         }
         started = time.monotonic()
         status: int | None = None

@@ -14,7 +14,8 @@ from models.types import JSONType, UTCDateTime, utcnow
 class WebhookSubscription(SQLModel, table=True):
     """Where one API client wants which events (`events`: domain.vocabulary.WebhookEvent).
 
-    `secret` signs every delivery (Standard Webhooks, `whsec_...`); after a rotation the
+    `secret` signs every delivery (Standard Webhooks, `whsec_...`; stored sealed under the
+    payload key ring: activities/webhooks.py `seal_secret`); after a rotation the
     previous secret signs too until `previous_valid_until`, so receivers can switch over.
     A receiver answering 410 Gone disables the subscription (`disabled_reason`).
     """
@@ -27,8 +28,8 @@ class WebhookSubscription(SQLModel, table=True):
     events: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
     enabled: bool = True
     disabled_reason: str = Field(default="", max_length=200)
-    secret: str = Field(max_length=100)
-    previous_secret: str | None = Field(default=None, max_length=100)
+    secret: str = Field(max_length=300)
+    previous_secret: str | None = Field(default=None, max_length=300)
     previous_valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

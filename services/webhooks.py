@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from activities.webhooks import seal_secret
 from core.settings import Settings
 from domain.audit import Actor
 from domain.vocabulary import AuditAction, AuditObject, Scope, WebhookDeliveryStatus
@@ -126,11 +127,12 @@ def create(
         raise WebhookError(
             "Authorization", "a personal token cannot subscribe to webhooks", status=403
         )
+    secret = new_secret()
     sub = WebhookSubscription(
         client_id=owner.id or 0,
         url=check_url(url, settings),
         events=check_events(events),
-        secret=new_secret(),
+        secret=seal_secret(settings, secret),
     )
     with Session(engine) as session:
         count = session.exec(
@@ -146,7 +148,7 @@ def create(
         session.commit()
         session.refresh(sub)
         session.expunge(sub)
-    return WithSecret(sub, sub.secret)
+    return WithSecret(sub, secret)
 
 
 def list_subscriptions(engine: Engine, client: ApiClient | None) -> list[WebhookSubscription]:
@@ -197,6 +199,7 @@ def update(
 
 def rotate(
     engine: Engine,
+    settings: Settings,
     client: ApiClient | None,
     sub_id: int,
     overlap_seconds: int,
@@ -211,7 +214,8 @@ def rotate(
             sub.previous_valid_until = utcnow() + timedelta(seconds=overlap_seconds)
         else:
             sub.previous_secret = sub.previous_valid_until = None
-        sub.secret = new_secret()
+        secret = new_secret()
+        sub.secret = seal_secret(settings, secret)
         sub.updated_at = utcnow()
         session.add(sub)
         after = state(sub) | {"secret_rotated_at": sub.updated_at.isoformat()}
@@ -219,7 +223,7 @@ def rotate(
         session.commit()
         session.refresh(sub)
         session.expunge(sub)
-        return WithSecret(sub, sub.secret)
+        return WithSecret(sub, secret)
 
 
 def deliveries(

@@ -86,7 +86,7 @@ async def test_a_case_opened_and_closed_through_the_api_is_delivered(
     assert {opened.status, closed.status, *(m.status for m in moved)} == {"delivered"}
     chain = [(m.payload["data"]["previous_status"], m.payload["data"]["status"]) for m in moved]
     assert chain[0][0] == "new" and chain[-1][1] == "closed"
-    assert all(a[1] == b[0] for a, b in pairwise(chain))
+    assert all(a[1] == b[0] for a, b in pairwise(chain)), chain
     for event in ("opened", "closed"):
         [hit] = receiver.of(event)
         payload = Webhook(secret).verify(hit.body, hit.headers)

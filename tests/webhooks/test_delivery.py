@@ -41,6 +41,8 @@ def crm(engine: Engine, hook_settings: Settings, receiver: Receiver) -> tuple[in
     )
     assert made.secret.startswith("whsec_")
     assert made.subscription.id is not None
+    stored = subscription(engine, made.subscription.id).secret  # sealed: a copy cannot sign
+    assert stored.startswith("sealed:") and made.secret not in stored
     return made.subscription.id, made.secret
 
 
@@ -138,7 +140,7 @@ async def test_during_a_rotation_either_secret_verifies(
     crm: tuple[int, str],
 ) -> None:
     sub_id, old = crm
-    new = rotate(engine, None, sub_id, 3600, cli_actor()).secret
+    new = rotate(engine, hook_settings, None, sub_id, 3600, cli_actor()).secret
     assert new != old
     async with worker_and_dispatcher(ts_env, engine, hook_settings):
         await start_case(ts_env, engine, hook_settings, "C-000001")
@@ -148,7 +150,7 @@ async def test_during_a_rotation_either_secret_verifies(
         Webhook(old).verify(hit.body, hit.headers)
         Webhook(new).verify(hit.body, hit.headers)
         # A rotation without overlap: the old secret no longer signs.
-        newest = rotate(engine, None, sub_id, 0, cli_actor()).secret
+        newest = rotate(engine, hook_settings, None, sub_id, 0, cli_actor()).secret
         await start_case(ts_env, engine, hook_settings, "C-000002")
         await settled(engine, "opened", count=2)
     hit = receiver.of("opened")[-1]

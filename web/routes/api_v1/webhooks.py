@@ -176,12 +176,18 @@ async def change(
 
 @router.post("/{subscription_id}/rotate", response_model=SubscriptionCreated)
 async def rotate(
-    subscription_id: Id, me: Webhooks, engine: EngineDep, body: RotateIn | None = None
+    subscription_id: Id,
+    me: Webhooks,
+    engine: EngineDep,
+    settings: SettingsDep,
+    body: RotateIn | None = None,
 ) -> SubscriptionCreated:
     """A new secret (in this answer only); the old one signs too for `overlap_seconds`."""
     overlap = body.overlap_seconds if body is not None else RotateIn().overlap_seconds
     try:
-        made = await in_thread(webhooks.rotate, engine, me, subscription_id, overlap, api_actor(me))
+        made = await in_thread(
+            webhooks.rotate, engine, settings, me, subscription_id, overlap, api_actor(me)
+        )
     except webhooks.WebhookNotFound as exc:
         raise _problem(exc) from exc
     return SubscriptionCreated(**public(made.subscription).model_dump(), secret=made.secret)
