@@ -158,3 +158,14 @@ async def test_scopes_owners_and_bad_input(
         assert field in r.text
     r = await http.post(f"/api/v1/webhooks/{sub_id}/deliveries/999/redeliver", headers=crm)
     assert r.status_code == 404
+    # A rotation without a body keeps the old secret a day; with 0, not at all.
+    r = await http.post(f"/api/v1/webhooks/{sub_id}/rotate", headers=crm)
+    assert r.status_code == 200 and r.json()["previous_secret_valid_until"]
+    r = await http.post(
+        f"/api/v1/webhooks/{sub_id}/rotate", json={"overlap_seconds": 0}, headers=crm
+    )
+    assert r.status_code == 200 and r.json()["previous_secret_valid_until"] is None
+    r = await http.post(
+        f"/api/v1/webhooks/{sub_id}/rotate", json={"overlap_seconds": "60"}, headers=crm
+    )
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"

@@ -47,12 +47,13 @@ class SubscriptionPatch(BaseModel):
 class RotateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    overlap_seconds: int = Field(
-        default=24 * 3600,
+    overlap_seconds: int | None = Field(
+        default=None,
         ge=0,
         le=30 * 86400,
         strict=True,
-        description="How long the old secret goes on signing beside the new one (0: stops now)",
+        description="How long the old secret goes on signing beside the new one (0: stops "
+        "now; none: WEBHOOK_ROTATION_OVERLAP_SECONDS, a day by default)",
     )
 
 
@@ -183,7 +184,8 @@ async def rotate(
     body: RotateIn | None = None,
 ) -> SubscriptionCreated:
     """A new secret (in this answer only); the old one signs too for `overlap_seconds`."""
-    overlap = body.overlap_seconds if body is not None else RotateIn().overlap_seconds
+    asked = body.overlap_seconds if body is not None else None
+    overlap = settings.webhook_rotation_overlap_seconds if asked is None else asked
     try:
         made = await in_thread(
             webhooks.rotate, engine, settings, me, subscription_id, overlap, api_actor(me)
