@@ -4,12 +4,16 @@ signature verified by the `standardwebhooks` library, retries until the receiver
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.erasure import anonymise_expired
 from activities.webhooks import enqueue_erased
 from core.settings import Settings
 from services.audit import cli_actor
@@ -168,3 +172,23 @@ def test_erased_carries_no_personal_data(engine: Engine, crm: tuple[int, str]) -
     [row] = delivery_rows(engine, "erased")
     assert row.payload["type"] == "case.erased"
     assert set(row.payload["data"]) == {"case_id", "event"}
+
+
+def test_retention_tells_erased_once_to_clients_that_see_the_case(
+    engine: Engine, hook_settings: Settings, tmp_path: Path
+) -> None:
+    """The erasure's transaction writes the `erased` rows: one per subscriber that wants it
+    and may read the case's program, none on a second run."""
+    from tests.test_retention import _seed_cases
+
+    _seed_cases(engine)
+    wants = create_client(engine, "crm", ["webhooks:manage"]).client
+    elsewhere = create_client(engine, "other", ["webhooks:manage"], programs=["central"]).client
+    not_asked = create_client(engine, "quiet", ["webhooks:manage"]).client
+    for client, events in ((wants, ["erased"]), (elsewhere, ["erased"]), (not_asked, ["opened"])):
+        create(engine, hook_settings, client, "https://crm.example.com/x", events, cli_actor())
+    assert anonymise_expired(engine, tmp_path, datetime.now(UTC), 200).anonymised == 1
+    assert anonymise_expired(engine, tmp_path, datetime.now(UTC), 200).anonymised == 0
+    [row] = delivery_rows(engine, "erased")
+    assert row.case_id == "C-000001" and row.subscription_id == 1
+    assert row.payload["data"] == {"case_id": "C-000001", "event": "erased"}
