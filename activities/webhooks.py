@@ -257,11 +257,20 @@ class WebhookActivities:
             )
 
     def _load(self, delivery_id: int) -> tuple[WebhookDelivery, WebhookSubscription | None]:
+        """The row, and its subscription while it is enabled and its client active."""
         with Session(self.engine) as session:
             delivery = session.get(WebhookDelivery, delivery_id)
             if delivery is None:
                 raise ApplicationError(f"delivery {delivery_id} does not exist", non_retryable=True)
             sub = session.get(WebhookSubscription, delivery.subscription_id)
+            client = session.get(ApiClient, sub.client_id) if sub is not None else None
+            now = utcnow()
+            if (
+                client is None
+                or client.revoked_at is not None
+                or (client.expires_at is not None and client.expires_at.replace(tzinfo=UTC) <= now)
+            ):
+                sub = None  # a revoked client hears nothing more
             session.expunge_all()
         return delivery, sub
 
@@ -274,7 +283,7 @@ class WebhookActivities:
             self._record(
                 req.delivery_id,
                 status=WebhookDeliveryStatus.FAILED,
-                last_error="the subscription is disabled",
+                last_error="the subscription is disabled or its client revoked",
                 next_attempt_at=None,
             )
             return WebhookDeliveryStatus.FAILED

@@ -14,11 +14,11 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.erasure import anonymise_expired
-from activities.webhooks import enqueue_erased
+from activities.webhooks import WebhookActivities, WebhookAttempt, enqueue_erased
 from core.settings import Settings
 from services.audit import cli_actor
 from services.configuration import apply_config
-from services.tokens import create_client
+from services.tokens import create_client, revoke
 from services.webhooks import WebhookError, check_url, create, rotate
 from tests.factories import config, start_case
 from tests.webhooks.conftest import (
@@ -192,3 +192,18 @@ def test_retention_tells_erased_once_to_clients_that_see_the_case(
     [row] = delivery_rows(engine, "erased")
     assert row.case_id == "C-000001" and row.subscription_id == 1
     assert row.payload["data"] == {"case_id": "C-000001", "event": "erased"}
+
+
+def test_a_revoked_client_hears_nothing_more(
+    engine: Engine, hook_settings: Settings, receiver: Receiver, crm: tuple[int, str]
+) -> None:
+    with Session(engine) as session:
+        enqueue_erased(session.connection(), [("C-000009", "recovery", "4723")])
+        session.commit()
+    [row] = delivery_rows(engine, "erased")
+    assert row.id is not None
+    revoke(engine, "crm")
+    result = WebhookActivities(engine, hook_settings).send(WebhookAttempt(row.id))
+    assert result == "failed" and receiver.hits == []
+    [row] = delivery_rows(engine, "erased")
+    assert row.status == "failed" and "revoked" in row.last_error
