@@ -207,3 +207,23 @@ def test_a_revoked_client_hears_nothing_more(
     assert result == "failed" and receiver.hits == []
     [row] = delivery_rows(engine, "erased")
     assert row.status == "failed" and "revoked" in row.last_error
+
+
+async def test_when_the_retries_run_out_the_row_says_failed(
+    ts_env: WorkflowEnvironment,
+    engine: Engine,
+    hook_settings: Settings,
+    receiver: Receiver,
+    crm: tuple[int, str],
+) -> None:
+    """The retry window (3 days in production) here a second: the row ends `failed`, with no
+    next attempt, to be redelivered by hand."""
+    receiver.answer(*[500] * 1000)
+    short = hook_settings.model_copy(update={"webhook_retry_for_seconds": 1.0})
+    async with worker_and_dispatcher(ts_env, engine, short):
+        await start_case(ts_env, engine, short, "C-000001")
+        [row] = await settled(engine, "opened")
+    assert row.status == "failed" and row.next_attempt_at is None
+    # The time-skipping server may end the window before any attempt, or during one (whose
+    # answer then changes the settled row no more).
+    assert len(receiver.of("opened")) >= row.attempts and row.http_status in (500, None)
