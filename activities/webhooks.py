@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -169,7 +169,11 @@ def enqueue_erased(conn: Connection, cases: Sequence[tuple[str, str, str]]) -> i
 
 
 class RefusedTarget(Exception):
-    """The URL may not be called (scheme, a refused address, no address at all)."""
+    """The URL may not be called (its scheme, a refused address)."""
+
+
+class Unresolvable(Exception):
+    """The host has no address now (DNS may be back later: retried)."""
 
 
 def resolve_target(url: str, settings: Settings) -> list[str]:
@@ -184,10 +188,10 @@ def resolve_target(url: str, settings: Settings) -> list[str]:
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise RefusedTarget(f"the host does not resolve: {exc}") from None
+        raise Unresolvable(f"the host does not resolve: {exc}") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
-        raise RefusedTarget("the host does not resolve")
+        raise Unresolvable("the host does not resolve")
     for address in addresses:
         why = refused_address(
             address, settings.webhook_allow_private, settings.webhook_allow_networks
@@ -298,6 +302,10 @@ class WebhookActivities:
                 next_attempt_at=None,
             )
             return WebhookDeliveryStatus.REFUSED
+        except Unresolvable as exc:
+            self._retry_later(
+                req, attempt, str(exc), {"attempts": col(WebhookDelivery.attempts) + 1}
+            )
         body = body_of(delivery)
         now = datetime.now(UTC)
         headers = {
@@ -348,16 +356,22 @@ class WebhookActivities:
                 **counted,
             )
             return WebhookDeliveryStatus.REFUSED
+        self._retry_later(req, attempt, error or f"HTTP {status}", counted)
+
+    def _retry_later(
+        self, req: WebhookAttempt, attempt: int, error: str, counted: dict[str, Any]
+    ) -> NoReturn:
+        """Record a failed attempt and raise: Temporal retries it with backoff."""
         wait = min(
             req.retry_initial_seconds * 2 ** max(attempt - 1, 0), req.retry_max_interval_seconds
         )
         self._record(
             req.delivery_id,
-            last_error=error or f"HTTP {status}",
+            last_error=error[:500],
             next_attempt_at=utcnow() + timedelta(seconds=wait),
             **counted,
         )
-        raise ApplicationError(error or f"HTTP {status}", type=RETRY)
+        raise ApplicationError(error, type=RETRY)
 
     def _post(self, url: str, address: str, headers: dict[str, str], body: str) -> int:
         """POST to the address checked (not a second look-up: DNS rebinding), no redirects."""

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.erasure import anonymise_expired
@@ -19,7 +20,7 @@ from core.settings import Settings
 from services.audit import cli_actor
 from services.configuration import apply_config
 from services.tokens import create_client, revoke
-from services.webhooks import WebhookError, check_url, create, rotate
+from services.webhooks import WebhookError, check_url, create, rotate, update
 from tests.factories import config, start_case
 from tests.webhooks.conftest import (
     Receiver,
@@ -227,3 +228,21 @@ async def test_when_the_retries_run_out_the_row_says_failed(
     # The time-skipping server may end the window before any attempt, or during one (whose
     # answer then changes the settled row no more).
     assert len(receiver.of("opened")) >= row.attempts and row.http_status in (500, None)
+
+
+def test_a_host_that_does_not_resolve_is_tried_again(
+    engine: Engine, hook_settings: Settings, crm: tuple[int, str]
+) -> None:
+    """No address now may be a DNS outage: the attempt is recorded and retried, not refused."""
+    sub_id, _ = crm
+    update(engine, hook_settings, None, sub_id, cli_actor(), url="https://hooks.example.invalid/")
+    with Session(engine) as session:
+        enqueue_erased(session.connection(), [("C-000009", "recovery", "4723")])
+        session.commit()
+    [row] = delivery_rows(engine, "erased")
+    assert row.id is not None
+    with pytest.raises(ApplicationError):
+        WebhookActivities(engine, hook_settings).send(WebhookAttempt(row.id, 30.0), attempt=2)
+    [row] = delivery_rows(engine, "erased")
+    assert row.status == "pending" and row.attempts == 1 and "resolve" in row.last_error
+    assert row.next_attempt_at is not None
