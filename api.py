@@ -25,6 +25,7 @@ from web import (
     live,
     metrics,
     problems,
+    rate_limit,
     request_context,
     ui_setup,
 )
@@ -72,6 +73,7 @@ def create_app(
     # Given dependencies are usable at once (tests drive the app without a lifespan).
     app.state.settings, app.state.engine, app.state.temporal = settings, engine, temporal
     problems.install(app)
+    rate_limit.install(app)
     errors.install(app)
     health.install(app)
     codec.install(app, settings)

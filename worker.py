@@ -22,6 +22,7 @@ from activities.notifications import NotificationActivities
 from activities.open_cases import OpenCaseActivities
 from activities.projection import ProjectionActivities
 from activities.remeasurement import RemeasurementActivities
+from activities.webhooks import WebhookActivities
 from core.logging import configure_logging
 from core.payload_crypto import PayloadKeyError, key_ring
 from core.settings import InsecureSecretKey, Settings, get_settings
@@ -30,19 +31,22 @@ from core.temporal import connect
 from models.db import make_engine
 from services.reconciler import Reconciler
 from services.retention import ensure_retention_schedule
+from services.webhook_dispatch import WebhookDispatcher
 from workflows.case import CaseWorkflow
 from workflows.policy_fanout import PolicyFanoutWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.webhook import WebhookDeliveryWorkflow
 
 log = logging.getLogger("worker")
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
     notifications = NotificationActivities(engine, settings)
+    webhooks = WebhookActivities(engine, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CaseWorkflow, RetentionWorkflow, PolicyFanoutWorkflow],
+        workflows=[CaseWorkflow, RetentionWorkflow, PolicyFanoutWorkflow, WebhookDeliveryWorkflow],
         activities=[
             CalendarActivities().compute_deadlines,
             CalendarActivities().pause_limit,
@@ -56,6 +60,8 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
             RemeasurementActivities(engine, settings).send_remeasurement,
             FailureActivities(engine).record_failure,
             RetentionActivities(engine, settings).anonymise_expired,
+            webhooks.deliver,
+            webhooks.give_up,
         ],
         # Projection, notification and SMTP activities are sync (DB, smtplib): run them in threads.
         activity_executor=ThreadPoolExecutor(max_workers=48),
@@ -93,7 +99,12 @@ async def main() -> None:
         )
         # With the worker polling (the reconciler queries workflows): at once, then on a timer.
         reconciling = asyncio.create_task(Reconciler(engine, client, settings).run_forever(stop))
+        # Webhook delivery rows written by the projection: one delivery workflow each.
+        dispatching = asyncio.create_task(
+            WebhookDispatcher(engine, client, settings).run_forever(stop)
+        )
         await stop.wait()
+        await dispatching
         # Let a round in progress finish, with the worker still answering its queries: a
         # Temporal call cancelled mid-flight can call back into an interpreter shutting down.
         await reconciling

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 from temporalio import activity
 
+from activities.webhooks import enqueue_erased
 from core.settings import Settings
 from domain.erasure import (
     ERASED,
@@ -110,9 +111,15 @@ def anonymise_cases(
 
 
 def announce(session: Session, case_ids: Sequence[str]) -> None:
-    """Open pages of these cases reload (the change log; call last, just before commit)."""
-    rows = session.exec(select(Case.id, Case.version).where(col(Case.id).in_(list(case_ids))))
-    for case_id, version in rows.all():
+    """Open pages of these cases reload (the change log; call last, just before commit), and
+    webhook subscribers hear `erased` (in the same transaction: once, and only if it holds)."""
+    rows = session.exec(
+        select(Case.id, Case.version, Case.program_id, Case.unit_id).where(
+            col(Case.id).in_(list(case_ids))
+        )
+    ).all()
+    enqueue_erased(session.connection(), [(r[0], r[2], r[3]) for r in rows])
+    for case_id, version, _, _ in rows:
         record_case_change(session.connection(), case_id, version)
 
 

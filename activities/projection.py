@@ -10,13 +10,14 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from temporalio import activity
 
 from activities.failures import classify_errors
 from activities.sla import measure_case
+from activities.webhooks import NewEvent, enqueue_case_events
 from domain.case import CaseView, TimelineEvent
 from domain.case_row import case_row
 from domain.policy import CalendarSpec
@@ -63,8 +64,17 @@ def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     """Apply one projection; True when the case row moved forward."""
     row = case_row(req.view, utcnow(), req.calendar)
+    added: set[int] = set()
     with engine.begin() as conn:
-        added = None
+        # The status before, for the webhooks of a status change: read under the row's write
+        # lock (a no-op update takes it), so two projections of a case never both see the
+        # same "before".
+        conn.execute(
+            update(Case).where(col(Case.id) == req.view.case_id).values(version=col(Case.version))
+        )
+        old_status = conn.execute(
+            select(col(Case.status)).where(col(Case.id) == req.view.case_id)
+        ).scalar()
         if req.events:
             events = _insert(engine, CaseEvent.__table__).values(  # type: ignore[attr-defined]
                 [
@@ -80,11 +90,13 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
                     for e in req.events
                 ]
             )
-            added = conn.execute(
-                events.on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(
-                    events.table.c.seq
-                )
-            ).first()
+            added = set(
+                conn.execute(
+                    events.on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(
+                        events.table.c.seq
+                    )
+                ).scalars()
+            )
         # Measured from the whole timeline, this request's events included (activities/sla.py).
         row |= measure_case(conn, req.view, req.calendar).columns()
         stmt = _case_upsert(engine.dialect.name, tuple(row))
@@ -111,6 +123,9 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
                     col(CaseFailure.step) == "projection",
                 )
             )
+        new = [NewEvent(e.seq, e.kind, e.at) for e in req.events if e.seq in added]
+        # Webhooks of what is new (each once: an event inserted once, a status moved once).
+        enqueue_case_events(conn, req.view.case_id, row, new, old_status if applied else None)
         if applied or added:  # last in the transaction: see models.changes
             record_case_change(conn, req.view.case_id, req.view.version)
     return applied

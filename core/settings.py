@@ -118,7 +118,32 @@ class Settings(BaseSettings):
     # The public web form (/forms/<program>): submissions per client address ("limits" syntax).
     form_rate_limit: str = "10/minute"
 
-    @field_validator("trusted_proxies", "codec_cors_origins", mode="before")
+    # Webhooks out (activities/webhooks.py). Targets on private, loopback and link-local
+    # addresses are refused unless WEBHOOK_ALLOW_PRIVATE, or the address is in
+    # WEBHOOK_ALLOW_NETWORKS (IPs or CIDRs, comma-separated).
+    webhook_allow_private: bool = False
+    webhook_allow_networks: Annotated[list[str], NoDecode] = []
+    webhook_timeout_seconds: float = 10.0
+    # Retries: the first after this, doubling up to the maximum, given up after ~3 days.
+    webhook_retry_initial_seconds: float = 30.0
+    webhook_retry_max_interval_seconds: float = 6 * 3600.0
+    webhook_retry_for_seconds: float = 3 * 86400.0
+    # How often the worker looks for new deliveries to start.
+    webhook_dispatch_interval_seconds: float = 1.0
+    # A rotated secret still signs (beside the new one) for this long.
+    webhook_rotation_overlap_seconds: int = 24 * 3600
+
+    # Rate limits (web/rate_limit.py), in the `limits` notation ("600/minute"): per API client
+    # on /api/v1, per IP on the public pages (surveys, sign-in, forms). Memory storage per
+    # process unless RATE_LIMIT_STORAGE_URI (e.g. redis://host:6379) is set.
+    rate_limit_enabled: bool = True
+    rate_limit_api: str = "600/minute"
+    rate_limit_public: str = "30/minute"
+    rate_limit_storage_uri: str = "memory://"
+
+    @field_validator(
+        "trusted_proxies", "codec_cors_origins", "webhook_allow_networks", mode="before"
+    )
     @classmethod
     def _comma_list(cls, v: object) -> object:
         """TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16 (a list works too); CODEC_CORS_ORIGINS alike."""

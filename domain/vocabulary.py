@@ -137,6 +137,29 @@ class EventKind(StrEnum):
     UNMERGED = "unmerged"
 
 
+class WebhookEvent(StrEnum):
+    """What a webhook subscription may ask for: timeline kinds, plus two the timeline lacks."""
+
+    OPENED = EventKind.OPENED.value
+    # The case row's status moved (new, in progress, overdue, closed): the projection sees it.
+    STATUS_CHANGED = "status_changed"
+    ESCALATED = EventKind.ESCALATED.value
+    PAUSED = EventKind.PAUSED.value
+    RESUMED = EventKind.RESUMED.value
+    CLOSED = EventKind.CLOSED.value
+    REMEASURED = EventKind.REMEASURED.value
+    # The case's personal data was anonymised (GDPR erasure or retention).
+    ERASED = "erased"
+
+
+class WebhookDeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    # The target is a private, loopback or link-local address (or redirected): never sent.
+    REFUSED = "refused"
+
+
 class PauseMetric(StrEnum):
     """The deadlines a program stops while a case waits on the customer."""
 
@@ -185,6 +208,8 @@ class Scope(StrEnum):
     CASES_READ = "cases:read"
     REPORTS_READ = "reports:read"
     METRICS_READ = "metrics:read"
+    # The client's own webhook subscriptions (services/webhooks.py).
+    WEBHOOKS_MANAGE = "webhooks:manage"
     CODEC = "codec"
     # A service client acts on behalf of a user (`acting_user`) within its programs/units.
     DELEGATE = "delegate"
@@ -336,6 +361,7 @@ class AuditObject(StrEnum):
     USER = "user"
     API_CLIENT = "api_client"
     KB_ARTICLE = "kb_article"
+    WEBHOOK = "webhook"
 
 
 class AuditVia(StrEnum):
@@ -373,6 +399,8 @@ class AuditAction(StrEnum):
     PASSWORD_SET = "password_set"
     PUBLISH = "publish"
     UNPUBLISH = "unpublish"
+    # A webhook delivery sent again by hand (services/webhooks.py).
+    REDELIVER = "redeliver"
 
 
 class LinkPurpose(StrEnum):

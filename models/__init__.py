@@ -21,6 +21,7 @@ from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
 from models.kb import CaseKbLink, CaseLink, KbArticle
 from models.sessions import AccountLink, WebSession
 from models.views import SavedView
+from models.webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "AccountLink",
@@ -51,4 +52,6 @@ __all__ = [
     "Unit",
     "User",
     "WebSession",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -38,6 +38,7 @@ SCOPES: dict[str, str] = {
     Scope.CASES_READ: "read cases and customers",
     Scope.REPORTS_READ: "read reports",
     Scope.METRICS_READ: "scrape /metrics (Prometheus)",
+    Scope.WEBHOOKS_MANAGE: "manage the client's own webhook subscriptions and their deliveries",
     Scope.CODEC: "decode and encode Temporal payloads at /codec (Temporal UI and CLI)",
     Scope.DELEGATE: "act on behalf of a user of the client's programs/units (service clients)",
     Scope.KB_READ: "read the knowledge base's published articles",

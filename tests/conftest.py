@@ -32,6 +32,9 @@ IN_CI = bool(os.environ.get("CI"))
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
 # ... and encrypts what it gives Temporal under a key of its own (core/payload_crypto.py).
 os.environ["PAYLOAD_KEYS"] = new_key_entry("test-1")
+# Tests drive one client or address far past any production rate; the rate-limit tests
+# (tests/api/test_rate_limits.py) turn the limits on explicitly.
+os.environ["RATE_LIMIT_ENABLED"] = "false"
 PG_ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -22,7 +22,7 @@ from web import access_log, problems
 from web.accept import weighted
 from web.auth import SESSION_MAX_AGE, LoginLimiter, LoginRequired, PageError, load_viewer
 from web.i18n import N_, LocaleMiddleware, gettext
-from web.routes import audit, dashboard, forms, outbox, survey, users
+from web.routes import audit, dashboard, forms, outbox, survey, users, webhooks
 from web.routes.pages import router as pages_router
 from web.templating import STATIC_DIR, is_htmx, render
 
@@ -78,6 +78,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(outbox.router)
     app.include_router(audit.router)
     app.include_router(users.router)
+    app.include_router(webhooks.router)
     app.include_router(survey.router)  # public: the customer's signed link is the credential
     app.include_router(forms.router)  # public: the programs' web forms (no sign-in)
     access_log.install()  # ...so that link never reaches the access log

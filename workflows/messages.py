@@ -367,3 +367,15 @@ class FanoutResult:
     signalled: int
     # Cases of a unit without a policy, or whose workflow was gone.
     skipped: int
+
+
+@dataclass
+class WebhookDeliveryInput:
+    """One webhook delivery row to send (WebhookDeliveryWorkflow), with the retry settings
+    the dispatcher read (the workflow reads no settings of its own)."""
+
+    delivery_id: int
+    retry_initial_seconds: float = 30.0
+    retry_max_interval_seconds: float = 6 * 3600.0
+    retry_for_seconds: float = 3 * 86400.0
+    timeout_seconds: float = 10.0

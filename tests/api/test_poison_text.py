@@ -131,6 +131,12 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("PATCH", "/api/v1/kb/articles/{article_id}"): {"title": "Refunds", "body": "A night."},
     ("GET", "/api/v1/cases/{case_id}/reply-templates"): None,
+    ("POST", "/api/v1/webhooks"): {"url": "https://crm.example.com/hook", "events": ["opened"]},
+    ("PATCH", "/api/v1/webhooks/{subscription_id}"): {
+        "url": "https://crm.example.com/hook",
+        "events": ["closed"],
+    },
+    ("POST", "/api/v1/webhooks/{subscription_id}/rotate"): {"overlap_seconds": 60},
     ("POST", "/api/v1/cases/{case_id}/replies"): {
         "acting_user": "ole",
         "template_key": "apology",
@@ -149,6 +155,8 @@ PARAMS = {
     "customer_id": "1",
     "client_id": "1",
     "article_id": "1",
+    "subscription_id": "1",
+    "delivery_id": "1",
 }
 
 

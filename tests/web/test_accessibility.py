@@ -25,6 +25,7 @@ from services.case_links import merge, relate
 from services.kb import Reader, create_article, link_article
 from tests.live import fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp
+from tests.web.test_webhook_page import seed_webhook
 
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 # What the check reports: enough to find the element and the rule.
@@ -175,8 +176,10 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     await check(manager, "/inbox?tab=team", report)
     await check(manager, "/dashboard/cases?status=open", report)
 
+    seed_webhook(live)
     admin = await signed_in(browser, live, "root")
     for path in (
+        "/admin/webhooks",
         "/admin/outbox",
         "/admin/templates",
         "/admin/templates/recovery",
@@ -212,6 +215,7 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
         "/admin/clients",
         "/kb",
         f"/cases/{case_id}",
+        "/admin/webhooks",
     ):
         await check(admin, path, report)
 

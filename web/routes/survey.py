@@ -28,6 +28,7 @@ from services.case_actions import ActionRejected, send_remeasurement
 from web.auth import verify_csrf
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.i18n import N_, format_number, gettext
+from web.rate_limit import public_limit
 from web.storable import form_problems
 from web.templating import render
 from workflows.messages import RemeasureAnswer
@@ -142,7 +143,7 @@ def _form_page(
     return render(request, "survey.html", ctx, status=status)
 
 
-@router.get("/survey/{token}")
+@router.get("/survey/{token}", dependencies=[Depends(public_limit)])
 async def survey_page(
     token: str, request: Request, engine: EngineDep, settings: SettingsDep
 ) -> Response:
@@ -174,7 +175,7 @@ def _read_answer(form: Any) -> tuple[Answer, RemeasureAnswer | None]:
     return answer, RemeasureAnswer(int(satisfaction), resolved == "yes", comment, "survey_page")
 
 
-@router.post("/survey/{token}")
+@router.post("/survey/{token}", dependencies=[Depends(public_limit)])
 async def survey_answer(
     token: str,
     request: Request,

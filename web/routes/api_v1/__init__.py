@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from web.problems import PROBLEM_JSON
+from web.rate_limit import client_limit
 from web.routes.api_v1 import (
     audit,
     cases,
@@ -15,6 +16,7 @@ from web.routes.api_v1 import (
     notifications,
     reports,
     surveys,
+    webhooks,
 )
 
 # Any route may meet an outage or a bug (web/errors.py): documented once for all of them.
@@ -27,8 +29,14 @@ TROUBLE: dict[int | str, dict[str, Any]] = {
         "content": {PROBLEM_JSON: {}},
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
     },
+    429: {
+        "description": "Over the client's rate limit: repeat after Retry-After seconds",
+        "content": {PROBLEM_JSON: {}},
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
+    },
 }
-router = APIRouter(prefix="/api/v1", responses=TROUBLE)
+# Every route needs a token: the client's rate limit is counted once it is known.
+router = APIRouter(prefix="/api/v1", responses=TROUBLE, dependencies=[Depends(client_limit)])
 router.include_router(cases.router)
 router.include_router(surveys.router)
 router.include_router(customers.router)
@@ -38,3 +46,4 @@ router.include_router(audit.router)
 router.include_router(reports.router)
 router.include_router(notifications.router)
 router.include_router(kb.router)
+router.include_router(webhooks.router)

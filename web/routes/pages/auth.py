@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
@@ -14,6 +14,7 @@ from models.config import User
 from web.auth import LoginLimiter, load_viewer, sign_in, sign_out, verify_password
 from web.deps import EngineDep
 from web.i18n import SESSION_LOCALE, gettext, ngettext, supported
+from web.rate_limit import public_limit
 from web.templating import render as _render
 
 router = APIRouter()
@@ -49,7 +50,7 @@ def home() -> RedirectResponse:
     return RedirectResponse("/inbox", status_code=303)
 
 
-@router.get("/login")
+@router.get("/login", dependencies=[Depends(public_limit)])
 def login_page(request: Request, engine: EngineDep, next: str | None = None) -> Response:
     with Session(engine) as session:
         if load_viewer(request, session) is not None:
@@ -57,7 +58,7 @@ def login_page(request: Request, engine: EngineDep, next: str | None = None) -> 
     return render(request, "login.html", {"next": safe_next(next), "username": "", "error": ""})
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[Depends(public_limit)])
 def login(
     request: Request,
     engine: EngineDep,
