@@ -45,6 +45,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
             CalendarActivities().compute_deadlines,
             CalendarActivities().pause_limit,
             CalendarActivities().shift_deadlines,
+            CalendarActivities().task_schedule,
             ProjectionActivities(engine).project_case,
             DirectoryActivities(engine).find_designee,
             notifications.notify,

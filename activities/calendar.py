@@ -17,6 +17,7 @@ from domain.deadlines import (
     pause_limit,
     shift_deadlines,
 )
+from domain.tasks import TaskSchedule, TaskScheduleRequest, task_schedule
 
 
 class CalendarActivities:
@@ -31,3 +32,7 @@ class CalendarActivities:
     @activity.defn(name="shift_deadlines")
     async def shift_deadlines(self, req: ShiftRequest) -> Shifted:
         return shift_deadlines(req)
+
+    @activity.defn(name="task_schedule")
+    async def task_schedule(self, req: TaskScheduleRequest) -> TaskSchedule:
+        return task_schedule(req)

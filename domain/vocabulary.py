@@ -123,6 +123,13 @@ class EventKind(StrEnum):
     # Waiting on the customer (issue 16): the clock of the program's pausing metrics stops.
     PAUSED = "paused"
     RESUMED = "resumed"
+    # Tasks on a case and @mentions in notes (issue 18).
+    TASK_ADDED = "task_added"
+    TASK_DONE = "task_done"
+    TASK_REOPENED = "task_reopened"
+    TASK_REMINDED = "task_reminded"
+    TASK_OVERDUE = "task_overdue"
+    MENTIONED = "mentioned"
 
 
 class PauseMetric(StrEnum):
@@ -259,6 +266,10 @@ class MessageKind(StrEnum):
     REPLY = "reply"
     # A paused case resumed by itself after the program's longest pause: the owner is reminded.
     PAUSE_EXPIRED = "pause_expired"
+    # Tasks and mentions (issue 18): to the task's assignee, to the person mentioned.
+    TASK_REMINDER = "task_reminder"
+    TASK_OVERDUE = "task_overdue"
+    MENTION = "mention"
 
 
 class OutboxStatus(StrEnum):
