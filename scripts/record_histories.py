@@ -35,6 +35,8 @@ from services.case_reopen import reopen_case
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
+    AddTask,
+    CompleteTask,
     CloseCase,
     CustomerReplied,
     LogContactAttempt,
@@ -43,6 +45,7 @@ from workflows.messages import (
     Reclassify,
     RemeasureAnswer,
     ReopenCase,
+    ReopenTask,
     ResumeCase,
     SendReply,
 )
@@ -55,6 +58,7 @@ DECIDED_FIRST = "deadlines_computed_by_the_case"
 SMALL = "small_history_first_run"
 SMALL_NEXT = "small_history_continued"
 PAUSED = "paused_and_resumed"
+TASKS = "tasks_and_mentions"
 
 
 async def record(names: set[str]) -> None:
@@ -211,6 +215,25 @@ async def record(names: set[str]) -> None:
         )
         await h.result()
         await save(h, PAUSED, names)
+        # 9. tasks and mentions (PATCH_TASKS): two tasks, a note mentioning a colleague, one
+        # task done before its reminder, the other reminded and overdue (timers of the main
+        # loop), unticked and ticked again; closed
+        h = await start_case(env, engine, settings, "R-tasks")
+        await h.execute_update(CaseWorkflow.add_task, AddTask(ole, "Call back", "mia", "PT2H"))
+        await h.execute_update(CaseWorkflow.add_task, AddTask(ole, "Refund", "fred", "PT3H"))
+        await h.execute_update(
+            CaseWorkflow.add_note, AddNote(ole, "@fred please refund", mentioned=["fred"])
+        )
+        await h.execute_update(CaseWorkflow.complete_task, CompleteTask(Actor("fred"), "2"))
+        await env.sleep(timedelta(hours=2, minutes=5))
+        await h.execute_update(CaseWorkflow.reopen_task, ReopenTask(ole, "2"))
+        await h.execute_update(CaseWorkflow.complete_task, CompleteTask(mia, "1"))
+        await h.execute_update(CaseWorkflow.complete_task, CompleteTask(ole, "2"))
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Done")
+        )
+        await h.result()
+        await save(h, TASKS, names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()

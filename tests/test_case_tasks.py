@@ -19,7 +19,7 @@ from domain.vocabulary import CaseStatus, ClosingStatus
 from models.case import CaseEvent, CaseTaskRow, Notice
 from services.case_start import start_case_workflow
 from tests.factories import case_input, running_worker, seed, start_case
-from tests.test_case_workflow import OLE, Handle, close_cmd, kinds, new_id, outbox, view
+from tests.test_case_workflow import OLE, close_cmd, kinds, new_id, outbox, view
 from workflows.case import CaseWorkflow
 from workflows.messages import AddTask, CarriedState, CompleteTask, ReopenTask, initial_view
 
