@@ -36,8 +36,8 @@ from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
     AddTask,
-    CompleteTask,
     CloseCase,
+    CompleteTask,
     CustomerReplied,
     LogContactAttempt,
     PauseCase,
