@@ -14,6 +14,7 @@ from web.routes.api_v1 import (
     notifications,
     reports,
     surveys,
+    tasks,
 )
 
 # Any route may meet an outage or a bug (web/errors.py): documented once for all of them.
@@ -29,6 +30,7 @@ TROUBLE: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/api/v1", responses=TROUBLE)
 router.include_router(cases.router)
+router.include_router(tasks.router)
 router.include_router(surveys.router)
 router.include_router(customers.router)
 router.include_router(config.router)
