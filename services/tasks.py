@@ -58,7 +58,7 @@ def add_task_command(
     if not title:
         raise ActionRejected(422, "Say what the task is.", field="title")
     if len(title) > TITLE_MAX:
-        raise ActionRejected(422, f"A task is limited to {TITLE_MAX} characters.", field="title")
+        raise ActionRejected(422, "A task is limited to 200 characters.", field="title")
     if assignee_id not in assignable_ids:
         raise ActionRejected(
             422, "Choose someone who can see this case to do the task.", field="assignee_id"

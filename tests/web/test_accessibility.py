@@ -11,9 +11,13 @@ import httpx
 from sqlmodel import Session
 
 from activities.remeasurement import make_survey_token
+from domain.case import Actor
 from models.case import Case
+from services.case_actions import run_update
 from tests.live import fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp
+from workflows.case import CaseWorkflow
+from workflows.messages import AddTask, CompleteTask
 
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 # What the check reports: enough to find the element and the rule.
@@ -83,7 +87,23 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
         await check(owner, path, report)
     await check(owner, "/admin/outbox", report, 403)
 
+    # A case with tasks (issue 18): its tasks panel, and the assignee's "My tasks".
+    await run_update(
+        live.client,
+        case_id,
+        CaseWorkflow.add_task,
+        AddTask(Actor("ole"), "Call back", "mia", "PT8H"),
+    )
+    await run_update(
+        live.client, case_id, CaseWorkflow.add_task, AddTask(Actor("ole"), "Refund", "ole")
+    )
+    await run_update(
+        live.client, case_id, CaseWorkflow.complete_task, CompleteTask(Actor("ole"), "2")
+    )
+    await check(owner, f"/cases/{case_id}", report)
     manager = await signed_in(browser, live, "mia")
+    await check(manager, "/inbox/tasks", report)
+    await check(manager, f"/cases/{case_id}", report)
     await check(manager, "/dashboard", report)
     await check(manager, "/inbox?tab=team", report)
     await check(manager, "/dashboard/cases?status=open", report)

@@ -44,6 +44,11 @@ WORDS = (
     N_("task reminded"),
     N_("task overdue"),
     N_("mentioned"),
+    # services/tasks.py's refusals.
+    N_("Say what the task is."),
+    N_("A task is limited to 200 characters."),
+    N_("Choose someone who can see this case to do the task."),
+    N_("Give a due time or a due date, not both."),
 )
 MAX_HOURS = 2000
 
