@@ -429,7 +429,7 @@ class CaseWorkflow:
         elif kind == "pause_limit" and v.paused_since is not None:
             await self._resume("limit", "The longest pause of the program is over")
             await self._notify(key, MessageKind.PAUSE_EXPIRED, [v.owner_id])
-        elif kind in ("task_reminder", "task_overdue"):
+        elif kind.startswith("task_"):  # a task's reminder or overdue time (PATCH_TASKS)
             await self._task_due(key)
 
     async def _escalate(self, key: str) -> None:
