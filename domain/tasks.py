@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from domain.calendar import BusinessCalendar, Duration, parse_duration
 from domain.policy import CalendarSpec
@@ -47,6 +47,13 @@ def due_in_problem(text: str) -> str | None:
     days = parsed.amount if parsed.kind == "business_days" else parsed.amount / (24 * 60)
     if parsed.amount <= 0 or days > MAX_DUE_DAYS:
         return f"A task is due within {MAX_DUE_DAYS} days"
+    return None
+
+
+def due_on_problem(day: date, today: date) -> str | None:
+    """Why `day` is no due date for a task added `today`; None when it is one."""
+    if not today - timedelta(days=1) <= day <= today + timedelta(days=366):
+        return "A task is due within a year"
     return None
 
 

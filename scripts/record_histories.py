@@ -222,7 +222,8 @@ async def record(names: set[str]) -> None:
         await h.execute_update(CaseWorkflow.add_task, AddTask(ole, "Call back", "mia", "PT2H"))
         await h.execute_update(CaseWorkflow.add_task, AddTask(ole, "Refund", "fred", "PT3H"))
         await h.execute_update(
-            CaseWorkflow.add_note, AddNote(ole, "@fred please refund", mentioned=["fred"])
+            CaseWorkflow.add_note,
+            AddNote(ole, "@fred please refund, @alex FYI", mentioned=["fred", "alex"]),
         )
         await h.execute_update(CaseWorkflow.complete_task, CompleteTask(Actor("fred"), "2"))
         await env.sleep(timedelta(hours=2, minutes=5))

@@ -5,14 +5,14 @@ workflow keeps the tasks and checks who acts (services/case_actions.py runs the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from domain.case import Actor
 from domain.permissions import Viewer
-from domain.tasks import TITLE_MAX, due_in_problem
+from domain.tasks import TITLE_MAX, due_in_problem, due_on_problem
 from domain.vocabulary import Role
 from models.case import Case, CaseTaskRow, CaseWatcher
 from models.config import Unit, User
@@ -67,6 +67,8 @@ def add_task_command(
         raise ActionRejected(422, "Give a due time or a due date, not both.", field="due_in")
     if due_in and (problem := due_in_problem(due_in)):
         raise ActionRejected(422, problem, field="due_in")
+    if due_on and due_on_problem(due_on, datetime.now(UTC).date()):
+        raise ActionRejected(422, "A task is due within a year.", field="due_on")
     return AddTask(actor, title, assignee_id, due_in, due_on)
 
 

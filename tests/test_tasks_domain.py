@@ -8,7 +8,13 @@ from datetime import UTC, date, datetime
 import pytest
 
 from domain.policy import CalendarSpec
-from domain.tasks import TaskScheduleRequest, due_in_problem, mentions, task_schedule
+from domain.tasks import (
+    TaskScheduleRequest,
+    due_in_problem,
+    due_on_problem,
+    mentions,
+    task_schedule,
+)
 
 OSLO = CalendarSpec(timezone="Europe/Oslo")
 FRIDAY_14 = datetime(2026, 12, 4, 13, 0, tzinfo=UTC)  # 14:00 in Oslo
@@ -43,3 +49,10 @@ def test_mentions_are_handles_once_each_never_email_addresses() -> None:
     text = "@ole please call (@mia), mail kari@example.com; @ole again.\n@fred."
     assert mentions(text) == ["ole", "mia", "fred"]
     assert mentions("no one") == [] and mentions("") == []
+
+
+def test_a_due_date_within_a_year() -> None:
+    today = date(2026, 12, 3)
+    assert due_on_problem(date(2026, 12, 24), today) is None
+    assert due_on_problem(date(9999, 12, 31), today) is not None
+    assert due_on_problem(date(2020, 1, 1), today) is not None

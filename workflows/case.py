@@ -44,7 +44,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.permissions import refusal, reopen_refusal
     from domain.policy import CasePolicy
-    from domain.tasks import TITLE_MAX, TaskSchedule, TaskScheduleRequest, due_in_problem
+    from domain.tasks import (
+        TITLE_MAX,
+        TaskSchedule,
+        TaskScheduleRequest,
+        due_in_problem,
+        due_on_problem,
+    )
     from domain.vocabulary import (
         Access,
         CaseStatus,
@@ -1120,6 +1126,9 @@ class CaseWorkflow:
         _require(not (cmd.due_in and cmd.due_on), "Give a due time or a due date, not both")
         if cmd.due_in:
             problem = due_in_problem(cmd.due_in)
+            _require(problem is None, problem or "")
+        if cmd.due_on:
+            problem = due_on_problem(cmd.due_on, workflow.now().date())
             _require(problem is None, problem or "")
         _require(len(self._view.tasks) < 100, "A case has at most 100 tasks")
 

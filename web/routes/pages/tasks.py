@@ -49,6 +49,7 @@ WORDS = (
     N_("A task is limited to 200 characters."),
     N_("Choose someone who can see this case to do the task."),
     N_("Give a due time or a due date, not both."),
+    N_("A task is due within a year."),
 )
 MAX_HOURS = 2000
 
