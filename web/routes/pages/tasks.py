@@ -30,6 +30,7 @@ from web.routes.pages.cases import (
     _read_only_reason,
     _redirect,
 )
+from web.storable import form_problems
 from web.templating import FLASH, is_htmx, render
 from workflows.case import CaseWorkflow
 from workflows.messages import CompleteTask, ReopenTask
@@ -116,6 +117,10 @@ async def _tick(action: ActionDep, *, done: bool) -> Response:
     form = await action.request.form()
     ctx = await action.load()
     state = FormState(name="tasks")
+    if unstorable := form_problems(form):  # before any field is read: nothing written
+        state.errors = unstorable
+        state.rejected = " ".join(unstorable.values())
+        return action.respond(ctx, state, 422)
     task_id = _field(form, "task_id", 20)
     task = next((t for t in ctx["tasks"] if t.task_id == task_id), None)
     if task is None:
