@@ -4,6 +4,7 @@ before a resolved close says so next to the outcome."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -56,15 +57,20 @@ async def test_owner_gives_a_colleague_a_task_and_she_ticks_it_in_my_tasks(
     assert case_row(live.engine, case_id).is_open
 
 
-async def test_a_resolved_close_with_an_open_required_task_is_refused_inline(
-    live: LiveApp,
-) -> None:
+def set_rule(live: LiveApp, on: bool) -> None:
+    """The program's require_tasks_done_to_resolve (kept in its taxonomy column)."""
     with Session(live.engine) as s:
         program = s.get(Program, "recovery")
         assert program is not None
-        program.taxonomy = {**(program.taxonomy or {}), "require_tasks_done_to_resolve": True}
+        program.taxonomy = {**(program.taxonomy or {}), "require_tasks_done_to_resolve": on}
         s.add(program)
         s.commit()
+
+
+async def test_a_resolved_close_with_an_open_required_task_is_refused_inline(
+    live: LiveApp,
+) -> None:
+    set_rule(live, True)
     case_id = await live.open_case(customer={"name": "Rita Required"})
     async with sign_in(live, "ole") as client:
         token = csrf_of((await client.get(f"/cases/{case_id}")).text)
@@ -84,7 +90,16 @@ async def test_a_resolved_close_with_an_open_required_task_is_refused_inline(
         assert 'id="close-status-error"' in r.text
         assert "Finish the open task before closing the case as resolved." in r.text
         assert case_row(live.engine, case_id).is_open
-        # Unresolved is still allowed; resolved after the task is done.
+        # The case keeps the rule it opened under: with the program's rule switched off since,
+        # the page lets the close through and the workflow refuses it, said on the page.
+        set_rule(live, False)
+        r = await client.post(f"/cases/{case_id}/close", data=close)
+        assert r.status_code == 422
+        said = html.unescape(r.text)
+        assert "Finish the case's tasks before closing it as resolved (1 open)" in said
+        assert 'role="alert"' in r.text
+        assert case_row(live.engine, case_id).is_open
+        # Resolved after the task is done.
         page = await client.get(f"/cases/{case_id}")
         token = csrf_of(page.text)
         r = await client.post(
