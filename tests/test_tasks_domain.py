@@ -56,3 +56,14 @@ def test_a_due_date_within_a_year() -> None:
     assert due_on_problem(date(2026, 12, 24), today) is None
     assert due_on_problem(date(9999, 12, 31), today) is not None
     assert due_on_problem(date(2020, 1, 1), today) is not None
+
+
+def test_erasure_keeps_whose_task_it_was_not_its_title() -> None:
+    from domain.erasure import scrub_event
+
+    data = {"task_id": "1", "title": "Call Kari on 555 12345", "user_id": "mia"}
+    summary, kept = scrub_event("task_added", "Task for mia: Call Kari on 555 12345", data)
+    assert kept == {"task_id": "1", "user_id": "mia"} and "Kari" not in summary
+    assert scrub_event("mentioned", "Mentioned mia", {"user_id": "mia", "note": 3})[1] == {
+        "user_id": "mia"
+    }
