@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from core.threads import in_thread
 from domain.case import Actor
 from services.case_actions import ActionPending, ActionRejected
+from services.inbox.summary import viewer_timezone
 from services.tasks import add_task_command, my_tasks
 from web.auth import CurrentUser
 from web.deps import EngineDep
@@ -145,21 +146,23 @@ async def _tick(action: ActionDep, *, done: bool) -> Response:
     return await action.after_success(said)
 
 
-def _my_tasks(engine: Any, viewer: Any) -> list[Any]:
+def _my_tasks(engine: Any, viewer: Any) -> tuple[list[Any], str]:
+    """The viewer's open tasks, and the time zone their due times are shown in (their unit's)."""
     with Session(engine) as session:
-        return my_tasks(session, viewer)
+        return my_tasks(session, viewer), viewer_timezone(session, viewer.user_id)
 
 
 @router.get("/inbox/tasks")
 async def tasks_page(request: Request, viewer: CurrentUser, engine: EngineDep) -> Response:
     """My tasks: the viewer's open tasks on open cases, soonest due first."""
-    found = await in_thread(_my_tasks, engine, viewer)
+    found, tz = await in_thread(_my_tasks, engine, viewer)
     flash = None if is_htmx(request) else request.session.pop(FLASH, None)
     return render(
         request,
         "inbox_tasks.html",
         {
             "tasks": found,
+            "tz": tz,
             "title": gettext("My tasks · Inbox"),
             "flash": flash if isinstance(flash, str) else "",
         },
