@@ -53,6 +53,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
             CalendarActivities().shift_deadlines,
             CalendarActivities().follow_policy,
             OpenCaseActivities(engine).open_cases,
+            CalendarActivities().task_schedule,
             ProjectionActivities(engine).project_case,
             DirectoryActivities(engine).find_designee,
             notifications.notify,

@@ -18,6 +18,7 @@ from domain.deadlines import (
     pause_limit,
     shift_deadlines,
 )
+from domain.tasks import TaskSchedule, TaskScheduleRequest, task_schedule
 
 
 class CalendarActivities:
@@ -36,3 +37,7 @@ class CalendarActivities:
     @activity.defn(name="follow_policy")
     async def follow_policy(self, req: FollowRequest) -> Deadlines:
         return follow_deadlines(req)
+
+    @activity.defn(name="task_schedule")
+    async def task_schedule(self, req: TaskScheduleRequest) -> TaskSchedule:
+        return task_schedule(req)

@@ -33,6 +33,7 @@ from models.case import (
     Case,
     CaseEvent,
     CaseIntake,
+    CaseTaskRow,
     Customer,
     CustomerErasure,
     CustomerMerge,
@@ -89,6 +90,10 @@ def anonymise_cases(
         event.summary, event.data = scrub_event(event.kind, event.summary, event.data or {})
         session.add(event)
         counts["events"] = counts.get("events", 0) + 1
+
+    for task in session.exec(select(CaseTaskRow).where(col(CaseTaskRow.case_id).in_(ids))):
+        task.title = ERASED  # free text (issue 18); who and when stay
+        session.add(task)
 
     numbers = [n for n in map(case_number, ids) if n is not None]
     for intake in session.exec(select(CaseIntake).where(col(CaseIntake.id).in_(numbers))):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -32,7 +33,7 @@ class CaseData:
     users: dict[str, User]
 
 
-EVENT_PEOPLE = ("late_owner", "previous_owner", "sender", "closed_by", "by")
+EVENT_PEOPLE = ("late_owner", "previous_owner", "sender", "closed_by", "by", "assignee")
 
 
 def load_case_data(
@@ -175,6 +176,10 @@ def message_context(
             "routing": event.get("routing", ""),
             "note": event.get("note", ""),
             "by": by["name"] if by else "",
+            # A task's title and due time, and whom it is for (issue 18); a mention's reader.
+            "task": event.get("task", ""),
+            "task_due": local_time(_when(event.get("task_due")), tz),
+            "assignee": (who(event.get("assignee")) or {}).get("name", ""),
         },
         "survey": {"link": "", "expires": "", **dict(survey or {})},
         "message": {
@@ -183,6 +188,13 @@ def message_context(
             "html": text_to_html(event.get("text", "")),
         },
     }
+
+
+def _when(iso: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(iso) if iso else None
+    except ValueError:
+        return None
 
 
 def stored_notifications(program: Program | None) -> dict[str, Any]:

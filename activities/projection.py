@@ -21,7 +21,7 @@ from activities.webhooks import NewEvent, enqueue_case_events
 from domain.case import CaseView, TimelineEvent
 from domain.case_row import case_row
 from domain.policy import CalendarSpec
-from models.case import Case, CaseEvent, CaseFailure, CaseWatcher
+from models.case import Case, CaseEvent, CaseFailure, CaseTaskRow, CaseWatcher
 from models.changes import record_case_change
 from models.types import utcnow
 
@@ -116,6 +116,8 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
                         for w in req.view.watchers
                     ],
                 )
+        if applied:
+            _write_tasks(engine, conn, req.view)
         if applied and req.clear_failure:  # caught up: the case is no longer behind
             conn.execute(
                 delete(CaseFailure).where(
@@ -129,6 +131,34 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
         if applied or added:  # last in the transaction: see models.changes
             record_case_change(conn, req.view.case_id, req.view.version)
     return applied
+
+
+def _write_tasks(engine: Engine, conn: Any, view: CaseView) -> None:
+    """The case's tasks as the view holds them (tasks are never removed: a case without any
+    writes nothing)."""
+    if not view.tasks:
+        return
+    conn.execute(delete(CaseTaskRow).where(col(CaseTaskRow.case_id) == view.case_id))
+    conn.execute(
+        _insert(engine, CaseTaskRow.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "case_id": view.case_id,
+                "task_id": t.task_id,
+                "title": t.title,
+                "assignee_id": t.assignee_id,
+                "created_by": t.created_by,
+                "created_at": t.created_at,
+                "due_at": t.due_at,
+                "remind_at": t.remind_at,
+                "done_at": t.done_at,
+                "done_by": t.done_by,
+                "is_open": t.done_at is None,
+                "overdue": t.overdue,
+            }
+            for t in view.tasks
+        ],
+    )
 
 
 def current_version(engine: Engine, case_id: str) -> int | None:

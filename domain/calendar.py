@@ -372,6 +372,11 @@ class BusinessCalendar:
             day = self._business_date(day, -1)
         return self._on_day(day, clock).astimezone(UTC)
 
+    def end_of_business_day(self, day: date) -> datetime:
+        """The last business instant of local `day` (its closing time; a closed day: the
+        closing before it), in UTC: what "due on <date>" means."""
+        return self._last_business_instant(self._instant(day + timedelta(days=1), timedelta()))
+
     def _last_business_instant(self, at: datetime) -> datetime:
         """`at` if open (or exactly at a closing), else the previous closing time."""
         if self.always_open:

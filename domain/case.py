@@ -60,6 +60,31 @@ class TimelineEvent:
 
 
 @dataclass
+class CaseTask:
+    """A to-do on a case (issue 18): who does it by when, and whether it is done.
+
+    `remind_at` is when the assignee is reminded (80 % of the business time to `due_at`);
+    `reminded` and `overdue` say those notices went out (a task reopened keeps them).
+    """
+
+    task_id: str
+    title: str
+    assignee_id: str
+    created_by: str
+    created_at: datetime
+    due_at: datetime | None = None
+    remind_at: datetime | None = None
+    done_at: datetime | None = None
+    done_by: str = ""
+    reminded: bool = False
+    overdue: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.done_at is None
+
+
+@dataclass
 class CaseView:
     """The case as the workflow knows it; also the projection's row content."""
 
@@ -103,6 +128,8 @@ class CaseView:
     paused_since: datetime | None = None
     pause_resumes_at: datetime | None = None
     paused_seconds: int = 0
+    # The case's tasks (issue 18), open and done, in the order they were added.
+    tasks: list[CaseTask] = field(default_factory=list)
 
 
 @dataclass

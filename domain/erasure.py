@@ -36,6 +36,13 @@ _KEEP: dict[str, tuple[str, ...]] = {
     EventKind.REOPENED: (),
     EventKind.CUSTOMER_REPLY: ("inbound",),
     EventKind.AUTO_REPLY: ("inbound",),
+    # Tasks and mentions (issue 18): which task and whose; a task's title is free text.
+    EventKind.TASK_ADDED: ("task_id", "user_id", "due_at"),
+    EventKind.TASK_DONE: ("task_id", "user_id"),
+    EventKind.TASK_REOPENED: ("task_id", "user_id"),
+    EventKind.TASK_REMINDED: ("task_id", "user_id"),
+    EventKind.TASK_OVERDUE: ("task_id", "user_id"),
+    EventKind.MENTIONED: ("user_id",),
 }
 # Kinds whose summary is written by the system from ids and choices only: kept as it is.
 _SYSTEM_SUMMARY = frozenset(
@@ -73,6 +80,12 @@ def scrub_event(kind: str, summary: str, data: dict[str, Any]) -> tuple[str, dic
         EventKind.DOCUMENT: "Document attached",
         EventKind.REPLY: "Reply sent to the customer",
         EventKind.CUSTOMER_REPLY: "The customer answered by email",
+        EventKind.TASK_ADDED: "Task added",
+        EventKind.TASK_DONE: "Task done",
+        EventKind.TASK_REOPENED: "Task open again",
+        EventKind.TASK_REMINDED: "Task reminder",
+        EventKind.TASK_OVERDUE: "Task overdue",
+        EventKind.MENTIONED: "Mentioned",
     }
     return f"{words.get(kind, 'Event')} ({ERASED})", kept
 

@@ -90,3 +90,5 @@ class CasePolicy:
     # What closing asks for (the program's taxonomy); cases opened before it: the old rule.
     root_causes_required: bool = True
     resolution_methods_required: bool = False
+    # A resolved close waits for every task on the case to be done (issue 18).
+    require_tasks_done_to_resolve: bool = False

@@ -354,6 +354,8 @@ class ProgramIn(_Strict):
     # resolution methods (optional unless it says so).
     root_causes_required: bool = True
     resolution_methods_required: bool = False
+    # A case closes as resolved only when every task on it is done.
+    require_tasks_done_to_resolve: bool = False
     # Empty: any category text; else only these (domain/taxonomy.py).
     categories: list[CategoryIn] = Field(default_factory=list, max_length=200)
     questions: list[QuestionIn] = Field(default_factory=list)

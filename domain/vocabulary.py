@@ -135,6 +135,13 @@ class EventKind(StrEnum):
     MERGED = "merged"
     MERGED_FROM = "merged_from"
     UNMERGED = "unmerged"
+    # Tasks on a case and @mentions in notes (issue 18).
+    TASK_ADDED = "task_added"
+    TASK_DONE = "task_done"
+    TASK_REOPENED = "task_reopened"
+    TASK_REMINDED = "task_reminded"
+    TASK_OVERDUE = "task_overdue"
+    MENTIONED = "mentioned"
 
 
 class WebhookEvent(StrEnum):
@@ -303,6 +310,10 @@ class MessageKind(StrEnum):
     CUSTOMER_REPLY = "customer_reply"
     # A case opened by the customer (web form, email): the confirmation with its reference.
     ACKNOWLEDGEMENT = "acknowledgement"
+    # Tasks and mentions (issue 18): to the task's assignee, to the person mentioned.
+    TASK_REMINDER = "task_reminder"
+    TASK_OVERDUE = "task_overdue"
+    MENTION = "mention"
 
 
 class InboundKind(StrEnum):

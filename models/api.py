@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -390,3 +390,45 @@ class RemeasurementIn(_In):
     satisfaction: int = Field(ge=1, le=5)
     resolved: bool
     comment: StorableStr = Field(default="", max_length=5000)
+
+
+# ---------------------------------------------------------------- tasks (issue 18)
+
+
+class TaskIn(ActionIn):
+    title: StorableStr = Field(min_length=1, max_length=200, description="What is to be done")
+    assignee_id: StorableStr = Field(
+        min_length=1, max_length=64, description="Who does it: someone who may see the case"
+    )
+    due_in: StorableStr | None = Field(
+        default=None,
+        max_length=40,
+        description="Due after this much time on the case's calendar: 'N business hours|days' "
+        "or an ISO-8601 duration ('PT4H')",
+    )
+    due_on: date | None = Field(
+        default=None, description="Or due at the close of business on this (local) date"
+    )
+
+
+class TaskActionIn(ActionIn):
+    """Tick or untick a task (its assignee, or anyone who may act on the case)."""
+
+
+class TaskPublic(BaseModel):
+    task_id: str
+    title: str
+    assignee_id: str
+    created_by: str
+    created_at: datetime
+    due_at: datetime | None
+    remind_at: datetime | None = Field(description="When the assignee is reminded")
+    done_at: datetime | None
+    done_by: str
+    is_open: bool
+    overdue: bool = Field(description="Past its due time while open (the assignee was told)")
+
+
+class TaskListPublic(BaseModel):
+    case_id: str
+    items: list[TaskPublic]

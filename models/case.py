@@ -207,6 +207,27 @@ class CaseWatcher(SQLModel, table=True):
     access: str = Field(default="full", max_length=10)
 
 
+class CaseTaskRow(SQLModel, table=True):
+    """A task on a case (issue 18), as the workflow last projected it: rewritten with the
+    case row, like the watchers; the assignee's open tasks are "My tasks" in the inbox."""
+
+    __tablename__ = "case_task"
+    __table_args__ = (Index("ix_case_task_assignee_open", "assignee_id", "is_open"),)
+
+    case_id: str = Field(primary_key=True, max_length=20)
+    task_id: str = Field(primary_key=True, max_length=20)
+    title: str = Field(max_length=200)
+    assignee_id: str = Field(max_length=64)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    remind_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    done_by: str = Field(default="", max_length=64)
+    is_open: bool = True
+    overdue: bool = False
+
+
 class CaseEvent(SQLModel, table=True):
     """The timeline; (case_id, seq) makes a retried projection a no-op."""
 

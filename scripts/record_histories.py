@@ -37,7 +37,9 @@ from services.case_reopen import reopen_case
 from workflows.case import CaseWorkflow
 from workflows.messages import (
     AddNote,
+    AddTask,
     CloseCase,
+    CompleteTask,
     CustomerReplied,
     LogContactAttempt,
     MergedFrom,
@@ -48,6 +50,7 @@ from workflows.messages import (
     Reclassify,
     RemeasureAnswer,
     ReopenCase,
+    ReopenTask,
     ReplyDocument,
     ResumeCase,
     SendReply,
@@ -65,6 +68,7 @@ INBOUND = "customer_replied_by_mail"
 FOLLOWED = "deadlines_followed_the_program"
 MERGED = "merged_into_primary"
 MERGED_PRIMARY = "merged_from_duplicate"
+TASKS = "tasks_and_mentions"
 
 
 async def record(names: set[str]) -> None:
@@ -269,6 +273,26 @@ async def record(names: set[str]) -> None:
                 )
             await p.result()
             await save(p, MERGED_PRIMARY, names)
+        # 12. tasks and mentions (PATCH_TASKS): two tasks, a note mentioning a colleague, one
+        # task done before its reminder, the other reminded and overdue (timers of the main
+        # loop), unticked and ticked again; closed
+        h = await start_case(env, engine, settings, "R-tasks")
+        await h.execute_update(CaseWorkflow.add_task, AddTask(ole, "Call back", "mia", "PT2H"))
+        await h.execute_update(CaseWorkflow.add_task, AddTask(ole, "Refund", "fred", "PT3H"))
+        await h.execute_update(
+            CaseWorkflow.add_note,
+            AddNote(ole, "@fred please refund, @alex FYI", mentioned=["fred", "alex"]),
+        )
+        await h.execute_update(CaseWorkflow.complete_task, CompleteTask(Actor("fred"), "2"))
+        await env.sleep(timedelta(hours=2, minutes=5))
+        await h.execute_update(CaseWorkflow.reopen_task, ReopenTask(ole, "2"))
+        await h.execute_update(CaseWorkflow.complete_task, CompleteTask(mia, "1"))
+        await h.execute_update(CaseWorkflow.complete_task, CompleteTask(ole, "2"))
+        await h.execute_update(
+            CaseWorkflow.close, CloseCase(ole, ClosingStatus.UNRESOLVED, ["staff"], "Done")
+        )
+        await h.result()
+        await save(h, TASKS, names)
     await env.shutdown()
     smtp.stop()
     engine.dispose()

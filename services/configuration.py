@@ -56,7 +56,12 @@ def taxonomy_of(p: ProgramIn) -> dict[str, Any]:
     """What the `taxonomy` column keeps: only what differs from the defaults."""
     return p.model_dump(
         mode="json",
-        include={"categories", "root_causes_required", "resolution_methods_required"},
+        include={
+            "categories",
+            "root_causes_required",
+            "resolution_methods_required",
+            "require_tasks_done_to_resolve",
+        },
         exclude_defaults=True,
     )
 
@@ -401,6 +406,7 @@ def _policy_for(program: Program, unit: Unit) -> CasePolicy:
         resolution_methods=list(program.resolution_methods),
         root_causes_required=bool(taxonomy.get("root_causes_required", True)),
         resolution_methods_required=bool(taxonomy.get("resolution_methods_required", False)),
+        require_tasks_done_to_resolve=bool(taxonomy.get("require_tasks_done_to_resolve", False)),
         notify_watchers_on_close=bool(
             (program.notifications or {}).get("notify_watchers_on_close", True)
         ),

@@ -114,3 +114,19 @@ def test_the_followed_case_moves_its_deadlines_and_ignores_a_repeat() -> None:
     assert (
         steps.index("follow_policy") < steps.index("shift_deadlines") < steps.index("find_designee")
     )
+
+
+def test_the_tasks_history_fires_a_task_timer_and_mentions() -> None:
+    """tasks_and_mentions (PATCH_TASKS): tasks added, ticked, unticked; a reminder and an
+    overdue notice from the main loop's timer; a note with a mention."""
+    path = Path(__file__).parent / "histories" / "tasks_and_mentions.json"
+    history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
+    assert case.PATCH_TASKS in patches_in(history)
+    updates = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert updates.count("add_task") == 2 and updates.count("complete_task") == 3
+    assert "reopen_task" in updates and "add_note" in updates
+    assert sum(e.HasField("timer_fired_event_attributes") for e in history.events) >= 2

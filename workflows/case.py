@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         RemeasureRequest,
         RemeasureSchedule,
     )
-    from domain.case import Actor, CaseView, PauseInterval, TimelineEvent, Watcher
+    from domain.case import Actor, CaseTask, CaseView, PauseInterval, TimelineEvent, Watcher
     from domain.deadline_follow import FollowRequest
     from domain.deadlines import (
         DeadlineRequest,
@@ -45,6 +45,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.permissions import refusal, reopen_refusal
     from domain.policy import CasePolicy
+    from domain.tasks import (
+        TITLE_MAX,
+        TaskSchedule,
+        TaskScheduleRequest,
+        due_in_problem,
+        due_on_problem,
+    )
     from domain.vocabulary import (
         Access,
         CaseStatus,
@@ -57,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         ActionAck,
         AddNote,
+        AddTask,
         AddWatcher,
         AttachDocument,
         CarriedState,
@@ -64,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         CaseResult,
         CaseState,
         CloseCase,
+        CompleteTask,
         CustomerReplied,
         LogContactAttempt,
         MergedFrom,
@@ -75,6 +84,7 @@ with workflow.unsafe.imports_passed_through():
         RemeasureAnswer,
         RemoveWatcher,
         ReopenCase,
+        ReopenTask,
         ResumeCase,
         Resumed,
         SendReply,
@@ -171,6 +181,10 @@ PATCH_INBOUND = "customer-replies-by-mail"
 PATCH_FOLLOW_POLICY = "deadlines-follow-the-program"
 # Merged cases (issue 18): a duplicate closes as merged into its primary, whose timeline says so.
 PATCH_MERGE = "merge-duplicates"
+# Tasks on a case and @mentions in notes (issue 18): the workflow keeps the tasks in its view,
+# reminds their assignees and tells them when a task is overdue (timers of the main loop); a
+# mention makes the person mentioned a read-only watcher and tells them.
+PATCH_TASKS = "case-tasks-and-mentions"
 # The patches decided up front by a case started after PATCH_DECIDE_FIRST.
 DECIDED_FIRST = (
     *DECIDED_LATE,
@@ -179,6 +193,7 @@ DECIDED_FIRST = (
     PATCH_INBOUND,
     PATCH_FOLLOW_POLICY,
     PATCH_MERGE,
+    PATCH_TASKS,
 )
 # A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
 PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
@@ -428,6 +443,7 @@ class CaseWorkflow:
             ]
         if v.paused_since is not None:
             candidates.append((f"pause_limit:{len(self._pauses)}", v.pause_resumes_at))
+        candidates += self._task_timers()
         live = [(k, at) for k, at in candidates if at is not None and k not in self._fired]
         return min(live, key=lambda c: c[1]) if live else None
 
@@ -455,6 +471,8 @@ class CaseWorkflow:
         elif kind == "pause_limit" and v.paused_since is not None:
             await self._resume("limit", "The longest pause of the program is over")
             await self._notify(key, MessageKind.PAUSE_EXPIRED, [v.owner_id])
+        elif kind.startswith("task_"):  # a task's reminder or overdue time (PATCH_TASKS)
+            await self._task_due(key)
 
     async def _escalate(self, key: str) -> None:
         v = self._view
@@ -868,9 +886,12 @@ class CaseWorkflow:
     @workflow.update
     async def add_note(self, cmd: AddNote) -> ActionAck:
         async with self._acting(cmd.actor):
-            return await self._owner_activity(
+            ack = await self._owner_activity(
                 cmd.actor, "note", cmd.text.strip(), {"text": cmd.text}
             )
+            if cmd.mentioned and self._patched(PATCH_TASKS):
+                ack = await self._mention(cmd.actor, cmd.mentioned, cmd.text.strip(), ack)
+            return ack
 
     @add_note.validator
     def _v_add_note(self, cmd: AddNote) -> None:
@@ -1080,6 +1101,208 @@ class CaseWorkflow:
             "Choose at least one resolution method",
         )
         _require(bool(cmd.final_note.strip()), "A final note is required to close the case")
+        open_tasks = [t for t in self._view.tasks if t.done_at is None]
+        _require(
+            not open_tasks
+            or cmd.closing_status != ClosingStatus.RESOLVED
+            or not self._policy.require_tasks_done_to_resolve,
+            f"Finish the case's tasks before closing it as resolved ({len(open_tasks)} open)",
+        )
+
+    # ------------------------------------------------------------------ tasks and mentions
+
+    @workflow.update
+    async def add_task(self, cmd: AddTask) -> ActionAck:
+        """A task for someone who may see the case, due in business time (PATCH_TASKS)."""
+        async with self._acting(cmd.actor):
+            v = self._view
+            now = workflow.now()
+            schedule = TaskSchedule()
+            if cmd.due_in or cmd.due_on:
+                schedule = await workflow.execute_local_activity_method(
+                    CalendarActivities.task_schedule,
+                    TaskScheduleRequest(self._policy.calendar, now, cmd.due_in, cmd.due_on),
+                    start_to_close_timeout=SHORT,
+                    retry_policy=self._local_retry(),
+                    summary="task due time",
+                )
+            task = CaseTask(
+                task_id=str(len(v.tasks) + 1),
+                title=cmd.title.strip(),
+                assignee_id=cmd.assignee_id,
+                created_by=cmd.actor.user_id,
+                created_at=now,
+                due_at=schedule.due_at,
+                remind_at=schedule.remind_at,
+            )
+            v.tasks.append(task)
+            self._record(
+                EventKind.TASK_ADDED,
+                cmd.actor,
+                f"Task for {task.assignee_id}: {task.title}"
+                + (f" (due {_fmt(task.due_at)})" if task.due_at else ""),
+                {
+                    "task_id": task.task_id,
+                    "title": task.title,
+                    "user_id": task.assignee_id,
+                    "due_at": task.due_at.isoformat() if task.due_at else None,
+                },
+            )
+            self._rearm = True
+            await self._project()
+            return self._ack()
+
+    @add_task.validator
+    def _v_add_task(self, cmd: AddTask) -> None:
+        self._require_actor(cmd.actor)
+        _require(self._patched(PATCH_TASKS), "This case was opened before cases had tasks")
+        _require(bool(cmd.title.strip()), "Say what the task is")
+        _require(len(cmd.title) <= TITLE_MAX, f"A task is limited to {TITLE_MAX} characters")
+        _require(bool(cmd.assignee_id.strip()), "Choose who does the task")
+        _require(not (cmd.due_in and cmd.due_on), "Give a due time or a due date, not both")
+        if cmd.due_in:
+            problem = due_in_problem(cmd.due_in)
+            _require(problem is None, problem or "")
+        if cmd.due_on:
+            problem = due_on_problem(cmd.due_on, workflow.now().date())
+            _require(problem is None, problem or "")
+        _require(len(self._view.tasks) < 100, "A case has at most 100 tasks")
+
+    @workflow.update
+    async def complete_task(self, cmd: CompleteTask) -> ActionAck:
+        """Tick a task done: by its assignee (even with read-only access) or anyone who acts."""
+        async with self._on_task(cmd.actor, cmd.task_id) as task:
+            if task.done_at is None:
+                task.done_at, task.done_by = workflow.now(), cmd.actor.user_id
+                self._record(
+                    EventKind.TASK_DONE,
+                    cmd.actor,
+                    f"Task done: {task.title}",
+                    {"task_id": task.task_id, "title": task.title, "user_id": task.assignee_id},
+                )
+                self._rearm = True
+                await self._project()
+            return self._ack()
+
+    @complete_task.validator
+    def _v_complete_task(self, cmd: CompleteTask) -> None:
+        task = self._require_task_actor(cmd.actor, cmd.task_id)
+        if task.done_at is not None:
+            raise ApplicationError("The task is done already", type=CONFLICT, non_retryable=True)
+
+    @workflow.update
+    async def reopen_task(self, cmd: ReopenTask) -> ActionAck:
+        """Untick a task: open again (a reminder or overdue notice already sent is not sent
+        again)."""
+        async with self._on_task(cmd.actor, cmd.task_id) as task:
+            if task.done_at is not None:
+                task.done_at, task.done_by = None, ""
+                self._record(
+                    EventKind.TASK_REOPENED,
+                    cmd.actor,
+                    f"Task not done after all: {task.title}",
+                    {"task_id": task.task_id, "title": task.title, "user_id": task.assignee_id},
+                )
+                self._rearm = True
+                await self._project()
+            return self._ack()
+
+    @reopen_task.validator
+    def _v_reopen_task(self, cmd: ReopenTask) -> None:
+        task = self._require_task_actor(cmd.actor, cmd.task_id)
+        if task.done_at is None:
+            raise ApplicationError("The task is not done", type=CONFLICT, non_retryable=True)
+
+    def _require_task_actor(self, actor: Actor, task_id: str) -> CaseTask:
+        """The task; its assignee may tick it, anyone else must be allowed to act."""
+        if not self._patched(PATCH_TASKS):
+            _require(False, "This case was opened before cases had tasks")
+        task = next((t for t in self._view.tasks if t.task_id == task_id), None)
+        _require(task is not None, f"No task {task_id[:20]} on this case")
+        assert task is not None
+        if self._view.status == CaseStatus.CLOSED or actor.user_id != task.assignee_id:
+            self._require_actor(actor)
+        return task
+
+    @asynccontextmanager
+    async def _on_task(self, actor: Actor, task_id: str) -> AsyncIterator[CaseTask]:
+        """`_acting` for a task: its assignee may tick it without the right to act on the case."""
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._changing():
+            yield self._require_task_actor(actor, task_id)
+
+    def _task_timers(self) -> list[tuple[str, datetime | None]]:
+        """The reminder and the overdue notice of every open task (PATCH_TASKS)."""
+        if not self._patched(PATCH_TASKS):
+            return []
+        timers: list[tuple[str, datetime | None]] = []
+        for t in self._view.tasks:
+            if t.done_at is None:
+                if not t.reminded:
+                    timers.append((f"task_reminder:{t.task_id}", t.remind_at))
+                if not t.overdue:
+                    timers.append((f"task_overdue:{t.task_id}", t.due_at))
+        return timers
+
+    async def _task_due(self, key: str) -> None:
+        """A task's reminder or overdue time came: tell its assignee (unless it is done)."""
+        kind, task_id = key.split(":", 1)
+        task = next((t for t in self._view.tasks if t.task_id == task_id), None)
+        if task is None or task.done_at is not None or task.due_at is None:
+            return
+        if kind == "task_reminder":
+            task.reminded = True
+            event, message = EventKind.TASK_REMINDED, MessageKind.TASK_REMINDER
+            said = f"Task due {_fmt(task.due_at)}: reminded {task.assignee_id}: {task.title}"
+        else:
+            task.reminded = task.overdue = True
+            event, message = EventKind.TASK_OVERDUE, MessageKind.TASK_OVERDUE
+            said = f"Task overdue since {_fmt(task.due_at)}: {task.title}"
+        self._record(
+            event,
+            "system",
+            said,
+            {"task_id": task.task_id, "title": task.title, "user_id": task.assignee_id},
+        )
+        await self._project()
+        await self._notify(
+            key,
+            message,
+            [task.assignee_id],
+            task=task.title,
+            task_due=task.due_at.isoformat(),
+            assignee=task.assignee_id,
+        )
+
+    async def _mention(
+        self, actor: Actor, mentioned: list[str], text: str, ack: ActionAck
+    ) -> ActionAck:
+        """The people a note mentions read the case from now on and are told (PATCH_TASKS)."""
+        v = self._view
+        note_version = ack.version
+        people = [u for u in dict.fromkeys(mentioned) if u and u != actor.user_id][:20]
+        for user_id in people:
+            if user_id != v.owner_id and not any(w.user_id == user_id for w in v.watchers):
+                v.watchers = [*v.watchers, Watcher(user_id, Access.LIMITED)]
+            self._record(
+                EventKind.MENTIONED,
+                actor,
+                f"Mentioned {user_id}",
+                {"user_id": user_id, "note": note_version},
+            )
+        if not people:
+            return ack
+        await self._project()
+        for user_id in people:
+            await self._notify(
+                f"mention:{note_version}:{user_id}",
+                MessageKind.MENTION,
+                [user_id],
+                by=actor.user_id,
+                note=text[:2000],
+                assignee=user_id,
+            )
+        return self._ack()
 
     # ------------------------------------------------------------------ merged cases
 

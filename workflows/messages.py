@@ -8,7 +8,7 @@ domain's types only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from domain.case import Actor, CaseDetails, CaseView, PauseInterval, TimelineEvent, Watcher
 from domain.deadlines import Deadlines
@@ -115,6 +115,9 @@ def initial_view(inp: CaseInput) -> CaseView:
 class AddNote:
     actor: Actor
     text: str
+    # The users the note @mentions who may see the case's program (services/mentions.py
+    # resolved and checked them): each is notified and reads the case from then on.
+    mentioned: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -238,6 +241,34 @@ class ResumeCase:
 
     actor: Actor
     note: str = ""
+
+
+@dataclass
+class AddTask:
+    """A task on the case for `assignee_id` (who may see the case; services/tasks.py checks),
+    due after `due_in` of business time or at the close of business on `due_on`, or never."""
+
+    actor: Actor
+    title: str
+    assignee_id: str
+    due_in: str = ""
+    due_on: date | None = None
+
+
+@dataclass
+class CompleteTask:
+    """Tick a task done (its assignee, or anyone who may act on the case)."""
+
+    actor: Actor
+    task_id: str
+
+
+@dataclass
+class ReopenTask:
+    """Untick a done task: open again, with its due time (no second reminder)."""
+
+    actor: Actor
+    task_id: str
 
 
 @dataclass

@@ -154,6 +154,9 @@ def demo_context(kind: str = "alert") -> dict[str, Any]:
             "routing": "field: the unit's frontline owner",
             "note": "",
             "by": "Ole Owner",
+            "task": "Call the customer back",
+            "task_due": at(8),
+            "assignee": "Mia Manager",
         },
         "survey": {
             "link": "https://caseloop.example.com/survey/demo-token",

@@ -56,6 +56,9 @@ KINDS: dict[MessageKind, str] = {
     MessageKind.PAUSE_EXPIRED: (
         "A case waited on the customer for the longest pause and resumed: to the owner"
     ),
+    MessageKind.TASK_REMINDER: "A task on a case is due soon: to its assignee",
+    MessageKind.TASK_OVERDUE: "A task on a case is past its due time: to its assignee",
+    MessageKind.MENTION: "Someone mentioned you in a note on a case: to the person mentioned",
 }
 
 

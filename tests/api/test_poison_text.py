@@ -77,6 +77,15 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/cases/{case_id}/reopen"): {"acting_user": "ole", "reason": "Again"},
     ("POST", "/api/v1/cases/{case_id}/pause"): {"acting_user": "ole", "note": "Asked for it"},
     ("POST", "/api/v1/cases/{case_id}/resume"): {"acting_user": "ole", "note": "It came"},
+    ("GET", "/api/v1/cases/{case_id}/tasks"): None,
+    ("POST", "/api/v1/cases/{case_id}/tasks"): {
+        "acting_user": "ole",
+        "title": "Call back",
+        "assignee_id": "ole",
+        "due_in": "8 business hours",
+    },
+    ("POST", "/api/v1/cases/{case_id}/tasks/{task_id}/done"): {"acting_user": "ole"},
+    ("POST", "/api/v1/cases/{case_id}/tasks/{task_id}/undone"): {"acting_user": "ole"},
     ("POST", "/api/v1/cases/{case_id}/watchers"): {"acting_user": "ole", "user_id": "alex"},
     ("DELETE", "/api/v1/cases/{case_id}/watchers/{user_id}"): None,
     ("POST", "/api/v1/cases/{case_id}/close"): {
@@ -157,6 +166,7 @@ PARAMS = {
     "article_id": "1",
     "subscription_id": "1",
     "delivery_id": "1",
+    "task_id": "1",
 }
 
 

@@ -21,11 +21,14 @@ from domain.vocabulary import Role
 from models.case import Case
 from models.sessions import AccountLink
 from models.types import utcnow
+from services.case_actions import run_update
 from services.case_links import merge, relate
 from services.kb import Reader, create_article, link_article
 from tests.live import fill_login_form
 from tests.web.conftest import PASSWORD, LiveApp
 from tests.web.test_webhook_page import seed_webhook
+from workflows.case import CaseWorkflow
+from workflows.messages import AddTask, CompleteTask
 
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 # What the check reports: enough to find the element and the rule.
@@ -169,7 +172,23 @@ async def test_no_serious_accessibility_violations_on_any_page(browser: Any, liv
     await check(owner, "/admin/outbox", report, 403)
     await check(owner, "/admin/programs", report, 403)
 
+    # A case with tasks (issue 18): its tasks panel, and the assignee's "My tasks".
+    await run_update(
+        live.client,
+        case_id,
+        CaseWorkflow.add_task,
+        AddTask(Actor("ole"), "Call back", "mia", "PT8H"),
+    )
+    await run_update(
+        live.client, case_id, CaseWorkflow.add_task, AddTask(Actor("ole"), "Refund", "ole")
+    )
+    await run_update(
+        live.client, case_id, CaseWorkflow.complete_task, CompleteTask(Actor("ole"), "2")
+    )
+    await check(owner, f"/cases/{case_id}", report)
     manager = await signed_in(browser, live, "mia")
+    await check(manager, "/inbox/tasks", report)
+    await check(manager, f"/cases/{case_id}", report)
     await check(manager, "/dashboard", report)
     await check(manager, "/kb/new", report)
     await check(manager, f"/kb/{article}/edit", report)

@@ -29,6 +29,9 @@ FORMS: dict[str, dict[str, Any]] = {
     "reassign": {"new_owner_id": "alex", "reason": "Billing question"},
     "watchers": {"user_id": "alex", "access": "full"},
     "watchers/remove": {"user_id": "mia"},
+    "tasks": {"title": "Call back", "assignee_id": "ole", "due_hours": "8", "due_on": ""},
+    "tasks/done": {"task_id": "1"},
+    "tasks/undone": {"task_id": "1"},
     "close": {
         "closing_status": "resolved",
         "root_causes": ["staff"],

@@ -16,6 +16,7 @@ from web.routes.api_v1 import (
     notifications,
     reports,
     surveys,
+    tasks,
     webhooks,
 )
 
@@ -38,6 +39,7 @@ TROUBLE: dict[int | str, dict[str, Any]] = {
 # Every route needs a token: the client's rate limit is counted once it is known.
 router = APIRouter(prefix="/api/v1", responses=TROUBLE, dependencies=[Depends(client_limit)])
 router.include_router(cases.router)
+router.include_router(tasks.router)
 router.include_router(surveys.router)
 router.include_router(customers.router)
 router.include_router(config.router)

@@ -63,6 +63,7 @@ from services.case_queries import (
 )
 from services.case_reopen import reopen_case
 from services.intake import IntakeError, IntakeKey, open_case
+from services.mentions import Mentions, resolve_mentions
 from services.tokens import sees
 from web.api_auth import AUTH_PROBLEMS, ApiClientDep, CasesRead, CasesWrite, require_scope
 from web.deps import EngineDep, SessionDep, SettingsDep, TemporalDep
@@ -388,6 +389,11 @@ def _actor_on_case(
     return client_actor(session, client, acting_user)
 
 
+def _note_mentions(session: Session, case_id: str, text: str) -> Mentions:
+    case = session.get(Case, case_id)
+    return resolve_mentions(session, case, text, "") if case is not None else Mentions()
+
+
 def _require_user(session: Session, user_id: str, field: str) -> None:
     user = session.get(User, user_id)
     if user is None or not user.active:
@@ -403,9 +409,11 @@ def _require_user(session: Session, user_id: str, field: str) -> None:
 async def add_note(
     body: NoteIn, action: CaseActionDep, idempotency_key: IdempotencyKey = None
 ) -> CaseDetailPublic:
+    # The people it @mentions who work in the case's program read the case from now on.
+    found = await _read(action.engine, _note_mentions, action.case_id, body.text)
     return await action.run(
         CaseWorkflow.add_note,
-        lambda a: AddNote(a, body.text),
+        lambda a: AddNote(a, body.text, found.allowed),
         body.acting_user,
         idempotency_key,
         body,

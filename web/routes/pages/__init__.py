@@ -17,6 +17,7 @@ from web.routes.pages import (
     live,
     notices,
     oidc,
+    tasks,
 )
 
 # Every page route checks the CSRF token on state-changing methods before its body runs.
@@ -27,6 +28,7 @@ router.include_router(oidc.router)
 router.include_router(admin_clients.router)
 router.include_router(inbox.router)
 router.include_router(cases.router)
+router.include_router(tasks.router)
 router.include_router(notices.router)
 router.include_router(live.router)
 router.include_router(customers.router)

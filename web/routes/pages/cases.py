@@ -47,12 +47,14 @@ from services.case_queries import links, other_cases
 from services.case_reopen import reopen_case
 from services.failures import failures_of
 from services.inbox.due import deadlines_late
+from services.mentions import Mentions, resolve_mentions
+from services.tasks import assignable, tasks_of
 from services.templates import ReplyRejected, check_reply, reply_choices, reply_preview
 from web import i18n
 from web.auth import CurrentUser, PageError, not_found
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.errors import PENDING_PAGE
-from web.i18n import N_, gettext
+from web.i18n import N_, gettext, ngettext
 from web.live import live_since
 from web.routes.pages.case_links import case_links_context, kb_insert, kb_search
 from web.storable import form_problems
@@ -116,6 +118,7 @@ class FormState:
 class CloseRules:
     causes_required: bool = True
     methods_required: bool = False
+    tasks_required: bool = False  # a resolved close waits for every task to be done
 
 
 def close_rules(program: Program | None) -> CloseRules:
@@ -124,6 +127,7 @@ def close_rules(program: Program | None) -> CloseRules:
     return CloseRules(
         causes_required=bool(taxonomy.get("root_causes_required", True)),
         methods_required=bool(taxonomy.get("resolution_methods_required", False)),
+        tasks_required=bool(taxonomy.get("require_tasks_done_to_resolve", False)),
     )
 
 
@@ -161,9 +165,11 @@ def case_context(
     can_act = access.can_act and case.is_open
     can_reopen = not case.is_open and may_reopen(viewer, case.owner_id, case.unit_id)
     others = other_cases(session, viewer, case)
+    tasks = tasks_of(session, case_id)  # issue 18: the tasks panel (_case_tasks.html)
     # Names for display: owner, watchers, timeline actors (plain columns, no ORM objects).
     shown = {case.owner_id, *(w.user_id for w in watchers), *(e.actor for e in events)}
     shown |= {o.owner_id for o in others} | set(_people_in(events))
+    shown |= {t.assignee_id for t in tasks} | {t.done_by for t in tasks if t.done_by}
     people: dict[str, str] = dict(
         session.exec(select(User.id, User.name).where(col(User.id).in_(shown))).all()
     )
@@ -211,6 +217,8 @@ def case_context(
         "live_since": since,
         # Related and merged cases, knowledge-base articles (web/routes/pages/case_links.py).
         **case_links_context(session, viewer, case),
+        "tasks": tasks,
+        "assignable": assignable(session, case) if can_act else [],
     }
 
 
@@ -427,15 +435,41 @@ def _read_only_reason(ctx: dict[str, Any]) -> str:
     )
 
 
-@_action("/notes", "note", N_("Note added."))
-def add_note(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
-    text = _field(f, "text", 20_001)
-    st.values = {"text": text}
-    if not text:
-        st.errors["text"] = gettext("Write the note before adding it.")
-    elif len(text) > 20_000:
-        st.errors["text"] = gettext("A note is limited to 20,000 characters.")
-    return CaseWorkflow.add_note, AddNote(actor, text)
+def _note(mentioned: list[str]) -> Build:
+    """The note form's check; `mentioned`: the people it @mentions who may be let in."""
+
+    def add_note(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) -> Any:
+        text = _field(f, "text", 20_001)
+        st.values = {"text": text}
+        if not text:
+            st.errors["text"] = gettext("Write the note before adding it.")
+        elif len(text) > 20_000:
+            st.errors["text"] = gettext("A note is limited to 20,000 characters.")
+        return CaseWorkflow.add_note, AddNote(actor, text, mentioned)
+
+    return add_note
+
+
+def _mentions(engine: Engine, case_id: str, author_id: str, text: str) -> Mentions:
+    with Session(engine) as session:
+        case = session.get(Case, case_id) if len(case_id) <= 20 else None
+        return resolve_mentions(session, case, text, author_id) if case else Mentions()
+
+
+@router.post("/cases/{case_id}/notes")
+async def add_note(action: ActionDep) -> Response:
+    """A note; the people it @mentions who work in the case's program read the case from now
+    on and are told (services/mentions.py); the author hears of anyone who cannot."""
+    form = await action.request.form()
+    text = _field(form, "text", 20_001)
+    found = await in_thread(_mentions, action.engine, action.case_id, action.viewer.user_id, text)
+    success = N_("Note added.")
+    if found.refused:
+        success = gettext(
+            "Note added. %(people)s cannot see this program: the mention stays plain text.",
+            people=", ".join(found.refused),
+        )
+    return await action.perform("note", _note(found.allowed), success)
 
 
 @_action("/pause", "pause", N_("The case is waiting on the customer; its clock is paused."))
@@ -535,6 +569,13 @@ def close_case(ctx: dict[str, Any], f: FormData, actor: Actor, st: FormState) ->
         st.errors["resolution_methods"] = gettext("Choose resolution methods from the list.")
     elif not methods and rules.methods_required:
         st.errors["resolution_methods"] = gettext("Choose at least one resolution method.")
+    open_tasks = [t for t in ctx["tasks"] if t.is_open]
+    if status == ClosingStatus.RESOLVED and rules.tasks_required and open_tasks:
+        st.errors["closing_status"] = ngettext(
+            "Finish the open task before closing the case as resolved.",
+            "Finish the %(num)s open tasks before closing the case as resolved.",
+            len(open_tasks),
+        )
     if not note:
         st.errors["final_note"] = gettext("Write a final note: what was done and agreed.")
     elif len(note) > 20_000:
