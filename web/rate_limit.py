@@ -1,5 +1,6 @@
 """Rate limits: per API client on /api/v1 (`client_limit`), per IP address on the public
-pages (`public_limit`: survey links, sign-in, forms). Health and metrics are never limited.
+pages (`public_limit`: survey links, sign-in; `form_limit`: sending a public web form). Health
+and metrics are never limited.
 
 Counted with the `limits` library (sliding window counter) in this process's memory, or in
 Redis when RATE_LIMIT_STORAGE_URI is set (every API process then shares the count). Over the
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -56,6 +57,7 @@ class Limiter:
         )
         self.api = Policy("api", parse(settings.rate_limit_api))
         self.public = Policy("public", parse(settings.rate_limit_public))
+        self.form = Policy("form", parse(settings.form_rate_limit))
 
     async def hit(self, policy: Policy, key: str) -> dict[str, str]:
         """Count one request; the RateLimit headers, or RateLimited when over the limit."""
@@ -89,6 +91,22 @@ async def public_limit(request: Request, response: Response) -> None:
     limits = limiter(request)
     if limits.enabled:
         response.headers.update(await limits.hit(limits.public, client_ip(request)))
+
+
+async def form_limit(request: Request, response: Response) -> None:
+    """Per IP address, on sending a public web form (FORM_RATE_LIMIT): a brake on one address
+    flooding a program with cases. Always on (RATE_LIMIT_ENABLED governs the other two);
+    over it, the form's page says so (429, in the page's language) with the same headers."""
+    if request.method != "POST":
+        return
+    try:
+        response.headers.update(
+            await limiter(request).hit(limiter(request).form, client_ip(request))
+        )
+    except RateLimited as exc:
+        raise HTTPException(
+            429, "Too many forms sent from this address; try again later.", headers=exc.headers
+        ) from exc
 
 
 async def client_limit(

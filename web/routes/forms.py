@@ -2,10 +2,10 @@
 
 Guards: the session's CSRF token (web/auth.py, as every page form); a honeypot field people and
 assistive technology never see (filled: the confirmation is shown, no case is opened); a per-IP
-limit on submissions (`form_rate_limit` below, the `limits` library in memory — to be unified
-with web/rate_limit.py of the API when both exist); the form token, which makes a double submit
-open one case (services/public_form.py). After a submit the browser is sent to the
-confirmation page (POST, redirect, GET); the case's reference travels in the session only.
+limit on submissions (`form_limit` of web/rate_limit.py, FORM_RATE_LIMIT); the form token,
+which makes a double submit open one case (services/public_form.py). After a submit the
+browser is sent to the confirmation page (POST, redirect, GET); the case's reference travels in
+the session only.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import ValidationError
 
 from core.threads import in_thread
@@ -28,6 +25,7 @@ from services.intake import IntakeError
 from web.auth import verify_csrf
 from web.deps import EngineDep, SettingsDep, TemporalDep
 from web.i18n import N_, format_number, gettext
+from web.rate_limit import form_limit
 from web.storable import form_problems
 from web.templating import render
 
@@ -53,23 +51,7 @@ ERRORS = {
 }
 
 
-def form_rate_limit(request: Request) -> None:
-    """Dependency: 429 once an address has sent more forms than FORM_RATE_LIMIT allows.
-
-    Counted in memory per app (per API process): a rough brake on one address, not a quota."""
-    if request.method != "POST":
-        return
-    state = request.app.state
-    limiter = getattr(state, "form_limiter", None)
-    if limiter is None:
-        limiter = state.form_limiter = MovingWindowRateLimiter(MemoryStorage())
-    rate = parse(state.settings.form_rate_limit)
-    address = request.client.host if request.client else "unknown"
-    if not limiter.hit(rate, "public-form", address):
-        raise HTTPException(429, "Too many forms sent from this address; try again later.")
-
-
-RateLimited = Annotated[None, Depends(form_rate_limit)]
+RateLimited = Annotated[None, Depends(form_limit)]
 
 
 async def _form(engine: Any, program_id: str) -> public_form.PublicForm:
