@@ -45,8 +45,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.erasure import (
     announce,
     anonymise_customer,
-    customer_case_ids,
     customer_addresses,
+    customer_case_ids,
     customer_inbound,
     customer_records,
 )

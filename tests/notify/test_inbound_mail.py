@@ -35,8 +35,8 @@ from services.case_actions import run_update
 from tests.factories import case_row, seed
 from tests.live import eventually, free_port
 from tests.notify.conftest import SmtpSink, notify_worker, open_test_case, outbox_rows
-from workflows.case import CaseWorkflow
 from web.routes.pages.cases import case_context
+from workflows.case import CaseWorkflow
 from workflows.messages import CloseCase, PauseCase, SendReply
 
 OLE = Actor("ole")
