@@ -32,6 +32,7 @@ from models.config import User
 from models.inbound import InboundMessage
 from services import documents
 from services.case_actions import run_update
+from services.gdpr import export_customer
 from tests.factories import case_row, seed
 from tests.live import eventually, free_port
 from tests.notify.conftest import SmtpSink, notify_worker, open_test_case, outbox_rows
@@ -389,6 +390,7 @@ async def test_an_answer_after_the_workflow_completed_is_kept_and_the_owner_told
         await ts_env.client.get_workflow_handle_for(CaseWorkflow.run, case_id).result()
         reply_to = case_reply_address(settings, case_id)
         late = mail(reply_to, "Re: your case", "It is still broken.\n\n> We closed it")
+        late.add_attachment(PDF, maintype="application", subtype="pdf", filename="photo.pdf")
         await deliver(port, late, reply_to)
         row = await eventually(inbound_row(engine, str(late["Message-ID"])), what="the row")
         assert (row.outcome, row.case_id, row.text) == (
@@ -404,6 +406,14 @@ async def test_an_answer_after_the_workflow_completed_is_kept_and_the_owner_told
         viewer = Viewer("ole", "Ole Owner", Role.AGENT)
         [shown] = late_shown(engine, case_id, viewer, settings)
         assert (shown.text, shown.after_close) == ("It is still broken.", True)
+        assert [d.filename for d in shown.documents] == ["photo.pdf"]
+        # The customer's export carries it (GDPR), with the attachment's name.
+        customer_id = case_row(engine, case_id).customer_id
+        assert customer_id is not None
+        exported = export_customer(engine, settings, customer_id)
+        assert exported is not None
+        [sent] = exported["inbound_messages"]
+        assert (sent["text"], sent["attachments"]) == ("It is still broken.", ["photo.pdf"])
 
 
 async def test_an_answer_during_the_survey_says_after_close_and_reaches_the_manager(
