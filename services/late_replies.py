@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def recipient(session: Session, case: Case) -> str | None:
     """The owner while active, else the unit's manager, else its field manager."""
     unit = session.get(Unit, case.unit_id)
-    candidates = [case.owner_id]
+    candidates: list[str | None] = [case.owner_id]
     if unit is not None:
         candidates += [unit.manager_id, unit.field_manager_id]
     for user_id in candidates:

@@ -389,6 +389,7 @@ async def test_an_answer_after_the_workflow_completed_is_kept_and_the_owner_told
         )
         await ts_env.client.get_workflow_handle_for(CaseWorkflow.run, case_id).result()
         reply_to = case_reply_address(settings, case_id)
+        assert reply_to is not None
         late = mail(reply_to, "Re: your case", "It is still broken.\n\n> We closed it")
         late.add_attachment(PDF, maintype="application", subtype="pdf", filename="photo.pdf")
         await deliver(port, late, reply_to)
@@ -444,6 +445,7 @@ async def test_an_answer_during_the_survey_says_after_close_and_reaches_the_mana
             s.add(ole)
             s.commit()
         reply_to = case_reply_address(settings, case_id)
+        assert reply_to is not None
         late = mail(reply_to, "Re: your case", "Thanks, but one more thing.")
         await deliver(port, late, reply_to)
         row = await eventually(inbound_row(engine, str(late["Message-ID"])), what="the row")
