@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities.mail import MailActivities
 from activities.notifications import Notification, NotificationActivities
 from core.settings import Settings
-from domain.vocabulary import InboundKind, InboundOutcome, MessageKind
+from domain.vocabulary import ClosingStatus, InboundKind, InboundOutcome, MessageKind
 from models.case import Case, CaseEvent, Document
 from models.config import Unit, User
 from models.inbound import InboundMessage
@@ -47,7 +47,9 @@ def tell(engine: Engine, settings: Settings, case_id: str, inbound_id: int) -> N
     """The in-app notice and the email; a failed delivery leaves the row in the outbox."""
     with Session(engine) as session:
         case = session.get(Case, case_id)
-        to = recipient(session, case) if case is not None else None
+        if case is None or case.closing_status == ClosingStatus.ERASED:
+            return  # an erased case is nobody's work any more
+        to = recipient(session, case)
     if to is None:
         log.warning("inbound message %s: nobody to tell on case %s", inbound_id, case_id)
         return
