@@ -136,7 +136,9 @@ def customer_addresses(
     session: Session, records: Sequence[int], case_ids: Sequence[str]
 ) -> list[str]:
     """The customer's email addresses (lower case): its records' and its cases' contacts."""
-    found = session.exec(select(Customer.email).where(col(Customer.id).in_(list(records)))).all()
+    found: list[str | None] = list(
+        session.exec(select(Customer.email).where(col(Customer.id).in_(list(records)))).all()
+    )
     found += session.exec(select(Case.contact_email).where(col(Case.id).in_(list(case_ids)))).all()
     return sorted({a.strip().lower() for a in found if a and a.strip()})
 
