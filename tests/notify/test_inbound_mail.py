@@ -32,6 +32,7 @@ from models.config import User
 from models.inbound import InboundMessage
 from services import documents
 from services.case_actions import run_update
+from services.case_reopen import reopen_case
 from services.gdpr import export_customer
 from tests.factories import case_row, seed
 from tests.live import eventually, free_port
@@ -457,3 +458,13 @@ async def test_an_answer_during_the_survey_says_after_close_and_reaches_the_mana
         viewer = Viewer("mia", "Mia Manager", Role.MANAGER, ("4723",))
         [shown] = late_shown(engine, case_id, viewer, settings)
         assert shown.text == "Thanks, but one more thing."
+        # Reopened while the survey is out: the workflow takes the queued answer onto the
+        # timeline, the page stops showing it from SQL, and nobody is told twice.
+        mia = Actor("mia", Role.MANAGER, "Mia Manager")
+        await reopen_case(
+            ts_env.client, settings, case_id, mia, "The guest wrote again", manages_unit=True
+        )
+        [reply] = await eventually(until(engine, case_id, "customer_reply"), what="the answer")
+        assert reply.data["text"] == "Thanks, but one more thing."
+        assert late_shown(engine, case_id, viewer, settings) == []
+        assert len(notices_of(engine, "mia", case_id)) == 1
