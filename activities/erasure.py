@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 from temporalio import activity
@@ -102,9 +102,8 @@ def anonymise_cases(
 
     _scrub_outbox(session, ids, counts)
     # Inbound mail (services/inbound.py): the row stays (its Message-ID keeps a repeat out).
-    for inbound in session.exec(select(InboundMessage).where(col(InboundMessage.case_id).in_(ids))):
-        inbound.from_addr = inbound.subject = inbound.text = ""
-        session.add(inbound)
+    inbound = session.exec(select(InboundMessage).where(col(InboundMessage.case_id).in_(ids)))
+    _scrub_inbound(session, inbound.all(), counts)
     for notice in session.exec(select(Notice).where(col(Notice.case_id).in_(ids))):
         notice.subject = ""
         session.add(notice)
@@ -134,6 +133,42 @@ def _scrub_outbox(session: Session, keys: Iterable[str], counts: dict[str, int])
         msg.subject = msg.body_text = msg.body_html = msg.last_error = ""
         session.add(msg)
         counts["messages"] = counts.get("messages", 0) + 1
+
+
+def _scrub_inbound(
+    session: Session, rows: Iterable[InboundMessage], counts: dict[str, int]
+) -> None:
+    for row in rows:
+        row.from_addr = row.subject = row.text = ""
+        session.add(row)
+        counts["inbound_messages"] = counts.get("inbound_messages", 0) + 1
+
+
+def customer_addresses(
+    session: Session, records: Sequence[int], case_ids: Sequence[str]
+) -> list[str]:
+    """The customer's email addresses (lower case): its records' and its cases' contacts."""
+    found: list[str | None] = list(
+        session.exec(select(Customer.email).where(col(Customer.id).in_(list(records)))).all()
+    )
+    found += session.exec(select(Case.contact_email).where(col(Case.id).in_(list(case_ids)))).all()
+    return sorted({a.strip().lower() for a in found if a and a.strip()})
+
+
+def customer_inbound(
+    session: Session, addresses: Sequence[str], case_ids: Sequence[str]
+) -> list[InboundMessage]:
+    """Inbound mail of the customer: threaded into its cases, or sent from its addresses
+    (also what matched no case)."""
+    if not addresses and not case_ids:
+        return []
+    stmt = select(InboundMessage).where(
+        or_(
+            col(InboundMessage.case_id).in_(list(case_ids)),
+            func.lower(col(InboundMessage.from_addr)).in_(list(addresses)),
+        )
+    )
+    return list(session.exec(stmt.order_by(col(InboundMessage.id))).all())
 
 
 def _scrub_responses(
@@ -174,7 +209,9 @@ def anonymise_customer(
     """The customer's records, cases, survey returns, FYIs and merge notes (not committed)."""
     counts: dict[str, int] = {}
     records = customer_records(session, customer_id)
+    addresses = customer_addresses(session, records, case_ids)  # before they are erased
     anonymise_cases(session, upload_dir, case_ids, counts)
+    _scrub_inbound(session, customer_inbound(session, addresses, []), counts)
     for customer in session.exec(select(Customer).where(col(Customer.id).in_(records))):
         customer.name = ""
         customer.email = customer.phone = None

@@ -175,6 +175,8 @@ def message_context(
             "reason": event.get("reason", ""),
             "routing": event.get("routing", ""),
             "note": event.get("note", ""),
+            # A customer's answer to a closed case (services/late_replies.py).
+            "after_close": bool(event.get("after_close")),
             "by": by["name"] if by else "",
             # A task's title and due time, and whom it is for (issue 18); a mention's reader.
             "task": event.get("task", ""),

@@ -324,6 +324,18 @@ class InboundKind(StrEnum):
     BOUNCE = "bounce"
 
 
+class InboundOutcome(StrEnum):
+    """What became of an inbound message (models/inbound.py `outcome`)."""
+
+    RECEIVED = "received"  # written, not handled yet
+    THREADED = "threaded"  # on its case's timeline (or queued there while it is open)
+    OPENED = "opened"  # opened a new case (an intake mailbox)
+    # Its case had closed: kept on the case, shown from SQL, the owner told
+    # (services/late_replies.py).
+    AFTER_CLOSE = "after_close"
+    UNMATCHED = "unmatched"  # kept, in no case
+
+
 class FormField(StrEnum):
     """The fields a program's public web form may show (domain/program.py `WebFormIn`)."""
 

@@ -21,7 +21,8 @@ class InboundMessage(SQLModel, table=True):
     # the same message delivered twice is stored once.
     message_id: str = Field(max_length=255, unique=True)
     kind: str = Field(max_length=20)  # domain.vocabulary.InboundKind
-    # threaded (into a case) | opened (a new case) | unmatched (kept, in no case)
+    # domain.vocabulary.InboundOutcome: threaded (into a case) | opened (a new case) |
+    # after_close (its case had closed: services/late_replies.py) | unmatched (kept, in no case)
     outcome: str = Field(max_length=20)
     case_id: str | None = Field(default=None, max_length=20, index=True)
     from_addr: str = Field(default="", max_length=320)

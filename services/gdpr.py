@@ -45,7 +45,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.erasure import (
     announce,
     anonymise_customer,
+    customer_addresses,
     customer_case_ids,
+    customer_inbound,
     customer_records,
 )
 from core.payload_crypto import KeyRing, key_ring
@@ -62,6 +64,7 @@ from models.case import (
     Document,
     Outbox,
 )
+from models.inbound import InboundMessage
 from models.intake import Fyi, SurveyResponse
 from models.types import utcnow
 from services import documents
@@ -154,6 +157,9 @@ def export_customer(engine: Engine, settings: Settings, customer_id: int) -> dic
                 )
             )
         ).all()
+        inbound = customer_inbound(
+            session, customer_addresses(session, records, case_ids), case_ids
+        )
         erasures = session.exec(
             select(CustomerErasure).where(col(CustomerErasure.customer_id).in_(records))
         ).all()
@@ -171,7 +177,23 @@ def export_customer(engine: Engine, settings: Settings, customer_id: int) -> dic
             "fyi_messages": [_row(m) for m in fyi_messages],
             "merges": [_row(m) for m in merges],
             "erasures": [_row(e) for e in erasures],
+            "inbound_messages": [_inbound_row(session, m) for m in inbound],
         }
+
+
+def _inbound_row(session: Session, m: InboundMessage) -> dict[str, Any]:
+    """What the customer wrote to us by email (the attachments' bytes are in their cases)."""
+    ids = list(m.document_ids or [])
+    names = session.exec(select(Document.filename).where(col(Document.id).in_(ids))).all()
+    return {
+        "message_id": m.message_id,
+        "case_id": m.case_id,
+        "received_at": m.received_at.isoformat(),
+        "from": m.from_addr,
+        "subject": m.subject,
+        "text": m.text,
+        "attachments": list(names) if ids else [],
+    }
 
 
 # ---------------------------------------------------------------- erasure

@@ -34,20 +34,25 @@ from core.payload_crypto import key_ring
 from core.settings import Settings
 from core.threads import in_thread
 from domain.inbound import classify, message_ids, parse_reply_address, strip_quotes
-from domain.vocabulary import Channel, InboundKind
+from domain.vocabulary import CaseStatus, Channel, InboundKind, InboundOutcome
 from models.api import CaseCreate
-from models.case import Document, Outbox
+from models.case import Case, Document, Outbox
 from models.config import Program
 from models.inbound import InboundMessage
-from services import documents
+from services import documents, late_replies
 from services.intake import IntakeError, open_case
 from workflows.case import CaseWorkflow
 from workflows.messages import CustomerReplied, ReplyDocument
 
 log = logging.getLogger(__name__)
 
-RECEIVED = "received"  # written, not handled yet
-THREADED, OPENED, UNMATCHED = "threaded", "opened", "unmatched"
+RECEIVED = InboundOutcome.RECEIVED
+THREADED, OPENED, UNMATCHED = (
+    InboundOutcome.THREADED,
+    InboundOutcome.OPENED,
+    InboundOutcome.UNMATCHED,
+)
+AFTER_CLOSE = InboundOutcome.AFTER_CLOSE
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def target_of(engine: Engine, settings: Settings, address: str) -> Target | None
 
 @dataclass
 class Received:
-    outcome: str  # threaded | opened | unmatched | duplicate
+    outcome: str  # threaded | opened | after_close | unmatched | duplicate
     kind: str
     case_id: str | None = None
     inbound_id: int | None = None
@@ -232,6 +237,12 @@ def _kept_documents(engine: Engine, inbound_id: int) -> list[ReplyDocument]:
     return [ReplyDocument(d.id, d.filename, d.content_type, d.size) for d in docs]
 
 
+def _is_closed(engine: Engine, case_id: str) -> bool:
+    with Session(engine) as session:
+        case = session.get(Case, case_id)
+    return case is not None and case.status == CaseStatus.CLOSED
+
+
 async def receive(
     engine: Engine, client: Client, settings: Settings, raw: bytes, rcpt_tos: list[str]
 ) -> Received:
@@ -288,14 +299,21 @@ async def _thread(
         await in_thread(_finish, engine, inbound_id, case_id=case_id, document_ids=ids)
     signal = CustomerReplied("email", str(inbound_id), "" if automatic else text, automatic, docs)
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_id)
-    outcome = THREADED
+    # A closed case's workflow queues the reply (taken only if the case reopens) or has
+    # completed: either way nobody reads it on the timeline, so the row says so.
+    closed = await in_thread(_is_closed, engine, case_id)
+    outcome = AFTER_CLOSE if closed else THREADED
     try:
         await handle.signal(CaseWorkflow.customer_replied, signal)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise  # Temporal is down: the row stays `received`, the sender retries (4xx)
-        outcome = UNMATCHED  # the case's workflow has completed: kept, not threaded
+        outcome = AFTER_CLOSE  # the case's workflow has completed: kept, not threaded
     ids = [d.document_id for d in docs]
+    if outcome == AFTER_CLOSE and not automatic:
+        # Told before the row is final: a retry of a broken-off attempt tells again, once
+        # (the outbox and notices are unique per event).
+        await in_thread(late_replies.tell, engine, settings, case_id, inbound_id)
     await in_thread(_finish, engine, inbound_id, outcome=outcome, case_id=case_id, document_ids=ids)
     log.info("inbound message %s (%s) -> case %s: %s", inbound_id, kind, case_id, outcome)
     return Received(outcome, kind, case_id, inbound_id)

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from core.settings import Settings
 from models.case import Customer, CustomerErasure, CustomerMerge
+from models.inbound import InboundMessage
 from models.intake import Fyi, SurveyResponse
 from services.gdpr import ErasureRefused, erase_customer, export_customer
 
@@ -127,3 +128,49 @@ def test_a_drill_down_by_closing_status_counts_erased_cases_apart(any_engine: En
         assert count_cases(any_engine, f, EVERYTHING, seg) == 1, closing
         listed = list_cases(any_engine, f, EVERYTHING, seg)
         assert [row.id for row in listed] == [f"C-{n:06d}"], closing
+
+
+def _inbound(engine: Engine, n: int, sender: str, case_id: str | None = None) -> None:
+    with Session(engine) as session:
+        session.add(
+            InboundMessage(
+                message_id=f"<m{n}@customer.example>",
+                kind="customer",
+                outcome="unmatched",
+                case_id=case_id,
+                from_addr=sender,
+                subject=f"Subject {n}",
+                text=f"Words {n}",
+            )
+        )
+        session.commit()
+
+
+async def test_the_customers_inbound_mail_is_exported_and_erased(
+    any_engine: Engine, tmp_path: Path
+) -> None:
+    """Mail that matched no case still belongs to its sender: found by the address."""
+    settings = Settings(upload_dir=tmp_path / "uploads")
+    keep, _gone = _customers(any_engine)
+    _inbound(any_engine, 1, "Hedda@Example.org")
+    _inbound(any_engine, 2, "hh@example.org")
+    _inbound(any_engine, 3, "stranger@example.org")
+
+    exported = export_customer(any_engine, settings, keep)
+    assert exported is not None
+    mails = sorted(exported["inbound_messages"], key=lambda m: m["subject"])
+    assert [(m["subject"], m["text"]) for m in mails] == [
+        ("Subject 1", "Words 1"),
+        ("Subject 2", "Words 2"),
+    ]
+    assert all(m["received_at"] and m["attachments"] == [] for m in mails)
+
+    erased = await erase_customer(any_engine, NO_TEMPORAL, settings, keep, by="root")
+    assert erased.counts["inbound_messages"] == 2
+    with Session(any_engine) as session:
+        rows = {r.message_id: r for r in session.exec(select(InboundMessage))}
+    for n in (1, 2):
+        row = rows[f"<m{n}@customer.example>"]
+        assert (row.from_addr, row.subject, row.text) == ("", "", "")
+    kept = rows["<m3@customer.example>"]
+    assert (kept.from_addr, kept.text) == ("stranger@example.org", "Words 3")

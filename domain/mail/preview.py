@@ -153,6 +153,7 @@ def demo_context(kind: str = "alert") -> dict[str, Any]:
             "reason": "Mia handles billing questions",
             "routing": "field: the unit's frontline owner",
             "note": "",
+            "after_close": False,
             "by": "Ole Owner",
             "task": "Call the customer back",
             "task_due": at(8),

@@ -25,15 +25,21 @@ from cli.inbound_smtp import start_server
 from core.payload_crypto import key_ring
 from core.settings import Settings
 from domain.case import Actor
-from models.case import Case, CaseEvent, Document
+from domain.permissions import Viewer
+from domain.vocabulary import ClosingStatus, Role
+from models.case import Case, CaseEvent, Document, Notice
+from models.config import User
 from models.inbound import InboundMessage
 from services import documents
 from services.case_actions import run_update
+from services.case_reopen import reopen_case
+from services.gdpr import export_customer
 from tests.factories import case_row, seed
 from tests.live import eventually, free_port
 from tests.notify.conftest import SmtpSink, notify_worker, open_test_case, outbox_rows
+from web.routes.pages.cases import case_context
 from workflows.case import CaseWorkflow
-from workflows.messages import PauseCase, SendReply
+from workflows.messages import CloseCase, PauseCase, SendReply
 
 OLE = Actor("ole")
 INTAKE = "help@recovery.example"
@@ -332,3 +338,133 @@ async def test_a_message_above_the_size_limit_is_refused(
         assert refused.value.smtp_code == 552
     with Session(engine) as s:
         assert s.exec(select(InboundMessage)).all() == []
+
+
+def inbound_row(engine: Engine, message_id: str) -> Callable[[], InboundMessage | None]:
+    def check() -> InboundMessage | None:
+        with Session(engine) as s:
+            row = s.exec(
+                select(InboundMessage).where(col(InboundMessage.message_id) == message_id)
+            ).first()
+        return row if row is not None and row.outcome != "received" else None
+
+    return check
+
+
+def notices_of(engine: Engine, user_id: str, case_id: str) -> list[Notice]:
+    with Session(engine) as s:
+        rows = s.exec(
+            select(Notice).where(
+                col(Notice.user_id) == user_id,
+                col(Notice.case_id) == case_id,
+                col(Notice.kind) == "customer_reply",
+            )
+        ).all()
+    return list(rows)
+
+
+def late_shown(engine: Engine, case_id: str, viewer: Viewer, settings: Settings) -> list[Any]:
+    """What the case page shows from SQL: replies the timeline does not carry."""
+    with Session(engine) as s:
+        return list(case_context(s, viewer, case_id, settings)["late_replies"])
+
+
+async def test_an_answer_after_the_workflow_completed_is_kept_and_the_owner_told(
+    ts_env: WorkflowEnvironment,
+    engine: Engine,
+    inbound_settings: Settings,
+    smtp: SmtpSink,
+) -> None:
+    settings = inbound_settings
+    seed(engine)
+    async with (
+        notify_worker(ts_env, engine, settings),
+        inbound_server(ts_env, engine, settings) as port,
+    ):
+        case_id = await open_test_case(ts_env, engine, settings)
+        await run_update(
+            ts_env.client,
+            case_id,
+            CaseWorkflow.close,
+            CloseCase(OLE, ClosingStatus.UNRESOLVED, ["staff"], "No answer"),
+        )
+        await ts_env.client.get_workflow_handle_for(CaseWorkflow.run, case_id).result()
+        reply_to = case_reply_address(settings, case_id)
+        assert reply_to is not None
+        late = mail(reply_to, "Re: your case", "It is still broken.\n\n> We closed it")
+        late.add_attachment(PDF, maintype="application", subtype="pdf", filename="photo.pdf")
+        await deliver(port, late, reply_to)
+        row = await eventually(inbound_row(engine, str(late["Message-ID"])), what="the row")
+        assert (row.outcome, row.case_id, row.text) == (
+            "after_close",
+            case_id,
+            "It is still broken.",
+        )
+        [told] = await smtp.wait_for(rf"^The customer answered on case {case_id}\b.*after")
+        assert told.rcpt_tos == ["ole@example.com"]
+        assert "after the case closed" in told.part("plain")
+        [notice] = notices_of(engine, "ole", case_id)
+        assert notice.kind == "customer_reply"
+        viewer = Viewer("ole", "Ole Owner", Role.AGENT)
+        [shown] = late_shown(engine, case_id, viewer, settings)
+        assert (shown.text, shown.after_close) == ("It is still broken.", True)
+        assert [d.filename for d in shown.documents] == ["photo.pdf"]
+        # The customer's export carries it (GDPR), with the attachment's name.
+        customer_id = case_row(engine, case_id).customer_id
+        assert customer_id is not None
+        exported = export_customer(engine, settings, customer_id)
+        assert exported is not None
+        [sent] = exported["inbound_messages"]
+        assert (sent["text"], sent["attachments"]) == ("It is still broken.", ["photo.pdf"])
+
+
+async def test_an_answer_during_the_survey_says_after_close_and_reaches_the_manager(
+    ts_env: WorkflowEnvironment,
+    engine: Engine,
+    inbound_settings: Settings,
+    smtp: SmtpSink,
+) -> None:
+    """The owner has left: the unit's manager is told instead."""
+    settings = inbound_settings
+    seed(engine)
+    async with (
+        notify_worker(ts_env, engine, settings),
+        inbound_server(ts_env, engine, settings) as port,
+    ):
+        case_id = await open_test_case(ts_env, engine, settings)
+        await run_update(
+            ts_env.client,
+            case_id,
+            CaseWorkflow.close,
+            CloseCase(OLE, ClosingStatus.RESOLVED, ["staff"], "Refunded a night"),
+        )
+        await eventually(lambda: case_row(engine, case_id).status == "closed", what="closed")
+        with Session(engine) as s:
+            ole = s.get(User, "ole")
+            assert ole is not None
+            ole.active = False
+            s.add(ole)
+            s.commit()
+        reply_to = case_reply_address(settings, case_id)
+        assert reply_to is not None
+        late = mail(reply_to, "Re: your case", "Thanks, but one more thing.")
+        await deliver(port, late, reply_to)
+        row = await eventually(inbound_row(engine, str(late["Message-ID"])), what="the row")
+        assert (row.outcome, row.case_id) == ("after_close", case_id)
+        [told] = await smtp.wait_for(rf"^The customer answered on case {case_id}\b.*after")
+        assert told.rcpt_tos == ["mia@example.com"]
+        assert len(notices_of(engine, "mia", case_id)) == 1
+        assert notices_of(engine, "ole", case_id) == []
+        viewer = Viewer("mia", "Mia Manager", Role.MANAGER, ("4723",))
+        [shown] = late_shown(engine, case_id, viewer, settings)
+        assert shown.text == "Thanks, but one more thing."
+        # Reopened while the survey is out: the workflow takes the queued answer onto the
+        # timeline, the page stops showing it from SQL, and nobody is told twice.
+        mia = Actor("mia", Role.MANAGER, "Mia Manager")
+        await reopen_case(
+            ts_env.client, settings, case_id, mia, "The guest wrote again", manages_unit=True
+        )
+        [reply] = await eventually(until(engine, case_id, "customer_reply"), what="the answer")
+        assert reply.data["text"] == "Thanks, but one more thing."
+        assert late_shown(engine, case_id, viewer, settings) == []
+        assert len(notices_of(engine, "mia", case_id)) == 1

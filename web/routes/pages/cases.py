@@ -39,7 +39,7 @@ from domain.vocabulary import (
 )
 from models.case import Case, CaseEvent, CaseWatcher, Document
 from models.config import Program, Unit, User
-from services import documents
+from services import documents, late_replies
 from services.access import access_to
 from services.case_actions import ActionPending, ActionRejected, run_update
 from services.case_changes import classification, reclassify_command
@@ -203,6 +203,7 @@ def case_context(
         "unit": session.get(Unit, case.unit_id),
         "program": program,
         "others": others,
+        "late_replies": late_replies.not_on_timeline(session, case.id, events, docs),
         "temporal_url": links(case.id, settings)["temporal"] if viewer.is_admin else None,
         "failures": failures_of(session, case.id) if viewer.is_admin else [],
         "replies": replies,
