@@ -70,9 +70,22 @@ async def settled_rss(pid: int, seconds: float = 5.0) -> float:
 
 
 async def spawn_worker(kind: str, address: str, url: str, queue: str, cache: int) -> Any:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--worker", kind, address, url, queue, str(cache), cwd=ROOT
+    """The worker process, once it polls (it says "worker ready")."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--worker",
+        kind,
+        address,
+        url,
+        queue,
+        str(cache),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
     )
+    assert proc.stdout is not None
+    await proc.stdout.readline()
+    return proc
 
 
 async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) -> None:
@@ -103,6 +116,7 @@ async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) 
     else:
         worker = build_worker(client, make_engine(url), settings)
     async with worker:
+        print("worker ready", flush=True)
         await stop.wait()
 
 
