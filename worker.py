@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -110,6 +111,15 @@ async def _watch(children: list[asyncio.subprocess.Process], stop: asyncio.Event
         wait.cancel()
 
 
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    """A second process whose first is gone (killed hard) stops too: no stray workers."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.error("the first worker process is gone; stopping")
+            stop.set()
+        await asyncio.sleep(1)
+
+
 async def main(processes: int = 1, index: int = 0) -> int:
     primary = index == 0
     settings = get_settings()
@@ -125,7 +135,12 @@ async def main(processes: int = 1, index: int = 0) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     children = await _others(processes) if primary else []
-    watching = asyncio.create_task(_watch(children, stop)) if children else None
+    if children:
+        watching = asyncio.create_task(_watch(children, stop))
+    elif not primary:
+        watching = asyncio.create_task(_orphaned(os.getppid(), stop))
+    else:
+        watching = None
     try:
         if primary:
             # The daily retention run (created, or updated to this task queue): idempotent.

@@ -71,7 +71,7 @@ async def _two_pollers(dev_env: WorkflowEnvironment, queue: str, log: Path) -> s
         return pids if len(pids) == 2 else None
 
     try:
-        pids: set[int] = await eventually(two, within=180, what="two worker processes polling")
+        pids: set[int] = await eventually(two, within=300, what="two worker processes polling")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the workers' log:\n{log.read_text()[-3000:]}") from None  # noqa: ASYNC240
     return pids
