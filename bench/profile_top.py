@@ -25,7 +25,8 @@ def main(path: Path, match: str, top: int, inclusive: list[str]) -> None:
     for profile in doc["profiles"]:
         if match not in profile["name"]:
             continue
-        for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
+        for stack in profile["samples"]:
+            weight = 1  # py-spy weights a sample by its count of idle-merged ticks: count samples
             if not stack:
                 continue
             total += weight
