@@ -187,7 +187,12 @@ async def main(n: int, concurrency: int, db_url: str | None, processes: int = 0)
         storm_s, storm_cpu = time.perf_counter() - t0, worker_cpu() - cpu0
     for proc in procs:
         proc.terminate()
-        await proc.wait()
+    for proc in procs:
+        try:  # a worker busy with the cases' next steps may take long to drain: not our figure
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
     await env.shutdown()
     engine.dispose()
     shutil.rmtree(tmp, ignore_errors=True)
