@@ -186,7 +186,8 @@ async def main(n: int, concurrency: int, db_url: str | None, processes: int = 0)
         bar.close()
         storm_s, storm_cpu = time.perf_counter() - t0, worker_cpu() - cpu0
     for proc in procs:
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
     for proc in procs:
         try:  # a worker busy with the cases' next steps may take long to drain: not our figure
             await asyncio.wait_for(proc.wait(), 30)
