@@ -2,7 +2,7 @@
 
 Real processes on the dev server: the task queue shows two pollers with their own pids, SIGTERM
 to the first stops both, and a second process that dies takes the set down (non-zero exit) so
-that the supervisor restarts it whole.
+that the supervisor restarts it whole. The sizing settings reach the Temporal worker.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.testing import WorkflowEnvironment
 
-from core.settings import ROOT
+from core.settings import ROOT, Settings
+from models.db import make_engine
 from tests.conftest import sqlite_db
 from tests.live import eventually
+from worker import build_worker
 
 
 def _alive(pid: int) -> bool:
@@ -105,3 +107,23 @@ async def test_a_dead_process_stops_the_set(dev_env: WorkflowEnvironment, tmp_pa
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_the_sizing_settings_reach_the_worker(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    settings = Settings(
+        database_url=sqlite_db(tmp_path),
+        task_queue="sizing",
+        max_cached_workflows=7,
+        max_concurrent_workflow_tasks=5,
+        max_concurrent_activities=3,
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        config = build_worker(dev_env.client, engine, settings).config()
+    finally:
+        engine.dispose()
+    assert config["max_cached_workflows"] == 7
+    assert config["max_concurrent_workflow_tasks"] == 5
+    assert config["max_concurrent_activities"] == 3
