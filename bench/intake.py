@@ -346,7 +346,10 @@ async def run_worker(address: str, url: str, task_queue: str) -> None:
     from models.db import make_engine
     from worker import build_worker
 
-    settings = Settings(database_url=url, task_queue=task_queue, temporal_address=address)
+    # DEMO_MODE as the app's settings above: the same payload key (derived), or none at all.
+    settings = Settings(
+        database_url=url, task_queue=task_queue, temporal_address=address, demo_mode=True
+    )
     engine = make_engine(url)
     client = await connect(settings)
     stop = asyncio.Event()
