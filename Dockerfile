@@ -21,8 +21,12 @@ RUN pip install "uv==${UV_VERSION}" \
     && rm /tmp/requirements.txt
 
 # The code runs from /app (uvicorn api:app, python worker.py, python scripts/run.py).
+# Bytecode compiled here, as PYTHONDONTWRITEBYTECODE keeps the processes from writing it: the
+# workflow sandbox re-imports workflows/ for every case it loads, and without a .pyc compiles
+# the source each time (a third of the worker's CPU in an escalation storm: bench/README.md).
 COPY . .
 RUN pip install --no-deps . \
+    && python -m compileall -q /app \
     && mkdir -p /app/.data /data/uploads \
     && chown -R caseloop:caseloop /app/.data /data
 

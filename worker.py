@@ -1,13 +1,26 @@
-"""Temporal worker: runs CaseWorkflow and its activities. Stateless; run as many as needed."""
+"""Temporal worker: runs CaseWorkflow and its activities. Stateless; run as many as needed.
+
+    python worker.py                  # WORKER_PROCESSES processes (default 1)
+    python worker.py --processes 4    # four, each its own Temporal worker on the task queue
+
+One Python process does CPU work on one core (the interpreter lock); more processes use more.
+The first process starts the others, and runs the singletons (the retention schedule, the
+reconciler); if one of the others dies, all stop, so the supervisor restarts the set whole.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import compileall
+import contextlib
 import logging
+import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -38,6 +51,7 @@ from workflows.retention import RetentionWorkflow
 from workflows.webhook import WebhookDeliveryWorkflow
 
 log = logging.getLogger("worker")
+PROGRAM = str(Path(__file__).resolve())
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
@@ -68,7 +82,10 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
         activity_executor=ThreadPoolExecutor(max_workers=48),
         # Regular activities (SMTP delivery, the survey) hold at most 16 of those threads, so a
         # hanging mail server never starves the local activities that move the cases on.
-        max_concurrent_activities=16,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        # Bounds memory: an evicted case replays its history at its next task (bench/memory.py).
+        max_cached_workflows=settings.max_cached_workflows,
         # When deadlines pass together (an escalation storm), a busy worker's sticky queue backs
         # up. Past this wait the server hands the task to the normal queue, and the worker must
         # rebuild the case from its whole history (a new sandbox, a replay): more work exactly
@@ -77,43 +94,137 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
     )
 
 
-async def main() -> None:
+async def _others(processes: int) -> list[asyncio.subprocess.Process]:
+    """The other worker processes: the same program, the same environment, no singletons."""
+    count = str(processes)
+    return [
+        await asyncio.create_subprocess_exec(
+            sys.executable, PROGRAM, "--processes", count, "--index", str(i)
+        )
+        for i in range(1, processes)
+    ]
+
+
+def _metrics_address(address: str, index: int) -> str:
+    """Process K serves its metrics on the address's port + K (each process has its own)."""
+    if not address or not index:
+        return address
+    host, port = address.rsplit(":", 1)
+    return f"{host}:{int(port) + index}"
+
+
+async def _watch(children: list[asyncio.subprocess.Process], stop: asyncio.Event) -> None:
+    """One process gone: stop all (a set with a hole would look alive to its supervisor)."""
+    waits = [asyncio.create_task(child.wait()) for child in children]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    if not stop.is_set():
+        log.error("a worker process exited; stopping the others")
+        stop.set()
+    for wait in waits:
+        wait.cancel()
+
+
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    """A second process whose first is gone (killed hard) stops too: no stray workers."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.error("the first worker process is gone; stopping")
+            stop.set()
+        await asyncio.sleep(1)
+
+
+def _compile_sandboxed() -> None:
+    """Write the bytecode of the modules the workflow sandbox re-imports for every case it loads
+    (with PYTHONDONTWRITEBYTECODE nothing else writes it, and each case then compiles
+    workflows/case.py from source: a third of the worker's CPU in an escalation storm,
+    bench/README.md). A read-only checkout just goes without."""
+    root = Path(__file__).resolve().parent
+    for package in ("workflows", "domain"):
+        with contextlib.suppress(OSError):
+            compileall.compile_dir(root / package, quiet=2)
+
+
+async def main(processes: int = 1, index: int = 0) -> int:
+    primary = index == 0
+    if primary:
+        _compile_sandboxed()
     settings = get_settings()
     configure_logging(settings)
     settings.require_secret_key()  # it signs the survey links
     key_ring(settings)  # no payload key: stop here, with what to do
     setup_tracing(settings, "worker")
-    client = await connect(settings, runtime=temporal_runtime(settings.worker_metrics_address))
+    metrics = _metrics_address(settings.worker_metrics_address, index)
+    client = await connect(settings, runtime=temporal_runtime(metrics))
     engine = make_engine(settings.database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # The daily retention run (created, or updated to this worker's task queue): idempotent.
-    await ensure_retention_schedule(client, settings)
-    async with build_worker(client, engine, settings):
-        log.info(
-            "worker polling task queue %r on %s (namespace %s)",
-            settings.task_queue,
-            client.service_client.config.target_host,
-            client.namespace,
-        )
-        # With the worker polling (the reconciler queries workflows): at once, then on a timer.
-        reconciling = asyncio.create_task(Reconciler(engine, client, settings).run_forever(stop))
-        # Webhook delivery rows written by the projection: one delivery workflow each.
-        dispatching = asyncio.create_task(
-            WebhookDispatcher(engine, client, settings).run_forever(stop)
-        )
-        await stop.wait()
-        await dispatching
-        # Let a round in progress finish, with the worker still answering its queries: a
-        # Temporal call cancelled mid-flight can call back into an interpreter shutting down.
-        await reconciling
-    engine.dispose()
+    children = await _others(processes) if primary else []
+    if children:
+        watching = asyncio.create_task(_watch(children, stop))
+    elif not primary:
+        watching = asyncio.create_task(_orphaned(os.getppid(), stop))
+    else:
+        watching = None
+    try:
+        if primary:
+            # The daily retention run (created, or updated to this task queue): idempotent.
+            await ensure_retention_schedule(client, settings)
+        async with build_worker(client, engine, settings):
+            log.info(
+                "worker polling task queue %r on %s (namespace %s), process %d of %d",
+                settings.task_queue,
+                client.service_client.config.target_host,
+                client.namespace,
+                index + 1,
+                processes,
+            )
+            reconciling = dispatching = None
+            if primary:
+                # With the worker polling (the reconciler queries workflows): at once, then on
+                # a timer. In the first process only: it is a singleton of the set.
+                reconciler = Reconciler(engine, client, settings)
+                reconciling = asyncio.create_task(reconciler.run_forever(stop))
+                # Webhook delivery rows written by the projection: one delivery workflow each.
+                dispatching = asyncio.create_task(
+                    WebhookDispatcher(engine, client, settings).run_forever(stop)
+                )
+            await stop.wait()
+            if dispatching is not None:
+                await dispatching
+            # Let a round in progress finish, with the worker still answering its queries: a
+            # Temporal call cancelled mid-flight can call back into an interpreter shutting
+            # down.
+            if reconciling is not None:
+                await reconciling
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.terminate()
+        for child in children:
+            await child.wait()
+        if watching is not None:
+            watching.cancel()
+        engine.dispose()
+    return 1 if any(child.returncode not in (0, -signal.SIGTERM) for child in children) else 0
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--processes", type=int, default=None, help="worker processes (default WORKER_PROCESSES)"
+    )
+    parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
+    args = _args(sys.argv[1:])
+    processes = args.processes or get_settings().worker_processes
+    if processes < 1:
+        sys.exit("worker not started: --processes must be at least 1")
     try:
-        asyncio.run(main())
+        sys.exit(asyncio.run(main(processes, args.index)))
     except (InsecureSecretKey, PayloadKeyError) as exc:
         sys.exit(f"worker not started: {exc}")

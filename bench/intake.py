@@ -13,6 +13,7 @@ It prints requests/s, p50/p95 latency, the API/raw ratio (target >= 0.7), the ti
 needed afterwards to project every case, and the process RSS.
 
     python bench/intake.py --cases 500 --concurrency 32
+    python bench/intake.py --cases 500 --processes 2     # two worker processes
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ async def drained(engine: Any, prefix: str, n: int, limit: float = 600) -> float
     return time.perf_counter() - t0
 
 
-async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> None:
+async def main(
+    n: int, concurrency: int, rounds: int, db_url: str | None, processes: int = 1
+) -> None:
     sys.path.insert(0, str(ROOT))
     import httpx
     from alembic import command
@@ -267,15 +270,18 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     # The worker runs in its own process, as in production (`python worker.py`): it does not
     # share this process's interpreter lock with the API.
     address = client.service_client.config.target_host
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--worker",
-        address,
-        url,
-        settings.task_queue,
-        cwd=ROOT,
-    )
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--worker",
+            address,
+            url,
+            settings.task_queue,
+            cwd=ROOT,
+        )
+        for _ in range(processes)
+    ]
     try:
         # Warm-up: imports, connection pools, the first workflow tasks.
         await run_phase("warm-up", 20, 4, lambda i: api_case(10_000_000 + i))
@@ -301,10 +307,11 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
                 await drained(engine, "C-", 20 + done["api"] + done["surveys"])
                 drains[name] = drains.get(name, 0.0) + time.perf_counter() - t0
         results = list(totals.values())
-        worker_rss = rss_of(worker.pid)
+        worker_rss = sum(rss_of(w.pid) for w in workers)
     finally:
-        worker.terminate()
-        await worker.wait()
+        for w in workers:
+            w.terminate()
+            await w.wait()
     await http.aclose()
     with Session(engine) as session:
         cases = session.exec(select(func.count()).select_from(Case)).one()
@@ -317,14 +324,15 @@ async def main(n: int, concurrency: int, rounds: int, db_url: str | None) -> Non
     print()
     print(
         f"intake: {n} requests per phase, {concurrency} in flight; "
-        f"{cases} cases in the {dialect} read model"
+        f"{cases} cases in the {dialect} read model; {processes} worker process(es)"
     )
     for r in results:
         print(f"  {r.line()}   worker caught up in {drains[r.name]:5.1f} s more")
     print(f"  api/raw     {api_r.rate / raw_r.rate:5.2f}   (target >= 0.70)")
     print(f"  surveys/raw {survey_r.rate / raw_r.rate:5.2f}")
     print(
-        f"  RSS: bench + app {current:.0f} MiB ({peak:.0f} MiB peak), worker {worker_rss:.0f} MiB"
+        f"  RSS: bench + app {current:.0f} MiB ({peak:.0f} MiB peak), "
+        f"worker(s) {worker_rss:.0f} MiB"
     )
 
 
@@ -338,7 +346,10 @@ async def run_worker(address: str, url: str, task_queue: str) -> None:
     from models.db import make_engine
     from worker import build_worker
 
-    settings = Settings(database_url=url, task_queue=task_queue, temporal_address=address)
+    # DEMO_MODE as the app's settings above: the same payload key (derived), or none at all.
+    settings = Settings(
+        database_url=url, task_queue=task_queue, temporal_address=address, demo_mode=True
+    )
     engine = make_engine(url)
     client = await connect(settings)
     stop = asyncio.Event()
@@ -358,5 +369,6 @@ if __name__ == "__main__":
     parser.add_argument(
         "--db", default=None, help="an empty read-model database URL (default: a temp SQLite file)"
     )
+    parser.add_argument("--processes", type=int, default=1, help="worker OS processes")
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.concurrency, args.rounds, args.db))
+    asyncio.run(main(args.cases, args.concurrency, args.rounds, args.db, args.processes))

@@ -168,6 +168,17 @@ class Settings(BaseSettings):
     # workflow start.
     fault_exit_after_intake_commit: bool = False
 
+    # Worker sizing (bench/README.md "Sizing workers"). WORKER_PROCESSES: `python worker.py`
+    # runs that many processes, each its own Temporal worker on the task queue (one interpreter
+    # lock each); the reconciler and the retention schedule run in the first only.
+    worker_processes: int = Field(default=1, ge=1, le=64)
+    # Cases kept in memory per process (sticky cache). Past it the least recent is evicted and
+    # its next signal/query/update replays its history: bounded memory for some CPU.
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
+    # Regular activities (SMTP delivery, the survey) at once per process.
+    max_concurrent_activities: int = Field(default=16, ge=1)
+
     @property
     def oidc_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
