@@ -68,6 +68,14 @@ def inbound_smtp() -> None:
     asyncio.run(serve(get_settings()))
 
 
+@app.command("inbound-imap")
+def inbound_imap() -> None:
+    """Poll IMAP_URL for customers' answers and intake mail (every IMAP_POLL_SECONDS)."""
+    from cli.inbound_imap import serve
+
+    asyncio.run(serve(get_settings()))
+
+
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo program and a dozen demo cases (idempotent; needs Temporal and a worker)."""
