@@ -175,7 +175,6 @@ async def serve(settings: Settings) -> None:
     from core.temporal import connect
     from models.db import make_engine
 
-    parse_imap_url(settings.imap_url.get_secret_value())  # fails early when unset or wrong
     client = await connect(settings)
     engine = make_engine(settings.database_url)
     log.info("polling IMAP folder every %.0f s", settings.imap_poll_seconds)

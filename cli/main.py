@@ -71,9 +71,15 @@ def inbound_smtp() -> None:
 @app.command("inbound-imap")
 def inbound_imap() -> None:
     """Poll IMAP_URL for customers' answers and intake mail (every IMAP_POLL_SECONDS)."""
-    from cli.inbound_imap import serve
+    from cli.inbound_imap import parse_imap_url, serve
 
-    asyncio.run(serve(get_settings()))
+    settings = get_settings()
+    try:
+        parse_imap_url(settings.imap_url.get_secret_value())
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    asyncio.run(serve(settings))
 
 
 @app.command("seed-demo")
