@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.mail import case_reply_address
 from cli.inbound_imap import backoff, message_id_hash, parse_imap_url, poll_once
 from core.settings import Settings
-from models.case import Document
+from models.case import Case, Document
 from models.inbound import InboundMessage
 from services.case_actions import run_update
 from services.inbound import polled_recipients
@@ -37,7 +37,7 @@ from tests.conftest import unavailable
 from tests.factories import seed
 from tests.live import eventually, free_port
 from tests.notify.conftest import SmtpSink, notify_worker, open_test_case
-from tests.notify.test_inbound_mail import OLE, PDF, events, mail, until
+from tests.notify.test_inbound_mail import INTAKE, OLE, PDF, events, mail, until
 from workflows.case import CaseWorkflow
 from workflows.messages import SendReply
 
@@ -211,6 +211,34 @@ async def test_polled_answers_land_on_the_case_once(
         assert str(sent.message["Reply-To"]) == reply_to
 
 
+async def test_a_shared_mailbox_polled_for_a_program_opens_cases(
+    ts_env: WorkflowEnvironment,
+    engine: Engine,
+    mail_settings: Settings,
+    smtp: SmtpSink,
+    dovecot: int,
+) -> None:
+    """The mailbox's own address is nobody's here: IMAP_RECIPIENT names the intake mailbox."""
+    settings = mail_settings.model_copy(
+        update={
+            "imap_url": SecretStr(f"imap://{USER}:{PASSWORD}@127.0.0.1:{dovecot}/INBOX"),
+            "imap_recipient": INTAKE,
+        }
+    )
+    seed(engine, intake={"email": INTAKE, "unit": "4723"})
+    async with notify_worker(ts_env, engine, settings):
+        append(dovecot, mail("frontdesk@hotel.example", "Broken shower", "Room 412."))
+        assert (await poll_once(settings, engine, ts_env.client)).outcomes == {"opened": 1}
+
+        def opened() -> Case | None:
+            with Session(engine) as s:
+                return s.exec(select(Case).where(col(Case.channel) == "email")).first()
+
+        case = await eventually(opened, what="a case from the polled mailbox")
+        assert case.reason == "Broken shower" and case.contact_email == "kari@example.com"
+        assert count(dovecot, PROCESSED) == 1
+
+
 async def test_without_a_folder_polled_mail_is_flagged_seen(
     ts_env: WorkflowEnvironment, engine: Engine, settings: Settings, dovecot: int
 ) -> None:
@@ -271,11 +299,13 @@ def test_the_recipient_comes_from_the_headers_else_the_setting(
     engine: Engine, settings: Settings
 ) -> None:
     settings = settings.model_copy(update={"reply_domain": "reply.example"})
-    seed(engine)
+    seed(engine, intake={"email": INTAKE, "unit": "4723"})
     ours = case_reply_address(settings, "C-000001")
     assert ours is not None
     raw = mail("Support <support@hotel.example>", "Re", "Hi", Delivered_To=ours).as_bytes()
     assert polled_recipients(engine, settings, raw) == [ours]
+    both = mail("a@hotel.example, Help <HELP@recovery.example>", "Hi", "Hi", Cc=ours).as_bytes()
+    assert polled_recipients(engine, settings, both) == ["HELP@recovery.example", ours]
     plain = mail("support@hotel.example", "Hi", "Hello").as_bytes()
     assert polled_recipients(engine, settings, plain) == []
     fallback = settings.model_copy(update={"imap_recipient": "cases@reply.example"})
