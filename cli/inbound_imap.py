@@ -15,6 +15,7 @@ import email
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email import policy
 from urllib.parse import unquote, urlsplit
@@ -152,7 +153,14 @@ async def poll_once(settings: Settings, engine: Engine, client: Client) -> Polle
     return polled
 
 
-async def poll_forever(settings: Settings, engine: Engine, client: Client) -> None:
+async def poll_forever(
+    settings: Settings,
+    engine: Engine,
+    client: Client,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Cycle after cycle; a failed one (the server, the network, Temporal) is logged by its
+    exception's type only and retried after the backoff."""
     failures = 0
     while True:
         try:
@@ -168,7 +176,7 @@ async def poll_forever(settings: Settings, engine: Engine, client: Client) -> No
             failures = 0
             if polled.total:
                 log.info("IMAP poll: %s", dict(polled.outcomes))
-        await asyncio.sleep(backoff(failures, settings.imap_poll_seconds))
+        await sleep(backoff(failures, settings.imap_poll_seconds))
 
 
 async def serve(settings: Settings) -> None:

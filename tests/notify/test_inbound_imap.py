@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import case_reply_address
-from cli.inbound_imap import backoff, message_id_hash, parse_imap_url, poll_once
+from cli.inbound_imap import backoff, message_id_hash, parse_imap_url, poll_forever, poll_once
 from core.settings import Settings
 from models.case import Case, Document
 from models.inbound import InboundMessage
@@ -269,6 +269,42 @@ async def test_a_wrong_password_raises_and_leaves_the_mail(
     with pytest.raises(LoginError):
         await poll_once(settings, engine, ts_env.client)
     assert count(dovecot, "INBOX") == 1
+
+
+class Stop(Exception):
+    pass
+
+
+async def test_the_poller_backs_off_while_the_server_is_away_and_recovers(
+    ts_env: WorkflowEnvironment, engine: Engine, settings: Settings, dovecot: int
+) -> None:
+    """Connection refused twice (nobody on the port), then the real server: the pauses grow,
+    then fall back to the interval once a cycle works."""
+    away = free_port()
+    settings = settings.model_copy(
+        update={
+            "imap_url": SecretStr(f"imap://{USER}:{PASSWORD}@127.0.0.1:{away}/INBOX"),
+            "imap_poll_seconds": 1.0,
+        }
+    )
+    seed(engine)
+    append(dovecot, mail("nobody@elsewhere.example", "Hello", "Hi"))
+    pauses: list[float] = []
+    live = settings.model_copy(
+        update={"imap_url": SecretStr(f"imap://{USER}:{PASSWORD}@127.0.0.1:{dovecot}/INBOX")}
+    )
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:  # the server is back
+            settings.imap_url = live.imap_url
+        if len(pauses) == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        await poll_forever(settings, engine, ts_env.client, sleep=pause)
+    assert pauses == [5.0, 10.0, 1.0]
+    assert count(dovecot, "INBOX") == 0 and count(dovecot, PROCESSED) == 1
 
 
 def test_the_imap_url_taken_apart() -> None:
