@@ -68,6 +68,20 @@ def inbound_smtp() -> None:
     asyncio.run(serve(get_settings()))
 
 
+@app.command("inbound-imap")
+def inbound_imap() -> None:
+    """Poll IMAP_URL for customers' answers and intake mail (every IMAP_POLL_SECONDS)."""
+    from cli.inbound_imap import parse_imap_url, serve
+
+    settings = get_settings()
+    try:
+        parse_imap_url(settings.imap_url.get_secret_value())
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    asyncio.run(serve(settings))
+
+
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo program and a dozen demo cases (idempotent; needs Temporal and a worker)."""

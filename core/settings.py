@@ -167,6 +167,14 @@ class Settings(BaseSettings):
     # Fault injection for tests only: the API process exits between intake's commit and the
     # workflow start.
     fault_exit_after_intake_commit: bool = False
+    # IMAP polling (`python -m cli inbound-imap`) for mailboxes that cannot forward to the
+    # inbound SMTP server: imaps://user:password@host:993/INBOX (imap:// without TLS, for
+    # tests); empty: no poller. Processed mail moves to IMAP_MOVE_TO (empty: flagged \Seen).
+    imap_url: SecretStr = SecretStr("")
+    imap_poll_seconds: float = 60.0
+    imap_move_to: str = "Caseloop/Processed"
+    # The recipient of a polled message whose Delivered-To/To/Cc name none of ours.
+    imap_recipient: str = ""
 
     # Worker sizing (bench/README.md "Sizing workers"). WORKER_PROCESSES: `python worker.py`
     # runs that many processes, each its own Temporal worker on the task queue (one interpreter

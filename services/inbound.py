@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
@@ -90,6 +90,20 @@ def target_of(engine: Engine, settings: Settings, address: str) -> Target | None
     with Session(engine) as session:
         program = intake_programs(session).get(address.lower())
     return Target(program_id=program.id) if program is not None else None
+
+
+def polled_recipients(engine: Engine, settings: Settings, raw: bytes) -> list[str]:
+    """The recipients of a message fetched from a mailbox (no SMTP envelope): the addresses
+    of Delivered-To, X-Original-To, To and Cc that are ours, else IMAP_RECIPIENT."""
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    headers = ("Delivered-To", "X-Original-To", "To", "Cc")
+    found: list[str] = []
+    for _, address in getaddresses([str(v) for h in headers for v in msg.get_all(h) or []]):
+        if address and address not in found and target_of(engine, settings, address):
+            found.append(address)
+    if not found and settings.imap_recipient:
+        found.append(settings.imap_recipient)
+    return found
 
 
 @dataclass

@@ -6,7 +6,7 @@ import signal
 import sys
 
 from scripts.devstack.console import console
-from scripts.devstack.environment import module_exists
+from scripts.devstack.environment import imap_configured, module_exists
 from scripts.devstack.probes import ensure_port_free, http_ok
 from scripts.devstack.processes import Child, StartupError, Supervisor
 
@@ -37,7 +37,8 @@ def migrate(sup: Supervisor, env: dict[str, str]) -> None:
 
 
 def start_app(sup: Supervisor, env: dict[str, str], http_host: str, http_port: int) -> None:
-    """The worker, uvicorn and the inbound SMTP server, until the app's /readyz answers."""
+    """The worker, uvicorn, the inbound SMTP server (and the IMAP poller when IMAP_URL is set),
+    until the app's /readyz answers."""
     py = sys.executable
     console.step("starting the worker, the web app and the inbound SMTP server")
     sup.start_service(
@@ -51,6 +52,12 @@ def start_app(sup: Supervisor, env: dict[str, str], http_host: str, http_port: i
     sup.start_service(
         Child("inbound-smtp", inbound, env=env, echo=True, stop_signal=signal.SIGINT, color=2)
     )
+    # Mailboxes that cannot forward to it are polled over IMAP, when IMAP_URL is set.
+    if imap_configured():
+        poller = [py, "-m", CLI, "inbound-imap"]
+        sup.start_service(
+            Child("inbound-imap", poller, env=env, echo=True, stop_signal=signal.SIGINT, color=3)
+        )
     host = local_host(http_host)
     sup.wait_for(
         f"the web app on {host}:{http_port}",

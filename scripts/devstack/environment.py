@@ -29,6 +29,11 @@ def configured_secret_key() -> str | None:
     return settings.secret_key.get_secret_value()
 
 
+def imap_configured() -> bool:
+    """IMAP_URL set in the environment or .env: `make run` starts the IMAP poller too."""
+    return bool(get_settings().imap_url.get_secret_value())
+
+
 def ensure_secret_key(data_dir: Path = DATA_DIR) -> str:
     """The key in `data_dir`/secret_key, made (random, owner-only) on the first run, then kept:
     sign-ins and survey links survive restarts. Delete the file to rotate it."""
