@@ -69,6 +69,18 @@ def _case(session: Session, viewer: Viewer, case_id: str, *, act: bool) -> Case:
     return case
 
 
+def may_change(session: Session, viewer: Viewer, case: Case) -> bool:
+    """The viewer may act on the case (relate or unrelate it)."""
+    access = access_to(session, viewer, case)
+    return access is not None and access.can_act
+
+
+def merged_into(session: Session, dup_id: str) -> str | None:
+    """The primary the case is merged into, if any."""
+    row = _merge_row(session, dup_id)
+    return row.other_id if row is not None else None
+
+
 def links_of(session: Session, viewer: Viewer, case: Case) -> CaseLinks:
     """The related cases the viewer may see, the duplicates merged into this case (with their
     notes, documents and contact), and the primary this case was merged into."""
@@ -237,15 +249,14 @@ async def _finish(
     if link.state == CaseLinkState.MERGING:
         key = _key(link, "merge")
         if dup.is_open:
-            cmd = MergeInto(actor, link.other_id)
+            into = MergeInto(actor, link.other_id)
             update = CaseWorkflow.merge_into
-            await run_update(client, dup.id, update, cmd, idempotency_key=key, wait_seconds=wait)
-        cmd = MergedFrom(actor, dup.id)
+            await run_update(client, dup.id, update, into, idempotency_key=key, wait_seconds=wait)
         await run_update(
             client,
             link.other_id,
             CaseWorkflow.merged_from,
-            cmd,
+            MergedFrom(actor, dup.id),
             idempotency_key=key,
             wait_seconds=wait,
         )
