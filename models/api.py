@@ -433,6 +433,10 @@ class CaseLinksPublic(BaseModel):
     merged: list[str] = Field(description="Duplicates merged into this case")
     merged_into: str | None = Field(description="The primary this case was merged into")
     reversible: bool = Field(description="The merge into `merged_into` can still be undone")
+    pending: bool = Field(
+        description="The merge into `merged_into`, or its undoing, is still being carried out "
+        "(finished by the worker; asking again finishes it too)"
+    )
 
 
 class TaskActionIn(ActionIn):

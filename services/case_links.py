@@ -55,6 +55,8 @@ class CaseLinks:
     merged_into: str | None = None
     # The primary is open: the merge can still be undone.
     reversible: bool = False
+    # The merge (or its undoing) into `merged_into` is still under way (finish_pending).
+    pending: bool = False
 
 
 def _case(session: Session, viewer: Viewer, case_id: str, *, act: bool) -> Case:
@@ -95,6 +97,7 @@ def links_of(session: Session, viewer: Viewer, case: Case) -> CaseLinks:
             primary = session.get(Case, row.other_id)
             out.merged_into = row.other_id
             out.reversible = primary is not None and primary.is_open
+            out.pending = row.state != CaseLinkState.DONE
             continue
         other_id = row.other_id if row.case_id == case.id else row.case_id
         other = session.get(Case, other_id)

@@ -18,10 +18,11 @@ from core.settings import Settings
 from domain.case import Actor
 from domain.permissions import Viewer
 from domain.vocabulary import CaseLinkState, CaseStatus, ClosingStatus, EventKind, RemeasureStatus
+from models.case import Case
 from models.config import User
 from models.kb import CaseLink
 from services.access import viewer_for
-from services.case_links import finish_pending, merge
+from services.case_links import finish_pending, links_of, merge
 from services.case_reopen import reopen_case
 from tests.factories import case_row, running_worker, seed, start_case
 from tests.test_case_workflow import OLE, Handle, kinds, new_case, new_id, outbox, view
@@ -126,6 +127,10 @@ async def test_a_merge_whose_primary_cannot_be_told_stays_pending_not_lost(
         link = merge_link(engine, dup.id)
         assert link is not None and link.state == CaseLinkState.MERGING
         assert link.acted_by == "ole"
+        with Session(engine) as s:
+            dup_row = s.get(Case, dup.id)
+            assert dup_row is not None
+            assert links_of(s, viewer(engine), dup_row).pending
         # The reconciler tries again, fails again, and keeps it for the next round.
         assert await finish_pending(ts_env.client, engine, settings) == []
         link = merge_link(engine, dup.id)

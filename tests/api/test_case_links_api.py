@@ -41,9 +41,10 @@ async def test_related_and_merged_cases_through_the_api(api: httpx.AsyncClient) 
             "merged": [second],
             "merged_into": None,
             "reversible": False,
+            "pending": False,
         }
     dup = (await api.get(f"/api/v1/cases/{second}/links")).json()
-    assert dup["merged_into"] == first and dup["reversible"]
+    assert dup["merged_into"] == first and dup["reversible"] and not dup["pending"]
     timeline = (await api.get(f"/api/v1/cases/{first}")).json()["timeline"]
     assert [e["kind"] for e in timeline].count("merged_from") == 1
 

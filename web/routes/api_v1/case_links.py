@@ -85,6 +85,7 @@ def _reading(session: Session, client: ApiClient, case_id: str) -> CaseLinksPubl
         merged=[m.case.id for m in links.merged if seen(m.case)],
         merged_into=links.merged_into,
         reversible=links.reversible,
+        pending=links.pending,
     )
 
 
