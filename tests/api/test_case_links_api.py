@@ -32,6 +32,8 @@ async def test_related_and_merged_cases_through_the_api(api: httpx.AsyncClient) 
     merge = f"/api/v1/cases/{second}/merge"
     r = await api.post(merge, json={**ole, "primary_id": second})
     assert r.status_code == 422
+    r = await api.post(merge, json={"acting_user": "nobody", "primary_id": first})
+    assert 400 <= r.status_code < 500 and r.headers["content-type"] == "application/problem+json"
     for _ in range(2):  # the same merge again repeats nothing
         r = await api.post(merge, json={**ole, "primary_id": first})
         assert r.status_code == 200, r.text

@@ -136,7 +136,10 @@ async def unrelate(
             raise Problem(403, "Action rejected", f"You may not change {case.id}")
         case_links.unrelate(session, case, other_id)
 
-    await _read(action.engine, work)
+    try:
+        await _read(action.engine, work)
+    except ActionRejected as exc:
+        raise _refused(exc) from exc
     return await _done(action, action.case_id)
 
 
@@ -146,8 +149,10 @@ async def unrelate(
 async def merge(body: MergeIn, action: CaseActionDep) -> CaseLinksPublic:
     """Merge this case (the duplicate) into `primary_id`: it closes as merged and the primary
     lists its notes, documents and contact. Asking again finishes or repeats nothing."""
-    actor, viewer = await _read(action.engine, _acting, action, body.acting_user, body.primary_id)
     try:
+        actor, viewer = await _read(
+            action.engine, _acting, action, body.acting_user, body.primary_id
+        )
         primary = await case_links.merge(
             action.temporal,
             action.engine,
@@ -168,8 +173,8 @@ async def merge(body: MergeIn, action: CaseActionDep) -> CaseLinksPublic:
 async def unmerge(body: UnmergeIn, action: CaseActionDep) -> CaseLinksPublic:
     """Take this duplicate out of its primary (reopened), until the primary closes. A case
     already taken out (a retry) answers with its links as they are."""
-    actor, viewer = await _read(action.engine, _acting, action, body.acting_user, None)
     try:
+        actor, viewer = await _read(action.engine, _acting, action, body.acting_user, None)
         await case_links.unmerge(
             action.temporal, action.engine, action.settings, viewer, actor, action.case_id
         )
