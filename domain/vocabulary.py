@@ -360,6 +360,14 @@ class CaseLinkKind(StrEnum):
     MERGED = "merged"
 
 
+class CaseLinkState(StrEnum):
+    """A merge link's progress: written before the workflow updates, `done` after them."""
+
+    MERGING = "merging"
+    UNMERGING = "unmerging"
+    DONE = "done"
+
+
 class ArticleStatus(StrEnum):
     """A knowledge-base article: only its writers see a draft; everyone reads it published."""
 

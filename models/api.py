@@ -411,6 +411,34 @@ class TaskIn(ActionIn):
     )
 
 
+class CaseLinkIn(ActionIn):
+    """Relate another case to this one (both must be the acting user's to change)."""
+
+    other_id: StorableStr = Field(min_length=1, max_length=20, description="The other case")
+
+
+class MergeIn(ActionIn):
+    """Merge this case (a duplicate) into its primary: both open and the acting user's."""
+
+    primary_id: StorableStr = Field(min_length=1, max_length=20, description="The primary case")
+
+
+class UnmergeIn(ActionIn):
+    """Take this duplicate out of its primary again (until the primary closes)."""
+
+
+class CaseLinksPublic(BaseModel):
+    case_id: str
+    related: list[str] = Field(description="Related cases the caller may see")
+    merged: list[str] = Field(description="Duplicates merged into this case")
+    merged_into: str | None = Field(description="The primary this case was merged into")
+    reversible: bool = Field(description="The merge into `merged_into` can still be undone")
+    pending: bool = Field(
+        description="The merge into `merged_into`, or its undoing, is still being carried out "
+        "(finished by the worker; asking again finishes it too)"
+    )
+
+
 class TaskActionIn(ActionIn):
     """Tick or untick a task (its assignee, or anyone who may act on the case)."""
 

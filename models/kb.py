@@ -55,3 +55,7 @@ class CaseLink(SQLModel, table=True):
     other_id: str = Field(max_length=20, index=True)
     created_by: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # "merging"/"unmerging" while a merge's workflow updates are under way (finished later by
+    # services/case_links.finish_pending if interrupted), then "done".
+    state: str = Field(default="done", max_length=12, sa_column_kwargs={"server_default": "done"})
+    acted_by: str | None = Field(default=None, max_length=64)

@@ -11,6 +11,7 @@ duplicates out (services/reports/where.py): a merged pair counts once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, or_
@@ -21,14 +22,17 @@ from core.settings import Settings
 from core.threads import in_thread
 from domain.case import Actor
 from domain.permissions import Viewer, may_reopen
-from domain.vocabulary import CaseLinkKind, EventKind
+from domain.vocabulary import CaseLinkKind, CaseLinkState, EventKind
 from models.case import Case, CaseEvent, Document
+from models.config import User
 from models.kb import CaseLink
-from services.access import access_to
+from services.access import access_to, viewer_for
 from services.case_actions import ActionRejected, run_update
 from services.case_reopen import reopen_case
 from workflows.case import CaseWorkflow
 from workflows.messages import MergedFrom, MergeInto
+
+log = logging.getLogger(__name__)
 
 # What a merged duplicate shows on its primary's page.
 CARRIED_KINDS = (EventKind.NOTE, EventKind.DOCUMENT)
@@ -51,6 +55,8 @@ class CaseLinks:
     merged_into: str | None = None
     # The primary is open: the merge can still be undone.
     reversible: bool = False
+    # The merge (or its undoing) into `merged_into` is still under way (finish_pending).
+    pending: bool = False
 
 
 def _case(session: Session, viewer: Viewer, case_id: str, *, act: bool) -> Case:
@@ -63,6 +69,18 @@ def _case(session: Session, viewer: Viewer, case_id: str, *, act: bool) -> Case:
     if act and not access.can_act:
         raise ActionRejected(403, f"You may not change {case_id}", field="other_id")
     return case
+
+
+def may_change(session: Session, viewer: Viewer, case: Case) -> bool:
+    """The viewer may act on the case (relate or unrelate it)."""
+    access = access_to(session, viewer, case)
+    return access is not None and access.can_act
+
+
+def merged_into(session: Session, dup_id: str) -> str | None:
+    """The primary the case is merged into, if any."""
+    row = _merge_row(session, dup_id)
+    return row.other_id if row is not None else None
 
 
 def links_of(session: Session, viewer: Viewer, case: Case) -> CaseLinks:
@@ -79,6 +97,7 @@ def links_of(session: Session, viewer: Viewer, case: Case) -> CaseLinks:
             primary = session.get(Case, row.other_id)
             out.merged_into = row.other_id
             out.reversible = primary is not None and primary.is_open
+            out.pending = row.state != CaseLinkState.DONE
             continue
         other_id = row.other_id if row.case_id == case.id else row.case_id
         other = session.get(Case, other_id)
@@ -164,6 +183,9 @@ def _check_merge(engine: Engine, viewer: Viewer, dup_id: str, primary_id: str) -
         primary = _case(session, viewer, primary_id, act=True)
         if dup.id == primary.id:
             raise ActionRejected(422, "A case cannot be merged into itself", field="other_id")
+        row = _merge_row(session, dup.id)
+        if row is not None and row.other_id == primary.id:
+            return primary.id  # asked again (a retry, or one cut short): finished, not refused
         if not dup.is_open:
             raise ActionRejected(409, f"{dup.id} is closed: only an open case can be merged")
         if not primary.is_open:
@@ -182,29 +204,124 @@ async def merge(
     dup_id: str,
     primary_id: str,
 ) -> str:
-    """Merge the open case `dup_id` into the open case `primary_id`; the primary's id."""
+    """Merge the open case `dup_id` into the open case `primary_id`; the primary's id.
+
+    The link row is written first (`merging`), then both updates run with update ids derived
+    from it, then the row is `done`: a merge cut short anywhere is finished by `finish_pending`
+    (the worker's reconciler, or the next page load), and a retried step is deduplicated."""
     primary_id = await in_thread(_check_merge, engine, viewer, dup_id, primary_id)
-    wait = settings.update_wait_seconds
-    await run_update(
-        client, dup_id, CaseWorkflow.merge_into, MergeInto(actor, primary_id), wait_seconds=wait
-    )
-    await in_thread(_write_merge, engine, dup_id, primary_id, viewer.user_id)
-    await run_update(
-        client, primary_id, CaseWorkflow.merged_from, MergedFrom(actor, dup_id), wait_seconds=wait
-    )
+    link = await in_thread(_begin_merge, engine, dup_id, primary_id, viewer.user_id)
+    await _finish(client, engine, settings, link, actor)
     return primary_id
 
 
-def _write_merge(engine: Engine, dup_id: str, primary_id: str, by: str) -> None:
+def _begin_merge(engine: Engine, dup_id: str, primary_id: str, by: str) -> CaseLink:
     with Session(engine) as session:
-        if _merge_row(session, dup_id) is None:
-            kind = CaseLinkKind.MERGED
-            session.add(CaseLink(kind=kind, case_id=dup_id, other_id=primary_id, created_by=by))
+        row = _merge_row(session, dup_id)
+        if row is not None and (row.other_id != primary_id or row.state == CaseLinkState.UNMERGING):
+            raise ActionRejected(409, f"{dup_id} is already merged into {row.other_id}")
+        if row is None:
+            row = CaseLink(
+                kind=CaseLinkKind.MERGED,
+                case_id=dup_id,
+                other_id=primary_id,
+                created_by=by,
+                state=CaseLinkState.MERGING,
+                acted_by=by,
+            )
+            session.add(row)
             session.commit()
+            session.refresh(row)
+        return row
 
 
-def _check_unmerge(engine: Engine, viewer: Viewer, dup_id: str) -> tuple[str, bool]:
-    """The primary's id and whether the viewer manages the duplicate's unit."""
+def _key(link: CaseLink, step: str) -> str:
+    # The row's id and creation instant: a merge made again after an unmerge gets new ids.
+    return f"{step}-{link.id}-{int(link.created_at.timestamp() * 1_000_000)}"
+
+
+async def _finish(
+    client: Client, engine: Engine, settings: Settings, link: CaseLink, actor: Actor
+) -> None:
+    """The workflow updates of a merge or unmerge under way, each skipped if already made, then
+    the row marked done (or dropped, for an unmerge)."""
+    if link.state == CaseLinkState.DONE:
+        return
+    wait = settings.update_wait_seconds
+    dup = await in_thread(_case_row, engine, link.case_id)
+    if link.state == CaseLinkState.MERGING:
+        key = _key(link, "merge")
+        if dup.is_open:
+            into = MergeInto(actor, link.other_id)
+            update = CaseWorkflow.merge_into
+            await run_update(client, dup.id, update, into, idempotency_key=key, wait_seconds=wait)
+        await run_update(
+            client,
+            link.other_id,
+            CaseWorkflow.merged_from,
+            MergedFrom(actor, dup.id),
+            idempotency_key=key,
+            wait_seconds=wait,
+        )
+        await in_thread(_settle, engine, link.id, drop=False)
+        return
+    key = _key(link, "unmerge")
+    if not dup.is_open:
+        manages = await in_thread(_manages, engine, actor.user_id, dup.unit_id)
+        reason = f"Unmerged from {link.other_id}"
+        await reopen_case(
+            client,
+            settings,
+            dup.id,
+            actor,
+            reason,
+            idempotency_key=key,
+            wait_seconds=wait,
+            engine=engine,
+            manages_unit=manages,
+        )
+    undone = MergedFrom(actor, dup.id, undone=True)
+    await run_update(
+        client,
+        link.other_id,
+        CaseWorkflow.merged_from,
+        undone,
+        idempotency_key=key,
+        wait_seconds=wait,
+    )
+    await in_thread(_settle, engine, link.id, drop=True)
+
+
+def _case_row(engine: Engine, case_id: str) -> Case:
+    with Session(engine) as session:
+        case = session.get(Case, case_id)
+        if case is None:
+            raise ActionRejected(404, f"No case {case_id}")
+        return case
+
+
+def _manages(engine: Engine, user_id: str, unit_id: str) -> bool:
+    with Session(engine) as session:
+        user = session.get(User, user_id)
+        return user is not None and unit_id in viewer_for(session, user).managed_units
+
+
+def _settle(engine: Engine, link_id: int | None, *, drop: bool) -> None:
+    with Session(engine) as session:
+        row = session.get(CaseLink, link_id)
+        if row is None:
+            return
+        if drop:
+            session.delete(row)
+        else:
+            row.state = CaseLinkState.DONE
+            row.acted_by = None
+            session.add(row)
+        session.commit()
+
+
+def _check_unmerge(engine: Engine, viewer: Viewer, dup_id: str) -> int:
+    """The merge row's id, marked `unmerging`, once the viewer may undo it."""
     with Session(engine) as session:
         dup = _case(session, viewer, dup_id, act=False)
         row = _merge_row(session, dup.id)
@@ -217,7 +334,13 @@ def _check_unmerge(engine: Engine, viewer: Viewer, dup_id: str) -> tuple[str, bo
             raise ActionRejected(
                 403, f"Only the owner of {dup.id}, a manager of its unit or an admin may unmerge it"
             )
-        return primary.id, dup.unit_id in viewer.managed_units
+        if row.state == CaseLinkState.MERGING:
+            raise ActionRejected(409, f"The merge of {dup.id} is still under way")
+        row.state, row.acted_by = CaseLinkState.UNMERGING, viewer.user_id
+        session.add(row)
+        session.commit()
+        assert row.id is not None
+        return row.id
 
 
 async def unmerge(
@@ -228,30 +351,44 @@ async def unmerge(
     actor: Actor,
     dup_id: str,
 ) -> str:
-    """Undo a merge while the primary is open: the duplicate reopens, the link goes."""
-    primary_id, manages = await in_thread(_check_unmerge, engine, viewer, dup_id)
-    wait = settings.update_wait_seconds
-    await reopen_case(
-        client,
-        settings,
-        dup_id,
-        actor,
-        f"Unmerged from {primary_id}",
-        wait_seconds=wait,
-        engine=engine,
-        manages_unit=manages,
-    )
-    await in_thread(_drop_merge, engine, dup_id)
-    cmd = MergedFrom(actor, dup_id, undone=True)
-    await run_update(client, primary_id, CaseWorkflow.merged_from, cmd, wait_seconds=wait)
-    return primary_id
+    """Undo a merge while the primary is open: the duplicate reopens, the primary is told, the
+    link goes; recorded as `unmerging` first, so an interrupted one is finished later."""
+    link_id = await in_thread(_check_unmerge, engine, viewer, dup_id)
+    link = await in_thread(_link, engine, link_id)
+    assert link is not None
+    await _finish(client, engine, settings, link, actor)
+    return link.other_id
 
 
-def _drop_merge(engine: Engine, dup_id: str) -> None:
+def _link(engine: Engine, link_id: int) -> CaseLink | None:
     with Session(engine) as session:
-        session.execute(
-            delete(CaseLink).where(
-                col(CaseLink.kind) == CaseLinkKind.MERGED, col(CaseLink.case_id) == dup_id
-            )
+        return session.get(CaseLink, link_id)
+
+
+def _pending(engine: Engine, case_id: str | None) -> list[CaseLink]:
+    with Session(engine) as session:
+        query = select(CaseLink).where(
+            col(CaseLink.kind) == CaseLinkKind.MERGED, col(CaseLink.state) != CaseLinkState.DONE
         )
-        session.commit()
+        if case_id is not None:
+            query = query.where(
+                or_(col(CaseLink.case_id) == case_id, col(CaseLink.other_id) == case_id)
+            )
+        return list(session.exec(query.order_by(col(CaseLink.id))).all())
+
+
+async def finish_pending(
+    client: Client, engine: Engine, settings: Settings, case_id: str | None = None
+) -> list[str]:
+    """Finish the merges and unmerges cut short (of one case, or all): the duplicates' ids
+    finished. One that fails again stays pending for the next round."""
+    done: list[str] = []
+    for link in await in_thread(_pending, engine, case_id):
+        actor = Actor(link.acted_by or link.created_by)
+        try:
+            await _finish(client, engine, settings, link, actor)
+        except Exception:  # an outage or a refusal: tried again next round
+            log.warning("merge link %s not finished yet", link.id, exc_info=True)
+            continue
+        done.append(link.case_id)
+    return done

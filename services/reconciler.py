@@ -4,6 +4,7 @@
   the start) gets its workflow started from the input stored on the row.
 - A survey response whose case was opened but never linked to it (the request died between)
   is linked.
+- A merge or unmerge cut short between its steps (services/case_links.py) is finished.
 - A running case workflow without its read-model row (a restored or damaged database) is
   projected from its own state (the `state` query), through the projection's upsert.
 
@@ -31,6 +32,7 @@ from core.settings import Settings
 from core.threads import in_thread
 from models.case import Case, CaseIntake, case_id_for, case_number
 from models.intake import SurveyResponse
+from services.case_links import finish_pending
 from services.case_start import input_from_json, mark_started, start_case_workflow
 from services.surveys import intake_key, link_case
 from workflows.case import CaseWorkflow
@@ -82,6 +84,7 @@ class Report:
     projected: list[str] = field(default_factory=list)
     linked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    merges: list[str] = field(default_factory=list)
 
 
 class Reconciler:
@@ -93,6 +96,9 @@ class Reconciler:
         await self.start_missing_workflows(report)
         await self.link_survey_responses(report)
         await self.project_missing_cases(report)
+        report.merges = await finish_pending(self.client, self.engine, self.settings)
+        if report.merges:
+            log.info("finished %d merge(s) or unmerge(s) %s", len(report.merges), report.merges)
         if report.started or report.linked or report.projected or report.failed:
             # Case ids only: no personal data in logs.
             log.info(

@@ -86,6 +86,11 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/api/v1/cases/{case_id}/tasks/{task_id}/done"): {"acting_user": "ole"},
     ("POST", "/api/v1/cases/{case_id}/tasks/{task_id}/undone"): {"acting_user": "ole"},
+    ("GET", "/api/v1/cases/{case_id}/links"): None,
+    ("POST", "/api/v1/cases/{case_id}/links"): {"acting_user": "ole", "other_id": "C-000001"},
+    ("DELETE", "/api/v1/cases/{case_id}/links/{other_id}"): None,
+    ("POST", "/api/v1/cases/{case_id}/merge"): {"acting_user": "ole", "primary_id": "C-000001"},
+    ("POST", "/api/v1/cases/{case_id}/unmerge"): {"acting_user": "ole"},
     ("POST", "/api/v1/cases/{case_id}/watchers"): {"acting_user": "ole", "user_id": "alex"},
     ("DELETE", "/api/v1/cases/{case_id}/watchers/{user_id}"): None,
     ("POST", "/api/v1/cases/{case_id}/close"): {
@@ -167,6 +172,7 @@ PARAMS = {
     "subscription_id": "1",
     "delivery_id": "1",
     "task_id": "1",
+    "other_id": "C-000001",
 }
 
 

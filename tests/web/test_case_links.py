@@ -112,11 +112,22 @@ async def test_only_someone_who_may_act_on_both_cases_merges(live: LiveApp) -> N
     await settled(live, other)
     async with sign_in(live, "ole") as ole:
         token = await page_token(ole, f"/cases/{dup}")
-        for target in (other, dup, "C-999999"):
+        refusals = {
+            other: f"No case {other} that you can see",
+            dup: "A case cannot be merged into itself",
+            "C-999999": "No case C-999999 that you can see",
+        }
+        for target, why in refusals.items():
             r = await ole.post(
                 f"/cases/{dup}/merge", data={"csrf_token": token, "primary_id": target}
             )
-            assert r.status_code == 303 and r.headers["location"].startswith(f"/cases/{dup}")
+            # The case page again, the refusal at the field, the number as typed.
+            assert r.status_code == 422, r.text
+            assert f'<p class="field-error" id="merge-primary-error">{why}</p>' in r.text
+            assert f'value="{target}" aria-invalid="true"' in r.text
+        r = await ole.post(f"/cases/{dup}/related", data={"csrf_token": token, "other_id": dup})
+        assert r.status_code == 422
+        assert 'id="related-case-error">A case cannot be related to itself</p>' in r.text
         assert row(live, dup).is_open and row(live, other).is_open
     async with sign_in(live, "alex") as alex:  # sees neither of ole's cases
         token = await page_token(alex)

@@ -8,6 +8,7 @@ from web.problems import PROBLEM_JSON
 from web.rate_limit import client_limit
 from web.routes.api_v1 import (
     audit,
+    case_links,
     cases,
     clients,
     config,
@@ -40,6 +41,7 @@ TROUBLE: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1", responses=TROUBLE, dependencies=[Depends(client_limit)])
 router.include_router(cases.router)
 router.include_router(tasks.router)
+router.include_router(case_links.router)
 router.include_router(surveys.router)
 router.include_router(customers.router)
 router.include_router(config.router)

@@ -102,11 +102,36 @@ def _refused(request: Request, case_id: str, message: str, anchor: str = "") -> 
     return _back(request, case_id, gettext("Not done: %(why)s", why=message), anchor)
 
 
+async def _at_field(
+    request: Request,
+    viewer: Viewer,
+    engine: Any,
+    settings: Any,
+    case_id: str,
+    form: tuple[str, str, str],
+    message: str,
+) -> Response:
+    """The case page again (422) with the refusal next to the field that was filled in:
+    `form` is (form name, field, value as typed)."""
+    from web.routes.pages.cases import (
+        FormState,
+        _load,
+        _render_case,
+    )  # here: cases.py imports this module
+
+    name, field, value = form
+    ctx = await in_thread(_load, engine, viewer, case_id, settings)
+    state = FormState(name=name, values={field: value}, errors={field: message})
+    return _render_case(request, ctx, state, 422)
+
+
 @router.post("/cases/{case_id}/related")
 async def relate(
-    case_id: str, request: Request, viewer: CurrentUser, engine: EngineDep
+    case_id: str, request: Request, viewer: CurrentUser, engine: EngineDep, settings: SettingsDep
 ) -> Response:
-    """Link another case as related (the viewer must be able to change both)."""
+    """Link another case as related (the viewer must be able to change both); a refusal shows
+    at the field."""
+    form: Any = {}
     try:
         form, case, can_act = await _begin(request, viewer, engine, case_id)
         if not can_act:
@@ -118,7 +143,8 @@ async def relate(
 
         other = await in_thread(link)
     except ActionRejected as exc:
-        return _refused(request, case_id, exc.message, "#links")
+        typed = ("related", "other_id", _text(form, "other_id"))
+        return await _at_field(request, viewer, engine, settings, case_id, typed, exc.message)
     return _back(
         request, case_id, gettext("%(other)s is linked as related.", other=other), "#links"
     )
@@ -155,14 +181,17 @@ async def merge(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> Response:
-    """Merge this case (the duplicate) into the primary named in the form."""
+    """Merge this case (the duplicate) into the primary named in the form; a refusal shows at
+    the field."""
+    form: Any = {}
     try:
         form, _case_row, _can = await _begin(request, viewer, engine, case_id)
         primary = await case_links.merge(
             temporal, engine, settings, viewer, _actor(viewer), case_id, _text(form, "primary_id")
         )
     except ActionRejected as exc:
-        return _refused(request, case_id, exc.message, "#links")
+        typed = ("merge", "primary_id", _text(form, "primary_id"))
+        return await _at_field(request, viewer, engine, settings, case_id, typed, exc.message)
     except (ActionPending, Unavailable):
         return _refused(request, case_id, gettext("Caseloop is busy; try again shortly."))
     news = gettext("%(dup)s is merged into this case.", dup=case_id)
