@@ -7,12 +7,12 @@ JWKS), issuer, audience, expiry and nonce. services/oidc.py maps the verified em
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import httpx
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from joserfc.errors import JoseError
@@ -26,6 +26,12 @@ from web.deps import EngineDep
 from web.i18n import N_, gettext
 from web.routes.pages.auth import safe_next
 from web.templating import render
+
+with warnings.catch_warnings():
+    # authlib's starlette client imports its httpx client, whose module warns that it is
+    # deprecated on import: one stray non-JSON line in every API log otherwise.
+    warnings.simplefilter("ignore")
+    from authlib.integrations.starlette_client import OAuth
 
 router = APIRouter()
 
