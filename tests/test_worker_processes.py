@@ -88,7 +88,8 @@ async def test_two_processes_poll_and_stop_together(
         assert proc.pid in pids
         (child,) = pids - {proc.pid}
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
+        code = proc.wait(60)
+        assert code == 0, (tmp_path / "worker.log").read_text()[-4000:]
         await eventually(lambda: not _alive(child), within=30, what="the second process gone")
         log = (tmp_path / "worker.log").read_text()
         assert "process 1 of 2" in log and "process 2 of 2" in log
