@@ -206,7 +206,7 @@ def test_token_cli_prints_the_token_once(sqlite_url: str, engine: Engine) -> Non
             env={**os.environ, "DATABASE_URL": sqlite_url},
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,  # seven CLI starts: slow on a busy machine, never hung
         )
 
     made = cli("create", "--name", "contact-center", "--scope", "cases:write")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -87,9 +88,8 @@ async def test_the_worker_starts_workflows_missing_for_intake_rows(
     dev_env: WorkflowEnvironment, engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
     apply_config(engine, api_config())
-    # Left by a crash before the worker started, and one too fresh to be taken from its request.
+    # Left by a crash before the worker started.
     abandoned = version0_case(engine, CaseCreate.model_validate(BODY)).case_id
-    fresh = version0_case(engine, CaseCreate.model_validate(BODY)).case_id
     with Session(engine) as session:
         session.execute(
             update(CaseIntake)
@@ -101,15 +101,19 @@ async def test_the_worker_starts_workflows_missing_for_intake_rows(
     worker = worker_with_reconciler(dev_env, settings, log)
     try:
         try:
-            await eventually(lambda: version(engine, abandoned) >= 1, 30, "the abandoned case")
+            await eventually(lambda: version(engine, abandoned) >= 1, 120, "the abandoned case")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nworker log:\n{log.read_text()[-4000:]}") from None
         assert await running(dev_env, abandoned)
         assert started_at(engine, abandoned) is not None
-        # The fresh one is its request's business for the grace period...
+        # A row written now, with the reconciler running (as by a request still in flight), is
+        # its request's business for the grace period (made with the worker up: a slow worker
+        # start must not age it past the grace)...
+        fresh = version0_case(engine, CaseCreate.model_validate(BODY)).case_id
+        await asyncio.sleep(3)  # six reconciler rounds
         assert started_at(engine, fresh) is None and not await running(dev_env, fresh)
         # ...and the timer's, after it.
-        await eventually(lambda: version(engine, fresh) >= 1, 30, "the fresh case, later")
+        await eventually(lambda: version(engine, fresh) >= 1, 60, "the fresh case, later")
         assert await running(dev_env, fresh) and started_at(engine, fresh) is not None
     finally:
         worker.terminate()
