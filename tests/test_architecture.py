@@ -38,6 +38,7 @@ ENUMS: list[type[StrEnum]] = [
     vocabulary.MessageKind,
     vocabulary.OutboxStatus,
 ]
+KNOWN = [(enum, frozenset(m.value for m in enum)) for enum in ENUMS]
 APP_CODE = ["api.py", "worker.py", "models", "core", "activities", "workflows", "services", "web"]
 APP_CODE += ["cli", "scripts", "bench"]
 
@@ -54,9 +55,10 @@ def _spelled(strings: list[str]) -> str | None:
     """The enum that `strings` copy: two or more of its values make up the whole collection,
     or three or more make up at least half of it (field names such as "email" and "phone" in a
     longer list of columns are not a copy of the channels)."""
+    if len(strings) < 2:
+        return None
     best: tuple[int, str] | None = None
-    for enum in ENUMS:
-        known = {m.value for m in enum}
+    for enum, known in KNOWN:
         hits = len({s for s in strings if s in known})
         copy = hits >= 2 and (hits == len(set(strings)) or (hits >= 3 and 2 * hits >= len(strings)))
         if copy and (best is None or hits > best[0]):
