@@ -11,12 +11,18 @@ Then the cost of an eviction: p50 of a query (`CaseWorkflow.state`) on cases the
 
     python bench/memory.py                         # 10,000 cases, cache 1000
     python bench/memory.py --cases 2000 --cache 500
+    python bench/memory.py --cases 300 --cache 100 --unsandboxed   # what the sandbox costs
+
+The bench's case worker compiles workflows/ and domain/ to bytecode first, as `python worker.py`
+does (and the image's build): without it every sandboxed instance compiles workflows/case.py
+from source (figures up to 2026-12-03 19:00 were taken so).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import shutil
 import statistics
 import sys
@@ -93,12 +99,13 @@ async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) 
     """The bench's worker process: the app's worker, or one for the bare workflow only."""
     import signal
 
-    from temporalio.worker import Worker
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+    import worker as worker_module
     from core.settings import Settings
     from core.temporal import connect
     from models.db import make_engine
-    from worker import build_worker
+    from worker import _compile_sandboxed, build_worker
 
     settings = Settings(
         database_url=url,
@@ -115,6 +122,12 @@ async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) 
             client, task_queue=queue, workflows=[BareOpen], max_cached_workflows=int(cache)
         )
     else:
+        # As `python worker.py` starts: the sandbox's modules compiled to bytecode first.
+        _compile_sandboxed()
+        if kind == "unsandboxed":  # diagnostic only: what the sandbox's own copies cost
+            worker_module.Worker = functools.partial(  # type: ignore[assignment]
+                Worker, workflow_runner=UnsandboxedWorkflowRunner()
+            )
         worker = build_worker(client, make_engine(url), settings)
     async with worker:
         print("worker ready", flush=True)
@@ -143,7 +156,7 @@ def ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-async def main(n: int, cache: int, concurrency: int) -> None:
+async def main(n: int, cache: int, concurrency: int, kind: str = "cases") -> None:
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import func
@@ -227,7 +240,7 @@ async def main(n: int, cache: int, concurrency: int) -> None:
         # ---- ours: N open cases, projected
         queue = f"cases-{tag}"
         settings = Settings(database_url=url, task_queue=queue, demo_mode=True)
-        worker = await spawn_worker("cases", address, url, queue, cache)
+        worker = await spawn_worker(kind, address, url, queue, cache)
         warm = case_input(engine, "W-000001", datetime.now(UTC))
         await start_case_workflow(client, settings, warm)
         await client.get_workflow_handle(warm.case_id).query(CaseWorkflow.state)
@@ -282,6 +295,8 @@ async def main(n: int, cache: int, concurrency: int) -> None:
     bare_kb = (f["bare_after"] - f["bare_before"]) * 1024 / n
     print()
     print(f"memory: {n} open workflows, max_cached_workflows {cache} ({held} held in memory)")
+    if kind == "unsandboxed":
+        print("  (diagnostic: the case worker WITHOUT the workflow sandbox)")
     print(
         f"  worker RSS, cases: {f['case_before']:6.0f} -> {f['case_after']:6.0f} MiB   "
         f"{case_kb:7.1f} KB per open case   (goal <= 50 KB)"
@@ -315,5 +330,11 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--cache", type=int, default=1000, help="max_cached_workflows")
     parser.add_argument("--concurrency", type=int, default=32, help="starts in flight")
+    parser.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="diagnostic: the case worker without the workflow sandbox (what the sandbox costs)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.cache, args.concurrency))
+    kind = "unsandboxed" if args.unsandboxed else "cases"
+    asyncio.run(main(args.cases, args.cache, args.concurrency, kind))
