@@ -125,9 +125,8 @@ async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) 
         # As `python worker.py` starts: the sandbox's modules compiled to bytecode first.
         _compile_sandboxed()
         if kind == "unsandboxed":  # diagnostic only: what the sandbox's own copies cost
-            worker_module.Worker = functools.partial(  # type: ignore[assignment]
-                Worker, workflow_runner=UnsandboxedWorkflowRunner()
-            )
+            unsandboxed = functools.partial(Worker, workflow_runner=UnsandboxedWorkflowRunner())
+            setattr(worker_module, "Worker", unsandboxed)  # noqa: B010
         worker = build_worker(client, make_engine(url), settings)
     async with worker:
         print("worker ready", flush=True)

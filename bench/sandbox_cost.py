@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-FLOOR_MODULE = '''
+FLOOR_MODULE = """
 from temporalio import workflow
 
 
@@ -50,12 +50,11 @@ class BareSandboxed:
     @workflow.query
     def state(self) -> bool:
         return self.done
-'''
+"""
 
 
 def details(defn: Any) -> Any:
     """What the worker hands the runner for an instance; placeholder info, as prepare_workflow."""
-    import temporalio.converter
     from temporalio.api.common.v1 import Payloads
     from temporalio.api.failure.v1 import Failure
     from temporalio.worker._workflow_instance import WorkflowInstanceDetails
@@ -128,17 +127,16 @@ async def main(n: int, top: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sandbox-cost-"))
     (tmp / "bare_sandboxed.py").write_text(FLOOR_MODULE)
     sys.path.insert(0, str(tmp))
-    from bare_sandboxed import BareSandboxed  # type: ignore[import-not-found]
+    from bare_sandboxed import BareSandboxed
 
-    bare_kb, bare_ms, bare_files, bare_fresh = measure(BareSandboxed, n, top)
+    bare_kb, bare_ms, _, bare_fresh = measure(BareSandboxed, n, top)
     case_kb, case_ms, case_files, case_fresh = measure(CaseWorkflow, n, top)
     extra = sorted(set(case_fresh) - set(bare_fresh))
     print(f"sandboxed instances, {n} of each, kept alive (placeholder info, no state yet)")
     print(f"  CaseWorkflow:  {case_kb:8.1f} KB  {case_ms:6.1f} ms per instance")
     print(f"  floor (bare):  {bare_kb:8.1f} KB  {bare_ms:6.1f} ms per instance")
-    print(
-        f"  ratio:         {case_kb / max(bare_kb, 0.1):8.2f}     {case_ms / max(bare_ms, 0.01):6.2f}"
-    )
+    kb_ratio, ms_ratio = case_kb / max(bare_kb, 0.1), case_ms / max(bare_ms, 0.01)
+    print(f"  ratio:         {kb_ratio:8.2f}     {ms_ratio:6.2f}")
     print(f"  modules executed per instance: {len(case_fresh)} (bare: {len(bare_fresh)})")
     print(f"  of ours, beyond the bare floor: {', '.join(extra) or 'none'}")
     print("  KB per CaseWorkflow instance by the file that allocated it:")
