@@ -23,11 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -41,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 SAMPLES = 40  # queries timed per kind
 QUERY_TIMEOUT = timedelta(seconds=60)
+# BENCH_TRACEMALLOC=1: the case worker also says what its Python code holds (slow: diagnostic).
+TRACE = os.environ.get("BENCH_TRACEMALLOC") == "1"
 
 
 @workflow.defn(name="BareOpen", sandboxed=False)
@@ -97,8 +102,6 @@ async def spawn_worker(kind: str, address: str, url: str, queue: str, cache: int
 
 async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) -> None:
     """The bench's worker process: the app's worker, or one for the bare workflow only."""
-    import signal
-
     from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
     import worker as worker_module
@@ -117,6 +120,12 @@ async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) 
     client = await connect(settings)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    baseline: list[tracemalloc.Snapshot] = []
+    if TRACE and kind != "bare":  # SIGUSR1: the baseline of what the worker's Python code holds
+        tracemalloc.start()
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGUSR1, lambda: baseline.append(tracemalloc.take_snapshot())
+        )
     if kind == "bare":
         worker = Worker(
             client, task_queue=queue, workflows=[BareOpen], max_cached_workflows=int(cache)
@@ -131,6 +140,18 @@ async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) 
     async with worker:
         print("worker ready", flush=True)
         await stop.wait()
+        if baseline:
+            traced(baseline[0], tracemalloc.take_snapshot())
+
+
+def traced(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
+    """What the worker's Python code allocated since the baseline and still holds, by file."""
+    stats = after.compare_to(before, "filename")
+    total = sum(s.size_diff for s in stats)
+    print(f"  traced by Python since the baseline: {total / 2**20:.1f} MiB", file=sys.stderr)
+    for stat in stats[:15]:
+        name = stat.traceback[0].filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+        print(f"    {stat.size_diff / 1024:9.0f} KB  {name}", file=sys.stderr)
 
 
 async def timed(n: int, fn: Callable[[int], Awaitable[object]]) -> list[float]:
@@ -244,6 +265,8 @@ async def main(n: int, cache: int, concurrency: int, kind: str = "cases") -> Non
         await start_case_workflow(client, settings, warm)
         await client.get_workflow_handle(warm.case_id).query(CaseWorkflow.state)
         before = await settled_rss(worker.pid)
+        if TRACE:
+            worker.send_signal(signal.SIGUSR1)
         created = datetime.now(UTC)
 
         async def start_case(i: int) -> None:
@@ -283,6 +306,7 @@ async def main(n: int, cache: int, concurrency: int, kind: str = "cases") -> Non
         figures["events"] = len(history.events)
         worker.terminate()
         await worker.wait()
+        await asyncio.sleep(0.5)  # the worker's traced figures, if any, before ours
     finally:
         await env.shutdown()
         engine.dispose()
