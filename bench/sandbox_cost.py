@@ -11,6 +11,11 @@ the SDK's own per-instance cost).
 
     python bench/sandbox_cost.py                  # 30 instances of each
     python bench/sandbox_cost.py --instances 100 --top 15
+
+Bytecode is compiled first, as `python worker.py` does. CaseWorkflow is measured twice: with
+the standard loader (each instance unmarshals and holds its own copy of workflows/case.py's
+code), then as the worker runs it, with `core.sandbox.share_workflow_code` (each instance still
+executes the module afresh, with its own globals and class, from one code object per process).
 """
 
 from __future__ import annotations
@@ -122,7 +127,11 @@ def measure(cls: type, n: int, top: int) -> tuple[float, float, list[tuple[str, 
 
 async def main(n: int, top: int) -> None:
     """In a running loop: each instance registers itself on the loop, as in the worker."""
+    from core.sandbox import share_workflow_code
+    from worker import _compile_sandboxed
     from workflows.case import CaseWorkflow
+
+    _compile_sandboxed()
 
     tmp = Path(tempfile.mkdtemp(prefix="sandbox-cost-"))
     (tmp / "bare_sandboxed.py").write_text(FLOOR_MODULE)
@@ -130,18 +139,27 @@ async def main(n: int, top: int) -> None:
     from bare_sandboxed import BareSandboxed
 
     bare_kb, bare_ms, _, bare_fresh = measure(BareSandboxed, n, top)
-    case_kb, case_ms, case_files, case_fresh = measure(CaseWorkflow, n, top)
+    own_kb, own_ms, own_files, case_fresh = measure(CaseWorkflow, n, top)
+    share_workflow_code(CaseWorkflow.__module__)  # as worker.build_worker does
+    case_kb, case_ms, case_files, _ = measure(CaseWorkflow, n, top)
     extra = sorted(set(case_fresh) - set(bare_fresh))
     print(f"sandboxed instances, {n} of each, kept alive (placeholder info, no state yet)")
-    print(f"  CaseWorkflow:  {case_kb:8.1f} KB  {case_ms:6.1f} ms per instance")
-    print(f"  floor (bare):  {bare_kb:8.1f} KB  {bare_ms:6.1f} ms per instance")
-    kb_ratio, ms_ratio = case_kb / max(bare_kb, 0.1), case_ms / max(bare_ms, 0.01)
-    print(f"  ratio:         {kb_ratio:8.2f}     {ms_ratio:6.2f}")
+    for what, kb, ms in (
+        ("CaseWorkflow, shared code (as the worker runs it)", case_kb, case_ms),
+        ("CaseWorkflow, standard loader (own copy of the code)", own_kb, own_ms),
+    ):
+        print(f"  {what}:")
+        print(
+            f"    {kb:8.1f} KB  {ms:6.1f} ms per instance   ratio to the floor "
+            f"{kb / max(bare_kb, 0.1):5.2f}  {ms / max(bare_ms, 0.01):5.2f}"
+        )
+    print(f"  floor, a bare sandboxed workflow: {bare_kb:8.1f} KB  {bare_ms:6.1f} ms per instance")
     print(f"  modules executed per instance: {len(case_fresh)} (bare: {len(bare_fresh)})")
     print(f"  of ours, beyond the bare floor: {', '.join(extra) or 'none'}")
-    print("  KB per CaseWorkflow instance by the file that allocated it:")
-    for name, kb in case_files:
-        print(f"    {kb:8.1f}  {name}")
+    for what, files in (("shared code", case_files), ("standard loader", own_files)):
+        print(f"  KB per CaseWorkflow instance by the file that allocated it ({what}):")
+        for name, kb in files:
+            print(f"    {kb:8.1f}  {name}")
 
 
 if __name__ == "__main__":
