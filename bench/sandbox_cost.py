@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import statistics
 import sys
 import tempfile
@@ -136,7 +137,8 @@ async def main(n: int, top: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sandbox-cost-"))
     (tmp / "bare_sandboxed.py").write_text(FLOOR_MODULE)
     sys.path.insert(0, str(tmp))
-    from bare_sandboxed import BareSandboxed
+    # By name, as the sandbox imports it (a module of the run, not a dependency).
+    BareSandboxed = importlib.import_module("bare_sandboxed").BareSandboxed
 
     bare_kb, bare_ms, _, bare_fresh = measure(BareSandboxed, n, top)
     own_kb, own_ms, own_files, case_fresh = measure(CaseWorkflow, n, top)
