@@ -38,6 +38,7 @@ from activities.remeasurement import RemeasurementActivities
 from activities.webhooks import WebhookActivities
 from core.logging import configure_logging
 from core.payload_crypto import PayloadKeyError, key_ring
+from core.sandbox import share_workflow_code
 from core.settings import InsecureSecretKey, Settings, get_settings
 from core.telemetry import setup_tracing, temporal_runtime
 from core.temporal import connect
@@ -54,13 +55,19 @@ log = logging.getLogger("worker")
 PROGRAM = str(Path(__file__).resolve())
 
 
+WORKFLOWS = [CaseWorkflow, RetentionWorkflow, PolicyFanoutWorkflow, WebhookDeliveryWorkflow]
+
+
 def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
     notifications = NotificationActivities(engine, settings)
     webhooks = WebhookActivities(engine, settings)
+    # Each sandboxed instance executes its workflow's module afresh, from one copy of its code
+    # per process (core/sandbox.py; bench/sandbox_cost.py: ~137 KB less per cached case).
+    share_workflow_code(*(w.__module__ for w in WORKFLOWS))
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CaseWorkflow, RetentionWorkflow, PolicyFanoutWorkflow, WebhookDeliveryWorkflow],
+        workflows=WORKFLOWS,
         activities=[
             CalendarActivities().compute_deadlines,
             CalendarActivities().pause_limit,

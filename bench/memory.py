@@ -11,17 +11,26 @@ Then the cost of an eviction: p50 of a query (`CaseWorkflow.state`) on cases the
 
     python bench/memory.py                         # 10,000 cases, cache 1000
     python bench/memory.py --cases 2000 --cache 500
+    python bench/memory.py --cases 300 --cache 100 --unsandboxed   # what the sandbox costs
+
+The bench's case worker compiles workflows/ and domain/ to bytecode first, as `python worker.py`
+does (and the image's build): without it every sandboxed instance compiles workflows/case.py
+from source (figures up to 2026-12-03 19:00 were taken so).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -35,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 SAMPLES = 40  # queries timed per kind
 QUERY_TIMEOUT = timedelta(seconds=60)
+# BENCH_TRACEMALLOC=1: the case worker also says what its Python code holds (slow: diagnostic).
+TRACE = os.environ.get("BENCH_TRACEMALLOC") == "1"
 
 
 @workflow.defn(name="BareOpen", sandboxed=False)
@@ -91,14 +102,13 @@ async def spawn_worker(kind: str, address: str, url: str, queue: str, cache: int
 
 async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) -> None:
     """The bench's worker process: the app's worker, or one for the bare workflow only."""
-    import signal
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-    from temporalio.worker import Worker
-
+    import worker as worker_module
     from core.settings import Settings
     from core.temporal import connect
     from models.db import make_engine
-    from worker import build_worker
+    from worker import _compile_sandboxed, build_worker
 
     settings = Settings(
         database_url=url,
@@ -110,15 +120,38 @@ async def run_worker(kind: str, address: str, url: str, queue: str, cache: str) 
     client = await connect(settings)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    baseline: list[tracemalloc.Snapshot] = []
+    if TRACE and kind != "bare":  # SIGUSR1: the baseline of what the worker's Python code holds
+        tracemalloc.start()
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGUSR1, lambda: baseline.append(tracemalloc.take_snapshot())
+        )
     if kind == "bare":
         worker = Worker(
             client, task_queue=queue, workflows=[BareOpen], max_cached_workflows=int(cache)
         )
     else:
+        # As `python worker.py` starts: the sandbox's modules compiled to bytecode first.
+        _compile_sandboxed()
+        if kind == "unsandboxed":  # diagnostic only: what the sandbox's own copies cost
+            unsandboxed = functools.partial(Worker, workflow_runner=UnsandboxedWorkflowRunner())
+            setattr(worker_module, "Worker", unsandboxed)  # noqa: B010
         worker = build_worker(client, make_engine(url), settings)
     async with worker:
         print("worker ready", flush=True)
         await stop.wait()
+        if baseline:
+            traced(baseline[0], tracemalloc.take_snapshot())
+
+
+def traced(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
+    """What the worker's Python code allocated since the baseline and still holds, by file."""
+    stats = after.compare_to(before, "filename")
+    total = sum(s.size_diff for s in stats)
+    print(f"  traced by Python since the baseline: {total / 2**20:.1f} MiB", file=sys.stderr)
+    for stat in stats[:15]:
+        name = stat.traceback[0].filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+        print(f"    {stat.size_diff / 1024:9.0f} KB  {name}", file=sys.stderr)
 
 
 async def timed(n: int, fn: Callable[[int], Awaitable[object]]) -> list[float]:
@@ -143,7 +176,7 @@ def ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-async def main(n: int, cache: int, concurrency: int) -> None:
+async def main(n: int, cache: int, concurrency: int, kind: str = "cases") -> None:
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import func
@@ -227,11 +260,13 @@ async def main(n: int, cache: int, concurrency: int) -> None:
         # ---- ours: N open cases, projected
         queue = f"cases-{tag}"
         settings = Settings(database_url=url, task_queue=queue, demo_mode=True)
-        worker = await spawn_worker("cases", address, url, queue, cache)
+        worker = await spawn_worker(kind, address, url, queue, cache)
         warm = case_input(engine, "W-000001", datetime.now(UTC))
         await start_case_workflow(client, settings, warm)
         await client.get_workflow_handle(warm.case_id).query(CaseWorkflow.state)
         before = await settled_rss(worker.pid)
+        if TRACE:
+            worker.send_signal(signal.SIGUSR1)
         created = datetime.now(UTC)
 
         async def start_case(i: int) -> None:
@@ -271,6 +306,7 @@ async def main(n: int, cache: int, concurrency: int) -> None:
         figures["events"] = len(history.events)
         worker.terminate()
         await worker.wait()
+        await asyncio.sleep(0.5)  # the worker's traced figures, if any, before ours
     finally:
         await env.shutdown()
         engine.dispose()
@@ -282,6 +318,8 @@ async def main(n: int, cache: int, concurrency: int) -> None:
     bare_kb = (f["bare_after"] - f["bare_before"]) * 1024 / n
     print()
     print(f"memory: {n} open workflows, max_cached_workflows {cache} ({held} held in memory)")
+    if kind == "unsandboxed":
+        print("  (diagnostic: the case worker WITHOUT the workflow sandbox)")
     print(
         f"  worker RSS, cases: {f['case_before']:6.0f} -> {f['case_after']:6.0f} MiB   "
         f"{case_kb:7.1f} KB per open case   (goal <= 50 KB)"
@@ -315,5 +353,11 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--cache", type=int, default=1000, help="max_cached_workflows")
     parser.add_argument("--concurrency", type=int, default=32, help="starts in flight")
+    parser.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="diagnostic: the case worker without the workflow sandbox (what the sandbox costs)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.cache, args.concurrency))
+    kind = "unsandboxed" if args.unsandboxed else "cases"
+    asyncio.run(main(args.cases, args.cache, args.concurrency, kind))

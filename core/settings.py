@@ -181,8 +181,10 @@ class Settings(BaseSettings):
     # lock each); the reconciler and the retention schedule run in the first only.
     worker_processes: int = Field(default=1, ge=1, le=64)
     # Cases kept in memory per process (sticky cache). Past it the least recent is evicted and
-    # its next signal/query/update replays its history: bounded memory for some CPU.
-    max_cached_workflows: int = Field(default=1000, ge=0)
+    # its next signal/query/update replays its history: bounded memory for some CPU. ~0.5 MB a
+    # cached case (bench/memory.py), so 500 bounds a process near 400 MiB; 5x the workflow task
+    # slots, so a case between the tasks of one burst stays cached.
+    max_cached_workflows: int = Field(default=500, ge=0)
     max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
     # Regular activities (SMTP delivery, the survey) at once per process.
     max_concurrent_activities: int = Field(default=16, ge=1)

@@ -11,7 +11,7 @@ from temporalio.worker import Replayer
 
 from core.settings import Settings
 from core.temporal import data_converter
-from workflows import case
+from workflows import case_patches
 from workflows.case import CaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -34,7 +34,7 @@ def patches_in(history: WorkflowHistory) -> set[str]:
 
 def test_every_patch_has_a_history_of_its_patched_path() -> None:
     """A patch whose new path no history takes is not guarded by the replay test."""
-    patches = {v for k, v in vars(case).items() if k.startswith("PATCH_")}
+    patches = {v for k, v in vars(case_patches).items() if k.startswith("PATCH_")}
     recorded = set().union(
         *(patches_in(WorkflowHistory.from_json(p.stem, HISTORY_TEXT[p])) for p in HISTORIES)
     )
@@ -63,7 +63,7 @@ def test_a_case_computing_its_deadlines_decides_every_patch_before_it() -> None:
         for e in history.events
     ]
     first_activity = kinds.index("core_local_activity")
-    assert kinds.count("core_patch") == 1 + len(case.DECIDED_LATE)
+    assert kinds.count("core_patch") == 1 + len(case_patches.DECIDED_LATE)
     assert "core_patch" not in kinds[first_activity:]
     assert kinds[first_activity + 1 :].index("task_completed") < kinds[first_activity + 1 :].index(
         "core_local_activity"
@@ -75,7 +75,7 @@ def test_the_paused_case_takes_every_way_out_of_a_pause() -> None:
     fires), by the customer's reply (a signal), and closed while paused."""
     path = Path(__file__).parent / "histories" / "paused_and_resumed.json"
     history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
-    assert case.PATCH_PAUSE in patches_in(history)
+    assert case_patches.PATCH_PAUSE in patches_in(history)
     updates = [
         e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
         for e in history.events
@@ -98,7 +98,7 @@ def test_the_followed_case_moves_its_deadlines_and_ignores_a_repeat() -> None:
     at its new time and escalates."""
     path = Path(__file__).parent / "histories" / "deadlines_followed_the_program.json"
     history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
-    assert case.PATCH_FOLLOW_POLICY in patches_in(history)
+    assert case_patches.PATCH_FOLLOW_POLICY in patches_in(history)
     signals = [
         e.workflow_execution_signaled_event_attributes.signal_name
         for e in history.events
@@ -121,7 +121,7 @@ def test_the_tasks_history_fires_a_task_timer_and_mentions() -> None:
     overdue notice from the main loop's timer; a note with a mention."""
     path = Path(__file__).parent / "histories" / "tasks_and_mentions.json"
     history = WorkflowHistory.from_json(path.stem, HISTORY_TEXT[path])
-    assert case.PATCH_TASKS in patches_in(history)
+    assert case_patches.PATCH_TASKS in patches_in(history)
     updates = [
         e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
         for e in history.events

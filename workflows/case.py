@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -22,6 +21,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 # Every module that defines a type crossing the boundary is imported here: the sandbox's
 # sys.modules holds only what the workflow imports, and the converter resolves type hints there.
+# Everything but this module is passed through: the sandbox executes this module afresh for
+# every case it loads (and holds that copy while the case is cached), the others once per
+# process. So the rules, the words and the constants live there (bench/sandbox_cost.py).
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
     from activities.directory import DesigneeRequest, DirectoryActivities
@@ -34,6 +36,9 @@ with workflow.unsafe.imports_passed_through():
         RemeasureRequest,
         RemeasureSchedule,
     )
+    from domain import case_checks as checks
+    from domain import case_clock as clock
+    from domain import case_timeline as said
     from domain.case import Actor, CaseTask, CaseView, PauseInterval, TimelineEvent, Watcher
     from domain.deadline_follow import FollowRequest
     from domain.deadlines import (
@@ -45,13 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.permissions import refusal, reopen_refusal
     from domain.policy import CasePolicy
-    from domain.tasks import (
-        TITLE_MAX,
-        TaskSchedule,
-        TaskScheduleRequest,
-        due_in_problem,
-        due_on_problem,
-    )
+    from domain.tasks import TaskSchedule, TaskScheduleRequest
     from domain.vocabulary import (
         Access,
         CaseStatus,
@@ -60,6 +59,37 @@ with workflow.unsafe.imports_passed_through():
         MessageKind,
         PauseMetric,
         RemeasureStatus,
+    )
+    from workflows.case_patches import (
+        DECIDED_FIRST,
+        DECIDED_LATE,
+        PATCH_CASE_LOCK,
+        PATCH_DECIDE_FIRST,
+        PATCH_FOLLOW_POLICY,
+        PATCH_INBOUND,
+        PATCH_MERGE,
+        PATCH_PAUSE,
+        PATCH_PROMPT_RECOVERY,
+        PATCH_RECLASSIFY,
+        PATCH_REOPEN,
+        PATCH_SMALL_HISTORY,
+        PATCH_STEP_FAILURES,
+        PATCH_TASKS,
+    )
+    from workflows.case_steps import (
+        CONFLICT,
+        DELIVERY_ATTEMPT,
+        DELIVERY_GIVE_UP,
+        DELIVERY_RETRY,
+        FINISHED,
+        FORBIDDEN,
+        LOCAL_RETRY,
+        QUICK_RETRY,
+        SHORT,
+        failed_for_good,
+        raise_problem,
+        refuse,
+        require,
     )
     from workflows.messages import (
         ActionAck,
@@ -90,113 +120,7 @@ with workflow.unsafe.imports_passed_through():
         SendReply,
         initial_view,
     )
-    from workflows.search_attributes import (
-        SA_CHANNEL,
-        SA_ESCALATION,
-        SA_OVERDUE,
-        SA_OWNER,
-        SA_PRIORITY,
-        SA_PROGRAM,
-        SA_RESOLVE_DUE,
-        SA_STATUS,
-        SA_UNIT,
-    )
-
-# Validator rejections carry one of these types; the API maps them to HTTP statuses.
-FORBIDDEN = "Forbidden"
-INVALID = "Invalid"
-CONFLICT = "Conflict"
-# The run is past the point where it can reopen: a reopen starts a new run (case_reopen).
-FINISHED = "Finished"
-
-SHORT = timedelta(seconds=30)
-# Calendar math, the designee look-up, the projection and the outbox insert are short,
-# idempotent steps: local activities (recorded in history as markers) spare each of them two
-# server round-trips, which is what keeps an escalation storm fast. Talking to the outside
-# world (SMTP delivery, the customer survey) stays in regular activities with their own retries.
-# The survey activity's policy, and the local activities' before PATCH_PROMPT_RECOVERY.
-QUICK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
-)
-# While the database is down the case's steps keep failing and are retried. 30 s between
-# attempts made a deadline that passed during the outage fire up to 30 s after the recovery
-# (bench/deadline_outage.py); at most 5 s apart it fires within seconds. Local activities only:
-# a failing attempt costs the worker a refused connection, nothing on the Temporal server.
-PATCH_PROMPT_RECOVERY = "local-retries-at-most-5s-apart"
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)
-)
-# SMTP delivery: a regular activity, started without blocking the case (the escalation storm
-# never waits on a mail server) and retried with backoff for as long as the server is down;
-# the workflow waits for outstanding deliveries only before it completes.
-DELIVERY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-)
-DELIVERY_ATTEMPT = timedelta(seconds=90)
-DELIVERY_GIVE_UP = timedelta(days=3)
-# A projection or an outbox write that fails for good (the activity says "non-retryable": data
-# a database refuses) flags the case and the workflow goes on, instead of retrying forever.
-PATCH_STEP_FAILURES = "step-failures-flag-the-case"
-# Updates and deadlines change the case one at a time (before: they could interleave at the
-# awaits of their local activities, e.g. a reassignment finishing after a close).
-PATCH_CASE_LOCK = "one-change-at-a-time"
-# Every patch decision is taken when the case starts, before its first await. Taken later (the
-# patches above, at their first use), a decision made in the activation that a local activity's
-# result resumes depended on where a workflow task boundary fell: a query answered while the
-# first task ran could close it right after the deadline computation's marker, and a replay
-# (a restarted worker) then saw that marker in one task and the patch markers in the next,
-# took the old path and failed the case's task ("patch marker encountered for change
-# one-change-at-a-time, but there is no corresponding change command").
-PATCH_DECIDE_FIRST = "patch-decisions-before-the-first-await"
-# A new priority re-evaluates the case's deadlines from when their clocks started.
-PATCH_RECLASSIFY = "reclassify-case"
-# A closed case may be reopened by hand while its workflow still runs (the survey is out, mails
-# are being delivered); before, the run ended as soon as nothing was left to wait for.
-PATCH_REOPEN = "manual-reopen"
-# The patches an older case (no PATCH_DECIDE_FIRST marker) still decides at their first use.
-DECIDED_LATE = (
-    PATCH_PROMPT_RECOVERY,
-    PATCH_STEP_FAILURES,
-    PATCH_CASE_LOCK,
-    PATCH_RECLASSIFY,
-    PATCH_REOPEN,
-)
-# A history that stays small (issue 14): a projected event's text is not kept in the workflow's
-# state, a note does not re-arm the deadline timer or re-send unchanged search attributes, and
-# the case continues as new when Temporal suggests it, carrying its state (CaseInput.carried).
-# Decided up front only: an older case keeps its old history shape to the end.
-PATCH_SMALL_HISTORY = "small-histories"
-# Waiting on the customer (issue 16): an owner pauses the program's pausing deadlines
-# (`pause` / `resume`, the customer's answer, or the program's longest pause resumes); on
-# resume they move by the paused business time, and no paused deadline fires meanwhile.
-PATCH_PAUSE = "waiting-on-customer"
-# Customers answer by email (issue 17): their words and attachments go on the timeline, the
-# owner is told, an automatic reply is recorded apart; a case the customer opened confirms.
-PATCH_INBOUND = "customer-replies-by-mail"
-# Deadlines follow the program (issue 16): a `policy_changed` signal (the admin chose "also
-# open cases") gives the case its program's new calendar and SLA; the open deadlines move,
-# keeping the business time already used. A case started before it keeps its snapshot.
-PATCH_FOLLOW_POLICY = "deadlines-follow-the-program"
-# Merged cases (issue 18): a duplicate closes as merged into its primary, whose timeline says so.
-PATCH_MERGE = "merge-duplicates"
-# Tasks on a case and @mentions in notes (issue 18): the workflow keeps the tasks in its view,
-# reminds their assignees and tells them when a task is overdue (timers of the main loop); a
-# mention makes the person mentioned a read-only watcher and tells them.
-PATCH_TASKS = "case-tasks-and-mentions"
-# The patches decided up front by a case started after PATCH_DECIDE_FIRST.
-DECIDED_FIRST = (
-    *DECIDED_LATE,
-    PATCH_SMALL_HISTORY,
-    PATCH_PAUSE,
-    PATCH_INBOUND,
-    PATCH_FOLLOW_POLICY,
-    PATCH_MERGE,
-    PATCH_TASKS,
-)
-# A scripted reply still holding a placeholder ("[[CUSTOMER NAME]]") must not reach a customer.
-PLACEHOLDER = re.compile(r"\[\[[^\[\]]{1,60}\]\]")
+    from workflows.search_attributes import case_search_attributes
 
 
 @workflow.defn(name="CaseWorkflow")
@@ -376,7 +300,7 @@ class CaseWorkflow:
                     await workflow.wait_condition(
                         lambda: self._rearm or self._continue_due(),
                         timeout=delay,
-                        timeout_summary=f"{key.split(':')[0]} at {_fmt(at)}",
+                        timeout_summary=f"{key.split(':')[0]} at {said.fmt(at)}",
                     )
                     continue
                 except TimeoutError:
@@ -426,32 +350,24 @@ class CaseWorkflow:
         )
 
     def _next_timer(self) -> tuple[str, datetime] | None:
-        v = self._view
-        candidates: list[tuple[str, datetime | None]] = []
-        # A paused deadline neither warns nor fires (PATCH_PAUSE); the pause may end by itself.
-        if (
-            v.status == CaseStatus.NEW
-            and not v.open_breached
-            and not self._paused(PauseMetric.OPEN)
-        ):
-            candidates += [("open_warning", self._open_warn_at), ("open_due", v.open_due_at)]
-        if not v.resolve_breached and not self._paused(PauseMetric.RESOLVE):
-            gen = self._deadline_gen
-            candidates += [
-                (f"resolve_warning:{gen}", self._resolve_warn_at),
-                (f"resolve_due:{gen}", v.resolve_due_at),
-            ]
-        if v.paused_since is not None:
-            candidates.append((f"pause_limit:{len(self._pauses)}", v.pause_resumes_at))
-        candidates += self._task_timers()
-        live = [(k, at) for k, at in candidates if at is not None and k not in self._fired]
-        return min(live, key=lambda c: c[1]) if live else None
+        return clock.next_timer(
+            self._view,
+            self._policy,
+            open_warn_at=self._open_warn_at,
+            resolve_warn_at=self._resolve_warn_at,
+            deadline_gen=self._deadline_gen,
+            pauses=len(self._pauses),
+            tasks=clock.task_timers(self._view) if self._patched(PATCH_TASKS) else [],
+            fired=self._fired,
+        )
 
     async def _fire(self, key: str) -> None:
         kind = key.split(":")[0]
         v = self._view
         if kind == "open_warning":
-            self._record("warning", "system", f"Open deadline approaching ({_fmt(v.open_due_at)})")
+            self._record(
+                "warning", "system", f"Open deadline approaching ({said.fmt(v.open_due_at)})"
+            )
             await self._project()
             await self._notify(key, "warning", [v.owner_id], deadline="open")
         elif kind == "open_due":
@@ -462,7 +378,7 @@ class CaseWorkflow:
             await self._notify(key, "overdue", [v.owner_id], self._full_watchers(), deadline="open")
         elif kind == "resolve_warning":
             self._record(
-                "warning", "system", f"Resolve deadline approaching ({_fmt(v.resolve_due_at)})"
+                "warning", "system", f"Resolve deadline approaching ({said.fmt(v.resolve_due_at)})"
             )
             await self._project()
             await self._notify(key, "warning", [v.owner_id], deadline="resolve")
@@ -489,17 +405,8 @@ class CaseWorkflow:
             )
         if not designee or designee == v.owner_id:
             v.resolve_breached = True
-            why = (
-                "maximum escalation level reached"
-                if v.escalation_level >= self._policy.escalation.max_level
-                else "no designee above the owner"
-            )
-            self._record(
-                "overdue",
-                "system",
-                f"Resolve deadline missed; {why}",
-                {"level": v.escalation_level},
-            )
+            max_level = self._policy.escalation.max_level
+            self._record("overdue", "system", *said.not_escalated(v.escalation_level, max_level))
             await self._project()
             await self._notify(
                 key, "overdue", [v.owner_id], self._full_watchers(), deadline="resolve"
@@ -512,11 +419,7 @@ class CaseWorkflow:
             await self._compute_deadlines(workflow.now(), open=False, resolve=True, reassigned=True)
         )
         self._record(
-            "escalated",
-            "system",
-            f"Resolve deadline missed by {late_owner}; escalated to {designee} "
-            f"(level {v.escalation_level})",
-            {"from": late_owner, "to": designee, "level": v.escalation_level},
+            "escalated", "system", *said.escalated(late_owner, designee, v.escalation_level)
         )
         await self._project()
         await self._notify(
@@ -585,17 +488,12 @@ class CaseWorkflow:
         v.remeasure_score = answer.satisfaction
         v.remeasure_resolved = answer.resolved
         v.remeasure_comment = answer.comment
-        failed = (
-            answer.satisfaction <= self._policy.remeasure.low_score_threshold or not answer.resolved
-        )
+        failed = clock.recovery_failed(answer.satisfaction, answer.resolved, self._policy)
         v.recovery_failed = failed
         self._record(
             "remeasured",
             f"customer ({answer.source})",
-            f"Customer rated the resolution {answer.satisfaction}/5; "
-            f"issue resolved: {'yes' if answer.resolved else 'no'}"
-            + ("; recovery failed" if failed else ""),
-            {"score": answer.satisfaction, "resolved": answer.resolved, "comment": answer.comment},
+            *said.remeasured(answer.satisfaction, answer.resolved, answer.comment, failed),
         )
         await self._project()
         if not (failed and self._policy.remeasure.reopen_on_failure):
@@ -635,15 +533,7 @@ class CaseWorkflow:
                     summary="pause limit",
                 )
             v.paused_since, v.pause_resumes_at = now, limit
-            note = cmd.note.strip()
-            self._record(
-                EventKind.PAUSED,
-                cmd.actor.user_id,
-                "Waiting on the customer"
-                + (f" until {_fmt(limit)} at the latest" if limit else "")
-                + (f": {note}" if note else ""),
-                {"note": note, "resumes_at": limit.isoformat() if limit else None},
-            )
+            self._record(EventKind.PAUSED, cmd.actor.user_id, *said.paused(limit, cmd.note.strip()))
             self._rearm = True
             await self._project()
             return self._ack()
@@ -651,15 +541,8 @@ class CaseWorkflow:
     @pause.validator
     def _v_pause(self, cmd: PauseCase) -> None:
         self._require_actor(cmd.actor)
-        _require(self._patched(PATCH_PAUSE), "This case was opened before cases could wait")
-        _require(bool(self._policy.sla.pause_metrics), "This program does not pause its deadlines")
-        _require(self._view.status != CaseStatus.CLOSED, "A closed case cannot wait")
-        if self._view.paused_since is not None:
-            raise ApplicationError(
-                "The case is already waiting on the customer", type=CONFLICT, non_retryable=True
-            )
-        _require(bool(cmd.note.strip()), "Say what the case is waiting for")
-        _require(len(cmd.note) <= 2000, "A note is limited to 2,000 characters")
+        require(self._patched(PATCH_PAUSE), "This case was opened before cases could wait")
+        refuse(checks.pause_problem(self._view, self._policy, cmd.note))
 
     @workflow.update
     async def resume(self, cmd: ResumeCase) -> ActionAck:
@@ -672,14 +555,10 @@ class CaseWorkflow:
     @resume.validator
     def _v_resume(self, cmd: ResumeCase) -> None:
         self._require_actor(cmd.actor)
-        if self._view.paused_since is None:
-            raise ApplicationError(
-                "The case is not waiting on the customer", type=CONFLICT, non_retryable=True
-            )
-        _require(len(cmd.note) <= 2000, "A note is limited to 2,000 characters")
+        refuse(checks.resume_problem(self._view, cmd.note))
 
     def _paused(self, metric: PauseMetric) -> bool:
-        return self._view.paused_since is not None and metric in self._policy.sla.pause_metrics
+        return clock.paused(self._view, self._policy, metric)
 
     async def _resume(self, by: str, why: str) -> None:
         """End the pause: the paused deadlines move by the paused business time."""
@@ -713,20 +592,17 @@ class CaseWorkflow:
         if resolve_moves:
             v.resolve_due_at, self._resolve_warn_at = d.resolve_due_at, d.resolve_warn_at
         self._end_pause(now, shifted.business_seconds, by)
-        minutes = shifted.business_seconds // 60
         self._record(
             EventKind.RESUMED,
             "system" if by == "limit" else by,
-            f"{why}; paused {minutes // 60} h {minutes % 60:02d} min of business time"
-            + (f"; resolve due {_fmt(v.resolve_due_at)}" if resolve_moves else ""),
-            {
-                "paused_seconds": shifted.business_seconds,
-                "ended_by": by,
-                "open_due": v.open_due_at.isoformat() if open_moves and v.open_due_at else None,
-                "resolve_due": v.resolve_due_at.isoformat()
-                if resolve_moves and v.resolve_due_at
-                else None,
-            },
+            *said.resumed(
+                why,
+                shifted.business_seconds,
+                by,
+                open_due=v.open_due_at if open_moves else None,
+                resolve_due=v.resolve_due_at if resolve_moves else None,
+                resolve_moved=resolve_moves,
+            ),
         )
         self._rearm = True
         await self._project()
@@ -751,21 +627,10 @@ class CaseWorkflow:
             after = (v.category, v.subcategory, v.priority.value)
             if self._patched(PATCH_RECLASSIFY) and before[2] != after[2]:
                 await self._reevaluate_deadlines()
-            changes = {
-                name: [old, new]
-                for name, old, new in zip(
-                    ("category", "subcategory", "priority"), before, after, strict=True
-                )
-                if old != new
-            }
-            said = "; ".join(
-                f"{k} {old or '—'} → {new or '—'}" for k, (old, new) in changes.items()
-            )
             self._record(
                 EventKind.RECLASSIFIED,
                 cmd.actor,
-                f"Reclassified: {said}: {cmd.reason.strip()}",
-                {"changes": changes, "reason": cmd.reason.strip()},
+                *said.reclassified(before, after, cmd.reason.strip()),
             )
             self._rearm = True
             await self._project()
@@ -774,21 +639,11 @@ class CaseWorkflow:
     @reclassify.validator
     def _v_reclassify(self, cmd: Reclassify) -> None:
         self._require_actor(cmd.actor)
-        v = self._view
-        _require(bool(cmd.reason.strip()), "Give a reason for the change")
-        _require(len(cmd.reason) <= 2000, "A reason is limited to 2,000 characters")
-        if cmd.category is not None:
-            _require(bool(cmd.category.strip()), "Choose a category")
-            _require(len(cmd.category) <= 200, "A category is limited to 200 characters")
-            _require(
-                len(cmd.subcategory or "") <= 200, "A sub-category is limited to 200 characters"
+        refuse(
+            checks.reclassify_problem(
+                self._view, cmd.reason, cmd.category, cmd.subcategory, cmd.priority
             )
-        new = (
-            v.category if cmd.category is None else cmd.category.strip(),
-            v.subcategory if cmd.category is None else (cmd.subcategory or "").strip(),
-            cmd.priority or v.priority,
         )
-        _require(new != (v.category, v.subcategory, v.priority), "Nothing would change")
 
     async def _reevaluate_deadlines(self) -> None:
         """The deadlines under the case's (new) priority, from when their clocks started."""
@@ -832,8 +687,7 @@ class CaseWorkflow:
     @reopen.validator
     def _v_reopen(self, cmd: ReopenCase) -> None:
         self._require_reopener(cmd.actor, cmd.manages_unit)
-        _require(bool(cmd.reason.strip()), "Give a reason for reopening the case")
-        _require(len(cmd.reason) <= 2000, "A reason is limited to 2,000 characters")
+        refuse(checks.reopen_problem(cmd.reason))
 
     def _require_reopener(self, actor: Actor, manages_unit: bool) -> None:
         if self._finishing:
@@ -866,13 +720,12 @@ class CaseWorkflow:
         self._record(
             EventKind.REOPENED,
             actor,
-            f"Reopened by {actor.name or actor.user_id}: {reason}",
-            {"reason": reason, "by": actor.user_id} | ({"action": action_id} if action_id else {}),
+            *said.reopened_by(actor.name or actor.user_id, actor.user_id, reason, action_id),
         )
         await self._project()
         # The owner and the full watchers hear of it (not whoever reopened it).
         to = [v.owner_id] if v.owner_id != actor.user_id else []
-        cc = [u for u in self._full_watchers() if u != actor.user_id]
+        cc = [u for u in clock.full_watchers(v) if u != actor.user_id]
         if to or cc:
             await self._notify(
                 f"reopened-by-hand:{v.reopened_count}",
@@ -896,41 +749,29 @@ class CaseWorkflow:
     @add_note.validator
     def _v_add_note(self, cmd: AddNote) -> None:
         self._require_actor(cmd.actor)
-        _require(bool(cmd.text.strip()), "A note needs some text")
-        _require(len(cmd.text) <= 20_000, "A note is limited to 20,000 characters")
+        refuse(checks.note_problem(cmd.text))
 
     @workflow.update
     async def log_contact_attempt(self, cmd: LogContactAttempt) -> ActionAck:
         async with self._acting(cmd.actor):
-            summary = f"Contact attempt by {cmd.method}: {cmd.outcome.replace('_', ' ')}"
-            if cmd.note.strip():
-                summary += f" — {cmd.note.strip()}"
-            data = {"method": cmd.method, "outcome": cmd.outcome, "note": cmd.note}
+            summary, data = said.contact_attempt(cmd.method, cmd.outcome, cmd.note)
             return await self._owner_activity(cmd.actor, "contact_attempt", summary, data)
 
     @log_contact_attempt.validator
     def _v_contact(self, cmd: LogContactAttempt) -> None:
         self._require_actor(cmd.actor)
-        _require(bool(cmd.method.strip()), "Say how the customer was contacted")
-        _require(bool(cmd.outcome.strip()), "Say what the outcome of the attempt was")
+        refuse(checks.contact_problem(cmd.method, cmd.outcome))
 
     @workflow.update
     async def attach_document(self, cmd: AttachDocument) -> ActionAck:
         async with self._acting(cmd.actor):
-            data = {
-                "document_id": cmd.document_id,
-                "filename": cmd.filename,
-                "content_type": cmd.content_type,
-                "size": cmd.size,
-            }
-            return await self._owner_activity(
-                cmd.actor, "document", f"Attached {cmd.filename}", data
-            )
+            summary, data = said.document(cmd.document_id, cmd.filename, cmd.content_type, cmd.size)
+            return await self._owner_activity(cmd.actor, "document", summary, data)
 
     @attach_document.validator
     def _v_attach(self, cmd: AttachDocument) -> None:
         self._require_actor(cmd.actor)
-        _require(bool(cmd.document_id and cmd.filename), "A document needs an id and a file name")
+        refuse(checks.attach_problem(cmd.document_id, cmd.filename))
 
     @workflow.update
     async def reassign(self, cmd: Reassign) -> ActionAck:
@@ -944,10 +785,7 @@ class CaseWorkflow:
                 )
             )
             self._record(
-                "reassigned",
-                cmd.actor,
-                f"Reassigned from {previous} to {cmd.new_owner_id}: {cmd.reason.strip()}",
-                {"from": previous, "to": cmd.new_owner_id, "reason": cmd.reason},
+                "reassigned", cmd.actor, *said.reassigned(previous, cmd.new_owner_id, cmd.reason)
             )
             self._rearm = True
             await self._project()
@@ -965,9 +803,7 @@ class CaseWorkflow:
     @reassign.validator
     def _v_reassign(self, cmd: Reassign) -> None:
         self._require_actor(cmd.actor)
-        _require(bool(cmd.new_owner_id.strip()), "Choose the new owner")
-        _require(cmd.new_owner_id != self._view.owner_id, "The case already belongs to that person")
-        _require(bool(cmd.reason.strip()), "Give a reason for the reassignment")
+        refuse(checks.reassign_problem(self._view, cmd.new_owner_id, cmd.reason))
 
     @workflow.update
     async def add_watcher(self, cmd: AddWatcher) -> ActionAck:
@@ -986,8 +822,7 @@ class CaseWorkflow:
     @add_watcher.validator
     def _v_add_watcher(self, cmd: AddWatcher) -> None:
         self._require_actor(cmd.actor)
-        _require(bool(cmd.watcher.user_id.strip()), "Choose who should watch the case")
-        _require(cmd.watcher.user_id != self._view.owner_id, "The owner already follows the case")
+        refuse(checks.add_watcher_problem(self._view, cmd.watcher.user_id))
 
     @workflow.update
     async def remove_watcher(self, cmd: RemoveWatcher) -> ActionAck:
@@ -1005,10 +840,7 @@ class CaseWorkflow:
     @remove_watcher.validator
     def _v_remove_watcher(self, cmd: RemoveWatcher) -> None:
         self._require_actor(cmd.actor)
-        _require(
-            any(w.user_id == cmd.user_id for w in self._view.watchers),
-            f"{cmd.user_id} is not watching this case",
-        )
+        refuse(checks.remove_watcher_problem(self._view, cmd.user_id))
 
     @workflow.update
     async def send_reply(self, cmd: SendReply) -> ActionAck:
@@ -1035,13 +867,7 @@ class CaseWorkflow:
     @send_reply.validator
     def _v_send_reply(self, cmd: SendReply) -> None:
         self._require_actor(cmd.actor)
-        _require(bool(cmd.subject.strip()), "The reply needs a subject")
-        _require(len(cmd.subject) <= 200, "A subject is limited to 200 characters")
-        _require("\n" not in cmd.subject.strip(), "A subject is one line")
-        _require(bool(cmd.text.strip()), "The reply needs some text")
-        _require(len(cmd.text) <= 20_000, "A reply is limited to 20,000 characters")
-        left = PLACEHOLDER.search(cmd.text) or PLACEHOLDER.search(cmd.subject)
-        _require(left is None, f"Fill in {left.group(0) if left else ''} before sending")
+        refuse(checks.reply_problem(cmd.subject, cmd.text))
 
     @workflow.update
     async def close(self, cmd: CloseCase) -> ActionAck:
@@ -1058,18 +884,7 @@ class CaseWorkflow:
             v.resolution_methods = list(dict.fromkeys(cmd.resolution_methods))
             v.final_note = cmd.final_note.strip()
             v.closed_at = now
-            self._record(
-                "closed",
-                cmd.actor,
-                f"Closed as {cmd.closing_status.value}; root causes: "
-                + (", ".join(v.root_causes) or "none given"),
-                {
-                    "closing_status": cmd.closing_status.value,
-                    "root_causes": v.root_causes,
-                    "resolution_methods": v.resolution_methods,
-                    "final_note": v.final_note,
-                },
-            )
+            self._record("closed", cmd.actor, *said.closed(v))
             self._rearm = True
             await self._project()
             if self._policy.notify_watchers_on_close:
@@ -1085,28 +900,16 @@ class CaseWorkflow:
     @close.validator
     def _v_close(self, cmd: CloseCase) -> None:
         self._require_actor(cmd.actor)
-        # An erasure (services/gdpr.py, admins only) closes with no cause or method: none was
-        # found. A validator runs only when the update arrives, never on replay: no patch.
-        erasing = cmd.closing_status == ClosingStatus.ERASED
-        allowed = set(self._policy.root_causes)
-        needs_cause = self._policy.root_causes_required and not erasing
-        _require(bool(cmd.root_causes) or not needs_cause, "Choose at least one root cause")
-        unknown = [r for r in cmd.root_causes if r not in allowed]
-        _require(not unknown, f"Unknown root cause(s) for this program: {', '.join(unknown)}")
-        tags = set(self._policy.resolution_methods)
-        bad = [m for m in cmd.resolution_methods if m not in tags]
-        _require(not bad, f"Unknown resolution method(s): {', '.join(bad)}")
-        _require(
-            bool(cmd.resolution_methods) or not self._policy.resolution_methods_required or erasing,
-            "Choose at least one resolution method",
-        )
-        _require(bool(cmd.final_note.strip()), "A final note is required to close the case")
-        open_tasks = [t for t in self._view.tasks if t.done_at is None]
-        _require(
-            not open_tasks
-            or cmd.closing_status != ClosingStatus.RESOLVED
-            or not self._policy.require_tasks_done_to_resolve,
-            f"Finish the case's tasks before closing it as resolved ({len(open_tasks)} open)",
+        # A validator runs only when the update arrives, never on replay: no patch.
+        refuse(
+            checks.close_problem(
+                self._view,
+                self._policy,
+                cmd.closing_status,
+                cmd.root_causes,
+                cmd.resolution_methods,
+                cmd.final_note,
+            )
         )
 
     # ------------------------------------------------------------------ tasks and mentions
@@ -1136,18 +939,7 @@ class CaseWorkflow:
                 remind_at=schedule.remind_at,
             )
             v.tasks.append(task)
-            self._record(
-                EventKind.TASK_ADDED,
-                cmd.actor,
-                f"Task for {task.assignee_id}: {task.title}"
-                + (f" (due {_fmt(task.due_at)})" if task.due_at else ""),
-                {
-                    "task_id": task.task_id,
-                    "title": task.title,
-                    "user_id": task.assignee_id,
-                    "due_at": task.due_at.isoformat() if task.due_at else None,
-                },
-            )
+            self._record(EventKind.TASK_ADDED, cmd.actor, *said.task_added(task))
             self._rearm = True
             await self._project()
             return self._ack()
@@ -1155,18 +947,17 @@ class CaseWorkflow:
     @add_task.validator
     def _v_add_task(self, cmd: AddTask) -> None:
         self._require_actor(cmd.actor)
-        _require(self._patched(PATCH_TASKS), "This case was opened before cases had tasks")
-        _require(bool(cmd.title.strip()), "Say what the task is")
-        _require(len(cmd.title) <= TITLE_MAX, f"A task is limited to {TITLE_MAX} characters")
-        _require(bool(cmd.assignee_id.strip()), "Choose who does the task")
-        _require(not (cmd.due_in and cmd.due_on), "Give a due time or a due date, not both")
-        if cmd.due_in:
-            problem = due_in_problem(cmd.due_in)
-            _require(problem is None, problem or "")
-        if cmd.due_on:
-            problem = due_on_problem(cmd.due_on, workflow.now().date())
-            _require(problem is None, problem or "")
-        _require(len(self._view.tasks) < 100, "A case has at most 100 tasks")
+        require(self._patched(PATCH_TASKS), "This case was opened before cases had tasks")
+        refuse(
+            checks.add_task_problem(
+                self._view,
+                cmd.title,
+                cmd.assignee_id,
+                cmd.due_in,
+                cmd.due_on,
+                workflow.now().date(),
+            )
+        )
 
     @workflow.update
     async def complete_task(self, cmd: CompleteTask) -> ActionAck:
@@ -1175,10 +966,7 @@ class CaseWorkflow:
             if task.done_at is None:
                 task.done_at, task.done_by = workflow.now(), cmd.actor.user_id
                 self._record(
-                    EventKind.TASK_DONE,
-                    cmd.actor,
-                    f"Task done: {task.title}",
-                    {"task_id": task.task_id, "title": task.title, "user_id": task.assignee_id},
+                    EventKind.TASK_DONE, cmd.actor, f"Task done: {task.title}", said.task_data(task)
                 )
                 self._rearm = True
                 await self._project()
@@ -1187,8 +975,7 @@ class CaseWorkflow:
     @complete_task.validator
     def _v_complete_task(self, cmd: CompleteTask) -> None:
         task = self._require_task_actor(cmd.actor, cmd.task_id)
-        if task.done_at is not None:
-            raise ApplicationError("The task is done already", type=CONFLICT, non_retryable=True)
+        refuse(checks.task_done_problem(task, done=True))
 
     @workflow.update
     async def reopen_task(self, cmd: ReopenTask) -> ActionAck:
@@ -1201,7 +988,7 @@ class CaseWorkflow:
                     EventKind.TASK_REOPENED,
                     cmd.actor,
                     f"Task not done after all: {task.title}",
-                    {"task_id": task.task_id, "title": task.title, "user_id": task.assignee_id},
+                    said.task_data(task),
                 )
                 self._rearm = True
                 await self._project()
@@ -1210,16 +997,14 @@ class CaseWorkflow:
     @reopen_task.validator
     def _v_reopen_task(self, cmd: ReopenTask) -> None:
         task = self._require_task_actor(cmd.actor, cmd.task_id)
-        if task.done_at is None:
-            raise ApplicationError("The task is not done", type=CONFLICT, non_retryable=True)
+        refuse(checks.task_done_problem(task, done=False))
 
     def _require_task_actor(self, actor: Actor, task_id: str) -> CaseTask:
         """The task; its assignee may tick it, anyone else must be allowed to act."""
-        if not self._patched(PATCH_TASKS):
-            _require(False, "This case was opened before cases had tasks")
-        task = next((t for t in self._view.tasks if t.task_id == task_id), None)
-        _require(task is not None, f"No task {task_id[:20]} on this case")
-        assert task is not None
+        require(self._patched(PATCH_TASKS), "This case was opened before cases had tasks")
+        task = checks.find_task(self._view, task_id)
+        if isinstance(task, checks.Problem):
+            raise_problem(task)
         if self._view.status == CaseStatus.CLOSED or actor.user_id != task.assignee_id:
             self._require_actor(actor)
         return task
@@ -1231,39 +1016,19 @@ class CaseWorkflow:
         async with self._changing():
             yield self._require_task_actor(actor, task_id)
 
-    def _task_timers(self) -> list[tuple[str, datetime | None]]:
-        """The reminder and the overdue notice of every open task (PATCH_TASKS)."""
-        if not self._patched(PATCH_TASKS):
-            return []
-        timers: list[tuple[str, datetime | None]] = []
-        for t in self._view.tasks:
-            if t.done_at is None:
-                if not t.reminded:
-                    timers.append((f"task_reminder:{t.task_id}", t.remind_at))
-                if not t.overdue:
-                    timers.append((f"task_overdue:{t.task_id}", t.due_at))
-        return timers
-
     async def _task_due(self, key: str) -> None:
         """A task's reminder or overdue time came: tell its assignee (unless it is done)."""
         kind, task_id = key.split(":", 1)
         task = next((t for t in self._view.tasks if t.task_id == task_id), None)
         if task is None or task.done_at is not None or task.due_at is None:
             return
-        if kind == "task_reminder":
+        reminder = kind == "task_reminder"
+        if reminder:
             task.reminded = True
-            event, message = EventKind.TASK_REMINDED, MessageKind.TASK_REMINDER
-            said = f"Task due {_fmt(task.due_at)}: reminded {task.assignee_id}: {task.title}"
         else:
             task.reminded = task.overdue = True
-            event, message = EventKind.TASK_OVERDUE, MessageKind.TASK_OVERDUE
-            said = f"Task overdue since {_fmt(task.due_at)}: {task.title}"
-        self._record(
-            event,
-            "system",
-            said,
-            {"task_id": task.task_id, "title": task.title, "user_id": task.assignee_id},
-        )
+        event, message, summary = said.task_due(task, reminder)
+        self._record(event, "system", summary, said.task_data(task))
         await self._project()
         await self._notify(
             key,
@@ -1280,7 +1045,7 @@ class CaseWorkflow:
         """The people a note mentions read the case from now on and are told (PATCH_TASKS)."""
         v = self._view
         note_version = ack.version
-        people = [u for u in dict.fromkeys(mentioned) if u and u != actor.user_id][:20]
+        people = clock.mentioned(mentioned, actor.user_id)
         for user_id in people:
             if user_id != v.owner_id and not any(w.user_id == user_id for w in v.watchers):
                 v.watchers = [*v.watchers, Watcher(user_id, Access.LIMITED)]
@@ -1328,9 +1093,8 @@ class CaseWorkflow:
     @merge_into.validator
     def _v_merge_into(self, cmd: MergeInto) -> None:
         self._require_actor(cmd.actor)
-        _require(self._patched(PATCH_MERGE), "This case was opened before cases could be merged")
-        _require(cmd.primary_id != self._view.case_id, "A case cannot be merged into itself")
-        _require(0 < len(cmd.primary_id) <= 20, "Name the case to merge into")
+        require(self._patched(PATCH_MERGE), "This case was opened before cases could be merged")
+        refuse(checks.merge_into_problem(self._view, cmd.primary_id))
 
     @workflow.update
     async def merged_from(self, cmd: MergedFrom) -> ActionAck:
@@ -1350,8 +1114,8 @@ class CaseWorkflow:
     @merged_from.validator
     def _v_merged_from(self, cmd: MergedFrom) -> None:
         self._require_actor(cmd.actor)
-        _require(self._patched(PATCH_MERGE), "This case was opened before cases could be merged")
-        _require(cmd.duplicate_id != self._view.case_id, "A case cannot be merged into itself")
+        require(self._patched(PATCH_MERGE), "This case was opened before cases could be merged")
+        refuse(checks.merged_from_problem(self._view, cmd.duplicate_id))
 
     # ------------------------------------------------------------------ signal and query
 
@@ -1496,13 +1260,8 @@ class CaseWorkflow:
             self._deadline_gen += 1  # a new deadline: its warning may fire again
         if not moved:
             return
-        said = "; ".join(f"{k} due {_fmt(old)} → {_fmt(new)}" for k, old, new in moved)
         self._record(
-            EventKind.DEADLINE_MOVED,
-            "system",
-            f"Deadline moved: {msg.reason}; {said}",
-            {"reason": msg.reason, "ref": msg.ref}
-            | {f"{k}_due": [_iso(old), _iso(new)] for k, old, new in moved},
+            EventKind.DEADLINE_MOVED, "system", *said.deadlines_moved(msg.reason, msg.ref, moved)
         )
         self._rearm = True
         await self._project()
@@ -1560,13 +1319,8 @@ class CaseWorkflow:
         return ActionAck(self._view.case_id, self._view.version, self._view.status)
 
     def _hand_over(self, new_owner: str, keep_previous: Access | None) -> None:
-        v = self._view
-        previous = v.owner_id
-        watchers = [w for w in v.watchers if w.user_id != new_owner]
-        if keep_previous is not None and not any(w.user_id == previous for w in watchers):
-            watchers.append(Watcher(previous, keep_previous))
-        v.watchers = watchers
-        v.owner_id = new_owner
+        self._view.watchers = clock.handed_over(self._view, new_owner, keep_previous)
+        self._view.owner_id = new_owner
         self._rearm = True
 
     async def _compute_deadlines(
@@ -1636,7 +1390,7 @@ class CaseWorkflow:
         return copy.deepcopy(self._view)
 
     def _full_watchers(self) -> list[str]:
-        return [w.user_id for w in self._view.watchers if w.access == Access.FULL]
+        return clock.full_watchers(self._view)
 
     async def _project(self) -> None:
         """Write the current view and unwritten events; older snapshots lose on version."""
@@ -1665,7 +1419,7 @@ class CaseWorkflow:
         except (ActivityError, ApplicationError) as err:
             # The events of this projection stay in the history and the state query only.
             self._projection_failed = True
-            await self._flag("projection", view.version, _failed_for_good(err))
+            await self._flag("projection", view.version, failed_for_good(err))
             return
         self._projection_failed, self._projected = False, True
         if self._small:
@@ -1687,28 +1441,11 @@ class CaseWorkflow:
 
     def _publish(self, v: CaseView) -> None:
         """Search attributes and current details for admins in the Temporal UI."""
-        updates: list[SearchAttributeUpdate[Any]] = [
-            SA_STATUS.value_set(v.status.value),
-            SA_OWNER.value_set(v.owner_id),
-            SA_UNIT.value_set(v.unit_id),
-            SA_PROGRAM.value_set(v.program_id),
-            SA_CHANNEL.value_set(v.channel),
-            SA_PRIORITY.value_set(v.priority.value),
-            SA_OVERDUE.value_set(v.went_overdue),
-            SA_ESCALATION.value_set(v.escalation_level),
-            SA_RESOLVE_DUE.value_set(v.resolve_due_at)
-            if v.resolve_due_at and v.status != CaseStatus.CLOSED
-            else SA_RESOLVE_DUE.value_unset(),
-        ]
+        updates = case_search_attributes(v)
         if not self._small or updates != self._published:
             workflow.upsert_search_attributes(updates)
             self._published = updates
-        workflow.set_current_details(
-            f"**{v.case_id}** · {v.status.value}"
-            + (f" ({v.closing_status.value})" if v.closing_status else "")
-            + f"\n\nowner: {v.owner_id} · escalation level {v.escalation_level}"
-            + f"\n\nopen due: {_fmt(v.open_due_at)} · resolve due: {_fmt(v.resolve_due_at)}"
-        )
+        workflow.set_current_details(said.current_details(v))
 
     async def _notify(
         self,
@@ -1746,7 +1483,7 @@ class CaseWorkflow:
         except (ActivityError, ApplicationError) as err:
             if not patched:
                 raise
-            await self._flag("notification", self._view.version, _failed_for_good(err))
+            await self._flag("notification", self._view.version, failed_for_good(err))
             return
         self._deliver(outbox_id, kind)
 
@@ -1773,25 +1510,3 @@ class CaseWorkflow:
                 workflow.logger.warning("Delivery of outbox %s gave up: %s", outbox_id, err)
 
         handle.add_done_callback(done)
-
-
-def _failed_for_good(err: ActivityError | ApplicationError) -> str:
-    """The error type of an activity that failed non-retryably; anything else re-raised.
-    (A local activity's failure arrives as its ApplicationError, a regular one's wrapped.)"""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, ApplicationError) and cause.non_retryable:
-        return cause.type or "ApplicationError"
-    raise err
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ApplicationError(message, type=INVALID, non_retryable=True)
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
-
-
-def _fmt(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "—"

@@ -17,11 +17,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
-from workflows.case import CaseWorkflow
-
 with workflow.unsafe.imports_passed_through():
     from activities.open_cases import OpenCase, OpenCaseActivities, OpenCases, OpenCasesPage
     from domain.policy import CasePolicy
+
+    # Only the signal's name is needed: not CaseWorkflow's module executed again per fan-out.
+    from workflows.case import CaseWorkflow
     from workflows.messages import FanoutInput, FanoutResult, PolicyChanged
 
 
