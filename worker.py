@@ -41,6 +41,7 @@ from core.payload_crypto import PayloadKeyError, key_ring
 from core.settings import InsecureSecretKey, Settings, get_settings
 from core.telemetry import setup_tracing, temporal_runtime
 from core.temporal import connect
+from core.workflow_runner import WorkflowRunner
 from models.db import make_engine
 from services.reconciler import Reconciler
 from services.retention import ensure_retention_schedule
@@ -55,12 +56,16 @@ PROGRAM = str(Path(__file__).resolve())
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
+    _compile_sandboxed()
     notifications = NotificationActivities(engine, settings)
     webhooks = WebhookActivities(engine, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[CaseWorkflow, RetentionWorkflow, PolicyFanoutWorkflow, WebhookDeliveryWorkflow],
+        # The stock sandbox, minus a compile and two restriction switches per payload group
+        # (core/workflow_runner.py).
+        workflow_runner=WorkflowRunner(),
         activities=[
             CalendarActivities().compute_deadlines,
             CalendarActivities().pause_limit,
@@ -137,7 +142,9 @@ def _compile_sandboxed() -> None:
     """Write the bytecode of the modules the workflow sandbox re-imports for every case it loads
     (with PYTHONDONTWRITEBYTECODE nothing else writes it, and each case then compiles
     workflows/case.py from source: a third of the worker's CPU in an escalation storm,
-    bench/README.md). A read-only checkout just goes without."""
+    bench/README.md). A read-only checkout just goes without. Every entry point that builds a
+    worker (worker.py, the benches' and tests' worker processes) does it: already compiled
+    files cost a stat each."""
     root = Path(__file__).resolve().parent
     for package in ("workflows", "domain"):
         with contextlib.suppress(OSError):
@@ -146,8 +153,6 @@ def _compile_sandboxed() -> None:
 
 async def main(processes: int = 1, index: int = 0) -> int:
     primary = index == 0
-    if primary:
-        _compile_sandboxed()
     settings = get_settings()
     configure_logging(settings)
     settings.require_secret_key()  # it signs the survey links
