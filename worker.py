@@ -42,6 +42,7 @@ from core.sandbox import share_workflow_code
 from core.settings import InsecureSecretKey, Settings, get_settings
 from core.telemetry import setup_tracing, temporal_runtime
 from core.temporal import connect
+from core.workflow_runner import WorkflowRunner
 from models.db import make_engine
 from services.reconciler import Reconciler
 from services.retention import ensure_retention_schedule
@@ -59,6 +60,7 @@ WORKFLOWS = [CaseWorkflow, RetentionWorkflow, PolicyFanoutWorkflow, WebhookDeliv
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
+    _compile_sandboxed()
     notifications = NotificationActivities(engine, settings)
     webhooks = WebhookActivities(engine, settings)
     # Each sandboxed instance executes its workflow's module afresh, from one copy of its code
@@ -68,6 +70,9 @@ def build_worker(client: Client, engine: Engine, settings: Settings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        # The stock sandbox, minus a compile and two restriction switches per payload group
+        # (core/workflow_runner.py).
+        workflow_runner=WorkflowRunner(),
         activities=[
             CalendarActivities().compute_deadlines,
             CalendarActivities().pause_limit,
@@ -144,7 +149,9 @@ def _compile_sandboxed() -> None:
     """Write the bytecode of the modules the workflow sandbox re-imports for every case it loads
     (with PYTHONDONTWRITEBYTECODE nothing else writes it, and each case then compiles
     workflows/case.py from source: a third of the worker's CPU in an escalation storm,
-    bench/README.md). A read-only checkout just goes without."""
+    bench/README.md). A read-only checkout just goes without. Every entry point that builds a
+    worker (worker.py, the benches' and tests' worker processes) does it: already compiled
+    files cost a stat each."""
     root = Path(__file__).resolve().parent
     for package in ("workflows", "domain"):
         with contextlib.suppress(OSError):
@@ -153,8 +160,6 @@ def _compile_sandboxed() -> None:
 
 async def main(processes: int = 1, index: int = 0) -> int:
     primary = index == 0
-    if primary:
-        _compile_sandboxed()
     settings = get_settings()
     configure_logging(settings)
     settings.require_secret_key()  # it signs the survey links

@@ -124,30 +124,34 @@ class NotificationActivities:
 
     def enqueue(self, n: Notification, survey: dict[str, str] | None = None) -> int | None:
         """Write the message once; its id when it still has to be delivered over SMTP."""
-        with Session(self.engine) as session:
-            row = build_row(
-                session, n, self.settings.public_base_url, survey, self.settings.mail_from
-            )
         table = Outbox.__table__  # type: ignore[attr-defined]
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        insert = (
-            dialect.insert(table)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=["case_id", "event_key"])
-            .returning(table.c.id, table.c.status)
-        )
-        notices = [
-            {
-                "user_id": uid,
-                "case_id": n.case_id,
-                "event_key": n.event_key,
-                "kind": n.kind,
-                "subject": row["subject"],
-            }
-            for uid in dict.fromkeys([*n.to_user_ids, *n.cc_user_ids])
-            if uid
-        ]
+        # One connection for the reads that render the message and the writes (one checkout,
+        # one transaction: this runs once per notice, an escalation storm runs it by the
+        # thousand). The reads take no write lock: SQLite's transaction turns into a write
+        # one at the insert, as before.
         with self.engine.begin() as conn:
+            with Session(bind=conn) as session:
+                row = build_row(
+                    session, n, self.settings.public_base_url, survey, self.settings.mail_from
+                )
+            insert = (
+                dialect.insert(table)
+                .values(**row)
+                .on_conflict_do_nothing(index_elements=["case_id", "event_key"])
+                .returning(table.c.id, table.c.status)
+            )
+            notices = [
+                {
+                    "user_id": uid,
+                    "case_id": n.case_id,
+                    "event_key": n.event_key,
+                    "kind": n.kind,
+                    "subject": row["subject"],
+                }
+                for uid in dict.fromkeys([*n.to_user_ids, *n.cc_user_ids])
+                if uid
+            ]
             written = conn.execute(insert).first()
             if written is None:  # a retry or a replay: the row is there already
                 written = conn.execute(

@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from temporalio import activity
@@ -61,20 +61,24 @@ def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
     ).returning(table.c.version)
 
 
+# Built once: the statement, its compiled form is cached by SQLAlchemy under its shape.
+_LOCK_STATUS = (
+    update(Case)
+    .where(col(Case.id) == bindparam("case_id"))
+    .values(version=col(Case.version))
+    .returning(col(Case.status))
+)
+
+
 def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     """Apply one projection; True when the case row moved forward."""
     row = case_row(req.view, utcnow(), req.calendar)
     added: set[int] = set()
     with engine.begin() as conn:
         # The status before, for the webhooks of a status change: read under the row's write
-        # lock (a no-op update takes it), so two projections of a case never both see the
-        # same "before".
-        conn.execute(
-            update(Case).where(col(Case.id) == req.view.case_id).values(version=col(Case.version))
-        )
-        old_status = conn.execute(
-            select(col(Case.status)).where(col(Case.id) == req.view.case_id)
-        ).scalar()
+        # lock (a no-op update takes it and answers with the status: one statement), so two
+        # projections of a case never both see the same "before".
+        old_status = conn.execute(_LOCK_STATUS, {"case_id": req.view.case_id}).scalar()
         if req.events:
             events = _insert(engine, CaseEvent.__table__).values(  # type: ignore[attr-defined]
                 [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import logging
 import os
@@ -89,16 +90,29 @@ class KeyRing:
             "the current one"
         )
 
+    @functools.cached_property
+    def _ciphers(self) -> dict[str, AESGCM]:
+        # One cipher object per key, made once: every payload of every workflow task goes
+        # through here, and setting up AES-GCM for a key cost as much as sealing a payload.
+        return {key_id: AESGCM(key) for key_id, key in self.keys}
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        try:
+            return self._ciphers[key_id]
+        except KeyError:
+            self.key(key_id)  # not in the ring: UnknownKeyId, with what to do
+            raise
+
     def encrypt(self, plain: bytes) -> tuple[str, bytes]:
         """(key id, nonce + ciphertext) under the current key."""
-        key_id, key = self.keys[0]
+        key_id = self.keys[0][0]
         nonce = os.urandom(NONCE_BYTES)
-        return key_id, nonce + AESGCM(key).encrypt(nonce, plain, key_id.encode())
+        return key_id, nonce + self._cipher(key_id).encrypt(nonce, plain, key_id.encode())
 
     def decrypt(self, key_id: str, sealed: bytes) -> bytes:
-        key = self.key(key_id)
+        cipher = self._cipher(key_id)
         try:
-            return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], key_id.encode())
+            return cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], key_id.encode())
         except InvalidTag as exc:
             raise DecryptionFailed(f"data under key {key_id!r} does not decrypt") from exc
 

@@ -25,6 +25,24 @@ def test_a_new_converter_reuses_the_process_wide_type_adapters() -> None:
     assert (info.misses, info.hits) == (1, 2)
 
 
+def test_converters_share_their_encoders_and_still_round_trip() -> None:
+    """The SDK builds payload converters per workflow task: they share one pydantic encoder
+    (no per-instance state), and each still writes and reads every kind of value."""
+    first, second = PayloadConverter(), PayloadConverter()
+    assert first.converters[b"json/plain"] is second.converters[b"json/plain"]
+    at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    values = [None, b"raw", Deadlines(at, None, at, None), {"k": [1, 2]}]
+    payloads = first.to_payloads(values)
+    assert [p.metadata["encoding"] for p in payloads] == [
+        b"binary/null",
+        b"binary/plain",
+        b"json/plain",
+        b"json/plain",
+    ]
+    back = second.from_payloads(payloads, [type(None), bytes, Deadlines, dict])
+    assert back == values
+
+
 def test_a_whole_case_input_survives_a_round_trip(engine: Engine) -> None:
     seed(engine)
     value = case_input(engine, "C-000042", datetime(2026, 11, 20, 16, 0, tzinfo=UTC))

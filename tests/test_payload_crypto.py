@@ -86,6 +86,20 @@ async def test_unknown_key_tampering_and_relabelling_fail_clearly() -> None:
         await EncryptionCodec(ring(renamed, k1)).decode([relabelled])
 
 
+def test_each_key_sets_up_its_cipher_once_and_old_keys_still_open() -> None:
+    k1, k2 = new_key_entry("k1"), new_key_entry("k2")
+    old_id, old_sealed = ring(k1).encrypt(b"before the rotation")
+    rotated = ring(k2, k1)
+    ciphers = rotated._ciphers
+    sealed = [rotated.encrypt(b"payload %d" % i) for i in range(3)]
+    assert {key_id for key_id, _ in sealed} == {"k2"}  # the newest key seals
+    assert [rotated.decrypt(*s) for s in sealed] == [b"payload %d" % i for i in range(3)]
+    assert rotated.decrypt(old_id, old_sealed) == b"before the rotation"
+    assert rotated._ciphers is ciphers and set(ciphers) == {"k1", "k2"}
+    with pytest.raises(UnknownKeyId, match="'k3'"):
+        rotated.decrypt("k3", old_sealed)
+
+
 def test_the_ring_from_settings_env_and_file(tmp_path: Any) -> None:
     k1, k2 = new_key_entry("k1"), new_key_entry("k2")
     assert key_ring(settings_with(k2, k1)).ids == ["k2", "k1"]
