@@ -78,6 +78,11 @@ class Batch:
         self._hops: set[asyncio.Future[Any]] = set()
 
     async def once(self, key: Hashable, fn: Callable[[], T]) -> T:
+        result: T = await asyncio.shield(self.ask(key, fn))  # going away cancels no one else's
+        return result
+
+    def ask(self, key: Hashable, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """`once` without waiting: ask for several, then wait for them (one thread hop)."""
         found = self._memo.get(key)
         if found is None:
             loop = asyncio.get_running_loop()
@@ -85,8 +90,7 @@ class Batch:
             if not self._queued:
                 loop.call_soon(self._run_queued)
             self._queued.append((fn, found))
-        result: T = await asyncio.shield(found)  # one stream going away cancels no one else's
-        return result
+        return found
 
     async def share(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
         found = self._memo.get(key)

@@ -17,6 +17,7 @@ rendered at (`data-live-since`), so a change between its render and its stream i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -182,22 +183,30 @@ async def _relevant(
     new = [c for c in batch.changes if c.seq > after]
     mine = any(c.kind == "notice" and c.user_id == viewer.user_id for c in new)
     latest = {c.case_id: c for c in new if c.kind == "case" and c.case_id}
-    visible: set[str] = set()
-    if latest and (topics.inbox or topics.cases & latest.keys()):
+    followed = sorted(topics.cases & latest.keys())
+    # Everything this may need, asked for at once (one thread hop for all the batch's streams);
+    # a followed case's notice is only sent if the viewer may see the case.
+    visible = count = None
+    if latest and (topics.inbox or followed):
         ids = sorted({c.case_id for c in batch.changes if c.kind == "case" and c.case_id})
-        visible = await batch.once(("visible", viewer), partial(_visible, engine, viewer, ids))
-    out: list[tuple[str, str]] = []
+        visible = batch.ask(("visible", viewer), partial(_visible, engine, viewer, ids))
     if mine:
-        uid = viewer.user_id
-        count = await batch.once(("badge", uid), partial(_unseen, engine, uid))
-        out.append(("badge", json.dumps(str(badge_html(count)))))
-    if topics.inbox and (mine or visible & latest.keys()):
+        count = batch.ask(("badge", viewer.user_id), partial(_unseen, engine, viewer.user_id))
+    notices = {cid: batch.ask(("notice", cid), partial(_notice, engine, cid)) for cid in followed}
+    seen: set[str] = await asyncio.shield(visible) if visible is not None else set()
+    out: list[tuple[str, str]] = []
+    if count is not None:
+        out.append(("badge", json.dumps(str(badge_html(await asyncio.shield(count))))))
+    if topics.inbox and (mine or seen & latest.keys()):
         out.append(("inbox", "changed"))
-    for case_id in sorted(topics.cases & visible & latest.keys()):
-        version = latest[case_id].version
-        html = await batch.once(("notice", case_id), partial(_notice, engine, case_id))
-        data = json.dumps({"case": case_id, "version": version, "html": html})
-        out.append(("case", data))
+    for case_id in followed:
+        if case_id in seen:
+            data = {
+                "case": case_id,
+                "version": latest[case_id].version,
+                "html": await asyncio.shield(notices[case_id]),
+            }
+            out.append(("case", json.dumps(data)))
     last = len(out) - 1
     return b"".join(
         _event(event, data, batch.last if i == last else None)
