@@ -23,18 +23,20 @@ from typing import Any, cast
 import httpx
 import pytest
 from sqlalchemy import Engine, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.requests import Request
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
 from core.temporal import PLAIN_DATA_CONVERTER
+from models.case import Case, CaseWatcher
 from models.config import Unit, User
 from models.db import make_engine
 from models.sessions import WebSession
 from models.types import utcnow
 from services import sessions
+from services.access import viewer_for, visible_clause
 from tests.conftest import migrated_db, sqlite_db
 from tests.live import (
     ServerThread,
@@ -405,4 +407,35 @@ def test_viewers_by_token_agrees_with_load_viewer(tmp_path: Path) -> None:
     assert found == one_by_one
     assert tokens["dora"] not in found and expired not in found and old_password not in found
     assert found[tokens["mia"]].managed_units and found[tokens["fred"]].managed_units
+    engine.dispose()
+
+
+def test_the_stream_lets_see_the_cases_the_inbox_lets_see(tmp_path: Path) -> None:
+    """The stream applies the case page's rule in Python to one read of the batch's cases; for
+    every user that is the inbox's SQL clause (owners, watchers, unit managers, admins)."""
+    engine = make_engine(sqlite_db(tmp_path))
+    seed_web(engine)
+    project(engine, "C-000951", 1, "ole's", "ole")
+    project(engine, "C-000952", 1, "alex's", "alex")
+    project(engine, "C-000953", 1, "alex's too", "alex")
+    with Session(engine) as db:
+        db.add(CaseWatcher(case_id="C-000952", user_id="ole", access="limited"))
+        db.add(CaseWatcher(case_id="C-000951", user_id="alex", access="full"))
+        db.commit()
+        ids = ["C-000951", "C-000952", "C-000953", "C-000999"]  # the last one: not projected
+        facts = live_routes._cases(engine, ids)
+        seen_by = {}
+        for user in db.exec(select(User)).all():
+            viewer = viewer_for(db, user)
+            stmt = select(Case.id).where(col(Case.id).in_(ids))
+            if (clause := visible_clause(viewer)) is not None:
+                stmt = stmt.where(clause)
+            assert live_routes._visible(viewer, facts) == set(db.exec(stmt).all()), user.id
+            seen_by[user.id] = live_routes._visible(viewer, facts)
+    assert seen_by["ole"] == {"C-000951", "C-000952"} and seen_by["alex"] == {
+        "C-000951",
+        "C-000952",
+        "C-000953",
+    }
+    assert "C-000951" in seen_by["mia"] and "C-000952" not in seen_by["mia"]
     engine.dispose()

@@ -18,8 +18,9 @@ A stream ends when its session does, or its viewer's rights change (checked ever
 SESSION_CHECK_SECONDS in one round for all the process's streams, `ChangeFeed.sessions`); a quiet
 stream gets a `: ping` comment every POSITION_SECONDS. Per batch, what a viewer gets is worked
 out and encoded once for all the streams of that viewer and topics (`Batch.share`), and the
-lookups of all of them run in one thread hop (`Batch.ask`): a stream's own work per batch is a
-dict look-up and one write (bench/live_feed.py).
+lookups of all of them run in one thread hop (`Batch.ask`). Who may see which case: the batch's
+cases are read once, and the case page's access rule (`relation_to`) applied per viewer in
+Python. A stream's own work per batch is a dict look-up and one write (bench/live_feed.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
@@ -40,9 +41,8 @@ from sqlmodel import Session, col, select
 from starlette.exceptions import HTTPException
 
 from core.threads import in_thread
-from domain.permissions import Viewer
-from models.case import Case, CaseEvent
-from services.access import visible_clause
+from domain.permissions import Viewer, relation_to
+from models.case import Case, CaseEvent, CaseWatcher
 from services.notices import unseen_count
 from web.auth import SESSION_TOKEN, CurrentUser
 from web.deps import EngineDep
@@ -193,14 +193,14 @@ async def _relevant(
     followed = sorted(topics.cases & latest.keys())
     # Everything this may need, asked for at once (one thread hop for all the batch's streams);
     # a followed case's notice is only sent if the viewer may see the case.
-    visible = count = None
+    cases = count = None
     if latest and (topics.inbox or followed):
         ids = sorted({c.case_id for c in batch.changes if c.kind == "case" and c.case_id})
-        visible = batch.ask(("visible", viewer), partial(_visible, engine, viewer, ids))
+        cases = batch.ask("cases", partial(_cases, engine, ids))  # the same for every viewer
     if mine:
         count = batch.ask(("badge", viewer.user_id), partial(_unseen, engine, viewer.user_id))
     notices = {cid: batch.ask(("notice", cid), partial(_notice, engine, cid)) for cid in followed}
-    seen: set[str] = await asyncio.shield(visible) if visible is not None else set()
+    seen = _visible(viewer, await asyncio.shield(cases)) if cases is not None else set()
     out: list[tuple[str, str]] = []
     if count is not None:
         out.append(("badge", json.dumps(str(badge_html(await asyncio.shield(count))))))
@@ -221,13 +221,40 @@ async def _relevant(
     )
 
 
-def _visible(engine: Engine, viewer: Viewer, ids: Iterable[str]) -> set[str]:
-    stmt = select(Case.id).where(col(Case.id).in_(list(ids)))
-    clause = visible_clause(viewer)
-    if clause is not None:
-        stmt = stmt.where(clause)
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the access rule needs of a case: its owner, unit, and watchers (user -> access)."""
+
+    owner_id: str
+    unit_id: str
+    watchers: dict[str, str]
+
+
+def _cases(engine: Engine, ids: Sequence[str]) -> dict[str, CaseFacts]:
+    """The batch's cases, in two queries, once per batch for all viewers."""
     with Session(engine) as session:
-        return set(session.exec(stmt).all())
+        rows = session.exec(
+            select(Case.id, Case.owner_id, Case.unit_id).where(col(Case.id).in_(ids))
+        ).all()
+        watched = session.exec(
+            select(CaseWatcher.case_id, CaseWatcher.user_id, CaseWatcher.access).where(
+                col(CaseWatcher.case_id).in_(ids)
+            )
+        ).all()
+    facts = {case_id: CaseFacts(owner_id, unit_id, {}) for case_id, owner_id, unit_id in rows}
+    for case_id, user_id, access in watched:
+        if case_id in facts:
+            facts[case_id].watchers[user_id] = access
+    return facts
+
+
+def _visible(viewer: Viewer, cases: dict[str, CaseFacts]) -> set[str]:
+    """The cases the viewer may see: the case page's own rule (services.access.access_to)."""
+    return {
+        case_id
+        for case_id, f in cases.items()
+        if relation_to(viewer, f.owner_id, f.unit_id, f.watchers.get(viewer.user_id)) is not None
+    }
 
 
 def _unseen(engine: Engine, user_id: str) -> int:
