@@ -7,6 +7,8 @@ never show a case the case page would refuse.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import ColumnElement, or_, select
 from sqlmodel import Session, col
 from sqlmodel import select as sqlmodel_select
@@ -28,6 +30,26 @@ def managed_units(session: Session, user_id: str) -> tuple[str, ...]:
 
 def viewer_for(session: Session, user: User) -> Viewer:
     return Viewer(user.id, user.name, Role(user.role), managed_units(session, user.id))
+
+
+def viewers_for(session: Session, users: Iterable[User]) -> dict[str, Viewer]:
+    """`viewer_for` for many users, by id: one query for all their units."""
+    by_id = {u.id: u for u in users}
+    managed: dict[str, list[str]] = {uid: [] for uid in by_id}
+    if by_id:
+        ids = list(by_id)
+        rows = session.exec(
+            sqlmodel_select(Unit.id, Unit.manager_id, Unit.field_manager_id)
+            .where(or_(col(Unit.manager_id).in_(ids), col(Unit.field_manager_id).in_(ids)))
+            .order_by(col(Unit.id))
+        ).all()
+        for unit_id, manager_id, field_manager_id in rows:
+            for uid in {manager_id, field_manager_id} & managed.keys():
+                assert uid is not None
+                managed[uid].append(unit_id)
+    return {
+        uid: Viewer(u.id, u.name, Role(u.role), tuple(managed[uid])) for uid, u in by_id.items()
+    }
 
 
 def watched_case_ids(user_id: str) -> ColumnElement[bool]:

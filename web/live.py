@@ -20,22 +20,27 @@ import contextlib
 import logging
 import signal
 import time
-from collections import deque
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from core.threads import in_thread
+from domain.permissions import Viewer
 from models.changes import CHANNEL, CaseChange
 from models.types import utcnow
+from web.auth import viewers_by_token
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 READ_LIMIT = 1000  # rows per read; a burst is read in several
 QUEUE_BATCHES = 100  # a stream further behind than this re-reads the log itself
@@ -60,19 +65,79 @@ class Change:
 
 class Batch:
     """New changes, shared by every stream. `once` runs a lookup once per batch (what one viewer
-    may see, one badge count), however many of that viewer's streams ask."""
+    may see, one badge count), however many of that viewer's streams ask; the lookups asked for
+    in one turn of the event loop (every stream wakes in the same turn) run in one thread hop.
+    `share` runs a coroutine once per batch: a stream's whole answer (its events, encoded), for
+    every stream that would get the same."""
 
     def __init__(self, changes: Sequence[Change]) -> None:
         self.changes = tuple(changes)
         self.last = self.changes[-1].seq
         self._memo: dict[Hashable, asyncio.Future[Any]] = {}
+        self._queued: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._hops: set[asyncio.Future[Any]] = set()
 
     async def once(self, key: Hashable, fn: Callable[[], T]) -> T:
+        result: T = await asyncio.shield(self.ask(key, fn))  # going away cancels no one else's
+        return result
+
+    def ask(self, key: Hashable, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """`once` without waiting: ask for several, then wait for them (one thread hop)."""
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = asyncio.ensure_future(in_thread(fn))
-        result: T = await asyncio.shield(found)  # one stream going away cancels no one else's
+            loop = asyncio.get_running_loop()
+            found = self._memo[key] = loop.create_future()
+            if not self._queued:
+                loop.call_soon(self._run_queued)
+            self._queued.append((fn, found))
+        return found
+
+    async def share(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = asyncio.ensure_future(make())
+        result: T = await asyncio.shield(found)
         return result
+
+    def _run_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        hop = asyncio.ensure_future(in_thread(_call_all, [fn for fn, _ in queued]))  # noqa: RUF006
+        self._hops.add(hop)  # held until done (the loop keeps only a weak reference)
+
+        def done(finished: asyncio.Future[list[tuple[bool, Any]]]) -> None:
+            self._hops.discard(finished)
+            if finished.cancelled():  # the loop is closing
+                for _, future in queued:
+                    future.cancel()
+                return
+            failed = finished.exception()
+            outcomes = [(False, failed)] * len(queued) if failed else finished.result()
+            for (_, future), (ok, value) in zip(queued, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+                    future.add_done_callback(_retrieved)
+
+        hop.add_done_callback(done)
+
+
+def _call_all(fns: Sequence[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+    out: list[tuple[bool, Any]] = []
+    for fn in fns:
+        try:
+            out.append((True, fn()))
+        except Exception as exc:  # handed to whoever asked for this one
+            out.append((False, exc))
+    return out
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Marks a failure as seen (no "exception was never retrieved" when nobody waits any more)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class Subscription:
@@ -102,12 +167,53 @@ class Subscription:
         if not self._batches and not self.closed and not self.lagged:
             self._ready.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), within)
+                async with asyncio.timeout(within):  # no task of its own, as wait_for makes
+                    await self._ready.wait()
         return self._batches.popleft() if self._batches else None
 
     def drop_queued(self) -> None:
         self._batches.clear()
         self.lagged = False
+
+
+class SharedCheck(Generic[K, V]):
+    """One lookup for the keys of every open stream at once (the live streams' sessions), run by
+    whichever stream needs it first; the others take its answer while it is newer than their last
+    look. However many streams, one lookup (one thread hop, a few queries) per round."""
+
+    def __init__(self, fn: Callable[[frozenset[K]], dict[K, V]]) -> None:
+        self._fn = fn
+        self._keys: Counter[K] = Counter()
+        self._round: tuple[float, frozenset[K], asyncio.Future[dict[K, V]]] | None = None
+        self.rounds = 0
+
+    @contextlib.contextmanager
+    def watching(self, key: K) -> Iterator[None]:
+        """Include `key` in the rounds while the stream is open."""
+        self._keys[key] += 1
+        try:
+            yield
+        finally:
+            self._keys[key] -= 1
+            if not self._keys[key]:
+                del self._keys[key]
+
+    async def get(self, key: K, since: float) -> V | None:
+        """`key`'s answer from a round started at `since` or later (a new round if none is)."""
+        found = self._round
+        if (
+            found is None
+            or found[0] < since
+            or key not in found[1]
+            or (found[2].done() and (found[2].cancelled() or found[2].exception() is not None))
+        ):
+            keys = frozenset(self._keys) | {key}
+            future = asyncio.ensure_future(in_thread(self._fn, keys))
+            future.add_done_callback(_retrieved)
+            found = self._round = (time.monotonic(), keys, future)
+            self.rounds += 1
+        answers = await asyncio.shield(found[2])
+        return answers.get(key)
 
 
 def _server_exiting() -> Callable[[], bool] | None:
@@ -184,6 +290,8 @@ class ChangeFeed:
         self._subscribers: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # Every open stream's session, checked in one round for all (web/routes/pages/live.py).
+        self.sessions: SharedCheck[str, Viewer] = SharedCheck(partial(viewers_by_token, engine))
 
     @property
     def streams(self) -> int:

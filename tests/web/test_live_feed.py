@@ -11,22 +11,32 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
 from sqlalchemy import Engine, text
+from sqlmodel import Session, col, select
+from starlette.requests import Request
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import ROOT, Settings
 from core.temporal import PLAIN_DATA_CONVERTER
+from models.case import Case, CaseWatcher
+from models.config import Unit, User
 from models.db import make_engine
+from models.sessions import WebSession
 from models.types import utcnow
+from services import sessions
+from services.access import viewer_for, visible_clause
 from tests.conftest import migrated_db, sqlite_db
 from tests.live import (
     ServerThread,
@@ -39,7 +49,9 @@ from tests.live import (
 )
 from tests.test_change_log import change_rows, notify, project
 from tests.web.conftest import PASSWORD, seed_web
-from web.live import LISTENER_NAME, prune, read_head
+from web import live as live_module
+from web.auth import SESSION_TOKEN, fingerprint, load_viewer, viewers_by_token
+from web.live import LISTENER_NAME, Batch, Change, prune, read_head
 from web.routes.pages import live as live_routes
 
 WAIT = 20.0  # a missing event fails the test after this long (a bound, not a measurement)
@@ -304,3 +316,126 @@ async def test_shutting_down_ends_the_streams(dev_env: WorkflowEnvironment, tmp_
             api.kill()
             api.wait(10)
         log.close()
+
+
+async def test_one_session_check_for_every_stream_ends_only_the_stale_ones(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every stream's session is looked at in one round for all of the process's streams; a
+    deactivated user's stream ends, and so does one whose rights changed; the others go on."""
+    monkeypatch.setattr(live_routes, "SESSION_CHECK_SECONDS", 0.2)
+    rounds: list[int] = []
+    find_many = sessions.find_many
+
+    def counted(session: Session, tokens: Iterable[object]) -> dict[str, WebSession]:
+        tokens = list(tokens)
+        rounds.append(len(tokens))
+        return find_many(session, tokens)
+
+    monkeypatch.setattr(sessions, "find_many", counted)
+    query = f"case=C-000901&last_id={read_head(served.engine)}"
+    async with (
+        stream(served, "ole", query) as ole,
+        stream(served, "mia", query) as mia,
+        stream(served, "alex", query) as alex,
+    ):
+        await eventually(lambda: max(rounds, default=0) == 3, within=WAIT, what="a shared round")
+        with Session(served.engine) as db:
+            user = db.get(User, "mia")
+            unit = db.get(Unit, "9000")
+            assert user is not None and unit is not None
+            user.active = False  # mia may no longer sign in
+            unit.field_manager_id = "alex"  # alex has other rights now
+            db.add_all([user, unit])
+            db.commit()
+        await mia.end()
+        await alex.end()
+        await asyncio.to_thread(project, served.engine, "C-000901", 1, "still told")
+        await ole.until(case_event("C-000901"), "ole's stream going on")
+
+
+async def test_a_batch_runs_the_lookups_asked_for_in_one_turn_in_one_thread_hop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hops: list[int] = []
+    call_all = live_module._call_all
+
+    def counted(fns: Sequence[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        hops.append(len(fns))
+        return call_all(fns)
+
+    monkeypatch.setattr(live_module, "_call_all", counted)
+    batch = Batch([Change(1, "case", "C-1", None, 1)])
+    calls: list[int] = []
+
+    def lookup(n: int) -> int:
+        calls.append(n)
+        if n == 2:
+            raise LookupError(n)
+        return n * 10
+
+    asks = [batch.once(n, partial(lookup, n)) for n in (0, 1, 2, 0, 1, 2, 0)]
+    got = await asyncio.gather(*asks, return_exceptions=True)
+    assert got[:2] == [0, 10] and isinstance(got[2], LookupError) and got[3:5] == [0, 10]
+    assert sorted(calls) == [0, 1, 2] and hops == [3]  # once each, together
+    assert await batch.once(1, partial(lookup, 9)) == 10 and hops == [3]  # memoised
+
+
+def test_viewers_by_token_agrees_with_load_viewer(tmp_path: Path) -> None:
+    engine = make_engine(sqlite_db(tmp_path))
+    seed_web(engine)
+    with Session(engine) as db:
+        users = {u.id: u for u in db.exec(select(User)).all()}
+        tokens = {
+            uid: sessions.start(db, uid, fingerprint(u.password_hash), 3600)
+            for uid, u in users.items()
+        }
+        expired = sessions.start(db, "ole", fingerprint(users["ole"].password_hash), -1)
+        old_password = sessions.start(db, "alex", "0" * 16, 3600)
+        gone = users["dora"]
+        gone.active = False
+        db.add(gone)
+        db.commit()
+    asked = [*tokens.values(), expired, old_password, "not-a-token", "x" * 40]
+    found = viewers_by_token(engine, asked)
+    with Session(engine) as db:
+        one_by_one = {}
+        for token in asked:
+            request = cast(Request, SimpleNamespace(session={SESSION_TOKEN: token}))
+            if (viewer := load_viewer(request, db)) is not None:
+                one_by_one[token] = viewer
+    assert found == one_by_one
+    assert tokens["dora"] not in found and expired not in found and old_password not in found
+    assert found[tokens["mia"]].managed_units and found[tokens["fred"]].managed_units
+    engine.dispose()
+
+
+def test_the_stream_lets_see_the_cases_the_inbox_lets_see(tmp_path: Path) -> None:
+    """The stream applies the case page's rule in Python to one read of the batch's cases; for
+    every user that is the inbox's SQL clause (owners, watchers, unit managers, admins)."""
+    engine = make_engine(sqlite_db(tmp_path))
+    seed_web(engine)
+    project(engine, "C-000951", 1, "ole's", "ole")
+    project(engine, "C-000952", 1, "alex's", "alex")
+    project(engine, "C-000953", 1, "alex's too", "alex")
+    with Session(engine) as db:
+        db.add(CaseWatcher(case_id="C-000952", user_id="ole", access="limited"))
+        db.add(CaseWatcher(case_id="C-000951", user_id="alex", access="full"))
+        db.commit()
+        ids = ["C-000951", "C-000952", "C-000953", "C-000999"]  # the last one: not projected
+        facts = live_routes._cases(engine, ids)
+        seen_by = {}
+        for user in db.exec(select(User)).all():
+            viewer = viewer_for(db, user)
+            stmt = select(Case.id).where(col(Case.id).in_(ids))
+            if (clause := visible_clause(viewer)) is not None:
+                stmt = stmt.where(clause)
+            assert live_routes._visible(viewer, facts) == set(db.exec(stmt).all()), user.id
+            seen_by[user.id] = live_routes._visible(viewer, facts)
+    assert seen_by["ole"] == {"C-000951", "C-000952"} and seen_by["alex"] == {
+        "C-000951",
+        "C-000952",
+        "C-000953",
+    }
+    assert "C-000951" in seen_by["mia"] and "C-000952" not in seen_by["mia"]
+    engine.dispose()
