@@ -16,6 +16,7 @@ from sqlmodel import col
 from temporalio import activity
 
 from activities.failures import classify_errors
+from activities.rollup import ROW_COLUMNS, contribution_row, move_rollups
 from activities.sla import measure_case
 from activities.webhooks import NewEvent, enqueue_case_events
 from domain.case import CaseView, TimelineEvent
@@ -72,9 +73,8 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
         conn.execute(
             update(Case).where(col(Case.id) == req.view.case_id).values(version=col(Case.version))
         )
-        old_status = conn.execute(
-            select(col(Case.status)).where(col(Case.id) == req.view.case_id)
-        ).scalar()
+        old = contribution_row(conn, req.view.case_id)
+        old_status = old["status"] if old else None
         if req.events:
             events = _insert(engine, CaseEvent.__table__).values(  # type: ignore[attr-defined]
                 [
@@ -102,7 +102,8 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
         stmt = _case_upsert(engine.dialect.name, tuple(row))
         # RETURNING yields a row only when the insert or the guarded update happened.
         applied = conn.execute(stmt, row).first() is not None
-        if applied:
+        if applied:  # the dashboard's rollups follow the row (activities/rollup.py)
+            move_rollups(conn, old, {k: row[k] for k in ROW_COLUMNS})
             conn.execute(delete(CaseWatcher).where(col(CaseWatcher.case_id) == req.view.case_id))
             if req.view.watchers:
                 conn.execute(
