@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.rollup import CAUSE_COUNTERS, CAUSE_KEY, OWNER_COUNTERS, OWNER_KEY, delta
 from models.case import Case
@@ -28,6 +27,8 @@ ROW_COLUMNS = (
 )  # fmt: skip
 _SHAPE = {"cause": (CAUSE_KEY, CAUSE_COUNTERS), "owner": (OWNER_KEY, OWNER_COUNTERS)}
 _CASES = Case.__table__  # type: ignore[attr-defined]
+_ZEROS = {grid: [0] * len(counters) for grid, (_, counters) in _SHAPE.items()}
+_INDEX = {grid: {k: i for i, k in enumerate(counters)} for grid, (_, counters) in _SHAPE.items()}
 
 
 def rollup_zones(conn: Connection) -> list[str]:
@@ -44,13 +45,19 @@ def contribution_row(conn: Connection, case_id: str) -> dict[str, Any] | None:
 
 
 @functools.cache
-def _upsert(dialect_name: str, grid: str) -> Any:
+def _upsert(dialect_name: str, grid: str) -> str:
+    """The grid's upsert as the driver's own SQL with positional parameters (the rows are
+    wide: SQLAlchemy's per-parameter work cost more than the statement)."""
     table = GRIDS[grid]
-    stmt = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
-    _, counters = _SHAPE[grid]
-    return stmt.on_conflict_do_update(
-        index_elements=[c.name for c in table.primary_key.columns],
-        set_={k: table.c[k] + stmt.excluded[k] for k in counters},
+    names, counters = _SHAPE[grid]
+    columns = ("tz", "grain", "period", *names, *counters)
+    mark = "%s" if dialect_name == "postgresql" else "?"
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    key = ", ".join(f'"{c}"' for c in ("tz", "grain", "period", *names))
+    moves = ", ".join(f'"{c}" = "{table.name}"."{c}" + excluded."{c}"' for c in counters)
+    return (
+        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join([mark] * len(columns))}) '
+        f"ON CONFLICT ({key}) DO UPDATE SET {moves}"
     )
 
 
@@ -65,13 +72,12 @@ def move_rollups(
 
 def write_counts(conn: Connection, moved: dict[tuple[Any, ...], dict[str, int]]) -> None:
     """Add each key's counters to its row (made if missing), one statement per grid."""
-    rows: dict[str, list[dict[str, Any]]] = {"cause": [], "owner": []}
-    for (grid, tz, grain, period, *key), counters in moved.items():
-        names, all_counters = _SHAPE[grid]
-        row: dict[str, Any] = {"tz": tz, "grain": grain, "period": period}
-        row |= dict(zip(names, key, strict=True))
-        row |= {k: counters.get(k, 0) for k in all_counters}
-        rows[grid].append(row)
+    rows: dict[str, list[tuple[Any, ...]]] = {"cause": [], "owner": []}
+    for (grid, *key), counters in moved.items():
+        values, at = _ZEROS[grid].copy(), _INDEX[grid]
+        for name, n in counters.items():
+            values[at[name]] = n
+        rows[grid].append((*key, *values))
     for grid, params in rows.items():
         if params:
-            conn.execute(_upsert(conn.dialect.name, grid), params)
+            conn.exec_driver_sql(_upsert(conn.dialect.name, grid), params)

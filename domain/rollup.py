@@ -21,6 +21,7 @@ approximation within its bucket.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -156,7 +157,7 @@ def counts(row: Mapping[str, Any] | None, zones: Iterable[str]) -> dict[Key, Cou
     cause_keys = [("", ""), *[(a, "") for a in causes], *permutations(causes, 2)]
     out: dict[Key, Counter[str]] = {}
     for tz in zones:
-        day = _utc(row["created_at"]).astimezone(ZoneInfo(tz)).date()
+        day = _utc(row["created_at"]).astimezone(_zone(tz)).date()
         for grain, period in (("d", day), ("m", day.replace(day=1))):
             for a, b in cause_keys:
                 out[("cause", tz, grain, period, program, channel, a, b)] = every
@@ -180,6 +181,11 @@ def delta(
         if changed:
             out[key] = changed
     return out
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def _sortable(key: Key) -> tuple[str, ...]:
