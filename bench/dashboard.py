@@ -624,7 +624,7 @@ def load_sqlite(url: str, args: argparse.Namespace, now: datetime, rng: random.R
         (Fyi, fyi_cols, fyi_rows(args.fyis, args.units, now, rng), args.fyis),
     )
     for model, columns, rows, n in batches:
-        stmt = insert(model.__table__)  # type: ignore[attr-defined]
+        stmt = insert(model.__table__)  # type: ignore[union-attr]
         batch: list[dict[str, Any]] = []
         with tqdm(total=n, desc=f"insert {model.__tablename__}", unit="row") as bar:
             for row in rows:

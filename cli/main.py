@@ -62,7 +62,7 @@ def sla_backfill(
 
 @app.command("rollup-backfill")
 def rollup_backfill(
-    zone: list[str] = typer.Option(  # noqa: B008 (typer's way)
+    zone: list[str] = typer.Option(
         [], "--zone", help="A zone to keep the rollups in (default: UTC and every unit's)"
     ),
 ) -> None:

@@ -9,7 +9,7 @@ written once that day (month) is behind the scan in every zone.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,7 +69,7 @@ def _scan(conn: Connection, zones: list[str], progress: Callable[[int], Any] | N
     read = 0
     tzs = [ZoneInfo(tz) for tz in zones]
     for r in conn.execute(stmt):
-        row = r._mapping
+        row: Mapping[str, Any] = r._mapping  # type: ignore[assignment]
         for key, added in counts(row, zones).items():
             sums.setdefault(key, Counter()).update(added)
         read += 1

@@ -289,7 +289,7 @@ def summary_rows(engine: Engine, f: ReportFilters, scope: Scope, now: datetime) 
 
 
 def _as_day(value: Any) -> date:
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _owner_unit_rows(conn: Connection, d: Dialect, where: list[Any]) -> dict[str, list[Any]]:

@@ -90,7 +90,7 @@ def _sums(t: Any, names: Iterable[str]) -> list[Any]:
 
 def _figures(values: dict[str, Any]) -> dict[str, Any]:
     """Summed counters as the exact query's labels (durations in seconds)."""
-    out = {k: int(v or 0) for k, v in values.items()}
+    out: dict[str, Any] = {k: int(v or 0) for k, v in values.items()}
     if "close_us" in out:
         out["close_sum"] = out.pop("close_us") / 1e6
         out["first_sum"] = out.pop("first_us") / 1e6

@@ -20,8 +20,8 @@ from domain.case import CaseView
 from domain.policy import CalendarSpec
 from domain.rollup import PER_DOUBLING
 from domain.vocabulary import CaseStatus, ClosingStatus, Priority, RemeasureStatus
-from models.rollup import CASE_ROLLUP, OWNER_ROLLUP, ROLLUP_ZONES
 from models.reports import ReportSummary
+from models.rollup import CASE_ROLLUP, OWNER_ROLLUP, ROLLUP_ZONES
 from services.reports import EVERYTHING, ReportFilters, Scope, summary
 from services.rollup_backfill import backfill_rollups
 
