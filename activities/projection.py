@@ -102,8 +102,7 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
         stmt = _case_upsert(engine.dialect.name, tuple(row))
         # RETURNING yields a row only when the insert or the guarded update happened.
         applied = conn.execute(stmt, row).first() is not None
-        if applied:  # the dashboard's rollups follow the row (activities/rollup.py)
-            move_rollups(conn, old, {k: row[k] for k in ROW_COLUMNS})
+        if applied:
             conn.execute(delete(CaseWatcher).where(col(CaseWatcher.case_id) == req.view.case_id))
             if req.view.watchers:
                 conn.execute(
@@ -129,6 +128,9 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
         new = [NewEvent(e.seq, e.kind, e.at) for e in req.events if e.seq in added]
         # Webhooks of what is new (each once: an event inserted once, a status moved once).
         enqueue_case_events(conn, req.view.case_id, row, new, old_status if applied else None)
+        if applied:  # the dashboard's rollups follow the row (activities/rollup.py); late in
+            # the transaction: their rows are shared by many cases, so their locks are held short
+            move_rollups(conn, old, {k: row[k] for k in ROW_COLUMNS})
         if applied or added:  # last in the transaction: see models.changes
             record_case_change(conn, req.view.case_id, req.view.version)
     return applied

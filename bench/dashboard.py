@@ -472,7 +472,7 @@ def scenarios(today: date) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def measure(
-    base_url: str, token: str, n: int, today: date
+    base_url: str, token: str, n: int, today: date, csv: bool = True
 ) -> tuple[list[tuple[str, list[float]]], list[str]]:
     import re
 
@@ -508,6 +508,8 @@ async def measure(
             ("page  field manager: 20 units (default view)", await timed(c, "/dashboard", {}, n))
         )
 
+        if not csv:
+            return results, notes
         await login("admin")
         t0 = time.perf_counter()
         first_byte = first_row = None
@@ -700,7 +702,9 @@ def run_bench(url: str, args: argparse.Namespace) -> None:
     load_before = os.getloadavg()
     today = datetime.now(UTC).date()
     with Server(build_app(engine, settings)) as base_url:
-        results, notes = asyncio.run(measure(base_url, token, args.requests, today))
+        results, notes = asyncio.run(
+            measure(base_url, token, args.requests, today, csv=not args.no_csv)
+        )
     load_after = os.getloadavg()
     print(
         f"\n{cases:,} cases, {args.requests} timed requests per scenario (after 2 warm-up); "
@@ -742,6 +746,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", metavar="DB", help="measure a database kept by --keep")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-csv", action="store_true", help="skip the whole-history CSV")
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     args = parser.parse_args()
 
