@@ -15,7 +15,10 @@ _WIDTH = {"program_id": 64, "unit_id": 64, "owner_id": 64, "channel": 40}
 
 
 def _grid(name: str, key: tuple[str, ...], counters: tuple[str, ...]) -> Table:
-    columns = ("tz", "grain", "period", *key)
+    # The key's order: the zone and the root cause(s) first (every query names them), then the
+    # period, so that a report reads only its own rows.
+    causes = tuple(k for k in key if k.startswith("cause"))
+    columns = ("tz", *causes, "grain", "period", *[k for k in key if k not in causes])
     return Table(
         name,
         SQLModel.metadata,

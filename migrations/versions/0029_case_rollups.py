@@ -46,8 +46,14 @@ def _grid(name: str, key: tuple[str, ...], counters: tuple[str, ...]) -> None:
         sa.Column("period", sa.Date(), nullable=False),
         *[sa.Column(k, sa.String(_WIDTH.get(k, 200)), nullable=False) for k in key],
         *[sa.Column(k, sa.BigInteger(), nullable=False, server_default="0") for k in counters],
-        sa.PrimaryKeyConstraint("tz", "grain", "period", *key, name=f"pk_{name}"),
+        sa.PrimaryKeyConstraint(*_pk(key), name=f"pk_{name}"),
     )
+
+
+def _pk(key: tuple[str, ...]) -> tuple[str, ...]:
+    """The zone and the root cause(s) first, then the period: a report reads its own rows."""
+    causes = tuple(k for k in key if k.startswith("cause"))
+    return ("tz", *causes, "grain", "period", *[k for k in key if k not in causes])
 
 
 def upgrade() -> None:

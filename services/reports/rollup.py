@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 
 from domain.rollup import BASE_COUNTERS, BUCKETS, CAUSE_COUNTERS, METRICS, median
 from models.rollup import CASE_ROLLUP, OWNER_ROLLUP, ROLLUP_ZONES
@@ -50,8 +50,9 @@ def owners_answered(f: ReportFilters) -> bool:
     return f.channel is None
 
 
-def periods(t: Any, f: ReportFilters) -> ColumnElement[bool]:
-    """The range as whole months and the days at either end."""
+def periods(t: Any, f: ReportFilters) -> list[ColumnElement[bool]]:
+    """The range as its whole months and the days at either end: one range of the key each,
+    read by its own query (an OR of them would not use the key on SQLite)."""
     start, end = f.date_from, f.date_to
     first = start if start.day == 1 else _next_month(start)
     months = []
@@ -60,14 +61,33 @@ def periods(t: Any, f: ReportFilters) -> ColumnElement[bool]:
         months.append(at)
         at = _next_month(at)
     if not months:
-        return and_(t.c.grain == "d", t.c.period.between(start, end))
+        return [and_(t.c.grain == "d", t.c.period.between(start, end))]
     tail_from = _next_month(months[-1])
-    parts = [and_(t.c.grain == "m", t.c.period.in_(months))]
+    parts = [and_(t.c.grain == "m", t.c.period.between(months[0], months[-1]))]
     if start < months[0]:
         parts.append(and_(t.c.grain == "d", t.c.period.between(start, months[0] - timedelta(1))))
     if tail_from <= end:
         parts.append(and_(t.c.grain == "d", t.c.period.between(tail_from, end)))
-    return or_(*parts)
+    return parts
+
+
+def _grouped(
+    conn: Connection,
+    t: Any,
+    f: ReportFilters,
+    keys: list[Any],
+    names: tuple[str, ...],
+    conds: list[ColumnElement[bool]],
+) -> dict[tuple[Any, ...], Counter[str]]:
+    """The counters `names` summed by `keys` over the range's parts (groups of cases only)."""
+    out: dict[tuple[Any, ...], Counter[str]] = {}
+    for part in periods(t, f):
+        stmt = select(*keys, *_sums(t, names)).where(*conds, part).group_by(*keys)
+        for r in conn.execute(stmt):
+            m = r._mapping
+            key = tuple(r[: len(keys)])
+            out.setdefault(key, Counter()).update({k: int(m[k] or 0) for k in names})
+    return {k: v for k, v in out.items() if v["n"] > 0}
 
 
 def _next_month(day: date) -> date:
@@ -101,21 +121,16 @@ def groups(conn: Connection, f: ReportFilters) -> dict[str, list[Any]]:
     """The overview and the channel table (and the histograms), the trend buckets, and when
     they answer, the owner and unit tables."""
     t = CASE_ROLLUP
-    stmt = (
-        select(t.c.channel, *_sums(t, CAUSE_COUNTERS))
-        .where(*_where(t, f), t.c.cause2 == "", periods(t, f))
-        .group_by(t.c.channel)
-        .having(func.sum(t.c.n) > 0)
-    )
+    conds = [*_where(t, f), t.c.cause2 == ""]
     channels = {
-        r.channel: {k: int(r._mapping[k] or 0) for k in CAUSE_COUNTERS} for r in conn.execute(stmt)
+        k[0]: v for k, v in _grouped(conn, t, f, [t.c.channel], CAUSE_COUNTERS, conds).items()
     }
     total: Counter[str] = Counter()
     for values in channels.values():
         total.update(values)
     out: dict[str, list[Any]] = {
         "all": [Row(_figures(dict(total)) | {"hist": total})],
-        "channel": [Row(_figures(v) | {"channel": k}) for k, v in channels.items()],
+        "channel": [Row(_figures(dict(v)) | {"channel": k}) for k, v in channels.items()],
         "bucket": _trend(conn, f),
     }
     if owners_answered(f):
@@ -142,18 +157,12 @@ def _trend(conn: Connection, f: ReportFilters) -> list[Any]:
 
 def _owners(conn: Connection, f: ReportFilters) -> dict[str, list[Any]]:
     t = OWNER_ROLLUP
-    stmt = (
-        select(t.c.unit_id, t.c.owner_id, *_sums(t, BASE_COUNTERS))
-        .where(*_where(t, f), periods(t, f))
-        .group_by(t.c.unit_id, t.c.owner_id)
-        .having(func.sum(t.c.n) > 0)
-    )
+    keys = [t.c.unit_id, t.c.owner_id]
     owners: dict[str, Counter[str]] = {}
     units: dict[str, Counter[str]] = {}
-    for r in conn.execute(stmt):
-        values = {k: int(r._mapping[k] or 0) for k in BASE_COUNTERS}
-        owners.setdefault(r.owner_id, Counter()).update(values)
-        units.setdefault(r.unit_id, Counter()).update(values)
+    for (unit, owner), values in _grouped(conn, t, f, keys, BASE_COUNTERS, _where(t, f)).items():
+        owners.setdefault(owner, Counter()).update(values)
+        units.setdefault(unit, Counter()).update(values)
     return {
         "owner": [Row(dict(v) | {"owner": k}) for k, v in owners.items()],
         "unit": [Row(dict(v) | {"unit": k}) for k, v in units.items()],
@@ -170,13 +179,8 @@ def causes(conn: Connection, f: ReportFilters) -> list[Any]:
         key = t.c.cause
         # Every cause's own rows: the filter's last condition (cause == "") left out.
         conds = [*_where(t, f)[:-1], t.c.cause != "", t.c.cause2 == ""]
-    stmt = (
-        select(key.label("key"), *_sums(t, BASE_COUNTERS))
-        .where(*conds, periods(t, f))
-        .group_by(key)
-        .having(func.sum(t.c.n) > 0)
-    )
-    return [Row(dict(r._mapping)) for r in conn.execute(stmt)]
+    got = _grouped(conn, t, f, [key.label("key")], BASE_COUNTERS, conds)
+    return [Row(dict(v) | {"key": k[0]}) for k, v in got.items()]
 
 
 def medians(hist: Counter[str]) -> dict[str, float | None]:
