@@ -16,6 +16,7 @@ from sqlmodel import col
 from temporalio import activity
 
 from activities.failures import classify_errors
+from activities.rollup import ROW_COLUMNS, move_rollups
 from activities.sla import measure_case
 from activities.webhooks import NewEvent, enqueue_case_events
 from domain.case import CaseView, TimelineEvent
@@ -62,11 +63,11 @@ def _case_upsert(dialect_name: str, columns: tuple[str, ...]) -> Any:
 
 
 # Built once: the statement, its compiled form is cached by SQLAlchemy under its shape.
-_LOCK_STATUS = (
+_LOCK_ROW = (
     update(Case)
     .where(col(Case.id) == bindparam("case_id"))
     .values(version=col(Case.version))
-    .returning(col(Case.status))
+    .returning(*[Case.__table__.c[name] for name in ROW_COLUMNS])  # type: ignore[attr-defined]
 )
 
 
@@ -75,10 +76,13 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
     row = case_row(req.view, utcnow(), req.calendar)
     added: set[int] = set()
     with engine.begin() as conn:
-        # The status before, for the webhooks of a status change: read under the row's write
-        # lock (a no-op update takes it and answers with the status: one statement), so two
-        # projections of a case never both see the same "before".
-        old_status = conn.execute(_LOCK_STATUS, {"case_id": req.view.case_id}).scalar()
+        # The row before (its status for the webhooks of a status change, its contribution to
+        # the rollups), read under the row's write lock (a no-op update takes it and answers
+        # with the row: one statement), so two projections of a case never both see the same
+        # "before".
+        found = conn.execute(_LOCK_ROW, {"case_id": req.view.case_id}).first()
+        old = None if found is None else dict(found._mapping)
+        old_status = old["status"] if old else None
         if req.events:
             events = _insert(engine, CaseEvent.__table__).values(  # type: ignore[attr-defined]
                 [
@@ -132,6 +136,9 @@ def apply_projection(engine: Engine, req: ProjectRequest) -> bool:
         new = [NewEvent(e.seq, e.kind, e.at) for e in req.events if e.seq in added]
         # Webhooks of what is new (each once: an event inserted once, a status moved once).
         enqueue_case_events(conn, req.view.case_id, row, new, old_status if applied else None)
+        if applied:  # the dashboard's rollups follow the row (activities/rollup.py); late in
+            # the transaction: their rows are shared by many cases, so their locks are held short
+            move_rollups(conn, old, {k: row[k] for k in ROW_COLUMNS})
         if applied or added:  # last in the transaction: see models.changes
             record_case_change(conn, req.view.case_id, req.view.version)
     return applied

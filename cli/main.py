@@ -60,6 +60,30 @@ def sla_backfill(
     typer.echo(f"{written} cases measured")
 
 
+@app.command("rollup-backfill")
+def rollup_backfill(
+    zone: list[str] = typer.Option(
+        [], "--zone", help="A zone to keep the rollups in (default: UTC and every unit's)"
+    ),
+) -> None:
+    """Fill the dashboard's daily rollups from the case rows (migration 0029), with progress."""
+    from tqdm import tqdm
+
+    from models.db import make_engine
+    from services.rollup_backfill import backfill_rollups, default_zones
+
+    engine = make_engine(get_settings().database_url)
+    zones = zone or default_zones(engine)
+    with tqdm(desc=f"rollups ({', '.join(zones)})", unit="case", unit_scale=True) as bar:
+
+        def total(n: int) -> None:
+            bar.total = n
+            bar.refresh()
+
+        read = backfill_rollups(engine, zones, progress=bar.update, total=total)
+    typer.echo(f"{read} cases summed into the rollups of {', '.join(zones)}")
+
+
 @app.command("inbound-smtp")
 def inbound_smtp() -> None:
     """Receive customers' answers and intake mail over SMTP (INBOUND_SMTP_HOST/PORT)."""

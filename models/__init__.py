@@ -20,11 +20,15 @@ from models.config import ApiClient, Program, Unit, User
 from models.inbound import InboundMessage
 from models.intake import ActionKey, Fyi, RoutingCounter, SurveyResponse
 from models.kb import CaseKbLink, CaseLink, KbArticle
+from models.rollup import CASE_ROLLUP, OWNER_ROLLUP, ROLLUP_ZONES
 from models.sessions import AccountLink, WebSession
 from models.views import SavedView
 from models.webhooks import WebhookDelivery, WebhookSubscription
 
 __all__ = [
+    "CASE_ROLLUP",
+    "OWNER_ROLLUP",
+    "ROLLUP_ZONES",
     "AccountLink",
     "ActionKey",
     "ApiClient",

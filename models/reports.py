@@ -72,6 +72,11 @@ class DurationStats(BaseModel):
         description="On each case's own business calendar (opening hours, holidays, time zone)",
     )
     median_business_hours: float | None = None
+    median_approximate: bool = Field(
+        default=False,
+        description="The medians are estimated from the daily rollups' histograms (within "
+        "19 % of the exact value); counts, sums and averages are exact",
+    )
 
 
 class RootCauseRow(BaseModel):

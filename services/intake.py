@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from temporalio.client import Client
 
+from activities.rollup import move_rollups
 from core.settings import Settings
 from core.threads import in_thread
 from domain.case import CaseDetails
@@ -326,6 +327,7 @@ def _plan(
         row = case_row(initial_view(inp), utcnow())
         # Constant statements with bound parameters: compiled once, cached by SQLAlchemy.
         session.execute(_INSERT_CASE, {**row, **contact, "transaction": dict(body.transaction)})
+        move_rollups(session.connection(), None, row)
         if routing.watchers:
             session.execute(
                 _INSERT_WATCHER,

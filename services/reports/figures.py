@@ -138,7 +138,9 @@ class Tally:
             met_pct=pct(self.sla_met, self.closed),
         )
 
-    def durations(self, medians: dict[str, float | None], key: str) -> DurationStats:
+    def durations(
+        self, medians: dict[str, float | None], key: str, approximate: bool = False
+    ) -> DurationStats:
         """Time to close (`close`) or to first action (`first`): wall-clock and business."""
         n, total = getattr(self, f"{key}_n"), getattr(self, f"{key}_sum")
         biz_n, biz_total = getattr(self, f"biz_{key}_n"), getattr(self, f"biz_{key}_sum")
@@ -148,6 +150,7 @@ class Tally:
             median_hours=_hours(medians.get(key)),
             avg_business_hours=_business_hours(biz_total / biz_n) if biz_n else None,
             median_business_hours=_business_hours(medians.get(f"biz_{key}")),
+            median_approximate=approximate,
         )
 
 
@@ -206,8 +209,8 @@ def summary(
             escalated_pct=pct(o.escalated, o.n),
             reopened=o.reopened,
         ),
-        time_to_close=o.durations(got.medians, "close"),
-        time_to_first_action=o.durations(got.medians, "first"),
+        time_to_close=o.durations(got.medians, "close", got.approximate),
+        time_to_first_action=o.durations(got.medians, "first", got.approximate),
         root_causes=sorted(
             (
                 RootCauseRow(

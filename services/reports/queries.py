@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from domain.vocabulary import CaseStatus, FyiType, RemeasureStatus
 from models.config import Unit, User
+from services.reports import rollup
 from services.reports.dialect import Dialect
 from services.reports.filters import AGE_BUCKETS, ReportFilters, Segment
 from services.reports.where import (
@@ -72,6 +73,8 @@ _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f-]{1,64}$")
 PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
 # The groupings of the summary's main pass besides the overview and the trend buckets.
 GROUP_KEYS = {"owner": c.owner_id, "unit": c.unit_id, "channel": c.channel}
+# Up to this many days the medians are exact even when the rollups give the rest.
+EXACT_MEDIAN_DAYS = 31
 
 
 def pg_settings(conn: Any) -> None:
@@ -187,6 +190,7 @@ class SummaryRows:
     medians: dict[str, float | None]
     fyis: list[Any]
     ages: dict[str, int]  # open now, by age bucket
+    approximate: bool = False  # the medians are the rollups' estimates (services/reports/rollup)
 
 
 def summary_rows(engine: Engine, f: ReportFilters, scope: Scope, now: datetime) -> SummaryRows:
@@ -255,20 +259,47 @@ def summary_rows(engine: Engine, f: ReportFilters, scope: Scope, now: datetime) 
         stmt = select(*cols).where(is_open_now(), *filter_conditions(d, f, scope))
         return {key: int(n or 0) for key, n in conn.execute(stmt).one()._mapping.items()}
 
+    jobs: dict[str, Job] = {
+        "groups": groups,
+        "causes": causes,
+        "medians": lambda conn: d.medians(conn, medians, where),
+        "fyis": lambda conn: fyi_rows(conn, f, scope),
+        "ages": ages,
+    }
+    approximate = False
+    with engine.connect() as conn:
+        from_rollups = rollup.answers(conn, f, scope)
+    if from_rollups:
+        bucket_day = _as_day
+        jobs["groups"] = lambda conn: rollup.groups(conn, f)
+        jobs["causes"] = lambda conn: rollup.causes(conn, f)
+        if not rollup.owners_answered(f):
+            jobs["owners"] = lambda conn: _owner_unit_rows(conn, d, where)
+        # An exact median costs a sort of the range's cases: kept for short ranges only.
+        approximate = f.days > EXACT_MEDIAN_DAYS
+        if approximate:
+            del jobs["medians"]
     # Longest first: they start first on the parallel connections.
-    got = run_jobs(
-        engine,
-        {
-            "groups": groups,
-            "causes": causes,
-            "medians": lambda conn: d.medians(conn, medians, where),
-            "fyis": lambda conn: fyi_rows(conn, f, scope),
-            "ages": ages,
-        },
-    )
+    got = run_jobs(engine, jobs)
+    grouped = got["groups"] | got.get("owners", {})
+    meds = rollup.medians(grouped["all"][0].hist) if approximate else got["medians"]
     return SummaryRows(
-        got["groups"], bucket_day, got["causes"], got["medians"], got["fyis"], got["ages"]
+        grouped, bucket_day, got["causes"], meds, got["fyis"], got["ages"], approximate
     )
+
+
+def _as_day(value: Any) -> date:
+    return value
+
+
+def _owner_unit_rows(conn: Connection, d: Dialect, where: list[Any]) -> dict[str, list[Any]]:
+    """The owner and unit tables from the case rows (a filter their rollup cannot answer)."""
+    figures = figure_columns(d, durations=False)
+    return {
+        name: list(conn.execute(select(k.label(name), *figures).where(*where).group_by(k)).all())
+        for name, k in GROUP_KEYS.items()
+        if name != "channel"
+    }
 
 
 def fyi_rows(conn: Connection, f: ReportFilters, scope: Scope) -> list[Any]:

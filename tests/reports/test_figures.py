@@ -288,6 +288,7 @@ async def test_edge_case_no_cases(population: Population) -> None:
         "median_hours": None,
         "avg_business_hours": None,
         "median_business_hours": None,
+        "median_approximate": False,
     }
     assert s.remeasure.response_rate is None and s.remeasure.avg_satisfaction is None
     assert s.sla.met_pct is None and s.sla_by_owner == [] and s.remeasure_by_owner == []
