@@ -32,7 +32,7 @@ MYPY_TARGETS = $(foreach t,$(MYPY_CANDIDATES),$(if $(shell find $(t) -name '*.py
 
 help:
 	@echo "make run    start Temporal dev server, worker, web app and demo data (Ctrl-C stops)"
-	@echo "make test   run the test suite (extra pytest arguments: PYTEST_ARGS='-k inbox -x')"
+	@echo "make test   run the test suite (extra pytest arguments: PYTEST_ARGS='-k inbox -x'; TEST_PROCESSES=0: one process)"
 	@echo "make lint   ruff check, ruff format --check, mypy, import contracts, deptry"
 	@echo "make fmt    ruff format and ruff check --fix"
 	@echo "make venv   create .venv from uv.lock (done by the others when needed)"
@@ -62,8 +62,12 @@ lock: $(UV_STAMP)
 run: venv
 	python scripts/run.py
 
+# Side by side in TEST_PROCESSES processes (pytest-xdist), a whole test file to one process, so a
+# module's shared servers and browser stay in it; most of the suite waits on servers, timers and
+# subprocesses, not on a core. TEST_PROCESSES=0 runs it in this one process.
+TEST_PROCESSES ?= 3
 test: venv
-	python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	python -m pytest -q -p no:cacheprovider -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 # All of them always run (the whole picture in one go); any failure fails the target.
 lint: venv

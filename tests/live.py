@@ -184,10 +184,12 @@ def chromium_path() -> str:
 async def chromium() -> AsyncIterator[Any]:
     """Playwright driving Debian's Chromium (fails in CI, skips elsewhere, when missing)."""
     try:
-        from playwright.async_api import async_playwright
+        from playwright.async_api import async_playwright, expect
     except ImportError:
         unavailable("the playwright package is not installed (pip install the dev extras)")
         raise
+    # Playwright's own 5 s for an expectation, lengthened as every wait of the suite is.
+    expect.set_options(timeout=5_000 * PATIENCE)
     path = chromium_path()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
