@@ -84,8 +84,11 @@ def _actor(viewer: Viewer) -> Actor:
 
 
 async def _begin(
-    request: Request, viewer: Viewer, engine: Any, case_id: str
-) -> tuple[Any, Case, bool]:
+    request: Request, viewer: Viewer, engine: Any, case_id: str, act: bool = True
+) -> tuple[Any, Case]:
+    """The form and the case; refused (ActionRejected) when the form holds what cannot be
+    stored, or, with `act`, when the viewer may not change the case (merge and unmerge leave
+    that to the service, which checks both cases)."""
     form = await request.form()
 
     def load() -> tuple[Case, bool]:
@@ -95,7 +98,9 @@ async def _begin(
     case, can_act = await in_thread(load)
     if form_problems(form):
         raise ActionRejected(422, gettext("That text cannot be stored."))
-    return form, case, can_act
+    if act and not can_act:
+        raise ActionRejected(403, gettext("You may not change %(case)s.", case=case_id))
+    return form, case
 
 
 def _refused(request: Request, case_id: str, message: str, anchor: str = "") -> Response:
@@ -133,9 +138,7 @@ async def relate(
     at the field."""
     form: Any = {}
     try:
-        form, case, can_act = await _begin(request, viewer, engine, case_id)
-        if not can_act:
-            raise ActionRejected(403, gettext("You may not change %(case)s.", case=case_id))
+        form, case = await _begin(request, viewer, engine, case_id)
 
         def link() -> str:
             with Session(engine) as session:
@@ -155,9 +158,7 @@ async def unrelate(
     case_id: str, request: Request, viewer: CurrentUser, engine: EngineDep
 ) -> Response:
     try:
-        form, case, can_act = await _begin(request, viewer, engine, case_id)
-        if not can_act:
-            raise ActionRejected(403, gettext("You may not change %(case)s.", case=case_id))
+        form, case = await _begin(request, viewer, engine, case_id)
     except ActionRejected as exc:
         return _refused(request, case_id, exc.message, "#links")
     other = _text(form, "other_id")
@@ -185,7 +186,7 @@ async def merge(
     the field."""
     form: Any = {}
     try:
-        form, _case_row, _can = await _begin(request, viewer, engine, case_id)
+        form, _case_row = await _begin(request, viewer, engine, case_id, act=False)
         primary = await case_links.merge(
             temporal, engine, settings, viewer, _actor(viewer), case_id, _text(form, "primary_id")
         )
@@ -209,7 +210,7 @@ async def unmerge(
 ) -> Response:
     """Take the duplicate `case_id` out of its primary again; back to the page it came from."""
     try:
-        form, _case_row, _can = await _begin(request, viewer, engine, case_id)
+        form, _case_row = await _begin(request, viewer, engine, case_id, act=False)
         primary = await case_links.unmerge(
             temporal, engine, settings, viewer, _actor(viewer), case_id
         )
@@ -228,9 +229,7 @@ async def link_article(
 ) -> Response:
     """Link a knowledge-base article to the case."""
     try:
-        form, case, can_act = await _begin(request, viewer, engine, case_id)
-        if not can_act:
-            raise ActionRejected(403, gettext("You may not change %(case)s.", case=case_id))
+        form, case = await _begin(request, viewer, engine, case_id)
         raw = _text(form, "article_id", 12)
         if not raw.isdigit():
             raise ActionRejected(422, gettext("Choose an article."))
@@ -252,9 +251,7 @@ async def unlink_article(
     case_id: str, request: Request, viewer: CurrentUser, engine: EngineDep
 ) -> Response:
     try:
-        form, case, can_act = await _begin(request, viewer, engine, case_id)
-        if not can_act:
-            raise ActionRejected(403, gettext("You may not change %(case)s.", case=case_id))
+        form, case = await _begin(request, viewer, engine, case_id)
     except ActionRejected as exc:
         return _refused(request, case_id, exc.message, "#kb")
     raw = _text(form, "article_id", 12)
