@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from playwright.async_api import expect
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from domain.case import Actor
 from domain.vocabulary import ClosingStatus
@@ -198,3 +198,31 @@ async def test_a_norwegian_reader_sees_links_merges_and_the_knowledge_base_in_no
                 assert words in r.text, path
     finally:
         set_locale(live, "ole", None)
+
+
+async def test_a_closed_case_takes_no_new_links(live: LiveApp) -> None:
+    """Links change a case: once it is closed (nobody may act on it) every link form refuses,
+    saying so, and nothing is written."""
+    from models.kb import CaseKbLink, CaseLink
+
+    first, second = await two_cases(live)
+    close = CloseCase(OLE, ClosingStatus.RESOLVED, ["staff"], "Refunded a night")
+    await run_update(live.client, first, CaseWorkflow.close, close)
+    await eventually(lambda: not row(live, first).is_open, what=f"{first} closed")
+    refused = f"You may not change {first}."
+    async with sign_in(live, "ole") as ole:
+        token = await page_token(ole, f"/cases/{first}")
+        for path, data in (
+            ("related", {"other_id": second}),  # its form is not on a closed case's page
+            ("related/remove", {"other_id": second}),
+            ("kb", {"article_id": "1"}),
+            ("kb/remove", {"article_id": "1"}),
+        ):
+            r = await ole.post(f"/cases/{first}/{path}", data={"csrf_token": token, **data})
+            assert r.status_code == 303, path
+            shown = (await ole.get(r.headers["location"])).text
+            assert f"Not done: {refused}" in shown, path
+    with Session(live.engine) as session:
+        mine = (CaseLink.case_id == first) | (CaseLink.other_id == first)
+        assert not session.exec(select(CaseLink).where(mine)).all()
+        assert not session.exec(select(CaseKbLink).where(CaseKbLink.case_id == first)).all()

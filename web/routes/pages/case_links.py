@@ -136,14 +136,16 @@ async def relate(
 ) -> Response:
     """Link another case as related (the viewer must be able to change both); a refusal shows
     at the field."""
-    form: Any = {}
     try:
         form, case = await _begin(request, viewer, engine, case_id)
+    except ActionRejected as exc:  # about this case, whose page may not show the form at all
+        return _refused(request, case_id, exc.message, "#links")
 
-        def link() -> str:
-            with Session(engine) as session:
-                return case_links.relate(session, viewer, case, _text(form, "other_id")).id
+    def link() -> str:
+        with Session(engine) as session:
+            return case_links.relate(session, viewer, case, _text(form, "other_id")).id
 
+    try:
         other = await in_thread(link)
     except ActionRejected as exc:
         typed = ("related", "other_id", _text(form, "other_id"))
