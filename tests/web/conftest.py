@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from services.intake import open_case
 from tests.conftest import sqlite_db, terminate_cases
 from tests.factories import config_with_passwords, running_worker
 from tests.live import ServerThread, csrf_of, fill_login_form, free_port, log_in
+from tests.notify.conftest import SmtpSink
 
 PASSWORD = "correct horse battery"
 UPLOAD_LIMIT = 256 * 1024
@@ -96,36 +98,64 @@ class LiveApp:
         return result.case_id
 
 
-@pytest.fixture(scope="module")
-async def live(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+@asynccontextmanager
+async def serve_app(
+    dev_env: WorkflowEnvironment, tmp: Path, seed: Callable[[Engine], None], **settings: Any
 ) -> AsyncIterator[LiveApp]:
+    """The app on its own port, SQLite file and task queue, with a worker, seeded by `seed`;
+    `settings` add to (or replace) the ones every live app has."""
     from api import create_app
 
-    tmp = tmp_path_factory.mktemp("web")
     url = sqlite_db(tmp)
     port = free_port()
-    settings = Settings(
-        database_url=url,
-        temporal_address=dev_env.client.service_client.config.target_host,
-        temporal_namespace=dev_env.client.namespace,
-        task_queue=f"caseloop-web-{uuid.uuid4().hex[:8]}",
-        upload_dir=tmp / "uploads",
-        upload_max_bytes=UPLOAD_LIMIT,
-        public_base_url=f"http://127.0.0.1:{port}",
-        secret_key=f"test-{uuid.uuid4().hex}",  # type: ignore[arg-type]
-    )
+    values: dict[str, Any] = {
+        "database_url": url,
+        "temporal_address": dev_env.client.service_client.config.target_host,
+        "temporal_namespace": dev_env.client.namespace,
+        "task_queue": f"caseloop-{tmp.name}-{uuid.uuid4().hex[:8]}",
+        "upload_dir": tmp / "uploads",
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "secret_key": f"test-{uuid.uuid4().hex}",
+    }
+    app_settings = Settings(**{**values, **settings})
     engine = make_engine(url)
-    seed_web(engine)
-    server = ServerThread(create_app(settings, engine=engine), port)
-    async with running_worker(dev_env.client, engine, settings):
+    seed(engine)
+    server = ServerThread(create_app(app_settings, engine=engine), port)
+    async with running_worker(dev_env.client, engine, app_settings):
         await asyncio.to_thread(server.start)
         try:
-            yield LiveApp(f"http://127.0.0.1:{port}", engine, settings, dev_env.client)
+            yield LiveApp(f"http://127.0.0.1:{port}", engine, app_settings, dev_env.client)
         finally:
             await asyncio.to_thread(server.stop)
             await terminate_cases(dev_env, engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+async def live(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveApp]:
+    tmp = tmp_path_factory.mktemp("web")
+    async with serve_app(dev_env, tmp, seed_web, upload_max_bytes=UPLOAD_LIMIT) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) that keeps what it receives, one per test module."""
+    smtp = SmtpSink(free_port())
+    smtp.start()
+    yield smtp
+    smtp.stop()
+
+
+def mail_to(sink: SmtpSink) -> dict[str, Any]:
+    """The settings of an app that sends its mail to `sink`."""
+    return {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": sink.port,
+        "mail_from": "Guest Recovery <recovery@example.com>",
+    }
 
 
 # ---------------------------------------------------------------- HTTP helpers (no browser)

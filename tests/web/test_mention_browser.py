@@ -5,64 +5,25 @@ told to the author on the page."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from core.settings import Settings
-from models.db import make_engine
-from tests.conftest import sqlite_db, terminate_cases
-from tests.factories import running_worker
-from tests.live import ServerThread, fill_login_form, free_port
+from tests.live import fill_login_form
 from tests.notify.conftest import SmtpSink
-from tests.web.conftest import PASSWORD, LiveApp, seed_web
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    smtp = SmtpSink(free_port())
-    smtp.start()
-    yield smtp
-    smtp.stop()
+from tests.web.conftest import PASSWORD, LiveApp, mail_to, seed_web, serve_app
 
 
 @pytest.fixture(scope="module")
 async def mail_app(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory, sink: SmtpSink
 ) -> AsyncIterator[LiveApp]:
-    from api import create_app
-
     tmp = tmp_path_factory.mktemp("mention")
-    url = sqlite_db(tmp)
-    port = free_port()
-    settings = Settings(
-        database_url=url,
-        temporal_address=dev_env.client.service_client.config.target_host,
-        temporal_namespace=dev_env.client.namespace,
-        task_queue=f"caseloop-mention-{uuid.uuid4().hex[:8]}",
-        upload_dir=tmp / "uploads",
-        public_base_url=f"http://127.0.0.1:{port}",
-        secret_key=f"test-{uuid.uuid4().hex}",  # type: ignore[arg-type]
-        smtp_host="127.0.0.1",
-        smtp_port=sink.port,
-        mail_from="Guest Recovery <recovery@example.com>",
-    )
-    engine = make_engine(url)
-    seed_web(engine)
-    server = ServerThread(create_app(settings, engine=engine), port)
-    async with running_worker(dev_env.client, engine, settings):
-        await asyncio.to_thread(server.start)
-        try:
-            yield LiveApp(f"http://127.0.0.1:{port}", engine, settings, dev_env.client)
-        finally:
-            await asyncio.to_thread(server.stop)
-            await terminate_cases(dev_env, engine)
-    engine.dispose()
+    async with serve_app(dev_env, tmp, seed_web, **mail_to(sink)) as app:
+        yield app
 
 
 async def signed_in(browser: Any, app: LiveApp, user: str) -> Any:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,15 +14,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
-from core.settings import Settings
 from models.case import Case
-from models.db import make_engine
 from services.configuration import apply_config
-from tests.conftest import sqlite_db, terminate_cases
-from tests.factories import config_with_passwords, running_worker
-from tests.live import ServerThread, csrf_of, fill_login_form, free_port
+from tests.factories import config_with_passwords
+from tests.live import csrf_of, fill_login_form, free_port
 from tests.notify.conftest import SmtpSink
-from tests.web.conftest import PASSWORD, LiveApp
+from tests.web.conftest import PASSWORD, LiveApp, mail_to, serve_app
 
 FORM = "/forms/recovery"
 INTAKE = {
@@ -42,47 +38,16 @@ INTAKE = {
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    smtp = SmtpSink(free_port())
-    smtp.start()
-    yield smtp
-    smtp.stop()
-
-
-@pytest.fixture(scope="module")
 async def form_app(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory, sink: SmtpSink
 ) -> AsyncIterator[LiveApp]:
-    from api import create_app
+    def seed(engine: Engine) -> None:
+        apply_config(engine, config_with_passwords(PASSWORD, intake=INTAKE))
 
     tmp = tmp_path_factory.mktemp("forms")
-    url = sqlite_db(tmp)
-    port = free_port()
-    settings = Settings(
-        database_url=url,
-        temporal_address=dev_env.client.service_client.config.target_host,
-        temporal_namespace=dev_env.client.namespace,
-        task_queue=f"caseloop-forms-{uuid.uuid4().hex[:8]}",
-        upload_dir=tmp / "uploads",
-        public_base_url=f"http://127.0.0.1:{port}",
-        secret_key=f"test-{uuid.uuid4().hex}",  # type: ignore[arg-type]
-        smtp_host="127.0.0.1",
-        smtp_port=sink.port,
-        mail_from="Guest Recovery <recovery@example.com>",
-        reply_domain="reply.example",
-        form_rate_limit="12/minute",
-    )
-    engine = make_engine(url)
-    apply_config(engine, config_with_passwords(PASSWORD, intake=INTAKE))
-    server = ServerThread(create_app(settings, engine=engine), port)
-    async with running_worker(dev_env.client, engine, settings):
-        await asyncio.to_thread(server.start)
-        try:
-            yield LiveApp(f"http://127.0.0.1:{port}", engine, settings, dev_env.client)
-        finally:
-            await asyncio.to_thread(server.stop)
-            await terminate_cases(dev_env, engine)
-    engine.dispose()
+    extra = {"reply_domain": "reply.example", "form_rate_limit": "12/minute"}
+    async with serve_app(dev_env, tmp, seed, **mail_to(sink), **extra) as app:
+        yield app
 
 
 def web_cases(engine: Engine) -> list[Case]:
