@@ -47,14 +47,6 @@ class App:
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[SmtpSink]:
-    found = SmtpSink(free_port())
-    found.start()
-    yield found
-    found.stop()
-
-
-@pytest.fixture(scope="module")
 def idp() -> Iterator[Provider]:
     provider, server = start_provider()
     yield provider
