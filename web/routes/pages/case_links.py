@@ -138,8 +138,11 @@ async def relate(
     at the field."""
     try:
         form, case = await _begin(request, viewer, engine, case_id)
-    except ActionRejected as exc:  # about this case, whose page may not show the form at all
-        return _refused(request, case_id, exc.message, "#links")
+    except ActionRejected as exc:
+        if exc.status == 403:  # this case may not change: its page does not show the form
+            return _refused(request, case_id, exc.message, "#links")
+        typed = ("related", "other_id", "")  # what was typed cannot be stored or shown
+        return await _at_field(request, viewer, engine, settings, case_id, typed, exc.message)
 
     def link() -> str:
         with Session(engine) as session:
