@@ -52,19 +52,19 @@ async def test_the_preview_promise_is_the_due_date_of_a_case_opened_by_the_api(
     normal = sla.locator('li[data-priority="normal"] time').nth(1)
     before = await normal.get_attribute("datetime")
     await sla.get_by_label("First response within").fill("4 business hours")
-    await sla.get_by_label("Resolve within", exact=True).fill("2 business days")
+    await sla.get_by_label("Resolve within", exact=True).fill("20 business days")
     await sla.get_by_label("Time zone").fill("Europe/Oslo")
     await sla.get_by_label("Holiday country").fill("NO")
     # Today and tomorrow closed: a case opened any time today starts the clock at one moment.
     today = datetime.now(OSLO).date()
     await sla.get_by_label("Extra closed dates").fill(f"{today}\n{today + timedelta(days=1)}")
     await sla.get_by_label("Friday closes").fill("15:00")
-    # The preview follows the unsaved fields.
+    # The preview follows the unsaved fields (20 business days: never the default's instant).
     await expect(normal).not_to_have_attribute("datetime", before or "")
     await expect(sla.locator('li[data-priority="normal"]')).to_contain_text("(Europe/Oslo)")
     await sla.get_by_role("button", name="Save SLA and calendar").click()
     await expect(sla.get_by_role("status")).to_contain_text("Saved")
-    assert sla_of(live, "harbour")["resolve_within"] == "2 business days"
+    assert sla_of(live, "harbour")["resolve_within"] == "20 business days"
 
     await page.reload()
     line = page.locator('#sec-sla li[data-priority="normal"]')
